@@ -1,0 +1,152 @@
+//! Accepting an order: validate, give it an id (the same one for a retried idempotency key),
+//! reserve its ingredients, record it, put it in the work queue and wait for the PubAck, reply.
+//! Every step is idempotent per order id, so a retry resumes where a failed attempt stopped.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_nats::jetstream::message::PublishMessage;
+use brewq_protocol::stock::recipe;
+use brewq_protocol::{
+    Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, OrderUpdate, RejectCode, StockCommand, StockReply, now,
+    subjects,
+};
+use brewq_runtime::kv::{Change, modify};
+use brewq_runtime::request::request_json;
+
+use crate::{Controller, to_json};
+
+/// Serves one order request; always produces a reply.
+pub(crate) async fn handle(controller: &Controller, payload: &[u8]) -> Vec<u8> {
+    let reply = match serde_json::from_slice::<OrderRequest>(payload) {
+        Ok(request) => place(controller, &request).await,
+        Err(error) => OrderReply::rejected(RejectCode::Invalid, format!("the order is not valid JSON: {error}"), None),
+    };
+    to_json(&reply)
+}
+
+async fn place(controller: &Controller, request: &OrderRequest) -> OrderReply {
+    let order = match request.validate() {
+        Ok(order) => order,
+        Err(error) => return OrderReply::invalid(&error),
+    };
+    let key = match request.idempotency_key() {
+        Ok(key) => key,
+        Err(error) => return OrderReply::invalid(&error),
+    };
+    let order_id = match key {
+        Some(key) => match order_id_for_key(controller, &key).await {
+            Ok(order_id) => order_id,
+            Err(error) => return unavailable(&error),
+        },
+        None => nuid::next().to_string(),
+    };
+    let span = tracing::info_span!("order", order_id = order_id.as_str());
+    tracing::Instrument::instrument(place_with_id(controller, &order_id, order), span).await
+}
+
+async fn place_with_id(controller: &Controller, order_id: &str, order: Order) -> OrderReply {
+    match controller.records.get(order_id).await {
+        Ok(Some(record)) => return accepted(controller, &record, false),
+        Ok(None) => {}
+        Err(error) => return unavailable(&error),
+    }
+    let reserve = StockCommand::Reserve { order_id: order_id.to_owned(), items: recipe(&order) };
+    match request_json(&controller.client, subjects::STOCK_REQUESTS, &reserve, controller.config.stock_timeout).await {
+        Ok(StockReply::Reserved) => {}
+        Ok(StockReply::OutOfStock { ingredient }) => {
+            tracing::info!(%ingredient, "order refused: out of stock");
+            return OrderReply::out_of_stock(ingredient);
+        }
+        Ok(other) => return unavailable(&anyhow::anyhow!("stock manager answered {other:?}")),
+        Err(error) => return unavailable(&error.into()),
+    }
+    let record = match controller.records.create(OrderRecord::queued(order_id, order, now())).await {
+        Ok(record) => record,
+        Err(error) => return unavailable(&error),
+    };
+    if let Err(error) = publish(controller, &record).await {
+        roll_back(controller, order_id).await;
+        return unavailable(&error);
+    }
+    tracing::info!(size = %record.order.size, bean = %record.order.bean_type, "order queued");
+    accepted(controller, &record, true)
+}
+
+/// The order id an idempotency key stands for: the first one stored for it.
+async fn order_id_for_key(controller: &Controller, key: &str) -> anyhow::Result<String> {
+    let candidate = nuid::next().to_string();
+    modify(&controller.idempotency, key, |existing: Option<String>| match existing {
+        Some(order_id) => Ok((Change::Keep, order_id)),
+        None => Ok((Change::Write(candidate.clone()), candidate.clone())),
+    })
+    .await
+    .context("looking up the idempotency key")
+}
+
+/// Puts the order in the work queue, retrying until the PubAck or the deadline. The order id
+/// is the `Nats-Msg-Id`, so a retry whose first attempt landed is dropped by the stream.
+async fn publish(controller: &Controller, record: &OrderRecord) -> anyhow::Result<()> {
+    // Our own order type always serializes.
+    let payload = serde_json::to_vec(&OrderRequest::from(&record.order)).expect("order serializes");
+    let subject = subjects::order_subject(record.order.bean_type);
+    let deadline = Instant::now() + controller.config.publish_timeout;
+    loop {
+        let message = PublishMessage::build()
+            .message_id(&record.id)
+            .header(subjects::ORDER_ID_HEADER, record.id.as_str())
+            .payload(payload.clone().into());
+        let attempt = async {
+            let ack = controller.jetstream.send_publish(subject.clone(), message).await?;
+            ack.await.map_err(anyhow::Error::from)
+        };
+        match attempt.await {
+            Ok(ack) => {
+                tracing::debug!(sequence = ack.sequence, duplicate = ack.duplicate, "order in the stream");
+                return Ok(());
+            }
+            Err(error) if Instant::now() < deadline => {
+                tracing::warn!(error = format!("{error:#}"), "publishing the order failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => return Err(error.context("putting the order in the work queue")),
+        }
+    }
+}
+
+/// The order could not be queued: it ends failed and its stock goes back. If the publish did
+/// land after all, the machine that takes it finds it failed and only releases, again.
+async fn roll_back(controller: &Controller, order_id: &str) {
+    let update = OrderUpdate {
+        order_id: order_id.to_owned(),
+        status: OrderStatus::Failed,
+        machine: None,
+        reason: Some("could not be queued".into()),
+    };
+    if let Err(error) = controller.records.update(&update).await {
+        tracing::error!(error = format!("{error:#}"), "cannot mark the unqueued order failed");
+        return;
+    }
+    let release = StockCommand::Release { order_id: order_id.to_owned() };
+    let released: Result<StockReply, _> =
+        request_json(&controller.client, subjects::STOCK_REQUESTS, &release, controller.config.stock_timeout).await;
+    if !matches!(released, Ok(StockReply::Released)) {
+        tracing::error!(?released, "cannot release the stock of an unqueued order");
+    }
+}
+
+/// The success reply; `new` says whether this order just joined the queue (not a retry).
+fn accepted(controller: &Controller, record: &OrderRecord, new: bool) -> OrderReply {
+    let position = if new { controller.queue.admit() } else { controller.queue.pending().max(1) };
+    let eta = controller.queue.eta(position);
+    let mut reply = OrderReply::accepted(&record.id, &record.order.name, position, eta.as_secs());
+    if record.status != OrderStatus::Queued {
+        reply.message = format!("Order {} is {}", record.id, record.status);
+    }
+    reply
+}
+
+fn unavailable(error: &anyhow::Error) -> OrderReply {
+    tracing::warn!(error = format!("{error:#}"), "order not taken: back end unavailable");
+    OrderReply::rejected(RejectCode::Unavailable, "the coffee shop cannot take orders right now; please retry", None)
+}

@@ -1,0 +1,56 @@
+//! Cancelling a queued order: the record moves to cancelled, then its stock is released.
+//! A brewing or finished order cannot be cancelled.
+
+use brewq_protocol::{OrderReply, OrderStatus, OrderUpdate, RejectCode, StockCommand, StockReply, UpdateReply, subjects};
+use brewq_runtime::request::request_json;
+
+use crate::{Controller, to_json};
+
+/// Serves one cancel request; the payload is the order id.
+pub(crate) async fn handle(controller: &Controller, payload: &[u8]) -> Vec<u8> {
+    let order_id = String::from_utf8_lossy(payload).trim().to_owned();
+    let span = tracing::info_span!("cancel", order_id = order_id.as_str());
+    to_json(&tracing::Instrument::instrument(cancel(controller, &order_id), span).await)
+}
+
+async fn cancel(controller: &Controller, order_id: &str) -> OrderReply {
+    if order_id.is_empty() {
+        return OrderReply::rejected(RejectCode::Invalid, "order id is required", Some("order_id"));
+    }
+    let update = OrderUpdate {
+        order_id: order_id.to_owned(),
+        status: OrderStatus::Cancelled,
+        machine: None,
+        reason: Some("cancelled by the customer".into()),
+    };
+    match controller.records.update(&update).await {
+        Ok(UpdateReply::Applied { .. }) => {}
+        Ok(UpdateReply::Refused { record }) => {
+            return OrderReply::rejected(
+                RejectCode::Conflict,
+                format!("order {order_id} is {} and can no longer be cancelled", record.status),
+                None,
+            );
+        }
+        Ok(UpdateReply::NotFound) => {
+            return OrderReply::rejected(RejectCode::NotFound, format!("no order {order_id}"), Some("order_id"));
+        }
+        Ok(UpdateReply::Error { message }) => return unavailable(&message),
+        Err(error) => return unavailable(&format!("{error:#}")),
+    }
+    tracing::info!("order cancelled");
+    // If this release is lost, the machine that takes the cancelled order off the queue
+    // releases it again (releases are idempotent).
+    let release = StockCommand::Release { order_id: order_id.to_owned() };
+    let released: Result<StockReply, _> =
+        request_json(&controller.client, subjects::STOCK_REQUESTS, &release, controller.config.stock_timeout).await;
+    if !matches!(released, Ok(StockReply::Released)) {
+        tracing::warn!(?released, "stock of the cancelled order not released yet");
+    }
+    OrderReply::done(order_id, format!("order {order_id} is cancelled"))
+}
+
+fn unavailable(message: &str) -> OrderReply {
+    tracing::warn!(error = message, "cancel failed");
+    OrderReply::rejected(RejectCode::Unavailable, "cannot cancel right now; please retry", None)
+}

@@ -1,0 +1,124 @@
+//! The controller: takes orders on `coffee.web.requests` (validate, reserve, queue, reply),
+//! cancels queued orders, and is the one writer of order records, applying the status changes
+//! machines ask for. Any number of instances share the work through a queue group.
+
+mod accept;
+mod cancel;
+mod queue;
+pub mod records;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use brewq_protocol::subjects;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use queue::QueueStats;
+pub use records::Records;
+
+/// Settings of one controller instance.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How long to keep trying to get an order into the stream before giving up on it.
+    pub publish_timeout: Duration,
+    /// How long the stock manager may take to answer.
+    pub stock_timeout: Duration,
+    /// Brew time per cup used for the ETA until machines report measured ones.
+    pub default_brew_time: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            publish_timeout: Duration::from_secs(5),
+            stock_timeout: Duration::from_secs(3),
+            default_brew_time: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What every handler of this instance shares.
+struct Controller {
+    config: Config,
+    client: async_nats::Client,
+    jetstream: async_nats::jetstream::Context,
+    records: Records,
+    idempotency: async_nats::jetstream::kv::Store,
+    queue: Arc<QueueStats>,
+}
+
+/// Serves until `shutdown` fires, then finishes the requests in hand and drains.
+pub async fn run(config: Config, client: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let wait = |bucket| brewq_runtime::kv::wait_for_bucket(&jetstream, bucket, &shutdown);
+    let (Some(records), Some(idempotency), Some(values), Some(machines)) = (
+        wait(subjects::ORDERS_BUCKET).await,
+        wait(subjects::IDEMPOTENCY_BUCKET).await,
+        wait(subjects::VALUES_BUCKET).await,
+        wait(subjects::MACHINES_BUCKET).await,
+    ) else {
+        return Ok(());
+    };
+    let queue = Arc::new(QueueStats::new(config.default_brew_time));
+    let controller = Arc::new(Controller {
+        config,
+        client: client.clone(),
+        jetstream: jetstream.clone(),
+        records: Records::new(records),
+        idempotency,
+        queue: queue.clone(),
+    });
+    let tracker = TaskTracker::new();
+    tracker.spawn(queue::refresh(queue, jetstream.clone(), values, machines, shutdown.clone()));
+    for subject in [subjects::ORDER_REQUESTS, subjects::ORDER_CANCEL, subjects::ORDER_UPDATES] {
+        let subscription = client
+            .queue_subscribe(subject, subjects::CONTROLLER_QUEUE.into())
+            .await
+            .with_context(|| format!("subscribing to {subject}"))?;
+        tracker.spawn(serve(controller.clone(), subject, subscription, tracker.clone(), shutdown.clone()));
+    }
+    tracing::info!("controller ready");
+    shutdown.cancelled().await;
+    tracker.close();
+    tracker.wait().await;
+    client.drain().await.context("draining the NATS connection")?;
+    tracing::info!("controller stopped");
+    Ok(())
+}
+
+/// Takes requests on one subject until shutdown, one task per request.
+async fn serve(
+    controller: Arc<Controller>,
+    subject: &'static str,
+    mut subscription: async_nats::Subscriber,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => break,
+            message = subscription.next() => match message { Some(message) => message, None => break },
+        };
+        let controller = controller.clone();
+        tracker.spawn(async move {
+            let Some(reply_to) = message.reply.clone() else { return };
+            let reply = match subject {
+                subjects::ORDER_REQUESTS => accept::handle(&controller, &message.payload).await,
+                subjects::ORDER_CANCEL => cancel::handle(&controller, &message.payload).await,
+                _ => controller.records.handle_update(&message.payload).await,
+            };
+            if let Err(error) = controller.client.publish(reply_to, reply.into()).await {
+                tracing::warn!(%error, subject, "cannot send reply");
+            }
+        });
+    }
+    let _ = subscription.unsubscribe().await;
+}
+
+/// Serializes one of our protocol replies; they are plain data and always serialize.
+fn to_json<T: serde::Serialize>(reply: &T) -> Vec<u8> {
+    serde_json::to_vec(reply).expect("protocol replies serialize")
+}

@@ -1,0 +1,123 @@
+//! The queue as the controllers see it: the true pending count (waiting plus being brewed, read
+//! from the consumer) written to `orders-values`/`orders.pending`, the live machines counted
+//! from their heartbeats, and the ETA computed from both.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::kv::Store;
+use brewq_protocol::{MachineHeartbeat, now, subjects};
+use futures::TryStreamExt;
+use tokio_util::sync::CancellationToken;
+
+/// How often the figures are read again.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+/// Queue figures shared by the handlers of one controller.
+pub struct QueueStats {
+    pending: AtomicU64,
+    machines: AtomicU64,
+    brew_millis: AtomicU64,
+}
+
+impl QueueStats {
+    /// Empty figures, assuming `default_brew_time` per cup until machines measure it.
+    pub fn new(default_brew_time: Duration) -> Self {
+        QueueStats {
+            pending: AtomicU64::new(0),
+            machines: AtomicU64::new(0),
+            brew_millis: AtomicU64::new(u64::try_from(default_brew_time.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// Counts one more order in the queue and returns its position.
+    pub fn admit(&self) -> u64 {
+        self.pending.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Orders waiting or being brewed.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Machines online.
+    pub fn machines(&self) -> u64 {
+        self.machines.load(Ordering::Relaxed)
+    }
+
+    /// Time until the order at `position` is ready: the rounds of brewing ahead of it, each as
+    /// long as a cup takes. With no machine online, as if one came back.
+    pub fn eta(&self, position: u64) -> Duration {
+        let machines = self.machines().max(1);
+        let rounds = position.div_ceil(machines);
+        Duration::from_millis(rounds.saturating_mul(self.brew_millis.load(Ordering::Relaxed)))
+    }
+}
+
+/// Reads the figures every second until shutdown, and publishes the pending count.
+pub(crate) async fn refresh(
+    stats: std::sync::Arc<QueueStats>,
+    jetstream: async_nats::jetstream::Context,
+    values: Store,
+    machines: Store,
+    shutdown: CancellationToken,
+) {
+    let mut last_written = None;
+    loop {
+        match pending_orders(&jetstream).await {
+            Ok(pending) => {
+                stats.pending.store(pending, Ordering::Relaxed);
+                if last_written != Some(pending) {
+                    match values.put(subjects::PENDING_KEY, pending.to_string().into()).await {
+                        Ok(_) => last_written = Some(pending),
+                        Err(error) => tracing::warn!(%error, "cannot write the pending count"),
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "cannot read the queue"),
+        }
+        match live_machines(&machines).await {
+            Ok(fleet) => {
+                stats.machines.store(fleet.len() as u64, Ordering::Relaxed);
+                if let Some(brew_millis) = mean_brew_millis(&fleet) {
+                    stats.brew_millis.store(brew_millis, Ordering::Relaxed);
+                }
+            }
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "cannot read the machines"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(REFRESH_EVERY) => {}
+        }
+    }
+}
+
+/// Waiting plus delivered-but-unacknowledged orders of the makers' consumer.
+pub async fn pending_orders(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<u64> {
+    let consumer: async_nats::jetstream::consumer::PullConsumer = jetstream
+        .get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM)
+        .await?;
+    let info = consumer.cached_info();
+    Ok(info.num_pending + info.num_ack_pending as u64)
+}
+
+/// Heartbeats of the machines online now.
+pub async fn live_machines(machines: &Store) -> anyhow::Result<Vec<MachineHeartbeat>> {
+    let keys: Vec<String> = machines.keys().await?.try_collect().await?;
+    let mut fleet = Vec::new();
+    let at = now();
+    for key in keys {
+        if let Some((heartbeat, _)) = brewq_runtime::kv::get_json::<MachineHeartbeat>(machines, &key).await? {
+            if heartbeat.is_online(at) {
+                fleet.push(heartbeat);
+            }
+        }
+    }
+    Ok(fleet)
+}
+
+fn mean_brew_millis(fleet: &[MachineHeartbeat]) -> Option<u64> {
+    let measured: Vec<u64> = fleet.iter().filter_map(|machine| machine.mean_brew_millis).collect();
+    let count = measured.len() as u64;
+    (count > 0).then(|| measured.iter().sum::<u64>() / count)
+}

@@ -1,0 +1,87 @@
+//! Order records in KV: created when an order is accepted, then moved through the state
+//! machine of [`brewq_protocol::OrderStatus`] by compare-and-swap. Only controllers write here.
+
+use anyhow::Context;
+use async_nats::jetstream::kv::Store;
+use brewq_protocol::{OrderRecord, OrderUpdate, UpdateReply, now};
+use brewq_runtime::kv::{Change, get_json, modify};
+
+/// Handle on the order-record bucket.
+#[derive(Clone)]
+pub struct Records {
+    store: Store,
+}
+
+impl Records {
+    /// Records over the provisioned bucket.
+    pub fn new(store: Store) -> Self {
+        Records { store }
+    }
+
+    /// The record of `order_id`, if any.
+    pub async fn get(&self, order_id: &str) -> anyhow::Result<Option<OrderRecord>> {
+        Ok(get_json(&self.store, order_id).await?.map(|(record, _)| record))
+    }
+
+    /// Stores a new record; if one exists already (a retry), returns that one instead.
+    pub async fn create(&self, record: OrderRecord) -> anyhow::Result<OrderRecord> {
+        modify(&self.store, &record.id.clone(), |existing: Option<OrderRecord>| match existing {
+            Some(existing) => Ok((Change::Keep, existing)),
+            None => Ok((Change::Write(record.clone()), record.clone())),
+        })
+        .await
+        .context("creating the order record")
+    }
+
+    /// Moves an order to `update.status` if the state machine allows it.
+    pub async fn update(&self, update: &OrderUpdate) -> anyhow::Result<UpdateReply> {
+        let at = now();
+        modify(&self.store, &update.order_id, |existing: Option<OrderRecord>| {
+            let Some(mut record) = existing else { return Ok((Change::Keep, UpdateReply::NotFound)) };
+            if record.status == update.status && update.status.is_terminal() {
+                // Asked again after a crash or a lost reply: already done.
+                return Ok((Change::Keep, UpdateReply::Applied { record }));
+            }
+            match record.transition(update.status, update.machine, update.reason.clone(), at) {
+                Ok(()) => Ok((Change::Write(record.clone()), UpdateReply::Applied { record })),
+                // A refused transition leaves the record as it was.
+                Err(_) => Ok((Change::Keep, UpdateReply::Refused { record })),
+            }
+        })
+        .await
+    }
+
+    /// Serves one [`OrderUpdate`] request.
+    #[tracing::instrument(skip_all, fields(order_id))]
+    pub(crate) async fn handle_update(&self, payload: &[u8]) -> Vec<u8> {
+        let reply = match serde_json::from_slice::<OrderUpdate>(payload) {
+            Err(error) => UpdateReply::Error { message: format!("bad order update: {error}") },
+            Ok(update) => {
+                tracing::Span::current().record("order_id", update.order_id.as_str());
+                match self.update(&update).await {
+                    Ok(reply) => {
+                        log_update(&update, &reply);
+                        reply
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = format!("{error:#}"), "order update failed");
+                        UpdateReply::Error { message: format!("{error:#}") }
+                    }
+                }
+            }
+        };
+        crate::to_json(&reply)
+    }
+}
+
+fn log_update(update: &OrderUpdate, reply: &UpdateReply) {
+    match reply {
+        UpdateReply::Applied { .. } => {
+            tracing::info!(status = %update.status, machine = update.machine, "order is {}", update.status);
+        }
+        UpdateReply::Refused { record } => {
+            tracing::info!(asked = %update.status, current = %record.status, "order update refused");
+        }
+        UpdateReply::NotFound | UpdateReply::Error { .. } => {}
+    }
+}

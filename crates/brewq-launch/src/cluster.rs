@@ -1,0 +1,239 @@
+//! A cluster of real `nats-server` processes on loopback: one config file per node (JetStream
+//! on file storage with `sync_interval: always`, authenticated routes, nkey users), started,
+//! checked ready, killed or restarted one by one, and described in `cluster.json`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{Keys, Role};
+use crate::process::Process;
+
+/// What every other `brewq` command needs to reach a running system.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    pub nats_urls: Vec<String>,
+    /// The web shop, once it runs.
+    #[serde(default)]
+    pub http_url: Option<String>,
+    pub admin_user: String,
+    pub admin_password: String,
+    /// Client, route and monitoring port of each node, reused on the next start.
+    pub ports: Vec<NodePorts>,
+}
+
+/// The ports of one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePorts {
+    pub client: u16,
+    pub route: u16,
+    pub monitor: u16,
+}
+
+impl ClusterInfo {
+    /// Reads `<data-dir>/cluster.json`.
+    pub fn load(data_dir: &Path) -> anyhow::Result<ClusterInfo> {
+        let path = data_dir.join("cluster.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {} (is `brewq up` running with this --data-dir?)", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// Writes `<data-dir>/cluster.json` (mode 0600: it holds the admin password).
+    pub fn save(&self, data_dir: &Path) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = data_dir.join("cluster.json");
+        // Plain data always serializes.
+        std::fs::write(&path, serde_json::to_vec_pretty(self).expect("cluster info serializes"))
+            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("protecting {}", path.display()))
+    }
+}
+
+/// Ports for `nodes` nodes: the ones asked for where given, free ones otherwise.
+pub fn pick_ports(nodes: usize, wanted: Option<&[NodePorts]>) -> anyhow::Result<Vec<NodePorts>> {
+    (0..nodes)
+        .map(|index| match wanted.and_then(|wanted| wanted.get(index)) {
+            Some(ports) => Ok(*ports),
+            None => Ok(NodePorts { client: free_port()?, route: free_port()?, monitor: free_port()? }),
+        })
+        .collect()
+}
+
+/// A port nobody listens on right now (the OS picks it).
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr().context("reading a bound port")?.port())
+}
+
+/// The running servers of one cluster.
+pub struct NatsCluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    /// The node processes; `None` while a node is down.
+    nodes: Vec<Option<Process>>,
+    pub ports: Vec<NodePorts>,
+}
+
+impl NatsCluster {
+    /// Writes the node configs under `dir` and starts every node.
+    pub fn start(bin: &Path, dir: &Path, keys: &Keys, ports: Vec<NodePorts>) -> anyhow::Result<NatsCluster> {
+        std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("creating {}", dir.display()))?;
+        for index in 0..ports.len() {
+            let config = node_config(dir, keys, &ports, index);
+            std::fs::write(config_path(dir, index), config).context("writing a nats-server config")?;
+        }
+        let mut cluster = NatsCluster { bin: bin.to_owned(), dir: dir.to_owned(), nodes: Vec::new(), ports };
+        for index in 0..cluster.ports.len() {
+            let process = cluster.spawn(index)?;
+            cluster.nodes.push(Some(process));
+        }
+        Ok(cluster)
+    }
+
+    /// Client URLs of every node.
+    pub fn urls(&self) -> Vec<String> {
+        self.ports.iter().map(|ports| format!("nats://127.0.0.1:{}", ports.client)).collect()
+    }
+
+    /// How many nodes the cluster has, up or down.
+    pub fn len(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// True for a cluster of no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.ports.is_empty()
+    }
+
+    /// The process of node `index`, while it runs.
+    pub fn node(&mut self, index: usize) -> Option<&mut Process> {
+        self.nodes.get_mut(index).and_then(Option::as_mut)
+    }
+
+    /// Kills node `index` with SIGKILL, as a crash would.
+    pub async fn kill(&mut self, index: usize) {
+        if let Some(mut process) = self.nodes[index].take() {
+            process.kill().await;
+        }
+    }
+
+    /// Starts node `index` again with its config and data.
+    pub fn restart(&mut self, index: usize) -> anyhow::Result<()> {
+        if self.nodes[index].is_none() {
+            self.nodes[index] = Some(self.spawn(index)?);
+        }
+        Ok(())
+    }
+
+    /// Stops every node gracefully.
+    pub async fn stop(&mut self) {
+        for process in self.nodes.iter_mut().flatten() {
+            process.stop(Duration::from_secs(10)).await;
+        }
+        self.nodes.clear();
+    }
+
+    /// Restarts nodes that died by themselves; returns their names.
+    pub fn revive(&mut self) -> Vec<String> {
+        let mut revived = Vec::new();
+        for index in 0..self.nodes.len() {
+            let dead = self.nodes[index].as_mut().is_some_and(Process::has_exited);
+            if dead {
+                self.nodes[index] = None;
+                if self.restart(index).is_ok() {
+                    revived.push(node_name(index));
+                }
+            }
+        }
+        revived
+    }
+
+    fn spawn(&self, index: usize) -> anyhow::Result<Process> {
+        let args = vec!["-c".to_owned(), config_path(&self.dir, index).display().to_string()];
+        // Three Go servers on a small machine do better with one OS thread each.
+        let envs = vec![("GOMAXPROCS".to_owned(), "1".to_owned())];
+        let log = self.dir.join("logs").join(format!("{}.log", node_name(index)));
+        Process::spawn(&node_name(index), &self.bin, &args, &envs, &log)
+    }
+
+    /// Waits until every running node accepts connections and JetStream answers.
+    pub async fn wait_ready(&self, keys: &Keys, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        for (index, ports) in self.ports.iter().enumerate() {
+            if self.nodes.get(index).is_some_and(Option::is_some) {
+                wait_for_port(ports.client, deadline).await?;
+            }
+        }
+        let options = async_nats::ConnectOptions::with_user_and_password(keys.admin_user.clone(), keys.admin_password.clone())
+            .custom_inbox_prefix(format!("_INBOX_{}", Role::Admin.as_str()));
+        let client = options.connect(self.urls()).await.context("connecting to the new cluster")?;
+        let jetstream = async_nats::jetstream::new(client);
+        loop {
+            match jetstream.query_account().await {
+                Ok(_) => return Ok(()),
+                Err(error) if Instant::now() < deadline => tracing::debug!(%error, "JetStream not ready yet"),
+                Err(error) => return Err(error).context("JetStream did not become ready"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Waits until something accepts connections on `port`.
+pub async fn wait_for_port(port: u16, deadline: Instant) -> anyhow::Result<()> {
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "nothing listens on port {port}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn node_name(index: usize) -> String {
+    format!("n{}", index + 1)
+}
+
+fn config_path(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("{}.conf", node_name(index)))
+}
+
+/// The config file of node `index`.
+fn node_config(dir: &Path, keys: &Keys, ports: &[NodePorts], index: usize) -> String {
+    let own = ports[index];
+    let store = dir.join("jetstream").join(node_name(index));
+    let mut config = format!(
+        "server_name: \"{name}\"\nlisten: \"127.0.0.1:{client}\"\nhttp: \"127.0.0.1:{monitor}\"\n\
+         jetstream {{\n  store_dir: \"{store}\"\n  sync_interval: always\n}}\n",
+        name = node_name(index),
+        client = own.client,
+        monitor = own.monitor,
+        store = store.display(),
+    );
+    if ports.len() > 1 {
+        let routes: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .map(|(_, peer)| format!("    \"nats-route://route:{}@127.0.0.1:{}\"", keys.route_password, peer.route))
+            .collect();
+        config.push_str(&format!(
+            "cluster {{\n  name: \"brewq\"\n  listen: \"127.0.0.1:{route}\"\n  \
+             authorization {{ user: \"route\", password: \"{password}\", timeout: 2 }}\n  \
+             routes: [\n{routes}\n  ]\n}}\n",
+            route = own.route,
+            password = keys.route_password,
+            routes = routes.join("\n"),
+        ));
+    }
+    let mut users: Vec<String> =
+        keys.public.values().map(|public| format!("    {{ nkey: \"{public}\" }}")).collect();
+    users.push(format!("    {{ user: \"{}\", password: \"{}\" }}", keys.admin_user, keys.admin_password));
+    config.push_str(&format!("authorization {{\n  users: [\n{}\n  ]\n}}\n", users.join("\n")));
+    config
+}

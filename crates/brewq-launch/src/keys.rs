@@ -1,0 +1,117 @@
+//! Credentials: one nkey per role, kept as seed files under `<data-dir>/keys/`, and the
+//! operator's admin user and password. Created once, reused on every start.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+/// Who a client is; each role has its own key (and, with the security work, permissions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Creates streams, consumers and buckets.
+    Provisioner,
+    Controller,
+    Stock,
+    Maker,
+    Web,
+    /// The operator's CLI.
+    Admin,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: &[Role] = &[Role::Provisioner, Role::Controller, Role::Stock, Role::Maker, Role::Web, Role::Admin];
+
+    /// The role's name, used for its key file and inbox prefix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Provisioner => "provisioner",
+            Role::Controller => "controller",
+            Role::Stock => "stock",
+            Role::Maker => "maker",
+            Role::Web => "web",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// The credentials of a system, loaded or created in a folder.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    dir: PathBuf,
+    /// Public nkey of each role.
+    pub public: BTreeMap<Role, String>,
+    pub admin_user: String,
+    pub admin_password: String,
+    /// Password the servers use to authenticate each other's routes.
+    pub route_password: String,
+}
+
+impl Keys {
+    /// Loads the keys in `dir`, creating any that are missing (mode 0600).
+    pub fn load_or_create(dir: &Path) -> anyhow::Result<Keys> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut public = BTreeMap::new();
+        for &role in Role::ALL {
+            let path = dir.join(format!("{}.nk", role.as_str()));
+            let seed = match std::fs::read_to_string(&path) {
+                Ok(seed) => seed.trim().to_owned(),
+                Err(_) => {
+                    let seed = nkeys::KeyPair::new_user().seed().context("encoding a new nkey")?;
+                    write_secret(&path, &seed)?;
+                    seed
+                }
+            };
+            let pair = nkeys::KeyPair::from_seed(&seed).with_context(|| format!("{} is not an nkey seed", path.display()))?;
+            public.insert(role, pair.public_key());
+        }
+        Ok(Keys {
+            dir: dir.to_owned(),
+            public,
+            admin_user: "admin".into(),
+            admin_password: secret_in(dir, "admin.password")?,
+            route_password: secret_in(dir, "route.password")?,
+        })
+    }
+
+    /// The seed file of `role`.
+    pub fn seed_file(&self, role: Role) -> PathBuf {
+        self.dir.join(format!("{}.nk", role.as_str()))
+    }
+
+    /// The seed of `role`.
+    pub fn seed(&self, role: Role) -> anyhow::Result<String> {
+        read_seed_file(&self.seed_file(role))
+    }
+}
+
+/// Reads an nkey seed from a file, trimmed.
+pub fn read_seed_file(path: &Path) -> anyhow::Result<String> {
+    let seed = std::fs::read_to_string(path).with_context(|| format!("reading nkey seed {}", path.display()))?;
+    Ok(seed.trim().to_owned())
+}
+
+fn secret_in(dir: &Path, name: &str) -> anyhow::Result<String> {
+    let path = dir.join(name);
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(secret.trim().to_owned());
+    }
+    let secret: String = rand::rng().sample_iter(&Alphanumeric).take(24).map(char::from).collect();
+    write_secret(&path, &secret)?;
+    Ok(secret)
+}
+
+fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(secret.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,14 @@
+//! Everything that brings a brewq system up on one machine: per-role credentials, the
+//! `nats-server` cluster (configs and processes), the JetStream topology (provisioning), and
+//! the service processes, supervised together. `brewq up` and the end-to-end tests both use it.
+
+pub mod cluster;
+pub mod keys;
+pub mod process;
+pub mod provision;
+pub mod system;
+
+pub use cluster::{ClusterInfo, NatsCluster};
+pub use keys::{Keys, Role};
+pub use provision::Topology;
+pub use system::{ServiceKind, System, SystemConfig};

@@ -1,0 +1,134 @@
+//! The JetStream topology, created or updated in one step by the provisioner: the work-queue
+//! stream `coffee-orders` and its consumer `coffeeMakers`, and the KV buckets, all replicated.
+//! Services only bind to what is here; none of them may create it.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::{self, consumer, stream};
+use brewq_protocol::stock::Items;
+use brewq_protocol::{Ingredient, subjects};
+
+/// What to create, and how.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Copies of every stream and bucket (3 on a 3-node cluster).
+    pub replicas: usize,
+    /// How long a delivered order may go without an ack or an in-progress before JetStream
+    /// offers it to another machine. Machines send in-progress well within it.
+    pub ack_wait: Duration,
+    /// Stock on hand when the stock bucket is first created.
+    pub initial_stock: Items,
+}
+
+impl Topology {
+    /// The defaults for a cluster of `replicas` nodes.
+    pub fn new(replicas: usize) -> Self {
+        Topology { replicas, ack_wait: Duration::from_secs(30), initial_stock: default_stock() }
+    }
+}
+
+/// A well-stocked coffee corner: a few hundred coffees of each kind.
+pub fn default_stock() -> Items {
+    Ingredient::ALL
+        .iter()
+        .map(|&ingredient| {
+            let amount = match ingredient {
+                Ingredient::Arabica | Ingredient::Robusta | Ingredient::Mixed => 5_000,
+                Ingredient::CowMilk | Ingredient::SoyMilk => 20_000,
+                Ingredient::Sugar => 1_000,
+            };
+            (ingredient, amount)
+        })
+        .collect()
+}
+
+/// Creates or updates everything; safe to run on every start.
+pub async fn provision(client: &async_nats::Client, topology: &Topology) -> anyhow::Result<()> {
+    let jetstream = jetstream::new(client.clone());
+    let stream = jetstream
+        .create_or_update_stream(orders_stream(topology))
+        .await
+        .context("creating the coffee-orders stream")?;
+    tracing::debug!(stream = stream.config.name, "stream ready");
+    let stream = jetstream.get_stream(subjects::ORDERS_STREAM).await.context("binding coffee-orders")?;
+    let consumer_config = makers_consumer(topology);
+    if stream.create_consumer(consumer_config.clone()).await.is_err() {
+        stream.update_consumer(consumer_config).await.context("creating the coffeeMakers consumer")?;
+    }
+    let day = Duration::from_secs(24 * 3600);
+    for (bucket, history, max_age, direct) in [
+        (subjects::VALUES_BUCKET, 1, Duration::ZERO, true),
+        (subjects::ORDERS_BUCKET, 8, Duration::ZERO, false),
+        (subjects::IDEMPOTENCY_BUCKET, 1, day, false),
+        (subjects::STOCK_BUCKET, 1, Duration::ZERO, false),
+        (subjects::MACHINES_BUCKET, 1, Duration::from_secs(3600), true),
+    ] {
+        jetstream
+            .create_or_update_stream(kv_stream(bucket, topology.replicas, history, max_age, direct))
+            .await
+            .with_context(|| format!("creating the {bucket} bucket"))?;
+    }
+    seed_stock(&jetstream, &topology.initial_stock).await
+}
+
+/// The work queue: each order is kept until one machine acks it. The dedup window drops a
+/// republished order id (a controller retrying after a lost PubAck).
+fn orders_stream(topology: &Topology) -> stream::Config {
+    stream::Config {
+        name: subjects::ORDERS_STREAM.into(),
+        subjects: vec![subjects::ORDERS_SUBJECTS.into()],
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        num_replicas: topology.replicas,
+        duplicate_window: Duration::from_secs(120),
+        discard: stream::DiscardPolicy::New,
+        max_messages: 100_000,
+        ..Default::default()
+    }
+}
+
+/// Machines pull one order at a time. Deliveries are unlimited: the machines count attempts
+/// themselves and end an order failed after their maximum, so an order is never stranded
+/// when the machine holding its last attempt dies.
+fn makers_consumer(topology: &Topology) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(subjects::MAKERS_CONSUMER.into()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        deliver_policy: consumer::DeliverPolicy::All,
+        ack_wait: topology.ack_wait,
+        max_deliver: -1,
+        max_ack_pending: 1_000,
+        num_replicas: topology.replicas,
+        ..Default::default()
+    }
+}
+
+/// A KV bucket's stream, as async-nats would make it, but with direct gets off where a reader
+/// must see the latest write (reads then go to the stream leader).
+fn kv_stream(bucket: &str, replicas: usize, history: i64, max_age: Duration, direct: bool) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{bucket}"),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: history,
+        max_age,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: direct,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    }
+}
+
+/// Writes the initial stock, only if the bucket has none yet.
+async fn seed_stock(jetstream: &jetstream::Context, initial: &Items) -> anyhow::Result<()> {
+    let store = jetstream.get_key_value(subjects::STOCK_BUCKET).await.context("binding the stock bucket")?;
+    let document = brewq_stock::ledger::initial_levels_json(initial);
+    match store.create(subjects::STOCK_KEY, document.into()).await {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error).context("writing the initial stock"),
+    }
+}

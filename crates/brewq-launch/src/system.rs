@@ -1,0 +1,231 @@
+//! A whole brewq system on one machine: the cluster, provisioning, and the service processes
+//! (controllers, stock managers, machines), started in order, supervised and stopped together.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use brewq_runtime::{Credentials, NatsConfig};
+
+use crate::cluster::{ClusterInfo, NatsCluster, NodePorts, pick_ports};
+use crate::keys::{Keys, Role};
+use crate::process::Process;
+use crate::provision::{Topology, provision};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct SystemConfig {
+    /// The `brewq` binary whose subcommands run the services.
+    pub brewq_bin: PathBuf,
+    pub nats_server_bin: PathBuf,
+    /// Keys, server data, logs and `cluster.json` live here; a restart on it keeps everything.
+    pub data_dir: PathBuf,
+    pub nodes: usize,
+    pub machines: u32,
+    pub controllers: usize,
+    pub stock_managers: usize,
+    /// Multiplies the nominal brew times; 0 brews instantly.
+    pub brew_scale: f64,
+    /// Chance that a brew fails.
+    pub fail_rate: f64,
+    /// Deliveries of one order before it ends failed.
+    pub max_attempts: u32,
+    pub topology: Topology,
+    /// Ports per node; free ones (or those of the last run) when `None`.
+    pub ports: Option<Vec<NodePorts>>,
+    /// Extra environment for every service (e.g. `RUST_LOG`).
+    pub service_env: Vec<(String, String)>,
+}
+
+impl SystemConfig {
+    /// Three nodes, one controller, one stock manager and `machines` machines.
+    pub fn new(brewq_bin: &Path, nats_server_bin: &Path, data_dir: &Path, machines: u32) -> Self {
+        SystemConfig {
+            brewq_bin: brewq_bin.to_owned(),
+            nats_server_bin: nats_server_bin.to_owned(),
+            data_dir: data_dir.to_owned(),
+            nodes: 3,
+            machines,
+            controllers: 1,
+            stock_managers: 1,
+            brew_scale: 1.0,
+            fail_rate: 0.0,
+            max_attempts: 5,
+            topology: Topology::new(3),
+            ports: None,
+            service_env: Vec::new(),
+        }
+    }
+}
+
+/// A kind of service process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    Controller,
+    Stock,
+    /// A machine, by number.
+    Maker(u32),
+}
+
+/// One supervised service.
+struct Service {
+    kind: ServiceKind,
+    name: String,
+    args: Vec<String>,
+    process: Option<Process>,
+}
+
+/// A running system.
+pub struct System {
+    pub config: SystemConfig,
+    pub keys: Keys,
+    pub cluster: NatsCluster,
+    pub info: ClusterInfo,
+    services: Vec<Service>,
+}
+
+impl System {
+    /// Starts the cluster, provisions it, starts every service and writes `cluster.json`.
+    pub async fn start(config: SystemConfig) -> anyhow::Result<System> {
+        let data_dir = &config.data_dir.clone();
+        std::fs::create_dir_all(data_dir.join("logs")).with_context(|| format!("creating {}", data_dir.display()))?;
+        let keys = Keys::load_or_create(&data_dir.join("keys"))?;
+        let previous = ClusterInfo::load(data_dir).ok().map(|info| info.ports);
+        let wanted = config.ports.clone().or(previous.filter(|ports| ports.len() == config.nodes && ports_free(ports)));
+        let ports = pick_ports(config.nodes, wanted.as_deref())?;
+        let cluster = NatsCluster::start(&config.nats_server_bin, &data_dir.join("nats"), &keys, ports)?;
+        cluster.wait_ready(&keys, Duration::from_secs(60)).await?;
+        let info = ClusterInfo {
+            nats_urls: cluster.urls(),
+            http_url: None,
+            admin_user: keys.admin_user.clone(),
+            admin_password: keys.admin_password.clone(),
+            ports: cluster.ports.clone(),
+        };
+        let mut system = System { config, keys, cluster, info, services: Vec::new() };
+        let provisioner = brewq_runtime::connect(&system.nats_config(Role::Provisioner, "provisioner")?).await?;
+        provision(&provisioner, &system.config.topology).await?;
+        provisioner.drain().await.context("closing the provisioner connection")?;
+        system.start_services()?;
+        system.info.save(data_dir)?;
+        Ok(system)
+    }
+
+    /// How a client of `role` connects to this system.
+    pub fn nats_config(&self, role: Role, name: &str) -> anyhow::Result<NatsConfig> {
+        let credentials = match role {
+            Role::Admin => Credentials::UserPassword {
+                user: self.keys.admin_user.clone(),
+                password: self.keys.admin_password.clone(),
+            },
+            _ => Credentials::Nkey(self.keys.seed(role)?),
+        };
+        Ok(NatsConfig { urls: self.cluster.urls(), credentials, role: role.as_str().into(), name: name.into() })
+    }
+
+    fn start_services(&mut self) -> anyhow::Result<()> {
+        let mut wanted = Vec::new();
+        wanted.extend((1..=self.config.stock_managers).map(|_| ServiceKind::Stock));
+        wanted.extend((1..=self.config.controllers).map(|_| ServiceKind::Controller));
+        wanted.extend((1..=self.config.machines).map(ServiceKind::Maker));
+        for kind in wanted {
+            self.add_service(kind)?;
+        }
+        Ok(())
+    }
+
+    /// Starts one more service process.
+    pub fn add_service(&mut self, kind: ServiceKind) -> anyhow::Result<()> {
+        let same_kind = self.services.iter().filter(|service| std::mem::discriminant(&service.kind) == std::mem::discriminant(&kind)).count();
+        let (name, role, mut args) = match kind {
+            ServiceKind::Controller => (format!("controller-{}", same_kind + 1), Role::Controller, vec!["controller".into()]),
+            ServiceKind::Stock => (format!("stock-{}", same_kind + 1), Role::Stock, vec!["stock".into(), "serve".into()]),
+            ServiceKind::Maker(id) => (
+                format!("maker-{id}"),
+                Role::Maker,
+                vec![
+                    "maker".into(),
+                    "--id".into(),
+                    id.to_string(),
+                    "--brew-scale".into(),
+                    self.config.brew_scale.to_string(),
+                    "--fail-rate".into(),
+                    self.config.fail_rate.to_string(),
+                    "--max-attempts".into(),
+                    self.config.max_attempts.to_string(),
+                ],
+            ),
+        };
+        args.extend([
+            "--nats-url".into(),
+            self.cluster.urls().join(","),
+            "--seed-file".into(),
+            self.keys.seed_file(role).display().to_string(),
+        ]);
+        let mut service = Service { kind, name, args, process: None };
+        service.process = Some(self.spawn(&service)?);
+        self.services.push(service);
+        Ok(())
+    }
+
+    fn spawn(&self, service: &Service) -> anyhow::Result<Process> {
+        let log = self.config.data_dir.join("logs").join(format!("{}.log", service.name));
+        Process::spawn(&service.name, &self.config.brewq_bin, &service.args, &self.config.service_env, &log)
+    }
+
+    /// The process of a service, while it runs.
+    pub fn service(&mut self, kind: ServiceKind) -> Option<&mut Process> {
+        self.services.iter_mut().find(|service| service.kind == kind).and_then(|service| service.process.as_mut())
+    }
+
+    /// Kills a service with SIGKILL, as a crash would; it stays down until [`System::revive`].
+    pub async fn kill_service(&mut self, kind: ServiceKind) {
+        if let Some(service) = self.services.iter_mut().find(|service| service.kind == kind) {
+            if let Some(process) = service.process.as_mut() {
+                process.kill().await;
+            }
+        }
+    }
+
+    /// Starts again every service and node that is not running; returns their names.
+    pub fn revive(&mut self) -> Vec<String> {
+        let mut revived = self.cluster.revive();
+        for index in 0..self.services.len() {
+            let dead = self.services[index].process.as_mut().is_none_or(Process::has_exited);
+            if dead {
+                match self.spawn(&self.services[index]) {
+                    Ok(process) => {
+                        revived.push(self.services[index].name.clone());
+                        self.services[index].process = Some(process);
+                    }
+                    Err(error) => tracing::error!(error = format!("{error:#}"), "cannot restart a service"),
+                }
+            }
+        }
+        revived
+    }
+
+    /// Stops the services (letting brews finish or hand back), then the servers.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        let mut clean = true;
+        for service in self.services.iter_mut().rev() {
+            if let Some(process) = service.process.as_mut() {
+                let exited_cleanly = process.stop(Duration::from_secs(15)).await;
+                if !exited_cleanly {
+                    tracing::warn!(service = service.name, "service did not exit cleanly");
+                    clean = false;
+                }
+            }
+        }
+        self.services.clear();
+        self.cluster.stop().await;
+        anyhow::ensure!(clean, "some services did not exit cleanly; see the logs in {}", self.config.data_dir.join("logs").display());
+        Ok(())
+    }
+}
+
+fn ports_free(ports: &[NodePorts]) -> bool {
+    ports.iter().all(|node| {
+        [node.client, node.route, node.monitor].iter().all(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+    })
+}

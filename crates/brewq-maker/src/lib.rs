@@ -1,0 +1,145 @@
+//! A coffee machine: takes one order at a time from the `coffeeMakers` work queue, asks the
+//! controllers to record each step, brews through a [`Brewer`], settles the stock, and acks.
+//! It keeps no state of its own, so any number can run and any can die mid-brew.
+
+pub mod brewer;
+mod heartbeat;
+mod order;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::consumer::PullConsumer;
+use brewq_protocol::subjects;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use brewer::{BrewFailure, Brewer, SimulatedBrewer};
+use heartbeat::Status;
+
+/// Settings of one machine.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This machine's number, unique in the fleet.
+    pub id: u32,
+    /// Deliveries of one order (across machines) before it ends failed.
+    pub max_attempts: i64,
+    /// Wait before a failed brew is offered again.
+    pub retry_delay: Duration,
+    /// How long the controllers and the stock manager may take to answer.
+    pub request_timeout: Duration,
+    /// How often the machine publishes its heartbeat.
+    pub heartbeat_every: Duration,
+}
+
+impl Config {
+    /// Defaults for machine `id`.
+    pub fn new(id: u32) -> Self {
+        Config {
+            id,
+            max_attempts: 5,
+            retry_delay: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(3),
+            heartbeat_every: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What the order handling of one machine shares.
+struct Machine<B> {
+    config: Config,
+    client: async_nats::Client,
+    brewer: B,
+    status: Arc<Status>,
+    /// How often a brewing machine tells JetStream it is still working.
+    progress_every: Duration,
+}
+
+/// Runs a machine until `shutdown` fires; a brew in progress then is handed back to the queue.
+pub async fn run<B: Brewer>(
+    config: Config,
+    brewer: B,
+    client: async_nats::Client,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let Some(heartbeats) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::MACHINES_BUCKET, &shutdown).await
+    else {
+        return Ok(());
+    };
+    let Some(consumer) = wait_for_consumer(&jetstream, &shutdown).await else { return Ok(()) };
+    let status = Arc::new(Status::default());
+    // In-progress three times per AckWait: one lost message does not cost the order.
+    let progress_every = (consumer.cached_info().config.ack_wait / 3).max(Duration::from_millis(100));
+    let machine = Machine { config, client: client.clone(), brewer, status: status.clone(), progress_every };
+    let tracker = TaskTracker::new();
+    let stop_heartbeat = CancellationToken::new();
+    tracker.spawn(heartbeat::publish(
+        machine.config.id,
+        machine.config.heartbeat_every,
+        status,
+        heartbeats,
+        stop_heartbeat.clone(),
+    ));
+    tracing::info!(machine = machine.config.id, "machine ready");
+    take_orders(&machine, &consumer, &shutdown).await;
+    stop_heartbeat.cancel();
+    tracker.close();
+    tracker.wait().await;
+    client.drain().await.context("draining the NATS connection")?;
+    tracing::info!(machine = machine.config.id, "machine stopped");
+    Ok(())
+}
+
+/// Fetches one order at a time (never a prefetched batch, whose AckWait would run while it
+/// waits) and handles it, until shutdown.
+async fn take_orders<B: Brewer>(machine: &Machine<B>, consumer: &PullConsumer, shutdown: &CancellationToken) {
+    while !shutdown.is_cancelled() {
+        let fetched = consumer.batch().max_messages(1).expires(Duration::from_secs(5)).messages().await;
+        let mut batch = match fetched {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(%error, "cannot ask for an order");
+                pause(shutdown, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let next = tokio::select! {
+            () = shutdown.cancelled() => break,
+            next = batch.next() => next,
+        };
+        match next {
+            Some(Ok(message)) => order::handle(machine, message, shutdown).await,
+            Some(Err(error)) => {
+                tracing::warn!(%error, "fetching an order failed");
+                pause(shutdown, Duration::from_secs(1)).await;
+            }
+            None => {}
+        }
+    }
+}
+
+async fn wait_for_consumer(
+    jetstream: &async_nats::jetstream::Context,
+    shutdown: &CancellationToken,
+) -> Option<PullConsumer> {
+    loop {
+        match jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await {
+            Ok(consumer) => return Some(consumer),
+            Err(error) => tracing::warn!(%error, "work queue not available yet"),
+        }
+        if pause(shutdown, Duration::from_millis(500)).await {
+            return None;
+        }
+    }
+}
+
+/// Sleeps for `time`; true if shutdown came first.
+async fn pause(shutdown: &CancellationToken, time: Duration) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = tokio::time::sleep(time) => false,
+    }
+}

@@ -1,0 +1,193 @@
+//! One order on one machine, from delivery to ack. The record is moved first (brewing, ready,
+//! failed) and the stock settled after, so that a redelivery after a crash finds the record
+//! final and only settles the stock again (commit and release are idempotent): no order is
+//! brewed twice to completion, and none is lost.
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::Message;
+use brewq_protocol::{
+    Order, OrderRecord, OrderRequest, OrderStatus, OrderUpdate, StockCommand, StockReply, UpdateReply, subjects,
+};
+use brewq_runtime::request::request_json;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::{Brewer, Machine};
+
+/// Handles one delivered order; every path ends in an ack, a term or a nak.
+pub(crate) async fn handle<B: Brewer>(machine: &Machine<B>, message: Message, shutdown: &CancellationToken) {
+    let order_id = order_id_of(&message);
+    let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+    let span = tracing::info_span!("order", order_id = order_id.as_str(), machine = machine.config.id, delivered);
+    async {
+        let order = serde_json::from_slice::<OrderRequest>(&message.payload)
+            .map_err(|error| error.to_string())
+            .and_then(|request| request.validate().map_err(|error| error.to_string()));
+        match order {
+            Ok(order) if !order_id.is_empty() => {
+                let handling = Handling { machine, message: &message, order_id: &order_id, delivered };
+                handling.run(order, shutdown).await;
+            }
+            Ok(_) => terminate(&message, "order without an id").await,
+            Err(error) => terminate(&message, &error).await,
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+struct Handling<'a, B> {
+    machine: &'a Machine<B>,
+    message: &'a Message,
+    order_id: &'a str,
+    delivered: i64,
+}
+
+impl<B: Brewer> Handling<'_, B> {
+    async fn run(&self, order: Order, shutdown: &CancellationToken) {
+        let config = &self.machine.config;
+        if self.delivered > config.max_attempts {
+            let reason = format!("gave up after {} attempts", config.max_attempts);
+            return self.finish(OrderStatus::Failed, Some(reason)).await;
+        }
+        match self.update(OrderStatus::Brewing, None).await {
+            Some(UpdateReply::Applied { .. }) => {}
+            Some(UpdateReply::Refused { record }) => return self.settle(&record).await,
+            Some(UpdateReply::NotFound) => return terminate(self.message, "no record for this order").await,
+            Some(UpdateReply::Error { .. }) | None => return self.retry_later().await,
+        }
+        self.machine.status.brewing(self.order_id);
+        tracing::info!(size = %order.size, "brewing");
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            outcome = self.brew_with_progress(&order) => outcome,
+            () = shutdown.cancelled() => return self.abandon().await,
+        };
+        match outcome {
+            Ok(()) => {
+                self.machine.status.brewed(started.elapsed());
+                self.finish(OrderStatus::Ready, None).await;
+            }
+            Err(failure) => {
+                self.machine.status.failed();
+                tracing::warn!(%failure, "brew failed");
+                if self.delivered >= config.max_attempts {
+                    let reason = format!("{failure}; gave up after {} attempts", config.max_attempts);
+                    self.finish(OrderStatus::Failed, Some(reason)).await;
+                } else {
+                    self.update(OrderStatus::Queued, Some(failure.to_string())).await;
+                    nak(self.message, Some(config.retry_delay)).await;
+                }
+            }
+        }
+    }
+
+    /// Brews while telling JetStream, every few seconds, that the order is in progress.
+    async fn brew_with_progress(&self, order: &Order) -> Result<(), crate::BrewFailure> {
+        let brew = self.machine.brewer.brew(order);
+        tokio::pin!(brew);
+        let mut ticker = tokio::time::interval(self.machine.progress_every);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                outcome = &mut brew => return outcome,
+                _ = ticker.tick() => {
+                    if let Err(error) = self.message.ack_with(AckKind::Progress).await {
+                        tracing::warn!(%error, "cannot send in-progress");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the final status, then settles the stock and acks.
+    async fn finish(&self, status: OrderStatus, reason: Option<String>) {
+        match self.update(status, reason).await {
+            Some(UpdateReply::Applied { record } | UpdateReply::Refused { record }) => self.settle(&record).await,
+            Some(UpdateReply::NotFound) => terminate(self.message, "no record for this order").await,
+            Some(UpdateReply::Error { .. }) | None => self.retry_later().await,
+        }
+    }
+
+    /// The record says where the order stands: settle the stock accordingly and ack, or, if it
+    /// is still in progress elsewhere, leave it to the queue.
+    async fn settle(&self, record: &OrderRecord) {
+        let command = match record.status {
+            OrderStatus::Ready => StockCommand::Commit { order_id: self.order_id.to_owned() },
+            OrderStatus::Failed | OrderStatus::Cancelled => StockCommand::Release { order_id: self.order_id.to_owned() },
+            OrderStatus::Queued | OrderStatus::Brewing => {
+                tracing::warn!(status = %record.status, "order not final yet; offering it again");
+                return self.retry_later().await;
+            }
+        };
+        let timeout = self.machine.config.request_timeout;
+        match request_json::<_, StockReply>(&self.machine.client, subjects::STOCK_REQUESTS, &command, timeout).await {
+            Ok(StockReply::Committed | StockReply::Released) => {
+                if let Err(error) = self.message.double_ack().await {
+                    tracing::warn!(%error, "ack not confirmed; the order will come back and be settled again");
+                    return;
+                }
+                tracing::info!(status = %record.status, "order done");
+            }
+            other => {
+                tracing::warn!(?other, "stock not settled; retrying later");
+                self.retry_later().await;
+            }
+        }
+    }
+
+    /// Shutdown while brewing: the order goes back to the queue at once for another machine.
+    async fn abandon(&self) {
+        tracing::warn!("machine stopping: brew abandoned, order handed back to the queue");
+        self.machine.status.idle();
+        let reason = format!("machine {} stopped mid-brew", self.machine.config.id);
+        self.update(OrderStatus::Queued, Some(reason)).await;
+        nak(self.message, None).await;
+    }
+
+    async fn retry_later(&self) {
+        self.machine.status.idle();
+        nak(self.message, Some(self.machine.config.retry_delay)).await;
+    }
+
+    /// Asks the controllers to record a status; `None` if they could not be reached.
+    async fn update(&self, status: OrderStatus, reason: Option<String>) -> Option<UpdateReply> {
+        let update = OrderUpdate {
+            order_id: self.order_id.to_owned(),
+            status,
+            machine: Some(self.machine.config.id),
+            reason,
+        };
+        let timeout = self.machine.config.request_timeout;
+        match request_json(&self.machine.client, subjects::ORDER_UPDATES, &update, timeout).await {
+            Ok(reply) => Some(reply),
+            Err(error) => {
+                tracing::warn!(%error, %status, "cannot record the order status");
+                None
+            }
+        }
+    }
+}
+
+fn order_id_of(message: &Message) -> String {
+    let headers = message.headers.as_ref();
+    headers
+        .and_then(|headers| headers.get(subjects::ORDER_ID_HEADER).or_else(|| headers.get("Nats-Msg-Id")))
+        .map(|value| value.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+async fn nak(message: &Message, delay: Option<Duration>) {
+    if let Err(error) = message.ack_with(AckKind::Nak(delay)).await {
+        tracing::warn!(%error, "cannot nak; the order comes back after the ack wait");
+    }
+}
+
+async fn terminate(message: &Message, why: &str) {
+    tracing::warn!(why, "invalid order removed from the queue");
+    if let Err(error) = message.double_ack_with(AckKind::Term).await {
+        tracing::warn!(%error, "term not confirmed");
+    }
+}

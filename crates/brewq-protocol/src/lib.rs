@@ -1,0 +1,23 @@
+//! The wire contract of brewq: subject and bucket names, message types, the recipe and the
+//! order state machine. No IO lives here, so every service and test speaks the same language.
+
+pub mod machine;
+pub mod order;
+pub mod record;
+pub mod reply;
+pub mod stock;
+pub mod subjects;
+
+pub use machine::{MachineHeartbeat, MachineState, MachineView};
+pub use order::{Bean, Milk, Order, OrderRequest, Size, ValidationError};
+pub use record::{HistoryEntry, OrderRecord, OrderStatus, OrderUpdate, TransitionError, UpdateReply};
+pub use reply::{OrderReply, RejectCode};
+pub use stock::{Ingredient, Items, StockCommand, StockLevel, StockReply, StockSnapshot};
+
+/// Current time, the one clock every record and event uses.
+pub fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,51 @@
+//! A coffee machine's heartbeat: what it is doing, published every few seconds to
+//! [`crate::subjects::MACHINES_BUCKET`] so that the live fleet is read from the running system.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A heartbeat older than this means the machine is offline.
+pub const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// What a machine is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachineState {
+    Idle,
+    Brewing,
+    /// Stopping: finishing or handing back its order, then going offline.
+    Stopping,
+}
+
+/// One machine's latest news.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineHeartbeat {
+    pub id: u32,
+    pub state: MachineState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// Coffees brewed since the machine started.
+    pub cups: u64,
+    /// Brews that failed since the machine started.
+    pub failures: u64,
+    /// Mean time of this machine's recent successful brews, once it has brewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_brew_millis: Option<u64>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl MachineHeartbeat {
+    /// Whether this heartbeat is recent enough, at `now`, for the machine to count as online.
+    pub fn is_online(&self, now: OffsetDateTime) -> bool {
+        self.state != MachineState::Stopping && now - self.at <= HEARTBEAT_TIMEOUT
+    }
+}
+
+/// A machine as the API and CLI show it: its last heartbeat and whether it is online.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineView {
+    pub online: bool,
+    #[serde(flatten)]
+    pub heartbeat: MachineHeartbeat,
+}

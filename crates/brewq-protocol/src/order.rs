@@ -1,0 +1,184 @@
+//! A customer's order: the lenient wire form ([`OrderRequest`], the seed's payload works as is)
+//! and the validated form ([`Order`]) that the rest of the system trusts.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Longest accepted customer name, in characters.
+pub const MAX_NAME_CHARS: usize = 40;
+/// Most lumps of sugar a coffee can take.
+pub const MAX_SUGAR: u8 = 3;
+
+/// An order as it arrives over NATS or HTTP. Every field is kept as raw JSON so that
+/// validation can name the exact field at fault, whatever its type.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OrderRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bean_type: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub milk: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sugar_count: Option<Value>,
+    /// Makes retries of the same submission one order (also the HTTP `Idempotency-Key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<Value>,
+}
+
+/// A validated order: every value is one the recipe knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub name: String,
+    pub size: Size,
+    pub bean_type: Bean,
+    pub milk: Milk,
+    pub sugar_count: u8,
+}
+
+/// Bad input, naming the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl ValidationError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+}
+
+macro_rules! word_enum {
+    ($(#[$meta:meta])* $name:ident, $field:literal, { $($variant:ident => $canonical:literal $(| $alias:literal)*),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every value, in display order.
+            pub const ALL: &[$name] = &[$($name::$variant),+];
+
+            /// The canonical spelling, as serialized.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $canonical),+ }
+            }
+
+            /// Parses any accepted spelling, case-insensitively.
+            pub fn parse(text: &str) -> Result<Self, ValidationError> {
+                match text.trim().to_ascii_lowercase().as_str() {
+                    $($canonical $(| $alias)* => Ok($name::$variant),)+
+                    _ => Err(ValidationError::new($field, format!(
+                        "unknown {} {text:?}; expected one of: {}", $field,
+                        [$($canonical),+].join(", ")))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+word_enum!(
+    /// Cup size. The seed's `big` is accepted for `large`.
+    Size, "size", { Small => "small", Medium => "medium", Large => "large" | "big" }
+);
+word_enum!(
+    /// Bean type.
+    Bean, "bean_type", { Arabica => "arabica", Robusta => "robusta", Mixed => "mixed" }
+);
+word_enum!(
+    /// Milk. The seed's `free`, `normal` and `soja` are accepted.
+    Milk, "milk", { None => "none" | "free", Cow => "cow" | "normal", Soy => "soy" | "soja" }
+);
+
+impl OrderRequest {
+    /// Checks every field and returns the order, or the first field at fault.
+    pub fn validate(&self) -> Result<Order, ValidationError> {
+        Ok(Order {
+            name: parse_name(self.name.as_ref())?,
+            size: Size::parse(required_str("size", self.size.as_ref())?)?,
+            bean_type: Bean::parse(required_str("bean_type", self.bean_type.as_ref())?)?,
+            milk: Milk::parse(required_str("milk", self.milk.as_ref())?)?,
+            sugar_count: parse_sugar(self.sugar_count.as_ref())?,
+        })
+    }
+
+    /// The idempotency key, if one was given and is well formed.
+    pub fn idempotency_key(&self) -> Result<Option<String>, ValidationError> {
+        match &self.idempotency_key {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(key)) => check_idempotency_key(key).map(Some),
+            Some(_) => Err(ValidationError::new("idempotency_key", "must be a string")),
+        }
+    }
+}
+
+impl From<&Order> for OrderRequest {
+    fn from(order: &Order) -> Self {
+        OrderRequest {
+            name: Some(Value::from(order.name.clone())),
+            size: Some(Value::from(order.size.as_str())),
+            bean_type: Some(Value::from(order.bean_type.as_str())),
+            milk: Some(Value::from(order.milk.as_str())),
+            sugar_count: Some(Value::from(order.sugar_count)),
+            idempotency_key: None,
+        }
+    }
+}
+
+/// Accepts 1 to 64 characters of letters, digits, `-` and `_` (a UUID fits).
+pub fn check_idempotency_key(key: &str) -> Result<String, ValidationError> {
+    let well_formed = !key.is_empty()
+        && key.len() <= 64
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if well_formed {
+        Ok(key.to_owned())
+    } else {
+        Err(ValidationError::new(
+            "idempotency_key",
+            "must be 1 to 64 characters of letters, digits, '-' or '_'",
+        ))
+    }
+}
+
+fn required_str<'a>(field: &'static str, value: Option<&'a Value>) -> Result<&'a str, ValidationError> {
+    match value {
+        None | Some(Value::Null) => Err(ValidationError::new(field, "is required")),
+        Some(Value::String(text)) => Ok(text),
+        Some(_) => Err(ValidationError::new(field, "must be a string")),
+    }
+}
+
+fn parse_name(value: Option<&Value>) -> Result<String, ValidationError> {
+    let name = required_str("name", value)?.trim();
+    if name.is_empty() {
+        return Err(ValidationError::new("name", "is required"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ValidationError::new("name", format!("must be at most {MAX_NAME_CHARS} characters")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ValidationError::new("name", "must not contain control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_sugar(value: Option<&Value>) -> Result<u8, ValidationError> {
+    let out_of_range = || ValidationError::new("sugar_count", format!("must be a whole number from 0 to {MAX_SUGAR}"));
+    let count = match value {
+        None | Some(Value::Null) => return Err(ValidationError::new("sugar_count", "is required")),
+        Some(Value::Number(number)) => number.as_u64().ok_or_else(out_of_range)?,
+        Some(Value::String(text)) => text.trim().parse::<u64>().map_err(|_| out_of_range())?,
+        Some(_) => return Err(out_of_range()),
+    };
+    u8::try_from(count).ok().filter(|count| *count <= MAX_SUGAR).ok_or_else(out_of_range)
+}

@@ -1,0 +1,164 @@
+//! The order record: an order's state with its history, and the state machine that says which
+//! changes are allowed. Terminal states absorb, so an order ends exactly once.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::Order;
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Queued,
+    Brewing,
+    Ready,
+    Failed,
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The serialized name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Queued => "queued",
+            OrderStatus::Brewing => "brewing",
+            OrderStatus::Ready => "ready",
+            OrderStatus::Failed => "failed",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Ready, failed and cancelled are final.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, OrderStatus::Ready | OrderStatus::Failed | OrderStatus::Cancelled)
+    }
+
+    /// Whether an order may go from `self` to `next`. Brewing to brewing is a machine taking
+    /// over the order of one that stopped; brewing to queued is a failed brew to be retried.
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        match (self, next) {
+            (Queued, Brewing | Cancelled | Failed) => true,
+            (Brewing, Brewing | Ready | Queued | Failed) => true,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One change of status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub status: OrderStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An order and its life, as stored in [`crate::subjects::ORDERS_BUCKET`] and shown by the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    pub id: String,
+    #[serde(flatten)]
+    pub order: Order,
+    pub status: OrderStatus,
+    /// The machine brewing or having brewed it.
+    pub machine: Option<u32>,
+    /// Why it failed or was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Brew attempts started.
+    #[serde(default)]
+    pub attempts: u32,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// A change the state machine refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("order {order_id} cannot go from {from} to {to}")]
+pub struct TransitionError {
+    pub order_id: String,
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+}
+
+impl OrderRecord {
+    /// A freshly accepted order.
+    pub fn queued(id: &str, order: Order, at: OffsetDateTime) -> Self {
+        OrderRecord {
+            id: id.to_owned(),
+            order,
+            status: OrderStatus::Queued,
+            machine: None,
+            reason: None,
+            attempts: 0,
+            history: vec![HistoryEntry { status: OrderStatus::Queued, at, machine: None, reason: None }],
+        }
+    }
+
+    /// Moves the order to `next`, recording when, where and why.
+    pub fn transition(
+        &mut self,
+        next: OrderStatus,
+        machine: Option<u32>,
+        reason: Option<String>,
+        at: OffsetDateTime,
+    ) -> Result<(), TransitionError> {
+        if !self.status.can_become(next) {
+            return Err(TransitionError { order_id: self.id.clone(), from: self.status, to: next });
+        }
+        if next == OrderStatus::Brewing {
+            self.attempts += 1;
+        }
+        self.status = next;
+        if machine.is_some() {
+            self.machine = machine;
+        }
+        if next == OrderStatus::Queued {
+            self.machine = None;
+        }
+        self.reason.clone_from(&reason);
+        self.history.push(HistoryEntry { status: next, at, machine, reason });
+        Ok(())
+    }
+
+    /// When the order was accepted.
+    pub fn created_at(&self) -> Option<OffsetDateTime> {
+        self.history.first().map(|entry| entry.at)
+    }
+}
+
+/// A status change asked of the controllers by a machine, on
+/// [`crate::subjects::ORDER_UPDATES`]: the controllers are the one writer of order records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderUpdate {
+    pub order_id: String,
+    pub status: OrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The outcome of an [`OrderUpdate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum UpdateReply {
+    /// The change is recorded; here is the record after it.
+    Applied { record: OrderRecord },
+    /// The state machine refused it; here is the record as it stands.
+    Refused { record: OrderRecord },
+    /// No order has this id.
+    NotFound,
+    /// The record could not be read or written; try again later.
+    Error { message: String },
+}

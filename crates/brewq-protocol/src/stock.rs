@@ -1,0 +1,176 @@
+//! Ingredients, the recipe (the one place that says what an order consumes) and the stock
+//! manager's request/reply messages.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Bean, Milk, Order, Size};
+
+/// Something the stock manager counts. Beans in grams, milk in millilitres, sugar in lumps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ingredient {
+    Arabica,
+    Robusta,
+    Mixed,
+    CowMilk,
+    SoyMilk,
+    Sugar,
+}
+
+impl Ingredient {
+    /// Every ingredient, in display order.
+    pub const ALL: &[Ingredient] = &[
+        Ingredient::Arabica,
+        Ingredient::Robusta,
+        Ingredient::Mixed,
+        Ingredient::CowMilk,
+        Ingredient::SoyMilk,
+        Ingredient::Sugar,
+    ];
+
+    /// The serialized name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ingredient::Arabica => "arabica",
+            Ingredient::Robusta => "robusta",
+            Ingredient::Mixed => "mixed",
+            Ingredient::CowMilk => "cow_milk",
+            Ingredient::SoyMilk => "soy_milk",
+            Ingredient::Sugar => "sugar",
+        }
+    }
+
+    /// Words for a person ("arabica beans").
+    pub fn label(self) -> &'static str {
+        match self {
+            Ingredient::Arabica => "arabica beans",
+            Ingredient::Robusta => "robusta beans",
+            Ingredient::Mixed => "mixed beans",
+            Ingredient::CowMilk => "cow milk",
+            Ingredient::SoyMilk => "soy milk",
+            Ingredient::Sugar => "sugar",
+        }
+    }
+
+    /// The unit amounts are counted in.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Ingredient::Arabica | Ingredient::Robusta | Ingredient::Mixed => "g",
+            Ingredient::CowMilk | Ingredient::SoyMilk => "ml",
+            Ingredient::Sugar => "lumps",
+        }
+    }
+
+    /// Parses the serialized name.
+    pub fn parse(text: &str) -> Option<Ingredient> {
+        Ingredient::ALL.iter().copied().find(|ingredient| ingredient.as_str() == text.trim())
+    }
+}
+
+impl std::fmt::Display for Ingredient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Amounts per ingredient; absent means zero.
+pub type Items = BTreeMap<Ingredient, u64>;
+
+/// Grams of beans for a cup of each size.
+pub fn beans_for(size: Size) -> u64 {
+    match size {
+        Size::Small => 7,
+        Size::Medium => 14,
+        Size::Large => 21,
+    }
+}
+
+/// Millilitres of milk for a cup of each size, when the order has milk.
+pub fn milk_for(size: Size) -> u64 {
+    match size {
+        Size::Small => 60,
+        Size::Medium => 100,
+        Size::Large => 150,
+    }
+}
+
+/// The recipe: what one order consumes.
+pub fn recipe(order: &Order) -> Items {
+    let mut items = Items::new();
+    let bean = match order.bean_type {
+        Bean::Arabica => Ingredient::Arabica,
+        Bean::Robusta => Ingredient::Robusta,
+        Bean::Mixed => Ingredient::Mixed,
+    };
+    items.insert(bean, beans_for(order.size));
+    match order.milk {
+        Milk::None => {}
+        Milk::Cow => {
+            items.insert(Ingredient::CowMilk, milk_for(order.size));
+        }
+        Milk::Soy => {
+            items.insert(Ingredient::SoyMilk, milk_for(order.size));
+        }
+    }
+    if order.sugar_count > 0 {
+        items.insert(Ingredient::Sugar, u64::from(order.sugar_count));
+    }
+    items
+}
+
+/// A request to the stock managers on [`crate::subjects::STOCK_REQUESTS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum StockCommand {
+    /// Set aside `items` for `order_id`, all or nothing. Idempotent per order id.
+    Reserve { order_id: String, items: Items },
+    /// The order was brewed: its reservation is consumed. Idempotent.
+    Commit { order_id: String },
+    /// The order failed or was cancelled: its reservation goes back on hand. Idempotent.
+    Release { order_id: String },
+    /// Adds `items` to what is on hand.
+    Restock { items: Items },
+    /// Reads the levels.
+    Get,
+}
+
+/// What one ingredient's stock looks like.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockLevel {
+    /// Free to reserve.
+    pub on_hand: u64,
+    /// Set aside for accepted orders not yet brewed.
+    pub reserved: u64,
+    /// Used by brewed orders, ever.
+    pub consumed: u64,
+    /// Initial stock plus every restock, ever. Always `on_hand + reserved + consumed`.
+    pub added: u64,
+}
+
+/// All levels, as the stock manager reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockSnapshot {
+    pub levels: BTreeMap<Ingredient, StockLevel>,
+    /// Reservation steps started and not yet recorded (normally empty; see ARCHITECTURE.md).
+    pub in_flight: u64,
+}
+
+/// The stock manager's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum StockReply {
+    /// The order's ingredients are set aside (now or earlier).
+    Reserved,
+    /// The order's ingredients are consumed (now or earlier).
+    Committed,
+    /// The order's ingredients are back on hand (now or earlier).
+    Released,
+    /// Not enough of `ingredient`; nothing was reserved.
+    OutOfStock { ingredient: Ingredient },
+    /// The levels after a restock or read.
+    Snapshot { stock: StockSnapshot },
+    /// The command could not be carried out; `message` says why.
+    Error { message: String },
+}

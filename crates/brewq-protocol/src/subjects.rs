@@ -1,0 +1,58 @@
+//! Every NATS subject, stream, consumer and bucket name brewq uses. Subject strings exist
+//! nowhere else in the code base.
+
+/// Request/reply: a customer's order (JSON [`crate::OrderRequest`]) to the controllers.
+pub const ORDER_REQUESTS: &str = "coffee.web.requests";
+/// Request/reply: cancel a queued order; the payload is the order id.
+pub const ORDER_CANCEL: &str = "coffee.web.cancel";
+/// Request/reply: a machine asks the controllers to change an order's status
+/// ([`crate::OrderUpdate`]). Outside `coffee.orders.*` so the stream does not capture it.
+pub const ORDER_UPDATES: &str = "coffee.records.update";
+/// Queue group shared by all controller instances.
+pub const CONTROLLER_QUEUE: &str = "controllers";
+
+/// The work-queue stream of accepted orders.
+pub const ORDERS_STREAM: &str = "coffee-orders";
+/// Subjects captured by [`ORDERS_STREAM`].
+pub const ORDERS_SUBJECTS: &str = "coffee.orders.*";
+/// The durable pull consumer shared by every coffee maker.
+pub const MAKERS_CONSUMER: &str = "coffeeMakers";
+
+/// Subject an accepted order is published on: `coffee.orders.<bean>`.
+pub fn order_subject(bean: crate::Bean) -> String {
+    format!("coffee.orders.{}", bean.as_str())
+}
+
+/// Request/reply: stock commands ([`crate::StockCommand`]) to the stock managers.
+pub const STOCK_REQUESTS: &str = "coffee.stock.requests";
+/// Queue group shared by all stock-manager instances.
+pub const STOCK_QUEUE: &str = "stock";
+
+/// KV bucket of the seed: holds [`PENDING_KEY`].
+pub const VALUES_BUCKET: &str = "orders-values";
+/// Key of the pending-order count (waiting + being brewed), as a decimal string.
+pub const PENDING_KEY: &str = "orders.pending";
+
+/// KV bucket of order records ([`crate::OrderRecord`]), keyed by order id.
+pub const ORDERS_BUCKET: &str = "coffee-order-records";
+/// KV bucket mapping idempotency keys to order ids.
+pub const IDEMPOTENCY_BUCKET: &str = "coffee-idempotency";
+/// KV bucket of the stock: [`STOCK_KEY`] plus one reservation per order.
+pub const STOCK_BUCKET: &str = "coffee-stock";
+/// Key of the stock levels document in [`STOCK_BUCKET`].
+pub const STOCK_KEY: &str = "levels";
+/// KV bucket of machine heartbeats ([`crate::MachineHeartbeat`]), keyed `machine.<id>`.
+pub const MACHINES_BUCKET: &str = "coffee-machines";
+
+/// Key of an order's reservation in [`STOCK_BUCKET`].
+pub fn reservation_key(order_id: &str) -> String {
+    format!("reservation.{order_id}")
+}
+
+/// Key of a machine's heartbeat in [`MACHINES_BUCKET`].
+pub fn machine_key(machine_id: u32) -> String {
+    format!("machine.{machine_id}")
+}
+
+/// NATS header carrying the order id across services, for tracing.
+pub const ORDER_ID_HEADER: &str = "Brewq-Order-Id";

@@ -1,0 +1,109 @@
+//! Unit tests for validation, the recipe and the order state machine.
+
+use serde_json::json;
+
+use crate::stock::recipe;
+use crate::*;
+
+fn request(value: serde_json::Value) -> OrderRequest {
+    serde_json::from_value(value).expect("request parses")
+}
+
+fn seed_payload() -> serde_json::Value {
+    json!({"size":"medium","bean_type":"Arabica","name":"Quentin","milk":"free","sugar_count":"2"})
+}
+
+#[test]
+fn the_seed_payload_is_a_valid_order() {
+    let order = request(seed_payload()).validate().expect("valid");
+    assert_eq!(order.size, Size::Medium);
+    assert_eq!(order.bean_type, Bean::Arabica);
+    assert_eq!(order.milk, Milk::None);
+    assert_eq!(order.sugar_count, 2);
+    assert_eq!(order.name, "Quentin");
+}
+
+#[test]
+fn seed_spellings_map_to_canonical_values() {
+    for (milk, expected) in [("normal", Milk::Cow), ("SOJA", Milk::Soy), ("cow", Milk::Cow), ("none", Milk::None)] {
+        assert_eq!(Milk::parse(milk), Ok(expected));
+    }
+    assert_eq!(Size::parse("big"), Ok(Size::Large));
+}
+
+#[test]
+fn each_bad_field_is_named() {
+    let cases = [
+        ("name", json!("")),
+        ("name", json!("   ")),
+        ("name", json!(42)),
+        ("name", json!("x".repeat(41))),
+        ("size", json!("huge")),
+        ("size", json!(1)),
+        ("bean_type", json!("decaf")),
+        ("milk", json!("oat")),
+        ("sugar_count", json!(4)),
+        ("sugar_count", json!("-1")),
+        ("sugar_count", json!("two")),
+        ("sugar_count", json!(1.5)),
+    ];
+    for (field, value) in cases {
+        let mut payload = seed_payload();
+        payload[field] = value.clone();
+        let error = request(payload).validate().expect_err("invalid");
+        assert_eq!(error.field, field, "{field} = {value}");
+    }
+    for field in ["name", "size", "bean_type", "milk", "sugar_count"] {
+        let mut payload = seed_payload();
+        payload.as_object_mut().expect("object").remove(field);
+        assert_eq!(request(payload).validate().expect_err("missing").field, field);
+    }
+}
+
+#[test]
+fn idempotency_keys_are_checked() {
+    let mut payload = seed_payload();
+    payload["idempotency_key"] = json!("a b");
+    assert_eq!(request(payload.clone()).idempotency_key().expect_err("bad").field, "idempotency_key");
+    payload["idempotency_key"] = json!("6f1c-9a_Z");
+    assert_eq!(request(payload).idempotency_key(), Ok(Some("6f1c-9a_Z".into())));
+}
+
+#[test]
+fn the_recipe_counts_beans_milk_and_sugar() {
+    let order = Order { name: "A".into(), size: Size::Large, bean_type: Bean::Robusta, milk: Milk::Soy, sugar_count: 3 };
+    let items = recipe(&order);
+    assert_eq!(items.get(&Ingredient::Robusta), Some(&21));
+    assert_eq!(items.get(&Ingredient::SoyMilk), Some(&150));
+    assert_eq!(items.get(&Ingredient::Sugar), Some(&3));
+    assert_eq!(items.len(), 3);
+}
+
+#[test]
+fn terminal_states_absorb() {
+    let order = request(seed_payload()).validate().expect("valid");
+    let mut record = OrderRecord::queued("o1", order, now());
+    record.transition(OrderStatus::Brewing, Some(2), None, now()).expect("brew");
+    record.transition(OrderStatus::Ready, None, None, now()).expect("ready");
+    assert_eq!(record.machine, Some(2));
+    for next in [OrderStatus::Queued, OrderStatus::Brewing, OrderStatus::Failed, OrderStatus::Cancelled, OrderStatus::Ready] {
+        assert!(record.transition(next, None, None, now()).is_err(), "ready -> {next}");
+    }
+    assert_eq!(record.history.len(), 3);
+}
+
+#[test]
+fn a_brewing_order_cannot_be_cancelled() {
+    assert!(!OrderStatus::Brewing.can_become(OrderStatus::Cancelled));
+    assert!(OrderStatus::Queued.can_become(OrderStatus::Cancelled));
+}
+
+#[test]
+fn an_order_record_reads_as_the_api_shape() {
+    let order = request(seed_payload()).validate().expect("valid");
+    let value = serde_json::to_value(OrderRecord::queued("o1", order, now())).expect("json");
+    for field in ["id", "name", "size", "bean_type", "milk", "sugar_count", "status", "machine", "history"] {
+        assert!(value.get(field).is_some(), "{field} missing in {value}");
+    }
+    assert_eq!(value["history"][0]["status"], "queued");
+}

@@ -1,0 +1,75 @@
+//! Connecting to a NATS cluster as one role: credentials, a private inbox prefix, reconnection
+//! forever, and connection events in the log.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// How a client proves who it is. Secrets are never printed.
+#[derive(Clone)]
+pub enum Credentials {
+    /// An nkey seed (`SU...`).
+    Nkey(String),
+    /// A user and password (the operator's admin account).
+    UserPassword { user: String, password: String },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Nkey(_) => f.write_str("Nkey(<redacted>)"),
+            Credentials::UserPassword { user, .. } => write!(f, "UserPassword({user}, <redacted>)"),
+        }
+    }
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// Server URLs; any one reachable is enough, the rest are found by gossip.
+    pub urls: Vec<String>,
+    pub credentials: Credentials,
+    /// The role (`controller`, `maker`, ...), used for the inbox prefix `_INBOX_<role>`.
+    pub role: String,
+    /// Connection name shown by the server, e.g. `maker-3`.
+    pub name: String,
+}
+
+impl NatsConfig {
+    /// The private inbox prefix of this role: replies meant for it arrive under it only.
+    pub fn inbox_prefix(&self) -> String {
+        format!("_INBOX_{}", self.role)
+    }
+}
+
+/// Connects, retrying in the background until a server answers, and reconnecting forever.
+pub async fn connect(config: &NatsConfig) -> anyhow::Result<async_nats::Client> {
+    let options = match &config.credentials {
+        Credentials::Nkey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
+        Credentials::UserPassword { user, password } => {
+            async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
+        }
+    };
+    let name = config.name.clone();
+    options
+        .name(&config.name)
+        .custom_inbox_prefix(config.inbox_prefix())
+        .ping_interval(Duration::from_secs(10))
+        .connection_timeout(Duration::from_secs(3))
+        .retry_on_initial_connect()
+        .event_callback(move |event| {
+            let name = name.clone();
+            async move { log_event(&name, event) }
+        })
+        .connect(config.urls.as_slice())
+        .await
+        .with_context(|| format!("connecting to NATS at {}", config.urls.join(",")))
+}
+
+fn log_event(name: &str, event: async_nats::Event) {
+    match event {
+        async_nats::Event::Connected => tracing::info!(connection = name, "connected to NATS"),
+        async_nats::Event::Disconnected => tracing::warn!(connection = name, "disconnected from NATS"),
+        other => tracing::warn!(connection = name, event = %other, "NATS event"),
+    }
+}

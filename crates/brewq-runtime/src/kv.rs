@@ -1,0 +1,122 @@
+//! JSON values in NATS KV, and the compare-and-swap loop every read-modify-write goes through.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::kv::{Operation, Store, UpdateErrorKind};
+use rand::Rng;
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Gives up on one key after this many conflicting writers in a row.
+const MAX_ATTEMPTS: u32 = 200;
+
+/// What a read-modify-write decides to do.
+pub enum Change<T> {
+    /// Leave the value as it is.
+    Keep,
+    /// Store this value, if nobody wrote the key since it was read.
+    Write(T),
+}
+
+/// Reads `key` as JSON with its revision; `None` when absent or deleted.
+pub async fn get_json<T: DeserializeOwned>(store: &Store, key: &str) -> anyhow::Result<Option<(T, u64)>> {
+    let entry = store.entry(key).await.with_context(|| format!("reading {key}"))?;
+    match entry {
+        Some(entry) if entry.operation == Operation::Put => {
+            let value = serde_json::from_slice(&entry.value).with_context(|| format!("decoding {key}"))?;
+            Ok(Some((value, entry.revision)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Read-modify-write of `key` with compare-and-swap, retried while other writers get there
+/// first. `decide` sees the current value and may run several times, so it must not have
+/// effects of its own; it returns the change and a result for the caller.
+///
+/// A write whose acknowledgement timed out may or may not have landed: the loop reads again,
+/// so `decide` must recognise its own earlier write (brewq keeps a marker in the value).
+pub async fn modify<T, R>(
+    store: &Store,
+    key: &str,
+    mut decide: impl FnMut(Option<T>) -> anyhow::Result<(Change<T>, R)>,
+) -> anyhow::Result<R>
+where
+    T: Serialize + DeserializeOwned,
+{
+    for attempt in 0..MAX_ATTEMPTS {
+        let entry = store.entry(key).await.with_context(|| format!("reading {key}"))?;
+        let (current, revision) = match entry {
+            Some(entry) if entry.operation == Operation::Put => {
+                let value = serde_json::from_slice(&entry.value).with_context(|| format!("decoding {key}"))?;
+                (Some(value), Some(entry.revision))
+            }
+            Some(entry) => (None, Some(entry.revision)),
+            None => (None, None),
+        };
+        let (change, result) = decide(current)?;
+        let Change::Write(value) = change else { return Ok(result) };
+        let bytes = serde_json::to_vec(&value).context("encoding value")?;
+        let written = match revision {
+            Some(revision) => store.update(key, bytes.into(), revision).await,
+            None => store.create(key, bytes.into()).await.map_err(|error| {
+                let kind = match error.kind() {
+                    async_nats::jetstream::kv::CreateErrorKind::AlreadyExists => UpdateErrorKind::WrongLastRevision,
+                    _ => UpdateErrorKind::Other,
+                };
+                async_nats::jetstream::kv::UpdateError::with_source(kind, error)
+            }),
+        };
+        match written {
+            Ok(_) => return Ok(result),
+            Err(error) if is_retryable(&error) => backoff(attempt).await,
+            Err(error) => return Err(error).with_context(|| format!("writing {key}")),
+        }
+    }
+    anyhow::bail!("gave up writing {key}: {MAX_ATTEMPTS} conflicting writes in a row")
+}
+
+/// A lost race (wrong revision), a write still in flight on the leader (JetStream error
+/// 10164, which async-nats reports as `Other`), a timeout or a leader change: read again.
+fn is_retryable(error: &async_nats::jetstream::kv::UpdateError) -> bool {
+    match error.kind() {
+        UpdateErrorKind::WrongLastRevision | UpdateErrorKind::TimedOut => true,
+        UpdateErrorKind::InvalidKey => false,
+        UpdateErrorKind::Other => {
+            let text = format!("{error:?} {error}");
+            text.contains("10164") || text.contains("10071") || text.contains("StreamNotFound")
+                || text.contains("no responders") || text.contains("BrokenPipe")
+        }
+    }
+}
+
+async fn backoff(attempt: u32) {
+    let ceiling_ms = 2u64.saturating_pow(attempt.min(6)).min(50);
+    let pause = rand::rng().random_range(0..=ceiling_ms * 1000);
+    tokio::time::sleep(Duration::from_micros(pause)).await;
+}
+
+/// Stores `value` as JSON under `key`, whatever was there.
+pub async fn put_json<T: Serialize>(store: &Store, key: &str, value: &T) -> anyhow::Result<u64> {
+    let bytes = serde_json::to_vec(value).context("encoding value")?;
+    store.put(key, bytes.into()).await.with_context(|| format!("writing {key}"))
+}
+
+/// Binds to a provisioned bucket, waiting while it does not exist yet (the provisioner has not
+/// run, or the cluster is still electing); `None` if `shutdown` fires first.
+pub async fn wait_for_bucket(
+    jetstream: &async_nats::jetstream::Context,
+    bucket: &str,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<Store> {
+    loop {
+        match jetstream.get_key_value(bucket).await {
+            Ok(store) => return Some(store),
+            Err(error) => tracing::warn!(bucket, %error, "bucket not available yet"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}

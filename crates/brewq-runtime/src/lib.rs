@@ -1,0 +1,11 @@
+//! What every brewq service needs and no domain logic: tracing set-up, the shutdown signal,
+//! NATS connections with credentials, JSON request/reply and compare-and-swap on KV.
+
+pub mod connect;
+pub mod kv;
+pub mod request;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use connect::{Credentials, NatsConfig, connect};
+pub use shutdown::shutdown_signal;

@@ -1,0 +1,60 @@
+//! JSON request/reply over core NATS, with a deadline and errors that say what failed.
+
+use std::time::Duration;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Why a request got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// Nobody serves the subject right now.
+    #[error("no {subject} service is running")]
+    NoResponders { subject: String },
+    /// The service did not answer in time.
+    #[error("{subject} did not answer within {timeout:?}")]
+    TimedOut { subject: String, timeout: Duration },
+    /// The connection failed.
+    #[error("request to {subject} failed: {source}")]
+    Transport { subject: String, source: async_nats::RequestError },
+    /// The answer was not the expected JSON.
+    #[error("bad reply from {subject}: {source}")]
+    BadReply { subject: String, source: serde_json::Error },
+}
+
+/// Sends `request` as JSON on `subject` and parses the JSON reply.
+pub async fn request_json<Req: Serialize, Rep: DeserializeOwned>(
+    client: &async_nats::Client,
+    subject: &str,
+    request: &Req,
+    timeout: Duration,
+) -> Result<Rep, RequestError> {
+    // Serializing our own protocol types cannot fail: they are plain data with string keys.
+    let payload = serde_json::to_vec(request).expect("protocol types serialize");
+    request_bytes(client, subject, payload, timeout).await
+}
+
+/// Sends raw bytes on `subject` and parses the JSON reply.
+pub async fn request_bytes<Rep: DeserializeOwned>(
+    client: &async_nats::Client,
+    subject: &str,
+    payload: Vec<u8>,
+    timeout: Duration,
+) -> Result<Rep, RequestError> {
+    let subject_owned = subject.to_owned();
+    let sent = client.request(subject_owned.clone(), payload.into());
+    let message = match tokio::time::timeout(timeout, sent).await {
+        Err(_) => return Err(RequestError::TimedOut { subject: subject_owned, timeout }),
+        Ok(Err(error)) => return Err(classify(subject_owned, timeout, error)),
+        Ok(Ok(message)) => message,
+    };
+    serde_json::from_slice(&message.payload)
+        .map_err(|source| RequestError::BadReply { subject: subject_owned, source })
+}
+
+fn classify(subject: String, timeout: Duration, error: async_nats::RequestError) -> RequestError {
+    match error.kind() {
+        async_nats::RequestErrorKind::NoResponders => RequestError::NoResponders { subject },
+        async_nats::RequestErrorKind::TimedOut => RequestError::TimedOut { subject, timeout },
+        _ => RequestError::Transport { subject, source: error },
+    }
+}

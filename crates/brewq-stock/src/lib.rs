@@ -1,0 +1,96 @@
+//! The stock manager: answers reserve, commit, release, restock and read on
+//! `coffee.stock.requests`, keeping the stock in a replicated KV bucket (see [`ledger`]).
+//! Any number of instances can run; they share a queue group and the compare-and-swap.
+
+pub mod ledger;
+
+use anyhow::Context;
+use brewq_protocol::{StockCommand, StockReply, subjects};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+pub use ledger::Ledger;
+
+/// Settings of one stock-manager instance.
+#[derive(Debug, Clone, Default)]
+pub struct Config {}
+
+/// Serves stock commands until `shutdown` fires, then finishes the commands in hand.
+pub async fn run(_config: Config, client: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let Some(store) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::STOCK_BUCKET, &shutdown).await else {
+        return Ok(());
+    };
+    let ledger = Ledger::new(store);
+    let mut requests = client
+        .queue_subscribe(subjects::STOCK_REQUESTS, subjects::STOCK_QUEUE.into())
+        .await
+        .context("subscribing to stock requests")?;
+    tracing::info!("stock manager ready");
+    let tracker = TaskTracker::new();
+    loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => break,
+            message = requests.next() => match message { Some(message) => message, None => break },
+        };
+        let (ledger, client) = (ledger.clone(), client.clone());
+        tracker.spawn(async move { serve(&ledger, &client, message).await });
+    }
+    let _ = requests.unsubscribe().await;
+    tracker.close();
+    tracker.wait().await;
+    client.drain().await.context("draining the NATS connection")?;
+    tracing::info!("stock manager stopped");
+    Ok(())
+}
+
+async fn serve(ledger: &Ledger, client: &async_nats::Client, message: async_nats::Message) {
+    let Some(reply_to) = message.reply.clone() else { return };
+    let reply = match serde_json::from_slice::<StockCommand>(&message.payload) {
+        Ok(command) => {
+            let span = tracing::info_span!("stock", op = op_name(&command), order_id = order_id(&command));
+            execute(ledger, command).instrument(span).await
+        }
+        Err(error) => StockReply::Error { message: format!("bad stock command: {error}") },
+    };
+    // Our own reply type always serializes.
+    let payload = serde_json::to_vec(&reply).expect("stock reply serializes");
+    if let Err(error) = client.publish(reply_to, payload.into()).await {
+        tracing::warn!(%error, "cannot send stock reply");
+    }
+}
+
+async fn execute(ledger: &Ledger, command: StockCommand) -> StockReply {
+    let result = match command {
+        StockCommand::Reserve { order_id, items } => ledger.reserve(&order_id, &items).await,
+        StockCommand::Commit { order_id } => ledger.commit(&order_id).await,
+        StockCommand::Release { order_id } => ledger.release(&order_id).await,
+        StockCommand::Restock { items } => ledger.restock(&items).await,
+        StockCommand::Get => ledger.snapshot().await.map(|stock| StockReply::Snapshot { stock }),
+    };
+    result.unwrap_or_else(|error| {
+        tracing::warn!(error = format!("{error:#}"), "stock command failed");
+        StockReply::Error { message: format!("{error:#}") }
+    })
+}
+
+fn op_name(command: &StockCommand) -> &'static str {
+    match command {
+        StockCommand::Reserve { .. } => "reserve",
+        StockCommand::Commit { .. } => "commit",
+        StockCommand::Release { .. } => "release",
+        StockCommand::Restock { .. } => "restock",
+        StockCommand::Get => "get",
+    }
+}
+
+fn order_id(command: &StockCommand) -> &str {
+    match command {
+        StockCommand::Reserve { order_id, .. }
+        | StockCommand::Commit { order_id }
+        | StockCommand::Release { order_id } => order_id,
+        StockCommand::Restock { .. } | StockCommand::Get => "",
+    }
+}

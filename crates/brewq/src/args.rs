@@ -1,0 +1,201 @@
+//! The command line: one clap struct per subcommand. Flags also read `BREWQ_*` variables.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+
+/// brewq: a fault-tolerant ordering system for a fleet of coffee machines, on NATS.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Args {
+    /// Log lines as text or JSON (on stderr).
+    #[arg(long, global = true, value_enum, default_value = "text", env = "BREWQ_LOG_FORMAT")]
+    pub log_format: LogFormatArg,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for brewq_runtime::telemetry::LogFormat {
+    fn from(format: LogFormatArg) -> Self {
+        match format {
+            LogFormatArg::Text => brewq_runtime::telemetry::LogFormat::Text,
+            LogFormatArg::Json => brewq_runtime::telemetry::LogFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole system here: a 3-node NATS cluster, the services and 5 machines.
+    Up(UpArgs),
+    /// Run a controller: takes orders, records their life.
+    Controller(ServiceArgs),
+    /// Show the stock, restock it, or (with `serve`) run a stock manager.
+    Stock(StockArgs),
+    /// Run one coffee machine.
+    Maker(MakerArgs),
+    /// Create or update the streams and buckets on a cluster.
+    Provision(ProvisionArgs),
+    /// Place an order.
+    Order(OrderArgs),
+    /// Show an order.
+    Status(StatusArgs),
+    /// Cancel a queued order.
+    Cancel(StatusArgs),
+    /// List the machines.
+    Machines(ClientArgs),
+}
+
+impl Command {
+    /// Long-running services use every core; one-shot commands a single thread.
+    pub fn runs_services(&self) -> bool {
+        matches!(self, Command::Up(_) | Command::Controller(_) | Command::Maker(_))
+            || matches!(self, Command::Stock(StockArgs { action: Some(StockAction::Serve(_)), .. }))
+    }
+
+    /// Services log what they do; one-shot commands only warnings.
+    pub fn default_log_filter(&self) -> &'static str {
+        if self.runs_services() { "info,brewq=debug,async_nats=warn" } else { "warn" }
+    }
+}
+
+/// Where the system is: a data folder written by `brewq up`, or explicit URLs.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ConnectArgs {
+    /// Folder of a `brewq up` system (its `cluster.json` and `keys/`).
+    #[arg(long, default_value = ".brewq", env = "BREWQ_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// NATS server URLs, comma-separated (default: those in `<data-dir>/cluster.json`).
+    #[arg(long, env = "BREWQ_NATS_URL", value_delimiter = ',')]
+    pub nats_url: Vec<String>,
+    /// File holding this role's nkey seed (default: `<data-dir>/keys/<role>.nk`).
+    #[arg(long, env = "BREWQ_NKEY_SEED_FILE")]
+    pub seed_file: Option<PathBuf>,
+}
+
+/// Options of every service.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ServiceArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct MakerArgs {
+    /// This machine's number, unique in the fleet.
+    #[arg(long, env = "BREWQ_MACHINE_ID")]
+    pub id: u32,
+    /// Multiplies the nominal brew times (20/30/40 s by size); 0 brews instantly.
+    #[arg(long, default_value_t = 1.0, env = "BREWQ_BREW_SCALE")]
+    pub brew_scale: f64,
+    /// Chance, from 0 to 1, that a brew fails.
+    #[arg(long, default_value_t = 0.0, env = "BREWQ_FAIL_RATE")]
+    pub fail_rate: f64,
+    /// Deliveries of one order before it ends failed.
+    #[arg(long, default_value_t = 5)]
+    pub max_attempts: i64,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ProvisionArgs {
+    /// Copies of each stream and bucket.
+    #[arg(long, default_value_t = 3)]
+    pub replicas: usize,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct UpArgs {
+    /// Where keys, server data and logs live; running again on it keeps orders and stock.
+    #[arg(long, default_value = ".brewq", env = "BREWQ_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Number of coffee machines.
+    #[arg(long, default_value_t = 5)]
+    pub machines: u32,
+    /// Multiplies the nominal brew times (20/30/40 s by size); 0 brews instantly.
+    #[arg(long, default_value_t = 1.0)]
+    pub brew_scale: f64,
+    /// Chance, from 0 to 1, that a brew fails (the order is retried on another machine).
+    #[arg(long, default_value_t = 0.1)]
+    pub fail_rate: f64,
+    /// Client ports of the three NATS servers, comma-separated (default: free ones).
+    #[arg(long, value_delimiter = ',')]
+    pub nats_ports: Vec<u16>,
+}
+
+/// Options of the operator's commands.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ClientArgs {
+    /// Print JSON only, in the shapes of the HTTP API.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct OrderArgs {
+    /// The customer's name.
+    #[arg(long)]
+    pub name: String,
+    /// small, medium or large.
+    #[arg(long, default_value = "medium")]
+    pub size: String,
+    /// arabica, robusta or mixed.
+    #[arg(long = "bean", default_value = "arabica")]
+    pub bean_type: String,
+    /// none, cow or soy.
+    #[arg(long, default_value = "none")]
+    pub milk: String,
+    /// Lumps of sugar, 0 to 3.
+    #[arg(long = "sugar", default_value = "0")]
+    pub sugar_count: String,
+    /// Makes retries of this command one order.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Follow the order until it is ready, failed or cancelled.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct StatusArgs {
+    /// The order id.
+    pub id: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct StockArgs {
+    #[command(subcommand)]
+    pub action: Option<StockAction>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum StockAction {
+    /// Add to what is on hand: `brewq stock restock arabica=1000 sugar=200`.
+    Restock {
+        /// INGREDIENT=AMOUNT pairs (arabica, robusta, mixed, cow_milk, soy_milk, sugar).
+        #[arg(required = true)]
+        items: Vec<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Run a stock manager.
+    Serve(ServiceArgs),
+}

@@ -1,0 +1,54 @@
+//! `brewq status ID` and `brewq cancel ID`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use brewq_protocol::{OrderRecord, OrderReply, subjects};
+
+use crate::args::StatusArgs;
+use crate::output;
+
+/// Prints one order.
+pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
+    let client = super::admin(&args.client).await?;
+    let records = super::bucket(&client, subjects::ORDERS_BUCKET).await?;
+    let record = brewq_runtime::kv::get_json::<OrderRecord>(&records, &args.id)
+        .await?
+        .map(|(record, _)| record)
+        .with_context(|| format!("no order {}", args.id))?;
+    if args.client.json {
+        output::json(&record);
+        return Ok(());
+    }
+    let order = &record.order;
+    println!("order {} for {}: {} {} {}, milk {}, sugar {}", record.id, order.name, order.size, order.bean_type, "coffee", order.milk, order.sugar_count);
+    println!("status: {}{}", record.status, record.machine.map(|machine| format!(" (machine {machine})")).unwrap_or_default());
+    if let Some(reason) = &record.reason {
+        println!("reason: {reason}");
+    }
+    for entry in &record.history {
+        let at = entry.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let machine = entry.machine.map(|machine| format!(" machine {machine}")).unwrap_or_default();
+        println!("  {at} {}{machine}", entry.status);
+    }
+    Ok(())
+}
+
+/// Cancels a queued order.
+pub async fn cancel(args: StatusArgs) -> anyhow::Result<()> {
+    let client = super::admin(&args.client).await?;
+    let reply: OrderReply = brewq_runtime::request::request_bytes(
+        &client,
+        subjects::ORDER_CANCEL,
+        args.id.clone().into_bytes(),
+        Duration::from_secs(10),
+    )
+    .await?;
+    if args.client.json {
+        output::json(&reply);
+    } else if reply.is_success() {
+        println!("{}", reply.message);
+    }
+    anyhow::ensure!(reply.is_success(), "{}", reply.message);
+    Ok(())
+}

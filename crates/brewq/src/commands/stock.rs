@@ -1,0 +1,56 @@
+//! `brewq stock` (show), `brewq stock restock ITEM=AMOUNT...` and `brewq stock serve`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use brewq_protocol::stock::Items;
+use brewq_protocol::{Ingredient, StockCommand, StockReply, StockSnapshot, subjects};
+
+use crate::args::{StockAction, StockArgs};
+use crate::output;
+
+/// Dispatches the stock subcommands.
+pub async fn run(args: StockArgs) -> anyhow::Result<()> {
+    let (command, client_args) = match args.action {
+        Some(StockAction::Serve(service)) => return crate::services::stock(service).await,
+        Some(StockAction::Restock { items, client }) => (StockCommand::Restock { items: parse_items(&items)? }, client),
+        None => (StockCommand::Get, args.client),
+    };
+    let client = super::admin(&client_args).await?;
+    let reply: StockReply =
+        brewq_runtime::request::request_json(&client, subjects::STOCK_REQUESTS, &command, Duration::from_secs(10)).await?;
+    let stock = match reply {
+        StockReply::Snapshot { stock } => stock,
+        StockReply::Error { message } => anyhow::bail!("stock manager: {message}"),
+        other => anyhow::bail!("unexpected stock reply {other:?}"),
+    };
+    if client_args.json {
+        output::json(&stock);
+    } else {
+        print_table(&stock);
+    }
+    Ok(())
+}
+
+/// Parses `arabica=1000` pairs.
+fn parse_items(pairs: &[String]) -> anyhow::Result<Items> {
+    let mut items = Items::new();
+    for pair in pairs {
+        let (name, amount) = pair.split_once('=').with_context(|| format!("{pair:?} is not INGREDIENT=AMOUNT"))?;
+        let ingredient = Ingredient::parse(name).with_context(|| {
+            let known: Vec<&str> = Ingredient::ALL.iter().map(|ingredient| ingredient.as_str()).collect();
+            format!("unknown ingredient {name:?}; expected one of: {}", known.join(", "))
+        })?;
+        let amount: u64 = amount.trim().parse().with_context(|| format!("amount of {name} must be a whole number, got {amount:?}"))?;
+        anyhow::ensure!(amount > 0, "amount of {name} must be more than 0");
+        *items.entry(ingredient).or_default() += amount;
+    }
+    Ok(items)
+}
+
+fn print_table(stock: &StockSnapshot) {
+    println!("{:<10} {:>10} {:>10} {:>10}  unit", "item", "on hand", "reserved", "consumed");
+    for (ingredient, level) in &stock.levels {
+        println!("{:<10} {:>10} {:>10} {:>10}  {}", ingredient.as_str(), level.on_hand, level.reserved, level.consumed, ingredient.unit());
+    }
+}

@@ -1,0 +1,53 @@
+//! The service subcommands: connect as the service's role, run its library until Ctrl-C or
+//! SIGTERM, and exit.
+
+use brewq_launch::Role;
+use tokio_util::sync::CancellationToken;
+
+use crate::args::{MakerArgs, ProvisionArgs, ServiceArgs};
+use crate::connect::{connect_once, nats_config};
+
+/// A token cancelled on the first Ctrl-C or SIGTERM.
+fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        brewq_runtime::shutdown_signal().await;
+        tracing::info!("shutting down");
+        trigger.cancel();
+    });
+    token
+}
+
+/// `brewq controller`.
+pub async fn controller(args: ServiceArgs) -> anyhow::Result<()> {
+    let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Controller, "controller")?).await?;
+    brewq_controller::run(brewq_controller::Config::default(), client, shutdown_token()).await
+}
+
+/// `brewq stock serve`.
+pub async fn stock(args: ServiceArgs) -> anyhow::Result<()> {
+    let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Stock, "stock")?).await?;
+    brewq_stock::run(brewq_stock::Config::default(), client, shutdown_token()).await
+}
+
+/// `brewq maker --id N`.
+pub async fn maker(args: MakerArgs) -> anyhow::Result<()> {
+    anyhow::ensure!((0.0..=1.0).contains(&args.fail_rate), "--fail-rate must be between 0 and 1");
+    anyhow::ensure!(args.brew_scale >= 0.0, "--brew-scale must be 0 or more");
+    let name = format!("maker-{}", args.id);
+    let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Maker, &name)?).await?;
+    let mut config = brewq_maker::Config::new(args.id);
+    config.max_attempts = args.max_attempts;
+    let brewer = brewq_maker::SimulatedBrewer { brew_scale: args.brew_scale, fail_rate: args.fail_rate };
+    brewq_maker::run(config, brewer, client, shutdown_token()).await
+}
+
+/// `brewq provision`.
+pub async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
+    let client = connect_once(&args.connect, Role::Provisioner, "provisioner").await?;
+    brewq_launch::provision::provision(&client, &brewq_launch::Topology::new(args.replicas)).await?;
+    client.drain().await?;
+    println!("provisioned");
+    Ok(())
+}

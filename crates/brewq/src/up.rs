@@ -1,0 +1,95 @@
+//! `brewq up`: the whole system on this machine, supervised until Ctrl-C. Finds a recent
+//! enough `nats-server`, starts everything through [`brewq_launch::System`], restarts what
+//! dies, and stops it all cleanly.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use brewq_launch::cluster::{NodePorts, free_port};
+use brewq_launch::{System, SystemConfig};
+
+use crate::args::UpArgs;
+
+/// The oldest nats-server brewq runs on (see ARCHITECTURE.md: JetStream fixes).
+const MIN_NATS_VERSION: (u32, u32) = (2, 12);
+
+/// Runs the system until Ctrl-C or SIGTERM.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    anyhow::ensure!((0.0..=1.0).contains(&args.fail_rate), "--fail-rate must be between 0 and 1");
+    anyhow::ensure!(args.brew_scale >= 0.0, "--brew-scale must be 0 or more");
+    anyhow::ensure!(args.nats_ports.is_empty() || args.nats_ports.len() == 3, "--nats-ports takes 3 ports");
+    let nats_server = find_nats_server()?;
+    let exe = std::env::current_exe().context("locating the brewq binary")?;
+    let mut config = SystemConfig::new(&exe, &nats_server, &args.data_dir, args.machines);
+    config.brew_scale = args.brew_scale;
+    config.fail_rate = args.fail_rate;
+    if !args.nats_ports.is_empty() {
+        let ports: anyhow::Result<Vec<NodePorts>> = args
+            .nats_ports
+            .iter()
+            .map(|&client| Ok(NodePorts { client, route: free_port()?, monitor: free_port()? }))
+            .collect();
+        config.ports = Some(ports?);
+    }
+    eprintln!("starting a 3-node NATS cluster and the services in {} ...", args.data_dir.display());
+    let mut system = System::start(config).await?;
+    print_banner(&system, &args.data_dir);
+    supervise(&mut system).await;
+    eprintln!("stopping ...");
+    system.stop().await?;
+    eprintln!("stopped; orders and stock are kept in {}", args.data_dir.display());
+    Ok(())
+}
+
+fn print_banner(system: &System, data_dir: &Path) {
+    println!("brewq is up: {} machine(s)", system.config.machines);
+    println!("  NATS:   {}", system.info.nats_urls.join(","));
+    println!("  admin:  user {} (password in {})", system.info.admin_user, data_dir.join("cluster.json").display());
+    println!("  logs:   {}", data_dir.join("logs").display());
+    println!("try, in another terminal:  brewq order --name Quentin --size medium --bean arabica --wait");
+    println!("Ctrl-C stops everything.");
+}
+
+/// Restarts whatever dies, until Ctrl-C or SIGTERM.
+async fn supervise(system: &mut System) {
+    let signal = brewq_runtime::shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            () = &mut signal => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                for name in system.revive() {
+                    tracing::warn!(process = name, "process had stopped; restarted it");
+                }
+            }
+        }
+    }
+}
+
+/// `NATS_SERVER_BIN`, else `nats-server` on PATH, else the one `scripts/` installs in
+/// `.tools/`, each only if recent enough.
+fn find_nats_server() -> anyhow::Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
+        candidates.push(path.into());
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&paths).map(|dir| dir.join("nats-server")));
+    }
+    let here = std::env::current_exe().ok();
+    let here = here.as_deref().or(Some(Path::new(".")));
+    candidates.extend(here.into_iter().flat_map(Path::ancestors).map(|dir| dir.join(".tools/nats-server/bin/nats-server")));
+    candidates
+        .into_iter()
+        .find(|path| path.is_file() && version_of(path).is_some_and(|version| version >= MIN_NATS_VERSION))
+        .context("no nats-server 2.12 or newer found: run scripts/up.sh, or set NATS_SERVER_BIN")
+}
+
+fn version_of(path: &Path) -> Option<(u32, u32)> {
+    let output = std::process::Command::new(path).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let version = text.split_whitespace().find_map(|word| word.strip_prefix('v'))?;
+    let mut numbers = version.split('.').map(|part| part.parse::<u32>().ok());
+    Some((numbers.next()??, numbers.next()??))
+}

