@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod keys;
 pub mod process;
 pub mod provision;
+mod readiness;
 pub mod system;
 
 pub use cluster::{ClusterInfo, NatsCluster};

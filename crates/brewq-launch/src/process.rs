@@ -57,10 +57,10 @@ impl Process {
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace`. Returns whether it exited
-    /// by itself, successfully.
+    /// by itself, successfully (true for a process that was already gone).
     pub async fn stop(&mut self, grace: Duration) -> bool {
         if self.has_exited() {
-            return false;
+            return true;
         }
         if self.signal("TERM").is_err() {
             self.kill().await;

@@ -106,9 +106,31 @@ impl System {
         let provisioner = brewq_runtime::connect(&system.nats_config(Role::Provisioner, "provisioner")?).await?;
         provision(&provisioner, &system.config.topology).await?;
         provisioner.drain().await.context("closing the provisioner connection")?;
+        let started = brewq_protocol::now();
         system.start_services()?;
+        system.wait_ready(started, Duration::from_secs(60)).await?;
         system.info.save(data_dir)?;
         Ok(system)
+    }
+
+    /// Waits until the stock managers and controllers answer and every machine has sent a
+    /// heartbeat since `since`.
+    pub async fn wait_ready(&self, since: time::OffsetDateTime, timeout: Duration) -> anyhow::Result<()> {
+        let admin = brewq_runtime::connect(&self.nats_config(Role::Admin, "readiness")?).await?;
+        let deadline = std::time::Instant::now() + timeout;
+        let machines: Vec<u32> = self.services.iter().filter_map(|service| match service.kind {
+            ServiceKind::Maker(id) => Some(id),
+            _ => None,
+        }).collect();
+        let mut waiting = String::new();
+        while std::time::Instant::now() < deadline {
+            waiting = crate::readiness::not_ready(&admin, &self.config, &machines, since).await;
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("not ready after {timeout:?}: {waiting} (see the logs in {})", self.config.data_dir.join("logs").display())
     }
 
     /// How a client of `role` connects to this system.

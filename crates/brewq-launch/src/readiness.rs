@@ -1,0 +1,43 @@
+//! Is the system up? Probes with no side effects: a stock read, an empty order (refused as
+//! invalid before anything else happens), and the machines' heartbeats.
+
+use std::time::Duration;
+
+use brewq_protocol::{MachineHeartbeat, OrderReply, StockCommand, StockReply, subjects};
+use brewq_runtime::request::{request_bytes, request_json};
+
+use crate::SystemConfig;
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What is not ready yet, in words; empty when everything is.
+pub(crate) async fn not_ready(
+    admin: &async_nats::Client,
+    config: &SystemConfig,
+    machines: &[u32],
+    since: time::OffsetDateTime,
+) -> String {
+    if config.stock_managers > 0 {
+        let stock: Result<StockReply, _> = request_json(admin, subjects::STOCK_REQUESTS, &StockCommand::Get, PROBE_TIMEOUT).await;
+        if !matches!(stock, Ok(StockReply::Snapshot { .. })) {
+            return "stock manager".into();
+        }
+    }
+    if config.controllers > 0 {
+        let reply: Result<OrderReply, _> = request_bytes(admin, subjects::ORDER_REQUESTS, b"{}".to_vec(), PROBE_TIMEOUT).await;
+        if reply.is_err() {
+            return "controller".into();
+        }
+    }
+    let Ok(store) = async_nats::jetstream::new(admin.clone()).get_key_value(subjects::MACHINES_BUCKET).await else {
+        return "machines bucket".into();
+    };
+    for &id in machines {
+        let heartbeat = brewq_runtime::kv::get_json::<MachineHeartbeat>(&store, &subjects::machine_key(id)).await;
+        let fresh = matches!(heartbeat, Ok(Some((beat, _))) if beat.at >= since && beat.is_online(brewq_protocol::now()));
+        if !fresh {
+            return format!("machine {id}");
+        }
+    }
+    String::new()
+}

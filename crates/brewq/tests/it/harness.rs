@@ -1,0 +1,198 @@
+//! `TestSystem`: a brewq system in a temporary folder, with an admin connection and helpers to
+//! order, wait for orders to end (by watching their records, never by sleeping) and read stock.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use brewq_launch::{Role, System, SystemConfig};
+use brewq_protocol::{OrderRecord, OrderReply, RejectCode, StockCommand, StockReply, StockSnapshot, subjects};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+/// The nats-server the tests run: `NATS_SERVER_BIN`, or the one the scripts install.
+pub fn nats_server_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
+        return path.into();
+    }
+    let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/nats-server/bin/nats-server");
+    assert!(installed.is_file(), "no nats-server: run the tests through scripts/test.sh, or set NATS_SERVER_BIN");
+    installed
+}
+
+/// The brewq binary under test.
+pub fn brewq_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_brewq"))
+}
+
+/// A config for a test system in `dir`: instant brews, no failures, a short AckWait.
+pub fn test_config(dir: &Path, machines: u32) -> SystemConfig {
+    let mut config = SystemConfig::new(&brewq_bin(), &nats_server_bin(), dir, machines);
+    config.brew_scale = 0.0;
+    config.topology.ack_wait = Duration::from_secs(4);
+    config.service_env = vec![("RUST_LOG".into(), "info,brewq=debug,async_nats=warn".into())];
+    config
+}
+
+/// A running system owned by one test.
+pub struct TestSystem {
+    pub system: System,
+    pub admin: async_nats::Client,
+    pub dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestSystem {
+    /// Starts a system in a fresh temporary folder, configured by `configure`.
+    pub async fn start(machines: u32, configure: impl FnOnce(&mut SystemConfig)) -> TestSystem {
+        let temp = tempfile::Builder::new().prefix("brewq-test-").tempdir().expect("temp dir");
+        let mut system = Self::start_in(temp.path(), machines, configure).await;
+        system._temp = Some(temp);
+        system
+    }
+
+    /// Starts a system in `dir`, which may hold an earlier run.
+    pub async fn start_in(dir: &Path, machines: u32, configure: impl FnOnce(&mut SystemConfig)) -> TestSystem {
+        let mut config = test_config(dir, machines);
+        configure(&mut config);
+        let system = System::start(config).await.expect("system starts");
+        let admin = brewq_runtime::connect(&system.nats_config(Role::Admin, "test").expect("admin config"))
+            .await
+            .expect("admin connects");
+        TestSystem { system, admin, dir: dir.to_owned(), _temp: None }
+    }
+
+    /// Stops every process; the folder stays for a restart.
+    pub async fn stop(mut self) {
+        self.system.stop().await.expect("clean stop");
+        if let Some(temp) = self._temp.take() {
+            let _ = temp.keep();
+        }
+    }
+
+    /// Sends an order request and returns the reply.
+    pub async fn order(&self, payload: &Value) -> OrderReply {
+        brewq_runtime::request::request_json(&self.admin, subjects::ORDER_REQUESTS, payload, Duration::from_secs(10))
+            .await
+            .expect("the controller answers")
+    }
+
+    /// Sends an order with an idempotency key, retrying as a careful client would while the
+    /// system cannot answer, until it is accepted or refused for good.
+    pub async fn order_until_answered(&self, payload: &Value, deadline: Instant) -> OrderReply {
+        loop {
+            let sent = brewq_runtime::request::request_json::<_, OrderReply>(
+                &self.admin,
+                subjects::ORDER_REQUESTS,
+                payload,
+                Duration::from_secs(5),
+            )
+            .await;
+            match sent {
+                Ok(reply) if reply.code != Some(RejectCode::Unavailable) => return reply,
+                other => assert!(Instant::now() < deadline, "no definitive answer before the deadline: {other:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The record of an order.
+    pub async fn record(&self, order_id: &str) -> Option<OrderRecord> {
+        let records = self.bucket(subjects::ORDERS_BUCKET).await;
+        brewq_runtime::kv::get_json(&records, order_id).await.expect("record readable").map(|(record, _)| record)
+    }
+
+    /// Watches records until `done` holds for each of `order_ids`; panics after `timeout`.
+    pub async fn wait_for(
+        &self,
+        order_ids: &[String],
+        done: impl Fn(&OrderRecord) -> bool,
+        timeout: Duration,
+    ) -> HashMap<String, OrderRecord> {
+        let records = self.bucket(subjects::ORDERS_BUCKET).await;
+        let mut watch = records.watch_with_history(">").await.expect("watch records");
+        let mut latest: HashMap<String, OrderRecord> = HashMap::new();
+        let wanted = |latest: &HashMap<String, OrderRecord>| {
+            order_ids.iter().all(|id| latest.get(id).is_some_and(&done))
+        };
+        let watched = tokio::time::timeout(timeout, async {
+            while !wanted(&latest) {
+                let entry = watch.next().await.expect("watch goes on").expect("watch entry");
+                if let Ok(record) = serde_json::from_slice::<OrderRecord>(&entry.value) {
+                    latest.insert(record.id.clone(), record);
+                }
+            }
+        })
+        .await;
+        if watched.is_err() {
+            let stuck: Vec<_> = order_ids
+                .iter()
+                .filter(|id| !latest.get(*id).is_some_and(&done))
+                .map(|id| (id, latest.get(id).map(|record| record.status)))
+                .collect();
+            panic!("{} order(s) not done after {timeout:?}: {stuck:?} (logs in {})", stuck.len(), self.dir.display());
+        }
+        latest
+    }
+
+    /// Waits until every order in `order_ids` is ready, failed or cancelled.
+    pub async fn wait_terminal(&self, order_ids: &[String], timeout: Duration) -> HashMap<String, OrderRecord> {
+        self.wait_for(order_ids, |record| record.status.is_terminal(), timeout).await
+    }
+
+    /// The stock as the stock manager reports it.
+    pub async fn stock(&self) -> StockSnapshot {
+        let reply = brewq_runtime::request::request_json(
+            &self.admin,
+            subjects::STOCK_REQUESTS,
+            &StockCommand::Get,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("stock manager answers");
+        match reply {
+            StockReply::Snapshot { stock } => stock,
+            other => panic!("unexpected stock reply {other:?}"),
+        }
+    }
+
+    /// Orders waiting in, or delivered from, the work queue and not yet acknowledged.
+    pub async fn queue_depth(&self) -> u64 {
+        let jetstream = async_nats::jetstream::new(self.admin.clone());
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer = jetstream
+            .get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM)
+            .await
+            .expect("consumer");
+        let info = consumer.info().await.expect("consumer info");
+        info.num_pending + info.num_ack_pending as u64
+    }
+
+    /// Messages held by the work-queue stream.
+    pub async fn stream_messages(&self) -> u64 {
+        let jetstream = async_nats::jetstream::new(self.admin.clone());
+        let mut stream = jetstream.get_stream(subjects::ORDERS_STREAM).await.expect("stream");
+        stream.info().await.expect("stream info").state.messages
+    }
+
+    async fn bucket(&self, name: &str) -> async_nats::jetstream::kv::Store {
+        async_nats::jetstream::new(self.admin.clone()).get_key_value(name).await.expect("bucket")
+    }
+}
+
+/// The seed's order, for `name`, with `size`, `bean` and `milk`.
+pub fn order_json(name: &str, size: &str, bean: &str, milk: &str, sugar: u8) -> Value {
+    json!({"name": name, "size": size, "bean_type": bean, "milk": milk, "sugar_count": sugar.to_string()})
+}
+
+/// Waits until `condition` holds, checking every 50 ms; panics with `what` after `timeout`.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,8 @@
+//! The end-to-end suite: every test starts its own real 3-node nats-server cluster and real
+//! brewq service processes on free loopback ports, drives them, and checks the invariants.
+//! Run through `scripts/test.sh`, which installs nats-server and bounds the parallelism.
+
+mod harness;
+mod pipeline;
+mod restart;
+mod up;

@@ -1,0 +1,279 @@
+//! The order pipeline against a real cluster: no oversell, exactly-once accounting under
+//! failed brews, a machine or a server killed mid-run, bad input and idempotency.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use brewq_launch::ServiceKind;
+use brewq_protocol::stock::{Items, recipe};
+use brewq_protocol::{Ingredient, OrderRecord, OrderRequest, OrderStatus, RejectCode};
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+use crate::harness::{TestSystem, eventually, order_json};
+
+fn only(ingredient: Ingredient, amount: u64) -> Items {
+    Items::from([(ingredient, amount)])
+}
+
+/// Sums the recipes of `records`.
+fn consumed_by<'a>(records: impl Iterator<Item = &'a OrderRecord>) -> Items {
+    let mut total = Items::new();
+    for record in records {
+        for (ingredient, amount) in recipe(&record.order) {
+            *total.entry(ingredient).or_default() += amount;
+        }
+    }
+    total
+}
+
+/// Checks on hand + reserved + consumed = added for every ingredient, nothing left reserved,
+/// and consumption equal to `expected`.
+async fn assert_stock_settled(system: &TestSystem, expected_consumed: &Items) {
+    let stock = system.stock().await;
+    assert_eq!(stock.in_flight, 0, "stock operations left half done");
+    for (ingredient, level) in &stock.levels {
+        assert_eq!(level.on_hand + level.reserved + level.consumed, level.added, "{ingredient} does not add up: {level:?}");
+        assert_eq!(level.reserved, 0, "{ingredient} still reserved: {level:?}");
+        let expected = expected_consumed.get(ingredient).copied().unwrap_or(0);
+        assert_eq!(level.consumed, expected, "{ingredient} consumed");
+    }
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_orders_for_stock_of_fifty_accept_exactly_fifty() {
+    let system = TestSystem::start(5, |config| {
+        config.topology.initial_stock = only(Ingredient::Arabica, 50 * 14);
+    })
+    .await;
+    let orders = (0..200).map(|index| order_json(&format!("customer {index}"), "medium", "arabica", "none", 0));
+    let replies = join_all(orders.map(|order| {
+        let system = &system;
+        async move { system.order(&order).await }
+    }))
+    .await;
+
+    let accepted: Vec<String> = replies.iter().filter_map(|reply| reply.order_id.clone()).collect();
+    let refused = replies.iter().filter(|reply| reply.code == Some(RejectCode::OutOfStock)).count();
+    assert_eq!(accepted.len(), 50, "accepted");
+    assert_eq!(refused, 150, "refused as out of stock: {:?}", replies.iter().find(|reply| reply.code != Some(RejectCode::OutOfStock) && !reply.is_success()));
+    assert!(replies.iter().filter(|reply| !reply.is_success()).all(|reply| reply.field.as_deref() == Some("arabica")));
+
+    let records = system.wait_terminal(&accepted, Duration::from_secs(60)).await;
+    assert!(records.values().all(|record| record.status == OrderStatus::Ready));
+    eventually("the work queue to drain", Duration::from_secs(30), || async { system.queue_depth().await == 0 }).await;
+    let stock = system.stock().await;
+    assert_eq!(stock.levels[&Ingredient::Arabica].on_hand, 0);
+    assert_stock_settled(&system, &only(Ingredient::Arabica, 700)).await;
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn with_failing_brews_every_order_ends_once_and_the_stock_adds_up() {
+    let system = TestSystem::start(5, |config| {
+        config.fail_rate = 0.3;
+        config.max_attempts = 2;
+    })
+    .await;
+    let sizes = ["small", "medium", "large"];
+    let milks = ["none", "cow", "soy"];
+    let orders: Vec<Value> =
+        (0..60).map(|index| order_json(&format!("c{index}"), sizes[index % 3], "mixed", milks[index / 3 % 3], (index % 4) as u8)).collect();
+    let replies = join_all(orders.iter().map(|order| system.order(order))).await;
+    let accepted: Vec<String> = replies.iter().map(|reply| reply.order_id.clone().expect("accepted")).collect();
+
+    let records = system.wait_terminal(&accepted, Duration::from_secs(90)).await;
+    let ready: Vec<&OrderRecord> = records.values().filter(|record| record.status == OrderStatus::Ready).collect();
+    let failed: Vec<&OrderRecord> = records.values().filter(|record| record.status == OrderStatus::Failed).collect();
+    assert_eq!(ready.len() + failed.len(), accepted.len(), "every order ready or failed");
+    assert!(!failed.is_empty(), "with a 30% failure rate and 2 attempts, some orders fail");
+    for record in &records {
+        let terminal = record.1.history.iter().filter(|entry| entry.status.is_terminal()).count();
+        assert_eq!(terminal, 1, "order {} ended {terminal} times", record.0);
+    }
+    for record in &failed {
+        assert!(record.reason.as_deref().is_some_and(|reason| reason.contains("attempts")), "{record:?}");
+    }
+    // Machines ack in the background of the record: wait for the queue to empty, then count.
+    eventually("the work queue to drain", Duration::from_secs(30), || async { system.queue_depth().await == 0 }).await;
+    assert_stock_settled(&system, &consumed_by(ready.into_iter())).await;
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_machine_killed_mid_brew_has_its_order_brewed_by_another_once() {
+    let mut system = TestSystem::start(2, |config| config.brew_scale = 0.15).await;
+    let reply = system.order(&order_json("Quentin", "medium", "robusta", "cow", 1)).await;
+    let order_id = reply.order_id.expect("accepted");
+    let brewing = system
+        .wait_for(&[order_id.clone()], |record| record.status == OrderStatus::Brewing, Duration::from_secs(20))
+        .await;
+    let first_machine = brewing[&order_id].machine.expect("brewing machine");
+
+    system.system.kill_service(ServiceKind::Maker(first_machine)).await;
+
+    let done = system.wait_terminal(&[order_id.clone()], Duration::from_secs(60)).await;
+    let record = &done[&order_id];
+    assert_eq!(record.status, OrderStatus::Ready, "{record:?}");
+    assert_ne!(record.machine, Some(first_machine), "brewed by another machine");
+    let brews: Vec<Option<u32>> =
+        record.history.iter().filter(|entry| entry.status == OrderStatus::Brewing).map(|entry| entry.machine).collect();
+    assert_eq!(brews.first(), Some(&Some(first_machine)));
+    assert_eq!(record.history.iter().filter(|entry| entry.status == OrderStatus::Ready).count(), 1);
+    eventually("the work queue to drain", Duration::from_secs(30), || async { system.queue_depth().await == 0 }).await;
+    assert_stock_settled(&system, &consumed_by([record].into_iter())).await;
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_nats_server_killed_during_orders_loses_no_accepted_order() {
+    let mut system = TestSystem::start(3, |_| {}).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut accepted = Vec::new();
+    for batch in 0..6 {
+        if batch == 2 {
+            system.system.cluster.kill(0).await;
+        }
+        let orders: Vec<Value> = (0..10)
+            .map(|index| {
+                let mut order = order_json(&format!("b{batch}-{index}"), "small", "arabica", "none", 0);
+                order["idempotency_key"] = json!(format!("key-{batch}-{index}"));
+                order
+            })
+            .collect();
+        let replies = join_all(orders.iter().map(|order| system.order_until_answered(order, deadline))).await;
+        for reply in replies {
+            assert!(reply.is_success(), "refused: {reply:?}");
+            accepted.push(reply.order_id.expect("order id"));
+        }
+    }
+    assert_eq!(accepted.len(), 60);
+    let records = system.wait_terminal(&accepted, Duration::from_secs(90)).await;
+    assert!(records.values().all(|record| record.status == OrderStatus::Ready), "every accepted order is ready");
+    eventually("the work queue to drain", Duration::from_secs(30), || async { system.queue_depth().await == 0 }).await;
+    assert_stock_settled(&system, &consumed_by(records.values())).await;
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn every_bad_input_is_refused_naming_the_field_and_nothing_is_reserved() {
+    let system = TestSystem::start(1, |_| {}).await;
+    let before = system.stock().await;
+    let seed = json!({"size":"medium","bean_type":"arabica","name":"Quentin","milk":"free","sugar_count":"2"});
+    let mut cases: Vec<(Value, Option<&str>)> = Vec::new();
+    for (field, bad) in [
+        ("name", json!("")),
+        ("name", json!(7)),
+        ("name", json!("n".repeat(80))),
+        ("size", json!("venti")),
+        ("bean_type", json!("decaf")),
+        ("bean_type", json!("arabica.>")),
+        ("milk", json!("oat")),
+        ("sugar_count", json!("4")),
+        ("sugar_count", json!(-1)),
+        ("sugar_count", json!("lots")),
+        ("idempotency_key", json!("has spaces")),
+    ] {
+        let mut payload = seed.clone();
+        payload[field] = bad;
+        cases.push((payload, Some(field)));
+    }
+    for field in ["name", "size", "bean_type", "milk", "sugar_count"] {
+        let mut payload = seed.clone();
+        payload.as_object_mut().expect("object").remove(field);
+        cases.push((payload, Some(field)));
+    }
+    for (payload, field) in &cases {
+        let reply = system.order(payload).await;
+        assert_eq!(reply.status, "error", "{payload}");
+        assert_eq!(reply.code, Some(RejectCode::Invalid), "{payload}");
+        assert_eq!(reply.field.as_deref(), *field, "{payload}: {}", reply.message);
+        assert!(!reply.message.is_empty());
+    }
+    let not_json: brewq_protocol::OrderReply = brewq_runtime::request::request_bytes(
+        &system.admin,
+        brewq_protocol::subjects::ORDER_REQUESTS,
+        b"{not json".to_vec(),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(not_json.code, Some(RejectCode::Invalid));
+
+    assert_eq!(system.stock().await, before, "nothing reserved");
+    assert_eq!(system.stream_messages().await, 0, "nothing queued");
+
+    // The seed's own payload, with its spellings, is accepted.
+    let reply = system.order(&seed).await;
+    assert!(reply.is_success(), "{reply:?}");
+    let record = system.record(reply.order_id.as_deref().expect("id")).await.expect("record");
+    let request = OrderRequest::from(&record.order);
+    assert_eq!(request.milk, Some(json!("none")));
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_makes_one_order() {
+    let system = TestSystem::start(0, |_| {}).await;
+    let mut order = order_json("Ada", "large", "robusta", "soy", 3);
+    order["idempotency_key"] = json!("2f0c7e1a-retry-me");
+    let first = system.order(&order).await;
+    let again = join_all((0..5).map(|_| system.order(&order))).await;
+    let order_id = first.order_id.clone().expect("accepted");
+    for reply in &again {
+        assert_eq!(reply.order_id.as_deref(), Some(order_id.as_str()), "{reply:?}");
+    }
+    let record = system.record(&order_id).await.expect("record");
+    let expected = recipe(&record.order);
+    let stock = system.stock().await;
+    let reserved: BTreeMap<Ingredient, u64> =
+        stock.levels.iter().filter(|(_, level)| level.reserved > 0).map(|(ingredient, level)| (*ingredient, level.reserved)).collect();
+    assert_eq!(reserved, expected, "reserved once");
+    assert_eq!(system.stream_messages().await, 1, "queued once");
+
+    // A new key is a new order.
+    order["idempotency_key"] = json!("another-key");
+    let other = system.order(&order).await;
+    assert_ne!(other.order_id, first.order_id);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_order_releases_its_stock_and_is_never_brewed() {
+    let mut system = TestSystem::start(0, |_| {}).await;
+    let before = system.stock().await;
+    let reply = system.order(&order_json("Lin", "small", "arabica", "cow", 2)).await;
+    let order_id = reply.order_id.expect("accepted");
+    let cancel = |id: String| {
+        let admin = system.admin.clone();
+        async move {
+            brewq_runtime::request::request_bytes::<brewq_protocol::OrderReply>(
+                &admin,
+                brewq_protocol::subjects::ORDER_CANCEL,
+                id.into_bytes(),
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("answered")
+        }
+    };
+    assert!(cancel(order_id.clone()).await.is_success());
+    assert!(cancel(order_id.clone()).await.is_success(), "cancelling twice is harmless");
+    assert_eq!(cancel("no-such-order".into()).await.code, Some(RejectCode::NotFound));
+    assert_eq!(system.stock().await, before, "stock released");
+
+    // A machine coming online takes the cancelled order off the queue without brewing it.
+    system.system.add_service(ServiceKind::Maker(1)).expect("maker starts");
+    eventually("the work queue to drain", Duration::from_secs(30), || async { system.queue_depth().await == 0 }).await;
+    let record = system.record(&order_id).await.expect("record");
+    assert_eq!(record.status, OrderStatus::Cancelled);
+    assert!(record.history.iter().all(|entry| entry.status != OrderStatus::Brewing));
+    assert_eq!(system.stock().await, before);
+
+    // A ready order cannot be cancelled.
+    let reply = system.order(&order_json("Lin", "small", "arabica", "none", 0)).await;
+    let ready_id = reply.order_id.expect("accepted");
+    system.wait_terminal(&[ready_id.clone()], Duration::from_secs(30)).await;
+    assert_eq!(cancel(ready_id).await.code, Some(RejectCode::Conflict));
+    system.stop().await;
+}

@@ -1,0 +1,74 @@
+//! The real binaries, as a user runs them: `brewq up`, then `brewq order --wait` and the other
+//! commands against it, then SIGTERM stops everything cleanly.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::harness::{brewq_bin, eventually, nats_server_bin};
+
+fn brewq(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(brewq_bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("brewq runs")
+}
+
+#[tokio::test]
+async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
+    let folder = tempfile::Builder::new().prefix("brewq-up-").tempdir().expect("temp dir");
+    let data_dir = folder.path().to_owned();
+    let mut up = tokio::process::Command::new(brewq_bin())
+        .args(["up", "--machines", "2", "--brew-scale", "0", "--fail-rate", "0", "--data-dir"])
+        .arg(&data_dir)
+        .env("NATS_SERVER_BIN", nats_server_bin())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("brewq up starts");
+    let cluster_json = data_dir.join("cluster.json");
+    eventually("cluster.json", Duration::from_secs(60), || async { cluster_json.is_file() }).await;
+    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&cluster_json).expect("read")).expect("json");
+    assert_eq!(info["nats_urls"].as_array().map(Vec::len), Some(3));
+    assert!(info["admin_password"].as_str().is_some_and(|password| !password.is_empty()));
+
+    let dir = data_dir.clone();
+    let order = tokio::task::spawn_blocking(move || {
+        brewq(&["order", "--name", "Quentin", "--size", "big", "--milk", "soja", "--sugar", "2", "--wait", "--json"], &dir)
+    })
+    .await
+    .expect("join");
+    let dir = data_dir.clone();
+    assert!(order.status.success(), "brewq order failed: {}", String::from_utf8_lossy(&order.stderr));
+    let record: serde_json::Value = serde_json::from_slice(&order.stdout).expect("order --json prints JSON only");
+    assert_eq!(record["status"], "ready");
+    assert_eq!(record["size"], "large");
+    assert_eq!(record["milk"], "soy");
+    let id = record["id"].as_str().expect("id").to_owned();
+
+    let status = brewq(&["status", &id, "--json"], &dir);
+    assert!(status.status.success());
+    let shown: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(shown["id"], id.as_str());
+
+    let stock = brewq(&["stock", "--json"], &dir);
+    let levels: serde_json::Value = serde_json::from_slice(&stock.stdout).expect("stock JSON");
+    assert_eq!(levels["levels"]["robusta"]["consumed"], 0);
+    assert_eq!(levels["levels"]["arabica"]["consumed"], 21);
+
+    let machines = brewq(&["machines", "--json"], &dir);
+    let fleet: Vec<serde_json::Value> = serde_json::from_slice(&machines.stdout).expect("machines JSON");
+    assert_eq!(fleet.iter().filter(|machine| machine["online"] == true).count(), 2);
+
+    let refused = brewq(&["order", "--name", "Bob", "--sugar", "9"], &dir);
+    assert!(!refused.status.success());
+    let reason = String::from_utf8_lossy(&refused.stderr);
+    assert!(reason.contains("sugar_count") && reason.lines().count() == 1, "{reason}");
+
+    let pid = up.id().expect("pid").to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let exit = tokio::time::timeout(Duration::from_secs(60), up.wait()).await.expect("stops in time").expect("exit");
+    assert!(exit.success(), "brewq up exited with {exit}");
+}
