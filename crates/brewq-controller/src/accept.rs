@@ -65,9 +65,12 @@ async fn place_with_id(controller: &Controller, order_id: &str, order: Order) ->
         Ok(record) => record,
         Err(error) => return unavailable(&error),
     };
-    if let Err(error) = publish(controller, &record).await {
-        roll_back(controller, order_id).await;
-        return unavailable(&error);
+    match publish(controller, &record).await {
+        Ok(sequence) => controller.records.set_queue_sequence(order_id, sequence).await,
+        Err(error) => {
+            roll_back(controller, order_id).await;
+            return unavailable(&error);
+        }
     }
     tracing::info!(size = %record.order.size, bean = %record.order.bean_type, "order queued");
     accepted(controller, &record, true)
@@ -86,7 +89,7 @@ async fn order_id_for_key(controller: &Controller, key: &str) -> anyhow::Result<
 
 /// Puts the order in the work queue, retrying until the PubAck or the deadline. The order id
 /// is the `Nats-Msg-Id`, so a retry whose first attempt landed is dropped by the stream.
-async fn publish(controller: &Controller, record: &OrderRecord) -> anyhow::Result<()> {
+async fn publish(controller: &Controller, record: &OrderRecord) -> anyhow::Result<u64> {
     // Our own order type always serializes.
     let payload = serde_json::to_vec(&OrderRequest::from(&record.order)).expect("order serializes");
     let subject = subjects::order_subject(record.order.bean_type);
@@ -103,7 +106,7 @@ async fn publish(controller: &Controller, record: &OrderRecord) -> anyhow::Resul
         match attempt.await {
             Ok(ack) => {
                 tracing::debug!(sequence = ack.sequence, duplicate = ack.duplicate, "order in the stream");
-                return Ok(());
+                return Ok(ack.sequence);
             }
             Err(error) if Instant::now() < deadline => {
                 tracing::warn!(error = format!("{error:#}"), "publishing the order failed; retrying");

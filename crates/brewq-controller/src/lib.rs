@@ -35,7 +35,7 @@ impl Default for Config {
         Config {
             publish_timeout: Duration::from_secs(5),
             stock_timeout: Duration::from_secs(3),
-            default_brew_time: Duration::from_secs(60),
+            default_brew_time: brewq_protocol::queue::DEFAULT_BREW_TIME,
         }
     }
 }

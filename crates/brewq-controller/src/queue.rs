@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv::Store;
 use brewq_protocol::{MachineHeartbeat, now, subjects};
-use futures::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 /// How often the figures are read again.
@@ -45,12 +44,10 @@ impl QueueStats {
         self.machines.load(Ordering::Relaxed)
     }
 
-    /// Time until the order at `position` is ready: the rounds of brewing ahead of it, each as
-    /// long as a cup takes. With no machine online, as if one came back.
+    /// Time until the order at `position` is ready.
     pub fn eta(&self, position: u64) -> Duration {
-        let machines = self.machines().max(1);
-        let rounds = position.div_ceil(machines);
-        Duration::from_millis(rounds.saturating_mul(self.brew_millis.load(Ordering::Relaxed)))
+        let brew_time = Duration::from_millis(self.brew_millis.load(Ordering::Relaxed));
+        brewq_protocol::queue::eta(position, self.machines(), brew_time)
     }
 }
 
@@ -79,8 +76,10 @@ pub(crate) async fn refresh(
         match live_machines(&machines).await {
             Ok(fleet) => {
                 stats.machines.store(fleet.len() as u64, Ordering::Relaxed);
-                if let Some(brew_millis) = mean_brew_millis(&fleet) {
-                    stats.brew_millis.store(brew_millis, Ordering::Relaxed);
+                let times = brewq_protocol::queue::brew_times(&fleet);
+                if !times.is_empty() {
+                    let typical = brewq_protocol::queue::typical_brew_time(&times);
+                    stats.brew_millis.store(u64::try_from(typical.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
                 }
             }
             Err(error) => tracing::warn!(error = format!("{error:#}"), "cannot read the machines"),
@@ -103,21 +102,7 @@ pub async fn pending_orders(jetstream: &async_nats::jetstream::Context) -> anyho
 
 /// Heartbeats of the machines online now.
 pub async fn live_machines(machines: &Store) -> anyhow::Result<Vec<MachineHeartbeat>> {
-    let keys: Vec<String> = machines.keys().await?.try_collect().await?;
-    let mut fleet = Vec::new();
     let at = now();
-    for key in keys {
-        if let Some((heartbeat, _)) = brewq_runtime::kv::get_json::<MachineHeartbeat>(machines, &key).await? {
-            if heartbeat.is_online(at) {
-                fleet.push(heartbeat);
-            }
-        }
-    }
-    Ok(fleet)
-}
-
-fn mean_brew_millis(fleet: &[MachineHeartbeat]) -> Option<u64> {
-    let measured: Vec<u64> = fleet.iter().filter_map(|machine| machine.mean_brew_millis).collect();
-    let count = measured.len() as u64;
-    (count > 0).then(|| measured.iter().sum::<u64>() / count)
+    let fleet: Vec<MachineHeartbeat> = brewq_runtime::kv::all_json(machines).await?;
+    Ok(fleet.into_iter().filter(|heartbeat| heartbeat.is_online(at)).collect())
 }

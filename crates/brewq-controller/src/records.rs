@@ -33,6 +33,21 @@ impl Records {
         .context("creating the order record")
     }
 
+    /// Notes where the order sits in the stream. Only a display aid: a failure is logged.
+    pub async fn set_queue_sequence(&self, order_id: &str, sequence: u64) {
+        let noted = modify(&self.store, order_id, |existing: Option<OrderRecord>| match existing {
+            Some(mut record) if record.queue_sequence != Some(sequence) => {
+                record.queue_sequence = Some(sequence);
+                Ok((Change::Write(record), ()))
+            }
+            _ => Ok((Change::Keep, ())),
+        })
+        .await;
+        if let Err(error) = noted {
+            tracing::warn!(error = format!("{error:#}"), "cannot note the queue sequence");
+        }
+    }
+
     /// Moves an order to `update.status` if the state machine allows it.
     pub async fn update(&self, update: &OrderUpdate) -> anyhow::Result<UpdateReply> {
         let at = now();

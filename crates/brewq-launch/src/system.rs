@@ -33,6 +33,8 @@ pub struct SystemConfig {
     pub topology: Topology,
     /// Ports per node; free ones (or those of the last run) when `None`.
     pub ports: Option<Vec<NodePorts>>,
+    /// Where the web shop listens (`host:port`); no web shop when `None`.
+    pub web_listen: Option<String>,
     /// Extra environment for every service (e.g. `RUST_LOG`).
     pub service_env: Vec<(String, String)>,
 }
@@ -53,6 +55,7 @@ impl SystemConfig {
             max_attempts: 5,
             topology: Topology::new(3),
             ports: None,
+            web_listen: None,
             service_env: Vec::new(),
         }
     }
@@ -65,6 +68,7 @@ pub enum ServiceKind {
     Stock,
     /// A machine, by number.
     Maker(u32),
+    Web,
 }
 
 /// One supervised service.
@@ -97,7 +101,7 @@ impl System {
         cluster.wait_ready(&keys, Duration::from_secs(60)).await?;
         let info = ClusterInfo {
             nats_urls: cluster.urls(),
-            http_url: None,
+            http_url: config.web_listen.as_ref().map(|listen| format!("http://{listen}")),
             admin_user: keys.admin_user.clone(),
             admin_password: keys.admin_password.clone(),
             ports: cluster.ports.clone(),
@@ -150,6 +154,9 @@ impl System {
         wanted.extend((1..=self.config.stock_managers).map(|_| ServiceKind::Stock));
         wanted.extend((1..=self.config.controllers).map(|_| ServiceKind::Controller));
         wanted.extend((1..=self.config.machines).map(ServiceKind::Maker));
+        if self.config.web_listen.is_some() {
+            wanted.push(ServiceKind::Web);
+        }
         for kind in wanted {
             self.add_service(kind)?;
         }
@@ -162,6 +169,10 @@ impl System {
         let (name, role, mut args) = match kind {
             ServiceKind::Controller => (format!("controller-{}", same_kind + 1), Role::Controller, vec!["controller".into()]),
             ServiceKind::Stock => (format!("stock-{}", same_kind + 1), Role::Stock, vec!["stock".into(), "serve".into()]),
+            ServiceKind::Web => {
+                let listen = self.config.web_listen.clone().context("no address for the web shop")?;
+                (format!("web-{}", same_kind + 1), Role::Web, vec!["web".into(), "--listen".into(), listen])
+            }
             ServiceKind::Maker(id) => (
                 format!("maker-{id}"),
                 Role::Maker,

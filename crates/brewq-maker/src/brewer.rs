@@ -17,6 +17,9 @@ pub trait Brewer: Send + Sync + 'static {
     /// Brews one order; resolves when the cup is ready or the brew failed. Dropping the future
     /// abandons the brew.
     fn brew(&self, order: &Order) -> impl Future<Output = Result<(), BrewFailure>> + Send;
+
+    /// How long a cup of `size` should take, before any has been measured (for the ETA).
+    fn expected_brew_time(&self, size: Size) -> Duration;
 }
 
 /// Brew time of each size at scale 1.
@@ -38,8 +41,12 @@ pub struct SimulatedBrewer {
 }
 
 impl Brewer for SimulatedBrewer {
+    fn expected_brew_time(&self, size: Size) -> Duration {
+        nominal_brew_time(size).mul_f64(self.brew_scale.max(0.0))
+    }
+
     async fn brew(&self, order: &Order) -> Result<(), BrewFailure> {
-        let time = nominal_brew_time(order.size).mul_f64(self.brew_scale.max(0.0));
+        let time = self.expected_brew_time(order.size);
         let fails = rand::rng().random_bool(self.fail_rate.clamp(0.0, 1.0));
         // A failure shows after part of the brew, as a jammed grinder would.
         tokio::time::sleep(if fails { time / 2 } else { time }).await;

@@ -5,15 +5,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_nats::jetstream::kv::Store;
-use brewq_protocol::{MachineHeartbeat, MachineState, now, subjects};
+use brewq_protocol::{MachineHeartbeat, MachineState, Size, now, subjects};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// How many recent brews the mean brew time covers.
+/// How many recent brews of each size the mean brew time covers.
 const BREW_WINDOW: usize = 20;
 
 /// What the machine is doing, shared between the order loop and the heartbeat.
-#[derive(Default)]
 pub(crate) struct Status {
     inner: Mutex<Inner>,
     changed: Notify,
@@ -24,22 +23,31 @@ struct Inner {
     order_id: Option<String>,
     cups: u64,
     failures: u64,
-    recent_brews: std::collections::VecDeque<u64>,
+    /// The brewer's own estimate per size, until brews are measured.
+    expected: std::collections::BTreeMap<Size, u64>,
+    recent_brews: std::collections::BTreeMap<Size, std::collections::VecDeque<u64>>,
 }
 
 impl Status {
+    /// A machine that expects `expected` per size until it has measured its brews.
+    pub(crate) fn new(expected: impl Fn(Size) -> Duration) -> Self {
+        let expected = Size::ALL.iter().map(|&size| (size, millis(expected(size)))).collect();
+        Status { inner: Mutex::new(Inner { expected, ..Inner::default() }), changed: Notify::new() }
+    }
+
     pub(crate) fn brewing(&self, order_id: &str) {
         self.with(|inner| inner.order_id = Some(order_id.to_owned()));
     }
 
-    pub(crate) fn brewed(&self, took: Duration) {
+    pub(crate) fn brewed(&self, size: Size, took: Duration) {
         self.with(|inner| {
             inner.order_id = None;
             inner.cups += 1;
-            if inner.recent_brews.len() == BREW_WINDOW {
-                inner.recent_brews.pop_front();
+            let recent = inner.recent_brews.entry(size).or_default();
+            if recent.len() == BREW_WINDOW {
+                recent.pop_front();
             }
-            inner.recent_brews.push_back(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+            recent.push_back(millis(took));
         });
     }
 
@@ -64,17 +72,27 @@ impl Status {
     fn heartbeat(&self, id: u32, state: Option<MachineState>) -> MachineHeartbeat {
         let inner = self.inner.lock().expect("status lock");
         let brewing = inner.order_id.is_some();
-        let count = inner.recent_brews.len() as u64;
         MachineHeartbeat {
             id,
             state: state.unwrap_or(if brewing { MachineState::Brewing } else { MachineState::Idle }),
             order_id: inner.order_id.clone(),
             cups: inner.cups,
             failures: inner.failures,
-            mean_brew_millis: (count > 0).then(|| inner.recent_brews.iter().sum::<u64>() / count),
+            brew_millis: inner
+                .expected
+                .iter()
+                .map(|(&size, &expected)| {
+                    let recent = inner.recent_brews.get(&size).filter(|recent| !recent.is_empty());
+                    (size, recent.map_or(expected, |recent| recent.iter().sum::<u64>() / recent.len() as u64))
+                })
+                .collect(),
             at: now(),
         }
     }
+}
+
+fn millis(time: Duration) -> u64 {
+    u64::try_from(time.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Writes heartbeats until `stop`, then a last one saying the machine is going away.

@@ -70,7 +70,7 @@ pub async fn run<B: Brewer>(
         return Ok(());
     };
     let Some(consumer) = wait_for_consumer(&jetstream, &shutdown).await else { return Ok(()) };
-    let status = Arc::new(Status::default());
+    let status = Arc::new(Status::new(|size| brewer.expected_brew_time(size)));
     // In-progress three times per AckWait: one lost message does not cost the order.
     let progress_every = (consumer.cached_info().config.ack_wait / 3).max(Duration::from_millis(100));
     let machine = Machine { config, client: client.clone(), brewer, status: status.clone(), progress_every };

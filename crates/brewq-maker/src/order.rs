@@ -67,7 +67,7 @@ impl<B: Brewer> Handling<'_, B> {
         };
         match outcome {
             Ok(()) => {
-                self.machine.status.brewed(started.elapsed());
+                self.machine.status.brewed(order.size, started.elapsed());
                 self.finish(OrderStatus::Ready, None).await;
             }
             Err(failure) => {

@@ -3,12 +3,14 @@
 
 pub mod machine;
 pub mod order;
+pub mod queue;
 pub mod record;
 pub mod reply;
 pub mod stock;
 pub mod subjects;
 
 pub use machine::{MachineHeartbeat, MachineState, MachineView};
+pub use queue::QueueView;
 pub use order::{Bean, Milk, Order, OrderRequest, Size, ValidationError};
 pub use record::{HistoryEntry, OrderRecord, OrderStatus, OrderUpdate, TransitionError, UpdateReply};
 pub use reply::{OrderReply, RejectCode};

@@ -28,9 +28,10 @@ pub struct MachineHeartbeat {
     pub cups: u64,
     /// Brews that failed since the machine started.
     pub failures: u64,
-    /// Mean time of this machine's recent successful brews, once it has brewed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mean_brew_millis: Option<u64>,
+    /// Mean time of this machine's recent successful brews per size (its own estimate for a
+    /// size it has not brewed yet).
+    #[serde(default)]
+    pub brew_millis: std::collections::BTreeMap<crate::Size, u64>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }

@@ -79,6 +79,10 @@ pub struct OrderRecord {
     /// Brew attempts started.
     #[serde(default)]
     pub attempts: u32,
+    /// Sequence of the order in the `coffee-orders` stream, once it is there (for its place in
+    /// the queue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_sequence: Option<u64>,
     pub history: Vec<HistoryEntry>,
 }
 
@@ -101,6 +105,7 @@ impl OrderRecord {
             machine: None,
             reason: None,
             attempts: 0,
+            queue_sequence: None,
             history: vec![HistoryEntry { status: OrderStatus::Queued, at, machine: None, reason: None }],
         }
     }

@@ -70,6 +70,9 @@ fn log_event(name: &str, event: async_nats::Event) {
     match event {
         async_nats::Event::Connected => tracing::info!(connection = name, "connected to NATS"),
         async_nats::Event::Disconnected => tracing::warn!(connection = name, "disconnected from NATS"),
+        async_nats::Event::Draining | async_nats::Event::Closed => {
+            tracing::debug!(connection = name, event = %event, "NATS connection closing");
+        }
         other => tracing::warn!(connection = name, event = %other, "NATS event"),
     }
 }

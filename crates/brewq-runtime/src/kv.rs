@@ -120,3 +120,17 @@ pub async fn wait_for_bucket(
         }
     }
 }
+
+/// Every value of the bucket that decodes as `T`, by key order.
+pub async fn all_json<T: DeserializeOwned>(store: &Store) -> anyhow::Result<Vec<T>> {
+    use futures::TryStreamExt;
+    let mut keys: Vec<String> = store.keys().await.context("listing keys")?.try_collect().await.context("listing keys")?;
+    keys.sort();
+    let mut values = Vec::with_capacity(keys.len());
+    for key in keys {
+        if let Some((value, _)) = get_json(store, &key).await? {
+            values.push(value);
+        }
+    }
+    Ok(values)
+}

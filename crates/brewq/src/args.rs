@@ -40,6 +40,8 @@ pub enum Command {
     Stock(StockArgs),
     /// Run one coffee machine.
     Maker(MakerArgs),
+    /// Run the web shop (pages and JSON API).
+    Web(WebArgs),
     /// Create or update the streams and buckets on a cluster.
     Provision(ProvisionArgs),
     /// Place an order.
@@ -55,13 +57,18 @@ pub enum Command {
 impl Command {
     /// Long-running services use every core; one-shot commands a single thread.
     pub fn runs_services(&self) -> bool {
-        matches!(self, Command::Up(_) | Command::Controller(_) | Command::Maker(_))
+        matches!(self, Command::Up(_) | Command::Controller(_) | Command::Maker(_) | Command::Web(_))
             || matches!(self, Command::Stock(StockArgs { action: Some(StockAction::Serve(_)), .. }))
     }
 
-    /// Services log what they do; one-shot commands only warnings.
+    /// Services log what they do; `up` (whose services log to files) and one-shot commands
+    /// only warnings.
     pub fn default_log_filter(&self) -> &'static str {
-        if self.runs_services() { "info,brewq=debug,async_nats=warn" } else { "warn" }
+        match self {
+            Command::Up(_) => "warn",
+            _ if self.runs_services() => "info,async_nats=warn",
+            _ => "warn",
+        }
     }
 }
 
@@ -105,6 +112,15 @@ pub struct MakerArgs {
 }
 
 #[derive(Debug, Clone, ClapArgs)]
+pub struct WebArgs {
+    /// Address to serve HTTP on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "BREWQ_LISTEN")]
+    pub listen: String,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
 pub struct ProvisionArgs {
     /// Copies of each stream and bucket.
     #[arg(long, default_value_t = 3)]
@@ -127,6 +143,9 @@ pub struct UpArgs {
     /// Chance, from 0 to 1, that a brew fails (the order is retried on another machine).
     #[arg(long, default_value_t = 0.1)]
     pub fail_rate: f64,
+    /// HTTP address of the web shop.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
     /// Client ports of the three NATS servers, comma-separated (default: free ones).
     #[arg(long, value_delimiter = ',')]
     pub nats_ports: Vec<u16>,

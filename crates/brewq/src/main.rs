@@ -36,6 +36,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Controller(service) => services::controller(service).await,
         Command::Stock(stock) => commands::stock::run(stock).await,
         Command::Maker(maker) => services::maker(maker).await,
+        Command::Web(web) => services::web(web).await,
         Command::Provision(provision) => services::provision(provision).await,
         Command::Order(order) => commands::order::run(order).await,
         Command::Status(status) => commands::status::run(status).await,

@@ -4,7 +4,7 @@
 use brewq_launch::Role;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{MakerArgs, ProvisionArgs, ServiceArgs};
+use crate::args::{MakerArgs, ProvisionArgs, ServiceArgs, WebArgs};
 use crate::connect::{connect_once, nats_config};
 
 /// A token cancelled on the first Ctrl-C or SIGTERM.
@@ -41,6 +41,16 @@ pub async fn maker(args: MakerArgs) -> anyhow::Result<()> {
     config.max_attempts = args.max_attempts;
     let brewer = brewq_maker::SimulatedBrewer { brew_scale: args.brew_scale, fail_rate: args.fail_rate };
     brewq_maker::run(config, brewer, client, shutdown_token()).await
+}
+
+/// `brewq web`.
+pub async fn web(args: WebArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (is it in use? choose another with --listen)", args.listen))?;
+    let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Web, "web")?).await?;
+    brewq_web::run(brewq_web::Config::default(), client, listener, shutdown_token()).await
 }
 
 /// `brewq provision`.

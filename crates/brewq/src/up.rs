@@ -24,6 +24,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut config = SystemConfig::new(&exe, &nats_server, &args.data_dir, args.machines);
     config.brew_scale = args.brew_scale;
     config.fail_rate = args.fail_rate;
+    config.web_listen = Some(args.listen.clone());
     if !args.nats_ports.is_empty() {
         let ports: anyhow::Result<Vec<NodePorts>> = args
             .nats_ports
@@ -44,6 +45,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
 fn print_banner(system: &System, data_dir: &Path) {
     println!("brewq is up: {} machine(s)", system.config.machines);
+    if let Some(url) = &system.info.http_url {
+        println!("  open:   {url}");
+    }
     println!("  NATS:   {}", system.info.nats_urls.join(","));
     println!("  admin:  user {} (password in {})", system.info.admin_user, data_dir.join("cluster.json").display());
     println!("  logs:   {}", data_dir.join("logs").display());

@@ -1,7 +1,6 @@
 //! `brewq machines`: every machine that has sent a heartbeat, online or not.
 
 use brewq_protocol::{MachineHeartbeat, MachineView, now, subjects};
-use futures::TryStreamExt;
 
 use crate::args::ClientArgs;
 use crate::output;
@@ -27,14 +26,12 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
 /// Every machine's last heartbeat, by id.
 pub async fn list(client: &async_nats::Client) -> anyhow::Result<Vec<MachineView>> {
     let store = super::bucket(client, subjects::MACHINES_BUCKET).await?;
-    let keys: Vec<String> = store.keys().await?.try_collect().await?;
     let at = now();
-    let mut machines = Vec::new();
-    for key in keys {
-        if let Some((heartbeat, _)) = brewq_runtime::kv::get_json::<MachineHeartbeat>(&store, &key).await? {
-            machines.push(MachineView { online: heartbeat.is_online(at), heartbeat });
-        }
-    }
+    let mut machines: Vec<MachineView> = brewq_runtime::kv::all_json::<MachineHeartbeat>(&store)
+        .await?
+        .into_iter()
+        .map(|heartbeat| MachineView { online: heartbeat.is_online(at), heartbeat })
+        .collect();
     machines.sort_by_key(|machine| machine.heartbeat.id);
     Ok(machines)
 }

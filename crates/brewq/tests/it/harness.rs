@@ -62,6 +62,11 @@ impl TestSystem {
         TestSystem { system, admin, dir: dir.to_owned(), _temp: None }
     }
 
+    /// The web shop's base URL (`http://127.0.0.1:port`), when it runs.
+    pub fn http_url(&self) -> String {
+        self.system.info.http_url.clone().expect("the system runs a web shop")
+    }
+
     /// Stops every process; the folder stays for a restart.
     pub async fn stop(mut self) {
         self.system.stop().await.expect("clean stop");
@@ -177,6 +182,38 @@ impl TestSystem {
     async fn bucket(&self, name: &str) -> async_nats::jetstream::kv::Store {
         async_nats::jetstream::new(self.admin.clone()).get_key_value(name).await.expect("bucket")
     }
+}
+
+/// A free loopback address for a web shop.
+pub fn free_listen_address() -> String {
+    format!("127.0.0.1:{}", brewq_launch::cluster::free_port().expect("free port"))
+}
+
+/// Reads a Server-Sent Events response as `(event, data)` pairs.
+pub fn sse_events(response: reqwest::Response) -> impl futures::Stream<Item = (String, String)> {
+    let bytes = Box::pin(response.bytes_stream());
+    futures::stream::unfold((bytes, String::new()), |(mut bytes, mut buffer)| async move {
+        loop {
+            if let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                let mut event = String::from("message");
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(name) = line.strip_prefix("event:") {
+                        event = name.trim().to_owned();
+                    } else if let Some(chunk) = line.strip_prefix("data:") {
+                        data.push_str(chunk.trim_start());
+                    }
+                }
+                if !data.is_empty() {
+                    return Some(((event, data), (bytes, buffer)));
+                }
+                continue;
+            }
+            let chunk = bytes.next().await?.ok()?;
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
 }
 
 /// The seed's order, for `name`, with `size`, `bean` and `milk`.

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::harness::{brewq_bin, eventually, nats_server_bin};
+use crate::harness::{brewq_bin, eventually, free_listen_address, nats_server_bin};
 
 fn brewq(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
     std::process::Command::new(brewq_bin())
@@ -19,20 +19,32 @@ fn brewq(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
 async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     let folder = tempfile::Builder::new().prefix("brewq-up-").tempdir().expect("temp dir");
     let data_dir = folder.path().to_owned();
+    let output = data_dir.with_extension("out");
+    let listen = free_listen_address();
     let mut up = tokio::process::Command::new(brewq_bin())
-        .args(["up", "--machines", "2", "--brew-scale", "0", "--fail-rate", "0", "--data-dir"])
+        .args(["up", "--machines", "2", "--brew-scale", "0", "--fail-rate", "0", "--listen", &listen, "--data-dir"])
         .arg(&data_dir)
         .env("NATS_SERVER_BIN", nats_server_bin())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&output).expect("output file"))
         .kill_on_drop(true)
         .spawn()
         .expect("brewq up starts");
     let cluster_json = data_dir.join("cluster.json");
-    eventually("cluster.json", Duration::from_secs(60), || async { cluster_json.is_file() }).await;
+    let mut exited = None;
+    eventually("cluster.json", Duration::from_secs(120), || {
+        exited = exited.or_else(|| up.try_wait().expect("status"));
+        let ready = cluster_json.is_file() || exited.is_some();
+        async move { ready }
+    })
+    .await;
+    assert!(exited.is_none(), "brewq up exited early ({exited:?}): {}", std::fs::read_to_string(&output).unwrap_or_default());
     let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&cluster_json).expect("read")).expect("json");
     assert_eq!(info["nats_urls"].as_array().map(Vec::len), Some(3));
     assert!(info["admin_password"].as_str().is_some_and(|password| !password.is_empty()));
+    assert_eq!(info["http_url"].as_str(), Some(format!("http://{listen}").as_str()));
+    let page = reqwest::get(format!("http://{listen}/")).await.expect("the shop answers");
+    assert!(page.text().await.expect("page").contains("Order my coffee"));
 
     let dir = data_dir.clone();
     let order = tokio::task::spawn_blocking(move || {

@@ -1,0 +1,54 @@
+//! The queue as customers see it: how many orders are ahead, how many machines brew, and the
+//! ETA that follows. One formula, used by the controller's reply and the web page alike.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{MachineHeartbeat, Size};
+
+/// Brew time assumed for a size until machines have measured it.
+pub const DEFAULT_BREW_TIME: Duration = Duration::from_secs(30);
+
+/// The queue right now, as `GET /api/queue` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueView {
+    /// Orders waiting or being brewed.
+    pub pending: u64,
+    pub machines_online: u64,
+    /// Wait for an order placed now.
+    pub eta_seconds: u64,
+    /// Measured mean brew time per size, in seconds.
+    pub brew_seconds: BTreeMap<Size, f64>,
+}
+
+/// Mean brew time per size over the machines online; sizes no machine has brewed yet are
+/// absent.
+pub fn brew_times(fleet: &[MachineHeartbeat]) -> BTreeMap<Size, Duration> {
+    let mut sums: BTreeMap<Size, (u64, u64)> = BTreeMap::new();
+    for machine in fleet {
+        for (&size, &millis) in &machine.brew_millis {
+            let (total, count) = sums.entry(size).or_default();
+            *total += millis;
+            *count += 1;
+        }
+    }
+    sums.into_iter().map(|(size, (total, count))| (size, Duration::from_millis(total / count))).collect()
+}
+
+/// Time for one cup of unknown size: the mean over the sizes measured, or the default.
+pub fn typical_brew_time(times: &BTreeMap<Size, Duration>) -> Duration {
+    if times.is_empty() {
+        return DEFAULT_BREW_TIME;
+    }
+    times.values().sum::<Duration>() / times.len() as u32
+}
+
+/// When the order at `position` (1 = next) will be ready: the rounds of brewing ahead of it
+/// on `machines` machines, each as long as a typical cup. With no machine online, as if one
+/// came back.
+pub fn eta(position: u64, machines: u64, brew_time: Duration) -> Duration {
+    let rounds = position.max(1).div_ceil(machines.max(1));
+    brew_time.saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX))
+}

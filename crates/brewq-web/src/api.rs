@@ -1,0 +1,116 @@
+//! The JSON API: orders (create, read, cancel), queue, stock, machines and health. Every
+//! handler is a thin translation between HTTP and the NATS contract.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use brewq_protocol::{
+    MachineView, OrderRecord, OrderReply, OrderRequest, QueueView, StockCommand, StockReply, StockSnapshot, subjects,
+};
+use brewq_runtime::request::{request_bytes, request_json};
+use serde_json::Value;
+
+use crate::AppState;
+use crate::error::{AppError, not_found};
+use crate::queue::OrderView;
+
+type Shared = State<Arc<AppState>>;
+
+/// `POST /api/orders`: 201 with the order id, position and ETA; 400 naming the field; 409
+/// when stock is short; 503 when the back end cannot be reached. The `Idempotency-Key`
+/// header makes retries one order.
+pub async fn create_order(
+    State(state): Shared,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, AppError> {
+    let mut request: OrderRequest = serde_json::from_slice(&body).map_err(|error| {
+        AppError::Rejected(OrderReply::rejected(
+            brewq_protocol::RejectCode::Invalid,
+            format!("the order is not valid JSON: {error}"),
+            None,
+        ))
+    })?;
+    if let Some(key) = headers.get("idempotency-key") {
+        let key = key.to_str().unwrap_or("\u{fffd}");
+        request.idempotency_key = Some(Value::from(key));
+    }
+    // Checked here too, so that bad input costs no trip to the back end.
+    request.validate().map_err(|error| AppError::Rejected(OrderReply::invalid(&error)))?;
+    request.idempotency_key().map_err(|error| AppError::Rejected(OrderReply::invalid(&error)))?;
+    let reply: OrderReply =
+        request_json(&state.client, subjects::ORDER_REQUESTS, &request, state.config.request_timeout).await?;
+    if !reply.is_success() {
+        return Err(AppError::Rejected(reply));
+    }
+    Ok((StatusCode::CREATED, Json(reply)))
+}
+
+/// `GET /api/orders/{id}`: the order with where it stands now.
+pub async fn get_order(State(state): Shared, Path(order_id): Path<String>) -> Result<Json<OrderView>, AppError> {
+    let record = read_record(&state, &order_id).await?.ok_or_else(|| not_found(&order_id))?;
+    Ok(Json(state.queue.borrow().order_view(record)))
+}
+
+/// The record of `order_id`, if the id is well formed and known.
+pub async fn read_record(state: &AppState, order_id: &str) -> Result<Option<OrderRecord>, AppError> {
+    if !is_order_id(order_id) {
+        return Ok(None);
+    }
+    let records = state.records().await?;
+    Ok(brewq_runtime::kv::get_json(records, order_id).await?.map(|(record, _)| record))
+}
+
+/// Order ids are NATS KV keys; anything else cannot be one.
+fn is_order_id(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 64 && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// `DELETE /api/orders/{id}`: cancels a queued order (200), 404 unknown, 409 too late.
+pub async fn cancel_order(State(state): Shared, Path(order_id): Path<String>) -> Result<Json<OrderReply>, AppError> {
+    if !is_order_id(&order_id) {
+        return Err(not_found(&order_id));
+    }
+    let reply: OrderReply =
+        request_bytes(&state.client, subjects::ORDER_CANCEL, order_id.into_bytes(), state.config.request_timeout).await?;
+    if reply.is_success() { Ok(Json(reply)) } else { Err(AppError::Rejected(reply)) }
+}
+
+/// `GET /api/queue`: pending orders, machines online, the ETA of an order placed now.
+pub async fn queue(State(state): Shared) -> Result<Json<QueueView>, AppError> {
+    let snapshot = state.queue.borrow().clone();
+    if !snapshot.fresh {
+        return Err(AppError::Unavailable(anyhow::anyhow!("queue figures unavailable")));
+    }
+    Ok(Json(snapshot.view()))
+}
+
+/// `GET /api/stock`.
+pub async fn stock(State(state): Shared) -> Result<Json<StockSnapshot>, AppError> {
+    let reply: StockReply =
+        request_json(&state.client, subjects::STOCK_REQUESTS, &StockCommand::Get, state.config.request_timeout).await?;
+    match reply {
+        StockReply::Snapshot { stock } => Ok(Json(stock)),
+        other => Err(AppError::Unavailable(anyhow::anyhow!("stock manager answered {other:?}"))),
+    }
+}
+
+/// `GET /api/machines`: every machine that has sent a heartbeat, online or not.
+pub async fn machines(State(state): Shared) -> Result<Json<Vec<MachineView>>, AppError> {
+    let snapshot = state.queue.borrow().clone();
+    if !snapshot.fresh {
+        return Err(AppError::Unavailable(anyhow::anyhow!("machine heartbeats unavailable")));
+    }
+    Ok(Json(snapshot.machines))
+}
+
+/// `GET /healthz`: 200 while connected to NATS, 503 otherwise.
+pub async fn healthz(State(state): Shared) -> impl IntoResponse {
+    match state.client.connection_state() {
+        async_nats::connection::State::Connected => (StatusCode::OK, "ok"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "NATS connection down"),
+    }
+}

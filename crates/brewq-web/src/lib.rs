@@ -1,0 +1,77 @@
+//! The coffee shop on the web: the customer's pages (order form, the order's own live page)
+//! and the JSON API of MISSION.md, over NATS. It holds no state of its own, so any number of
+//! instances can run behind a load balancer.
+
+mod api;
+mod error;
+mod events;
+mod pages;
+pub mod queue;
+mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use state::AppState;
+
+/// Settings of one web instance.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How long the controllers and stock managers may take to answer a request.
+    pub request_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { request_timeout: Duration::from_secs(8) }
+    }
+}
+
+/// The router: pages, API and event streams.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::index))
+        .route("/orders/{id}", get(pages::order_page))
+        .route("/assets/{file}", get(pages::asset))
+        .route("/api/orders", axum::routing::post(api::create_order))
+        .route("/api/orders/{id}", get(api::get_order).delete(api::cancel_order))
+        .route("/api/orders/{id}/events", get(events::order_events))
+        .route("/api/queue", get(api::queue))
+        .route("/api/queue/events", get(events::queue_events))
+        .route("/api/stock", get(api::stock))
+        .route("/api/machines", get(api::machines))
+        .route("/healthz", get(api::healthz))
+        .with_state(Arc::new(state))
+}
+
+/// Serves on `listener` until `shutdown` fires; open event streams end then too.
+pub async fn run(
+    config: Config,
+    client: async_nats::Client,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let tracker = TaskTracker::new();
+    let (state, refresher) = AppState::new(config, client.clone(), shutdown.clone());
+    tracker.spawn(refresher);
+    let address = listener.local_addr().context("reading the listening address")?;
+    tracing::info!(%address, "web shop ready");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await
+        .context("serving HTTP")?;
+    tracker.close();
+    tracker.wait().await;
+    client.drain().await.context("draining the NATS connection")?;
+    tracing::info!("web shop stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,138 @@
+//! The queue as the web shows it, refreshed once a second by one task per instance: pending
+//! and in-flight orders from the makers' consumer, the fleet from its heartbeats, and from
+//! them an order's place in the queue, its ETA and, while brewing, its progress.
+
+use std::time::Duration;
+
+use brewq_protocol::queue::{brew_times, eta, typical_brew_time};
+use brewq_protocol::{MachineHeartbeat, MachineView, OrderRecord, OrderStatus, QueueView, now, subjects};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// The latest figures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueSnapshot {
+    /// Orders not yet delivered to a machine.
+    pub waiting: u64,
+    /// Orders delivered and not yet acknowledged (brewing, or waiting for a retry).
+    pub in_flight: u64,
+    /// Stream sequence of the last order handed to a machine.
+    pub delivered_sequence: u64,
+    pub machines: Vec<MachineView>,
+    /// False until the first successful read, and after a failed one.
+    pub fresh: bool,
+}
+
+impl QueueSnapshot {
+    /// Machines online.
+    pub fn machines_online(&self) -> u64 {
+        self.machines.iter().filter(|machine| machine.online).count() as u64
+    }
+
+    fn online_heartbeats(&self) -> Vec<MachineHeartbeat> {
+        self.machines.iter().filter(|machine| machine.online).map(|machine| machine.heartbeat.clone()).collect()
+    }
+
+    /// The queue as `GET /api/queue` shows it.
+    pub fn view(&self) -> QueueView {
+        let times = brew_times(&self.online_heartbeats());
+        let pending = self.waiting + self.in_flight;
+        QueueView {
+            pending,
+            machines_online: self.machines_online(),
+            eta_seconds: eta(pending + 1, self.machines_online(), typical_brew_time(&times)).as_secs(),
+            brew_seconds: times.iter().map(|(size, time)| (*size, time.as_secs_f64())).collect(),
+        }
+    }
+
+    /// Where `record` stands: position and ETA while queued, progress and ETA while brewing.
+    pub fn order_view(&self, record: OrderRecord) -> OrderView {
+        let times = brew_times(&self.online_heartbeats());
+        let typical = typical_brew_time(&times);
+        let own = times.get(&record.order.size).copied().unwrap_or(typical);
+        let mut view = OrderView { position: None, eta_seconds: None, progress: None, record };
+        match view.record.status {
+            OrderStatus::Queued => {
+                let ahead_waiting = match view.record.queue_sequence {
+                    Some(sequence) => sequence.saturating_sub(self.delivered_sequence.saturating_add(1)).min(self.waiting),
+                    None => self.waiting,
+                };
+                let position = ahead_waiting + self.in_flight + 1;
+                let wait = eta(position, self.machines_online(), typical).saturating_sub(typical) + own;
+                view.position = Some(position);
+                view.eta_seconds = Some(wait.as_secs());
+            }
+            OrderStatus::Brewing => {
+                let started = view.record.history.last().map(|entry| entry.at).unwrap_or_else(now);
+                let elapsed = Duration::try_from(now() - started).unwrap_or_default();
+                view.progress = Some((elapsed.as_secs_f64() / own.as_secs_f64().max(0.001)).min(0.99));
+                view.eta_seconds = Some(own.saturating_sub(elapsed).as_secs());
+            }
+            OrderStatus::Ready | OrderStatus::Failed | OrderStatus::Cancelled => {}
+        }
+        view
+    }
+}
+
+/// An order as the API shows it: its record, and where it stands now.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    #[serde(flatten)]
+    pub record: OrderRecord,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<u64>,
+    /// From 0 to 1, while brewing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+}
+
+/// Reads the figures every `every` until shutdown.
+pub(crate) async fn refresh(
+    jetstream: async_nats::jetstream::Context,
+    sender: watch::Sender<QueueSnapshot>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let snapshot = match read(&jetstream).await {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::debug!(error = format!("{error:#}"), "cannot read the queue");
+                QueueSnapshot { fresh: false, ..sender.borrow().clone() }
+            }
+        };
+        sender.send_if_modified(|current| {
+            let changed = *current != snapshot;
+            *current = snapshot;
+            changed
+        });
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+async fn read(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<QueueSnapshot> {
+    let consumer: async_nats::jetstream::consumer::PullConsumer =
+        jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await?;
+    let info = consumer.cached_info();
+    let machines_bucket = jetstream.get_key_value(subjects::MACHINES_BUCKET).await?;
+    let at = now();
+    let mut machines: Vec<MachineView> = brewq_runtime::kv::all_json::<MachineHeartbeat>(&machines_bucket)
+        .await?
+        .into_iter()
+        .map(|heartbeat| MachineView { online: heartbeat.is_online(at), heartbeat })
+        .collect();
+    machines.sort_by_key(|machine| machine.heartbeat.id);
+    Ok(QueueSnapshot {
+        waiting: info.num_pending,
+        in_flight: info.num_ack_pending as u64,
+        delivered_sequence: info.delivered.stream_sequence,
+        machines,
+        fresh: true,
+    })
+}

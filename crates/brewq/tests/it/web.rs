@@ -1,0 +1,131 @@
+//! The web shop over real HTTP against a real cluster: every status code of the API, the live
+//! event stream of an order from queued to ready, cancel and idempotency.
+
+use std::time::Duration;
+
+use brewq_launch::ServiceKind;
+use brewq_protocol::Ingredient;
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{TestSystem, free_listen_address, order_json, sse_events};
+
+async fn web_system(machines: u32) -> TestSystem {
+    TestSystem::start(machines, |config| {
+        config.web_listen = Some(free_listen_address());
+        config.brew_scale = 0.02;
+        config.topology.initial_stock.insert(Ingredient::SoyMilk, 0);
+    })
+    .await
+}
+
+async fn post(http: &reqwest::Client, base: &str, order: &Value, key: Option<&str>) -> (StatusCode, Value) {
+    let mut request = http.post(format!("{base}/api/orders")).json(order);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.send().await.expect("HTTP answers");
+    let status = response.status();
+    (status, response.json().await.expect("JSON body"))
+}
+
+#[tokio::test]
+async fn the_api_answers_with_the_status_codes_of_the_contract() {
+    let mut system = web_system(1).await;
+    let (http, base) = (reqwest::Client::new(), system.http_url());
+
+    let (status, reply) = post(&http, &base, &order_json("Quentin", "small", "mixed", "cow", 1), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let order_id = reply["order_id"].as_str().expect("id").to_owned();
+    assert!(reply["position"].as_u64().is_some() && reply["eta_seconds"].as_u64().is_some(), "{reply}");
+
+    let (status, reply) = post(&http, &base, &json!({"name": "Q", "size": "small", "bean_type": "mixed", "milk": "oat", "sugar_count": 0}), None).await;
+    assert_eq!((status, reply["field"].as_str()), (StatusCode::BAD_REQUEST, Some("milk")));
+
+    let (status, reply) = post(&http, &base, &order_json("Soy", "small", "mixed", "soy", 0), None).await;
+    assert_eq!((status, reply["code"].as_str(), reply["field"].as_str()), (StatusCode::CONFLICT, Some("out_of_stock"), Some("soy_milk")));
+
+    let order = http.get(format!("{base}/api/orders/{order_id}")).send().await.expect("answers");
+    assert_eq!(order.status(), StatusCode::OK);
+    let order: Value = order.json().await.expect("json");
+    for field in ["id", "name", "size", "bean_type", "milk", "sugar_count", "status", "machine", "history"] {
+        assert!(order.get(field).is_some(), "{field} missing from {order}");
+    }
+    let missing = http.get(format!("{base}/api/orders/unknown-order")).send().await.expect("answers");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let missing = http.delete(format!("{base}/api/orders/unknown-order")).send().await.expect("answers");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    let queue: Value = http.get(format!("{base}/api/queue")).send().await.expect("answers").json().await.expect("json");
+    assert_eq!(queue["machines_online"], 1, "{queue}");
+    let stock: Value = http.get(format!("{base}/api/stock")).send().await.expect("answers").json().await.expect("json");
+    assert_eq!(stock["levels"]["soy_milk"]["on_hand"], 0);
+    let machines: Value = http.get(format!("{base}/api/machines")).send().await.expect("answers").json().await.expect("json");
+    assert_eq!(machines[0]["id"], 1);
+    assert_eq!(http.get(format!("{base}/healthz")).send().await.expect("answers").status(), StatusCode::OK);
+
+    system.system.kill_service(ServiceKind::Controller).await;
+    let (status, reply) = post(&http, &base, &order_json("Late", "small", "mixed", "none", 0), None).await;
+    assert_eq!((status, reply["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")));
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_streams_its_life_from_queued_to_ready() {
+    let mut system = web_system(0).await;
+    let (http, base) = (reqwest::Client::new(), system.http_url());
+    let (status, reply) = post(&http, &base, &order_json("Quentin", "medium", "arabica", "none", 2), None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let order_id = reply["order_id"].as_str().expect("id").to_owned();
+
+    let response = http.get(format!("{base}/api/orders/{order_id}/events")).send().await.expect("stream opens");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut events = Box::pin(sse_events(response));
+    let (name, first) = events.next().await.expect("first event");
+    let first: Value = serde_json::from_str(&first).expect("json");
+    assert_eq!((name.as_str(), first["status"].as_str()), ("order", Some("queued")));
+    assert_eq!(first["position"], 1);
+
+    system.system.add_service(ServiceKind::Maker(1)).expect("a machine starts");
+    let mut statuses = vec!["queued".to_owned()];
+    let followed = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some((_, data)) = events.next().await {
+            let order: Value = serde_json::from_str(&data).expect("json");
+            let status = order["status"].as_str().expect("status").to_owned();
+            if statuses.last() != Some(&status) {
+                statuses.push(status);
+            }
+            if order["status"] == "ready" {
+                assert_eq!(order["machine"], 1);
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(followed.is_ok(), "no ready event; saw {statuses:?}");
+    assert_eq!(statuses, ["queued", "brewing", "ready"]);
+    assert!(events.next().await.is_none(), "the stream ends after the final state");
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_and_idempotency_over_http() {
+    let system = web_system(0).await;
+    let (http, base) = (reqwest::Client::new(), system.http_url());
+    let order = order_json("Ada", "large", "robusta", "cow", 0);
+    let (first_status, first) = post(&http, &base, &order, Some("same-key-1")).await;
+    let (again_status, again) = post(&http, &base, &order, Some("same-key-1")).await;
+    assert_eq!((first_status, again_status), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(first["order_id"], again["order_id"], "one order for one key");
+    assert_eq!(system.stream_messages().await, 1);
+
+    let order_id = first["order_id"].as_str().expect("id");
+    let cancelled = http.delete(format!("{base}/api/orders/{order_id}")).send().await.expect("answers");
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    let record: Value = http.get(format!("{base}/api/orders/{order_id}")).send().await.expect("answers").json().await.expect("json");
+    assert_eq!(record["status"], "cancelled");
+    let stock = system.stock().await;
+    assert!(stock.levels.values().all(|level| level.reserved == 0), "released: {stock:?}");
+    system.stop().await;
+}
