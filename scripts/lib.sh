@@ -37,3 +37,30 @@ ensure_nats_server() {
 ensure_cargo() {
   command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
 }
+
+# Installs Debian's Chromium (for the browser tests) unless CHROMIUM_BIN or /usr/bin/chromium has one.
+ensure_chromium() {
+  if [ -n "${CHROMIUM_BIN:-}" ] && [ -x "$CHROMIUM_BIN" ]; then return; fi
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "installing Debian's chromium for the browser tests" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+  fi
+  export CHROMIUM_BIN=/usr/bin/chromium
+}
+
+# Installs Node.js if missing, then playwright-core (pinned by tests/browser/package-lock.json).
+ensure_browser_driver() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  if [ ! -d "$BREWQ_ROOT/tests/browser/node_modules/playwright-core" ]; then
+    (cd "$BREWQ_ROOT/tests/browser" && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}

@@ -4,6 +4,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ensure_cargo
 ensure_nats_server
+ensure_chromium
+ensure_browser_driver
 cd "$BREWQ_ROOT"
 # Each cluster test runs three nats-servers; two at a time is what two cores hold without
 # starving elections (see ARCHITECTURE.md, Testing).

@@ -62,7 +62,7 @@ function startOrderPage() {
   queue.addEventListener("queue", (event) => {
     const q = JSON.parse(event.data);
     $("wait").textContent = q.machines_online
-      ? `Waiting time: ${waitText(q.eta_seconds)} · ${q.pending} in the queue · ${q.machines_online} machine(s) brewing`
+      ? `Waiting time: ${waitText(q.eta_seconds)} · ${q.pending} in the queue · ${q.machines_online} machine(s) online`
       : `No machine online right now · ${q.pending} in the queue`;
   });
   queue.onerror = () => { $("wait").textContent = "Waiting time: reconnecting…"; };

@@ -1,0 +1,49 @@
+//! A real headless Chromium (Debian's package) drives the customer's pages, through
+//! `tests/browser/order.mjs` with playwright-core; screenshots land in
+//! `target/screenshots/`. `scripts/test.sh` installs both.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::harness::{TestSystem, free_listen_address};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+#[tokio::test]
+async fn a_customer_orders_in_chromium_and_follows_the_coffee_to_ready() {
+    let root = repo_root();
+    let chromium = std::env::var_os("CHROMIUM_BIN").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
+    assert!(chromium.is_file(), "no Chromium at {}: run the tests through scripts/test.sh", chromium.display());
+    let script = root.join("tests/browser/order.mjs");
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run the tests through scripts/test.sh"
+    );
+    let shots = root.join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot folder");
+
+    let system = TestSystem::start(2, |config| {
+        config.web_listen = Some(free_listen_address());
+        config.brew_scale = 0.1;
+    })
+    .await;
+    let run = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(system.http_url())
+        .arg(&shots)
+        .env("CHROMIUM_BIN", &chromium)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(180), run).await.expect("the browser run ends").expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "browser run failed:\n{stdout}\n{stderr}");
+    for shot in ["1-missing-name.png", "2-confirmation.png", "3-order-ready.png"] {
+        let path = shots.join(shot);
+        assert!(std::fs::metadata(&path).is_ok_and(|meta| meta.len() > 1000), "no screenshot {}", path.display());
+        println!("screenshot: {}", path.display());
+    }
+    system.stop().await;
+}
