@@ -52,6 +52,8 @@ pub enum Command {
     Cancel(StatusArgs),
     /// List the machines.
     Machines(ClientArgs),
+    /// Place a rush of orders and report how right the ETA was.
+    Rush(RushArgs),
 }
 
 impl Command {
@@ -184,6 +186,18 @@ pub struct OrderArgs {
     /// Follow the order until it is ready, failed or cancelled.
     #[arg(long)]
     pub wait: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct RushArgs {
+    /// Orders to place, of mixed sizes.
+    #[arg(long, default_value_t = 60)]
+    pub orders: usize,
+    /// How long to wait for them all to end.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_seconds: u64,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -42,5 +42,6 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Status(status) => commands::status::run(status).await,
         Command::Cancel(cancel) => commands::status::cancel(cancel).await,
         Command::Machines(machines) => commands::machines::run(machines).await,
+        Command::Rush(rush) => commands::rush::run(rush).await,
     }
 }

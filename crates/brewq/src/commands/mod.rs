@@ -2,6 +2,7 @@
 
 pub mod machines;
 pub mod order;
+pub mod rush;
 pub mod status;
 pub mod stock;
 

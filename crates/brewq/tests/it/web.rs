@@ -9,7 +9,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{TestSystem, free_listen_address, order_json, sse_events};
+use crate::harness::{TestSystem, eventually, free_listen_address, order_json, sse_events};
 
 async fn web_system(machines: u32) -> TestSystem {
     TestSystem::start(machines, |config| {
@@ -57,8 +57,12 @@ async fn the_api_answers_with_the_status_codes_of_the_contract() {
     let missing = http.delete(format!("{base}/api/orders/unknown-order")).send().await.expect("answers");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 
-    let queue: Value = http.get(format!("{base}/api/queue")).send().await.expect("answers").json().await.expect("json");
-    assert_eq!(queue["machines_online"], 1, "{queue}");
+    // The web reads the fleet once a second: wait for it to see the machine.
+    eventually("the web to count the machine", Duration::from_secs(10), || async {
+        let queue: Value = http.get(format!("{base}/api/queue")).send().await.expect("answers").json().await.expect("json");
+        queue["machines_online"] == 1 && queue["eta_seconds"].as_u64().is_some()
+    })
+    .await;
     let stock: Value = http.get(format!("{base}/api/stock")).send().await.expect("answers").json().await.expect("json");
     assert_eq!(stock["levels"]["soy_milk"]["on_hand"], 0);
     let machines: Value = http.get(format!("{base}/api/machines")).send().await.expect("answers").json().await.expect("json");
