@@ -42,8 +42,12 @@ async fn assert_stock_settled(system: &TestSystem, expected_consumed: &Items) {
 
 #[tokio::test]
 async fn two_hundred_concurrent_orders_for_stock_of_fifty_accept_exactly_fifty() {
+    // Two controllers and two stock managers side by side: the compare-and-swap, not one
+    // process, keeps the count.
     let system = TestSystem::start(5, |config| {
         config.topology.initial_stock = only(Ingredient::Arabica, 50 * 14);
+        config.controllers = 2;
+        config.stock_managers = 2;
     })
     .await;
     let orders = (0..200).map(|index| order_json(&format!("customer {index}"), "medium", "arabica", "none", 0));
