@@ -52,7 +52,7 @@ async fn place_with_id(controller: &Controller, order_id: &str, order: Order) ->
         Err(error) => return unavailable(&error),
     }
     let reserve = StockCommand::Reserve { order_id: order_id.to_owned(), items: recipe(&order) };
-    match request_json(&controller.client, subjects::STOCK_REQUESTS, &reserve, controller.config.stock_timeout).await {
+    match request_json(&controller.client, &subjects::stock_subject(&reserve), &reserve, controller.config.stock_timeout).await {
         Ok(StockReply::Reserved) => {}
         Ok(StockReply::OutOfStock { ingredient }) => {
             tracing::info!(%ingredient, "order refused: out of stock");
@@ -132,7 +132,7 @@ async fn roll_back(controller: &Controller, order_id: &str) {
     }
     let release = StockCommand::Release { order_id: order_id.to_owned() };
     let released: Result<StockReply, _> =
-        request_json(&controller.client, subjects::STOCK_REQUESTS, &release, controller.config.stock_timeout).await;
+        request_json(&controller.client, &subjects::stock_subject(&release), &release, controller.config.stock_timeout).await;
     if !matches!(released, Ok(StockReply::Released)) {
         tracing::error!(?released, "cannot release the stock of an unqueued order");
     }

@@ -43,7 +43,7 @@ async fn cancel(controller: &Controller, order_id: &str) -> OrderReply {
     // releases it again (releases are idempotent).
     let release = StockCommand::Release { order_id: order_id.to_owned() };
     let released: Result<StockReply, _> =
-        request_json(&controller.client, subjects::STOCK_REQUESTS, &release, controller.config.stock_timeout).await;
+        request_json(&controller.client, &subjects::stock_subject(&release), &release, controller.config.stock_timeout).await;
     if !matches!(released, Ok(StockReply::Released)) {
         tracing::warn!(?released, "stock of the cancelled order not released yet");
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::config::{NodeSpec, node_config};
 use crate::keys::{Keys, Role};
 use crate::process::Process;
 
@@ -83,8 +84,18 @@ impl NatsCluster {
     /// Writes the node configs under `dir` and starts every node.
     pub fn start(bin: &Path, dir: &Path, keys: &Keys, ports: Vec<NodePorts>) -> anyhow::Result<NatsCluster> {
         std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("creating {}", dir.display()))?;
-        for index in 0..ports.len() {
-            let config = node_config(dir, keys, &ports, index);
+        let nodes: Vec<NodeSpec> = ports
+            .iter()
+            .enumerate()
+            .map(|(index, ports)| NodeSpec {
+                name: node_name(index),
+                host: "127.0.0.1".into(),
+                ports: *ports,
+                store_dir: dir.join("jetstream").join(node_name(index)),
+            })
+            .collect();
+        for index in 0..nodes.len() {
+            let config = node_config(&nodes, index, keys, None)?;
             std::fs::write(config_path(dir, index), config).context("writing a nats-server config")?;
         }
         let mut cluster = NatsCluster { bin: bin.to_owned(), dir: dir.to_owned(), nodes: Vec::new(), ports };
@@ -201,39 +212,4 @@ fn node_name(index: usize) -> String {
 
 fn config_path(dir: &Path, index: usize) -> PathBuf {
     dir.join(format!("{}.conf", node_name(index)))
-}
-
-/// The config file of node `index`.
-fn node_config(dir: &Path, keys: &Keys, ports: &[NodePorts], index: usize) -> String {
-    let own = ports[index];
-    let store = dir.join("jetstream").join(node_name(index));
-    let mut config = format!(
-        "server_name: \"{name}\"\nlisten: \"127.0.0.1:{client}\"\nhttp: \"127.0.0.1:{monitor}\"\n\
-         jetstream {{\n  store_dir: \"{store}\"\n  sync_interval: always\n}}\n",
-        name = node_name(index),
-        client = own.client,
-        monitor = own.monitor,
-        store = store.display(),
-    );
-    if ports.len() > 1 {
-        let routes: Vec<String> = ports
-            .iter()
-            .enumerate()
-            .filter(|(other, _)| *other != index)
-            .map(|(_, peer)| format!("    \"nats-route://route:{}@127.0.0.1:{}\"", keys.route_password, peer.route))
-            .collect();
-        config.push_str(&format!(
-            "cluster {{\n  name: \"brewq\"\n  listen: \"127.0.0.1:{route}\"\n  \
-             authorization {{ user: \"route\", password: \"{password}\", timeout: 2 }}\n  \
-             routes: [\n{routes}\n  ]\n}}\n",
-            route = own.route,
-            password = keys.route_password,
-            routes = routes.join("\n"),
-        ));
-    }
-    let mut users: Vec<String> =
-        keys.public.values().map(|public| format!("    {{ nkey: \"{public}\" }}")).collect();
-    users.push(format!("    {{ user: \"{}\", password: \"{}\" }}", keys.admin_user, keys.admin_password));
-    config.push_str(&format!("authorization {{\n  users: [\n{}\n  ]\n}}\n", users.join("\n")));
-    config
 }

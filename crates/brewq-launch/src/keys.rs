@@ -46,8 +46,8 @@ pub struct Keys {
     pub public: BTreeMap<Role, String>,
     pub admin_user: String,
     pub admin_password: String,
-    /// Password the servers use to authenticate each other's routes.
-    pub route_password: String,
+    /// Password of the `sys` user of the system account (monitoring).
+    pub sys_password: String,
 }
 
 impl Keys {
@@ -73,8 +73,14 @@ impl Keys {
             public,
             admin_user: "admin".into(),
             admin_password: secret_in(dir, "admin.password")?,
-            route_password: secret_in(dir, "route.password")?,
+            sys_password: secret_in(dir, "sys.password")?,
         })
+    }
+
+    /// The password other servers give when they open a route to node `name` (created on
+    /// first use).
+    pub fn route_password(&self, name: &str) -> anyhow::Result<String> {
+        secret_in(&self.dir, &format!("route-{name}.password"))
     }
 
     /// The seed file of `role`.

@@ -3,7 +3,9 @@
 //! the service processes, supervised together. `brewq up` and the end-to-end tests both use it.
 
 pub mod cluster;
+pub mod config;
 pub mod keys;
+pub mod permissions;
 pub mod process;
 pub mod provision;
 mod readiness;

@@ -18,7 +18,7 @@ pub(crate) async fn not_ready(
     since: time::OffsetDateTime,
 ) -> String {
     if config.stock_managers > 0 {
-        let stock: Result<StockReply, _> = request_json(admin, subjects::STOCK_REQUESTS, &StockCommand::Get, PROBE_TIMEOUT).await;
+        let stock: Result<StockReply, _> = request_json(admin, &subjects::stock_subject(&StockCommand::Get), &StockCommand::Get, PROBE_TIMEOUT).await;
         if !matches!(stock, Ok(StockReply::Snapshot { .. })) {
             return "stock manager".into();
         }

@@ -123,7 +123,7 @@ impl<B: Brewer> Handling<'_, B> {
             }
         };
         let timeout = self.machine.config.request_timeout;
-        match request_json::<_, StockReply>(&self.machine.client, subjects::STOCK_REQUESTS, &command, timeout).await {
+        match request_json::<_, StockReply>(&self.machine.client, &subjects::stock_subject(&command), &command, timeout).await {
             Ok(StockReply::Committed | StockReply::Released) => {
                 if let Err(error) = self.message.double_ack().await {
                     tracing::warn!(%error, "ack not confirmed; the order will come back and be settled again");

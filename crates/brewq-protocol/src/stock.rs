@@ -120,7 +120,7 @@ pub fn recipe(order: &Order) -> Items {
     items
 }
 
-/// A request to the stock managers on [`crate::subjects::STOCK_REQUESTS`].
+/// A request to the stock managers, on [`crate::subjects::stock_subject`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum StockCommand {
@@ -134,6 +134,19 @@ pub enum StockCommand {
     Restock { items: Items },
     /// Reads the levels.
     Get,
+}
+
+impl StockCommand {
+    /// The operation's name, also the last token of its subject.
+    pub fn op(&self) -> &'static str {
+        match self {
+            StockCommand::Reserve { .. } => "reserve",
+            StockCommand::Commit { .. } => "commit",
+            StockCommand::Release { .. } => "release",
+            StockCommand::Restock { .. } => "restock",
+            StockCommand::Get => "read",
+        }
+    }
 }
 
 /// What one ingredient's stock looks like.

@@ -23,8 +23,15 @@ pub fn order_subject(bean: crate::Bean) -> String {
     format!("coffee.orders.{}", bean.as_str())
 }
 
-/// Request/reply: stock commands ([`crate::StockCommand`]) to the stock managers.
-pub const STOCK_REQUESTS: &str = "coffee.stock.requests";
+/// Request/reply: stock commands ([`crate::StockCommand`]) to the stock managers, one subject
+/// per operation (`coffee.stock.reserve`, `.commit`, `.release`, `.restock`, `.read`) so that
+/// each role may send only the operations it needs.
+pub const STOCK_SUBJECTS: &str = "coffee.stock.*";
+
+/// The subject of a stock command.
+pub fn stock_subject(command: &crate::StockCommand) -> String {
+    format!("coffee.stock.{}", command.op())
+}
 /// Queue group shared by all stock-manager instances.
 pub const STOCK_QUEUE: &str = "stock";
 

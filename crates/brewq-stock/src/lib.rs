@@ -25,7 +25,7 @@ pub async fn run(_config: Config, client: async_nats::Client, shutdown: Cancella
     };
     let ledger = Ledger::new(store);
     let mut requests = client
-        .queue_subscribe(subjects::STOCK_REQUESTS, subjects::STOCK_QUEUE.into())
+        .queue_subscribe(subjects::STOCK_SUBJECTS, subjects::STOCK_QUEUE.into())
         .await
         .context("subscribing to stock requests")?;
     tracing::info!("stock manager ready");
@@ -49,8 +49,12 @@ pub async fn run(_config: Config, client: async_nats::Client, shutdown: Cancella
 async fn serve(ledger: &Ledger, client: &async_nats::Client, message: async_nats::Message) {
     let Some(reply_to) = message.reply.clone() else { return };
     let reply = match serde_json::from_slice::<StockCommand>(&message.payload) {
+        // The subject says what the sender may do; a payload asking for more is refused.
+        Ok(command) if message.subject.as_str() != subjects::stock_subject(&command) => {
+            StockReply::Error { message: format!("{} cannot carry a {} command", message.subject, command.op()) }
+        }
         Ok(command) => {
-            let span = tracing::info_span!("stock", op = op_name(&command), order_id = order_id(&command));
+            let span = tracing::info_span!("stock", op = command.op(), order_id = order_id(&command));
             execute(ledger, command).instrument(span).await
         }
         Err(error) => StockReply::Error { message: format!("bad stock command: {error}") },
@@ -74,16 +78,6 @@ async fn execute(ledger: &Ledger, command: StockCommand) -> StockReply {
         tracing::warn!(error = format!("{error:#}"), "stock command failed");
         StockReply::Error { message: format!("{error:#}") }
     })
-}
-
-fn op_name(command: &StockCommand) -> &'static str {
-    match command {
-        StockCommand::Reserve { .. } => "reserve",
-        StockCommand::Commit { .. } => "commit",
-        StockCommand::Release { .. } => "release",
-        StockCommand::Restock { .. } => "restock",
-        StockCommand::Get => "get",
-    }
 }
 
 fn order_id(command: &StockCommand) -> &str {

@@ -91,7 +91,7 @@ pub async fn queue(State(state): Shared) -> Result<Json<QueueView>, AppError> {
 /// `GET /api/stock`.
 pub async fn stock(State(state): Shared) -> Result<Json<StockSnapshot>, AppError> {
     let reply: StockReply =
-        request_json(&state.client, subjects::STOCK_REQUESTS, &StockCommand::Get, state.config.request_timeout).await?;
+        request_json(&state.client, &subjects::stock_subject(&StockCommand::Get), &StockCommand::Get, state.config.request_timeout).await?;
     match reply {
         StockReply::Snapshot { stock } => Ok(Json(stock)),
         other => Err(AppError::Unavailable(anyhow::anyhow!("stock manager answered {other:?}"))),

@@ -17,8 +17,8 @@ pub async fn run(args: StockArgs) -> anyhow::Result<()> {
         None => (StockCommand::Get, args.client),
     };
     let client = super::admin(&client_args).await?;
-    let reply: StockReply =
-        brewq_runtime::request::request_json(&client, subjects::STOCK_REQUESTS, &command, Duration::from_secs(10)).await?;
+    let subject = subjects::stock_subject(&command);
+    let reply: StockReply = brewq_runtime::request::request_json(&client, &subject, &command, Duration::from_secs(10)).await?;
     let stock = match reply {
         StockReply::Snapshot { stock } => stock,
         StockReply::Error { message } => anyhow::bail!("stock manager: {message}"),

@@ -67,12 +67,10 @@ impl TestSystem {
         self.system.info.http_url.clone().expect("the system runs a web shop")
     }
 
-    /// Stops every process; the folder stays for a restart.
+    /// Stops every process cleanly (a folder given to [`TestSystem::start_in`] stays for a
+    /// restart; a temporary one goes).
     pub async fn stop(mut self) {
         self.system.stop().await.expect("clean stop");
-        if let Some(temp) = self._temp.take() {
-            let _ = temp.keep();
-        }
     }
 
     /// Sends an order request and returns the reply.
@@ -108,23 +106,24 @@ impl TestSystem {
     }
 
     /// Watches records until `done` holds for each of `order_ids`; panics after `timeout`.
+    /// The watch is opened again if it breaks (a server dying, a leader moving).
     pub async fn wait_for(
         &self,
         order_ids: &[String],
         done: impl Fn(&OrderRecord) -> bool,
         timeout: Duration,
     ) -> HashMap<String, OrderRecord> {
-        let records = self.bucket(subjects::ORDERS_BUCKET).await;
-        let mut watch = records.watch_with_history(">").await.expect("watch records");
         let mut latest: HashMap<String, OrderRecord> = HashMap::new();
-        let wanted = |latest: &HashMap<String, OrderRecord>| {
-            order_ids.iter().all(|id| latest.get(id).is_some_and(&done))
-        };
+        let wanted = |latest: &HashMap<String, OrderRecord>| order_ids.iter().all(|id| latest.get(id).is_some_and(&done));
         let watched = tokio::time::timeout(timeout, async {
             while !wanted(&latest) {
-                let entry = watch.next().await.expect("watch goes on").expect("watch entry");
-                if let Ok(record) = serde_json::from_slice::<OrderRecord>(&entry.value) {
-                    latest.insert(record.id.clone(), record);
+                let records = self.bucket(subjects::ORDERS_BUCKET).await;
+                let Ok(mut watch) = records.watch_with_history(">").await else { continue };
+                while !wanted(&latest) {
+                    let Some(Ok(entry)) = watch.next().await else { break };
+                    if let Ok(record) = serde_json::from_slice::<OrderRecord>(&entry.value) {
+                        latest.insert(record.id.clone(), record);
+                    }
                 }
             }
         })
@@ -149,7 +148,7 @@ impl TestSystem {
     pub async fn stock(&self) -> StockSnapshot {
         let reply = brewq_runtime::request::request_json(
             &self.admin,
-            subjects::STOCK_REQUESTS,
+            &subjects::stock_subject(&StockCommand::Get),
             &StockCommand::Get,
             Duration::from_secs(10),
         )
@@ -179,8 +178,28 @@ impl TestSystem {
         stream.info().await.expect("stream info").state.messages
     }
 
+    /// Binds a bucket, retrying while its stream is between leaders.
     async fn bucket(&self, name: &str) -> async_nats::jetstream::kv::Store {
-        async_nats::jetstream::new(self.admin.clone()).get_key_value(name).await.expect("bucket")
+        let jetstream = async_nats::jetstream::new(self.admin.clone());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match jetstream.get_key_value(name).await {
+                Ok(store) => return store,
+                Err(error) => assert!(Instant::now() < deadline, "bucket {name}: {error}"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for TestSystem {
+    /// A failed test keeps its folder, logs included, and says where.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(temp) = self._temp.take() {
+                eprintln!("test system kept in {}", temp.keep().display());
+            }
+        }
     }
 }
 

@@ -1,0 +1,111 @@
+//! The nats-server config of each node: JetStream on file storage with `sync_interval: always`,
+//! routes authenticated with a password per node (bcrypt-hashed on the accepting side), the
+//! `COFFEE` account whose users are the roles' nkeys with their permissions, the admin user,
+//! and the `SYS` account for monitoring. Optionally TLS on client and route connections.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::cluster::NodePorts;
+use crate::keys::{Keys, Role};
+use crate::permissions::{permissions, render};
+
+/// bcrypt cost of the hashed passwords: nats-server checks one per connection, not per message.
+const BCRYPT_COST: u32 = 10;
+
+/// One node of the cluster.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// `n1`, `n2`, ...
+    pub name: String,
+    /// Where the other nodes and the clients reach it.
+    pub host: String,
+    pub ports: NodePorts,
+    /// Its JetStream store.
+    pub store_dir: PathBuf,
+}
+
+/// Certificate files for TLS, as paths the server will read.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The config of `nodes[index]`.
+pub fn node_config(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&TlsFiles>) -> anyhow::Result<String> {
+    let node = &nodes[index];
+    let listen = listen_host(&node.host);
+    let mut config = format!(
+        "server_name: \"{name}\"\nlisten: \"{listen}:{client}\"\nhttp: \"{listen}:{monitor}\"\n\
+         jetstream {{\n  store_dir: \"{store}\"\n  sync_interval: always\n}}\n",
+        name = node.name,
+        client = node.ports.client,
+        monitor = node.ports.monitor,
+        store = node.store_dir.display(),
+    );
+    if let Some(tls) = tls {
+        config.push_str(&format!("tls {{\n{}\n}}\n", tls_block(tls, false)));
+    }
+    if nodes.len() > 1 {
+        config.push_str(&cluster_block(nodes, index, keys, tls)?);
+    }
+    config.push_str(&accounts_block(keys)?);
+    Ok(config)
+}
+
+/// Binds to the node's own address when it is one, else to every interface.
+fn listen_host(host: &str) -> &str {
+    if host.parse::<IpAddr>().is_ok() { host } else { "0.0.0.0" }
+}
+
+fn tls_block(tls: &TlsFiles, verify: bool) -> String {
+    format!(
+        "  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: {verify}\n  timeout: 5",
+        tls.cert.display(),
+        tls.key.display(),
+        tls.ca.display()
+    )
+}
+
+fn cluster_block(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&TlsFiles>) -> anyhow::Result<String> {
+    let node = &nodes[index];
+    let own_password = keys.route_password(&node.name)?;
+    let hash = bcrypt::hash(own_password, BCRYPT_COST).context("hashing the route password")?;
+    let mut routes = Vec::new();
+    for peer in nodes.iter().filter(|peer| peer.name != node.name) {
+        let password = keys.route_password(&peer.name)?;
+        routes.push(format!("    \"nats-route://route:{password}@{}:{}\"", peer.host, peer.ports.route));
+    }
+    let tls = tls.map(|tls| format!("  tls {{\n{}\n  }}\n", tls_block(tls, true).replace("\n  ", "\n    ").replacen("  ", "    ", 1))).unwrap_or_default();
+    Ok(format!(
+        "cluster {{\n  name: \"brewq\"\n  listen: \"{listen}:{route}\"\n  \
+         authorization {{ user: \"route\", password: \"{hash}\", timeout: 2 }}\n{tls}  routes: [\n{routes}\n  ]\n}}\n",
+        listen = listen_host(&node.host),
+        route = node.ports.route,
+        routes = routes.join("\n"),
+    ))
+}
+
+fn accounts_block(keys: &Keys) -> anyhow::Result<String> {
+    let mut users = Vec::new();
+    for &role in Role::ALL {
+        let public = keys.public.get(&role).context("a role without a key")?;
+        users.push(format!("      {{ nkey: \"{public}\", {} }}", render(&permissions(role))));
+    }
+    let admin_hash = bcrypt::hash(&keys.admin_password, BCRYPT_COST).context("hashing the admin password")?;
+    users.push(format!(
+        "      {{ user: \"{}\", password: \"{admin_hash}\", {} }}",
+        keys.admin_user,
+        render(&permissions(Role::Admin))
+    ));
+    let sys_hash = bcrypt::hash(&keys.sys_password, BCRYPT_COST).context("hashing the sys password")?;
+    Ok(format!(
+        "accounts {{\n  COFFEE {{\n    jetstream: enabled\n    users: [\n{}\n    ]\n  }}\n  \
+         SYS {{\n    users: [ {{ user: \"sys\", password: \"{sys_hash}\" }} ]\n  }}\n}}\nsystem_account: SYS\n",
+        users.join("\n")
+    ))
+}
