@@ -22,6 +22,9 @@ pub struct ClusterInfo {
     pub http_url: Option<String>,
     pub admin_user: String,
     pub admin_password: String,
+    /// CA certificate clients must trust, when the cluster requires TLS.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
     /// Client, route and monitoring port of each node, reused on the next start.
     pub ports: Vec<NodePorts>,
 }
@@ -78,11 +81,14 @@ pub struct NatsCluster {
     /// The node processes; `None` while a node is down.
     nodes: Vec<Option<Process>>,
     pub ports: Vec<NodePorts>,
+    /// The CA clients trust, when TLS is on.
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl NatsCluster {
-    /// Writes the node configs under `dir` and starts every node.
-    pub fn start(bin: &Path, dir: &Path, keys: &Keys, ports: Vec<NodePorts>) -> anyhow::Result<NatsCluster> {
+    /// Writes the node configs under `dir` (with TLS material in `dir/tls` when `tls`) and
+    /// starts every node.
+    pub fn start(bin: &Path, dir: &Path, keys: &Keys, ports: Vec<NodePorts>, tls: bool) -> anyhow::Result<NatsCluster> {
         std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("creating {}", dir.display()))?;
         let nodes: Vec<NodeSpec> = ports
             .iter()
@@ -94,11 +100,14 @@ impl NatsCluster {
                 store_dir: dir.join("jetstream").join(node_name(index)),
             })
             .collect();
+        let tls_files = if tls { Some(crate::tls::ensure(&dir.join("tls"), &nodes)?) } else { None };
         for index in 0..nodes.len() {
-            let config = node_config(&nodes, index, keys, None)?;
+            let files = tls_files.as_ref().map(|files| &files[index]);
+            let config = node_config(&nodes, index, keys, files)?;
             std::fs::write(config_path(dir, index), config).context("writing a nats-server config")?;
         }
-        let mut cluster = NatsCluster { bin: bin.to_owned(), dir: dir.to_owned(), nodes: Vec::new(), ports };
+        let tls_ca = tls.then(|| crate::tls::ca_path(&dir.join("tls")));
+        let mut cluster = NatsCluster { bin: bin.to_owned(), dir: dir.to_owned(), nodes: Vec::new(), ports, tls_ca };
         for index in 0..cluster.ports.len() {
             let process = cluster.spawn(index)?;
             cluster.nodes.push(Some(process));
@@ -108,7 +117,8 @@ impl NatsCluster {
 
     /// Client URLs of every node.
     pub fn urls(&self) -> Vec<String> {
-        self.ports.iter().map(|ports| format!("nats://127.0.0.1:{}", ports.client)).collect()
+        let scheme = if self.tls_ca.is_some() { "tls" } else { "nats" };
+        self.ports.iter().map(|ports| format!("{scheme}://127.0.0.1:{}", ports.client)).collect()
     }
 
     /// How many nodes the cluster has, up or down.
@@ -180,9 +190,17 @@ impl NatsCluster {
                 wait_for_port(ports.client, deadline).await?;
             }
         }
-        let options = async_nats::ConnectOptions::with_user_and_password(keys.admin_user.clone(), keys.admin_password.clone())
-            .custom_inbox_prefix(format!("_INBOX_{}", Role::Admin.as_str()));
-        let client = options.connect(self.urls()).await.context("connecting to the new cluster")?;
+        let admin = brewq_runtime::NatsConfig {
+            urls: self.urls(),
+            credentials: brewq_runtime::Credentials::UserPassword {
+                user: keys.admin_user.clone(),
+                password: keys.admin_password.clone(),
+            },
+            role: Role::Admin.as_str().into(),
+            name: "readiness".into(),
+            tls_ca: self.tls_ca.clone(),
+        };
+        let client = brewq_runtime::connect::options(&admin).connect(self.urls()).await.context("connecting to the new cluster")?;
         let jetstream = async_nats::jetstream::new(client);
         loop {
             match jetstream.query_account().await {

@@ -9,7 +9,9 @@ pub mod permissions;
 pub mod process;
 pub mod provision;
 mod readiness;
+pub mod security;
 pub mod system;
+pub mod tls;
 
 pub use cluster::{ClusterInfo, NatsCluster};
 pub use keys::{Keys, Role};

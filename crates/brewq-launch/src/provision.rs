@@ -43,8 +43,23 @@ pub fn default_stock() -> Items {
         .collect()
 }
 
-/// Creates or updates everything; safe to run on every start.
+/// Creates or updates everything, retrying while the cluster is still forming (a new cluster
+/// answers "no suitable peers" until every node has joined); safe to run on every start.
 pub async fn provision(client: &async_nats::Client, topology: &Topology) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match provision_once(client, topology).await {
+            Ok(()) => return Ok(()),
+            Err(error) if std::time::Instant::now() < deadline => {
+                tracing::debug!(error = format!("{error:#}"), "provisioning not possible yet; retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+async fn provision_once(client: &async_nats::Client, topology: &Topology) -> anyhow::Result<()> {
     let jetstream = jetstream::new(client.clone());
     let stream = jetstream
         .create_or_update_stream(orders_stream(topology))

@@ -33,6 +33,8 @@ pub struct SystemConfig {
     pub topology: Topology,
     /// Ports per node; free ones (or those of the last run) when `None`.
     pub ports: Option<Vec<NodePorts>>,
+    /// Require TLS on client and route connections.
+    pub tls: bool,
     /// Where the web shop listens (`host:port`); no web shop when `None`.
     pub web_listen: Option<String>,
     /// Extra environment for every service (e.g. `RUST_LOG`).
@@ -56,6 +58,7 @@ impl SystemConfig {
             topology: Topology::new(3),
             ports: None,
             web_listen: None,
+            tls: false,
             service_env: Vec::new(),
         }
     }
@@ -97,13 +100,14 @@ impl System {
         let previous = ClusterInfo::load(data_dir).ok().map(|info| info.ports);
         let wanted = config.ports.clone().or(previous.filter(|ports| ports.len() == config.nodes && ports_free(ports)));
         let ports = pick_ports(config.nodes, wanted.as_deref())?;
-        let cluster = NatsCluster::start(&config.nats_server_bin, &data_dir.join("nats"), &keys, ports)?;
+        let cluster = NatsCluster::start(&config.nats_server_bin, &data_dir.join("nats"), &keys, ports, config.tls)?;
         cluster.wait_ready(&keys, Duration::from_secs(60)).await?;
         let info = ClusterInfo {
             nats_urls: cluster.urls(),
             http_url: config.web_listen.as_ref().map(|listen| format!("http://{listen}")),
             admin_user: keys.admin_user.clone(),
             admin_password: keys.admin_password.clone(),
+            tls_ca: cluster.tls_ca.clone(),
             ports: cluster.ports.clone(),
         };
         let mut system = System { config, keys, cluster, info, services: Vec::new() };
@@ -146,7 +150,13 @@ impl System {
             },
             _ => Credentials::Nkey(self.keys.seed(role)?),
         };
-        Ok(NatsConfig { urls: self.cluster.urls(), credentials, role: role.as_str().into(), name: name.into() })
+        Ok(NatsConfig {
+            urls: self.cluster.urls(),
+            credentials,
+            role: role.as_str().into(),
+            name: name.into(),
+            tls_ca: self.cluster.tls_ca.clone(),
+        })
     }
 
     fn start_services(&mut self) -> anyhow::Result<()> {
@@ -195,6 +205,9 @@ impl System {
             "--seed-file".into(),
             self.keys.seed_file(role).display().to_string(),
         ]);
+        if let Some(ca) = &self.cluster.tls_ca {
+            args.extend(["--tls-ca".into(), ca.display().to_string()]);
+        }
         let mut service = Service { kind, name, args, process: None };
         service.process = Some(self.spawn(&service)?);
         self.services.push(service);

@@ -33,6 +33,8 @@ pub struct NatsConfig {
     pub role: String,
     /// Connection name shown by the server, e.g. `maker-3`.
     pub name: String,
+    /// CA to trust when the cluster requires TLS.
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl NatsConfig {
@@ -42,18 +44,25 @@ impl NatsConfig {
     }
 }
 
-/// Connects, retrying in the background until a server answers, and reconnecting forever.
-pub async fn connect(config: &NatsConfig) -> anyhow::Result<async_nats::Client> {
+/// The options every brewq client shares: credentials, name, private inbox, TLS.
+pub fn options(config: &NatsConfig) -> async_nats::ConnectOptions {
     let options = match &config.credentials {
         Credentials::Nkey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
         Credentials::UserPassword { user, password } => {
             async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
         }
     };
+    let options = options.name(&config.name).custom_inbox_prefix(config.inbox_prefix());
+    match &config.tls_ca {
+        Some(ca) => options.add_root_certificates(ca.clone()).require_tls(true),
+        None => options,
+    }
+}
+
+/// Connects, retrying in the background until a server answers, and reconnecting forever.
+pub async fn connect(config: &NatsConfig) -> anyhow::Result<async_nats::Client> {
     let name = config.name.clone();
-    options
-        .name(&config.name)
-        .custom_inbox_prefix(config.inbox_prefix())
+    options(config)
         .ping_interval(Duration::from_secs(10))
         .connection_timeout(Duration::from_secs(3))
         .retry_on_initial_connect()

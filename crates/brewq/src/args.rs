@@ -54,6 +54,9 @@ pub enum Command {
     Machines(ClientArgs),
     /// Place a rush of orders and report how right the ETA was.
     Rush(RushArgs),
+    /// Generate a secured cluster's configuration, or show the permission matrix.
+    #[command(subcommand)]
+    Security(SecurityCommand),
 }
 
 impl Command {
@@ -86,6 +89,9 @@ pub struct ConnectArgs {
     /// File holding this role's nkey seed (default: `<data-dir>/keys/<role>.nk`).
     #[arg(long, env = "BREWQ_NKEY_SEED_FILE")]
     pub seed_file: Option<PathBuf>,
+    /// CA certificate to trust, when the cluster requires TLS (default: from `cluster.json`).
+    #[arg(long, env = "BREWQ_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// Options of every service.
@@ -148,6 +154,9 @@ pub struct UpArgs {
     /// HTTP address of the web shop.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Require TLS on client and route connections (certificates made in `<data-dir>/nats/tls`).
+    #[arg(long)]
+    pub tls: bool,
     /// Client ports of the three NATS servers, comma-separated (default: free ones).
     #[arg(long, value_delimiter = ',')]
     pub nats_ports: Vec<u16>,
@@ -188,6 +197,30 @@ pub struct OrderArgs {
     pub wait: bool,
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SecurityCommand {
+    /// Write node configs, role nkeys, passwords (and TLS material) for a cluster.
+    Init {
+        /// Number of nats-server nodes.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Folder to write into (kept private: it holds every secret).
+        #[arg(long)]
+        out: PathBuf,
+        /// Host name or address of each node, in order (default: all on 127.0.0.1).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// Require TLS on client and route connections.
+        #[arg(long)]
+        tls: bool,
+        /// JetStream store folder on each host.
+        #[arg(long, default_value = "/var/lib/brewq/nats")]
+        store_dir: PathBuf,
+    },
+    /// Print the permission matrix (role, pub/sub, subject) as Markdown.
+    Matrix,
 }
 
 #[derive(Debug, Clone, ClapArgs)]

@@ -5,6 +5,7 @@ use anyhow::Context;
 use brewq_launch::{ClusterInfo, Role, keys::read_seed_file};
 use brewq_runtime::{Credentials, NatsConfig};
 
+
 use crate::args::ConnectArgs;
 
 /// Variable that may hold the nkey seed itself (prefer a file: variables leak more easily).
@@ -12,12 +13,11 @@ const SEED_VARIABLE: &str = "BREWQ_NKEY_SEED";
 
 /// The connection settings of `role` under the connection name `name`.
 pub fn nats_config(args: &ConnectArgs, role: Role, name: &str) -> anyhow::Result<NatsConfig> {
-    let urls = if args.nats_url.is_empty() {
-        ClusterInfo::load(&args.data_dir)
-            .context("no --nats-url given and no running `brewq up` found")?
-            .nats_urls
+    let (urls, tls_ca) = if args.nats_url.is_empty() {
+        let info = ClusterInfo::load(&args.data_dir).context("no --nats-url given and no running `brewq up` found")?;
+        (info.nats_urls, args.tls_ca.clone().or(info.tls_ca))
     } else {
-        args.nats_url.clone()
+        (args.nats_url.clone(), args.tls_ca.clone())
     };
     let seed = match (&args.seed_file, std::env::var(SEED_VARIABLE)) {
         (Some(path), _) => read_seed_file(path)?,
@@ -25,21 +25,13 @@ pub fn nats_config(args: &ConnectArgs, role: Role, name: &str) -> anyhow::Result
         _ => read_seed_file(&args.data_dir.join("keys").join(format!("{}.nk", role.as_str())))
             .with_context(|| format!("no --seed-file or {SEED_VARIABLE} given for the {} role", role.as_str()))?,
     };
-    Ok(NatsConfig { urls, credentials: Credentials::Nkey(seed), role: role.as_str().into(), name: name.into() })
+    Ok(NatsConfig { urls, credentials: Credentials::Nkey(seed), role: role.as_str().into(), name: name.into(), tls_ca })
 }
 
 /// Connects as `role`, failing fast (a one-shot command should not wait forever).
 pub async fn connect_once(args: &ConnectArgs, role: Role, name: &str) -> anyhow::Result<async_nats::Client> {
     let config = nats_config(args, role, name)?;
-    let options = match &config.credentials {
-        Credentials::Nkey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
-        Credentials::UserPassword { user, password } => {
-            async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
-        }
-    };
-    options
-        .name(name)
-        .custom_inbox_prefix(config.inbox_prefix())
+    brewq_runtime::connect::options(&config)
         .connection_timeout(std::time::Duration::from_secs(3))
         .connect(config.urls.as_slice())
         .await

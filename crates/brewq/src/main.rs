@@ -43,5 +43,6 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Cancel(cancel) => commands::status::cancel(cancel).await,
         Command::Machines(machines) => commands::machines::run(machines).await,
         Command::Rush(rush) => commands::rush::run(rush).await,
+        Command::Security(security) => commands::security::run(security),
     }
 }

@@ -25,6 +25,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     config.brew_scale = args.brew_scale;
     config.fail_rate = args.fail_rate;
     config.web_listen = Some(args.listen.clone());
+    config.tls = args.tls;
     if !args.nats_ports.is_empty() {
         let ports: anyhow::Result<Vec<NodePorts>> = args
             .nats_ports

@@ -3,6 +3,7 @@
 pub mod machines;
 pub mod order;
 pub mod rush;
+pub mod security;
 pub mod status;
 pub mod stock;
 

@@ -6,5 +6,6 @@ mod browser;
 mod harness;
 mod pipeline;
 mod restart;
+mod security;
 mod up;
 mod web;

@@ -1,0 +1,238 @@
+//! Least privilege on a real cluster: for each role, what it must do works and a
+//! representative set of what it must not do is refused; strangers are refused; a server
+//! without the route password cannot join; with TLS on, a plaintext client is refused.
+
+use std::time::Duration;
+
+use brewq_launch::Role;
+use brewq_protocol::{OrderReply, StockCommand, StockReply, subjects};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+use crate::harness::{TestSystem, nats_server_bin};
+
+/// How long a refused action has to produce its permission violation.
+const VIOLATION_WAIT: Duration = Duration::from_secs(2);
+
+/// A client of one role that reports the server's permission violations.
+struct RoleClient {
+    client: async_nats::Client,
+    violations: mpsc::UnboundedReceiver<String>,
+}
+
+impl RoleClient {
+    async fn connect(system: &TestSystem, role: Role) -> RoleClient {
+        let config = system.system.nats_config(role, &format!("test-{}", role.as_str())).expect("config");
+        let (sender, violations) = mpsc::unbounded_channel();
+        let client = brewq_runtime::connect::options(&config)
+            .event_callback(move |event| {
+                let sender = sender.clone();
+                async move {
+                    if let async_nats::Event::ServerError(error) = event {
+                        let _ = sender.send(error.to_string());
+                    }
+                }
+            })
+            .connect(config.urls.as_slice())
+            .await
+            .expect("role connects");
+        RoleClient { client, violations }
+    }
+
+    /// Waits for a permission violation naming `subject`; false if none comes.
+    async fn refused(&mut self, subject: &str) -> bool {
+        let deadline = tokio::time::Instant::now() + VIOLATION_WAIT;
+        while let Ok(Some(error)) = tokio::time::timeout_at(deadline, self.violations.recv()).await {
+            if error.contains("Permissions Violation") && error.contains(subject) {
+                return true;
+            }
+        }
+        false
+    }
+
+    async fn publish_refused(&mut self, subject: &str) -> bool {
+        self.client.publish(subject.to_owned(), "{}".into()).await.expect("publish queued");
+        self.client.flush().await.expect("flush");
+        self.refused(subject).await
+    }
+
+    async fn subscribe_refused(&mut self, subject: &str) -> bool {
+        let _subscription = self.client.subscribe(subject.to_owned()).await.expect("subscribe queued");
+        self.client.flush().await.expect("flush");
+        self.refused(subject).await
+    }
+
+    /// A request that must be answered.
+    async fn request_answered(&self, subject: &str, payload: Vec<u8>) -> bool {
+        let answer = self.client.request(subject.to_owned(), payload.into());
+        matches!(tokio::time::timeout(Duration::from_secs(5), answer).await, Ok(Ok(_)))
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("json")
+}
+
+#[tokio::test]
+async fn each_role_can_do_its_job_and_nothing_else() {
+    // No machine: the order placed below stays in the queue, for the last check.
+    let system = TestSystem::start(0, |_| {}).await;
+    let order = br#"{"name":"Sec","size":"small","bean_type":"arabica","milk":"none","sugar_count":0}"#.to_vec();
+    let read = json(&StockCommand::Get);
+    let read_subject = subjects::stock_subject(&StockCommand::Get);
+    let restock = StockCommand::Restock { items: [(brewq_protocol::Ingredient::Sugar, 1)].into() };
+    let consumer_info = format!("$JS.API.CONSUMER.INFO.{}.{}", subjects::ORDERS_STREAM, subjects::MAKERS_CONSUMER);
+    let delete_stream = format!("$JS.API.STREAM.DELETE.{}", subjects::ORDERS_STREAM);
+
+    // What each role must be able to do.
+    let web = RoleClient::connect(&system, Role::Web).await;
+    assert!(web.request_answered(subjects::ORDER_REQUESTS, order.clone()).await, "web places orders");
+    assert!(web.request_answered(&read_subject, read.clone()).await, "web reads the stock");
+    assert!(web.request_answered(&consumer_info, Vec::new()).await, "web reads the queue");
+    let maker = RoleClient::connect(&system, Role::Maker).await;
+    assert!(maker.request_answered(&consumer_info, Vec::new()).await, "a maker binds to the work queue");
+    let admin = RoleClient::connect(&system, Role::Admin).await;
+    let restocked: StockReply = serde_json::from_slice(
+        &admin.client.request(subjects::stock_subject(&restock), json(&restock).into()).await.expect("answered").payload,
+    )
+    .expect("json");
+    assert!(matches!(restocked, StockReply::Snapshot { .. }), "the admin restocks: {restocked:?}");
+
+    // What each role must not do: a table of (role, action, subject).
+    let table: &[(Role, &str, String)] = &[
+        (Role::Web, "pub", "coffee.orders.arabica".into()),
+        (Role::Web, "pub", subjects::stock_subject(&restock)),
+        (Role::Web, "pub", "coffee.stock.reserve".into()),
+        (Role::Web, "pub", subjects::ORDER_UPDATES.into()),
+        (Role::Web, "pub", delete_stream.clone()),
+        (Role::Web, "sub", "_INBOX.>".into()),
+        (Role::Web, "sub", "_INBOX_maker.>".into()),
+        (Role::Web, "sub", subjects::ORDER_REQUESTS.into()),
+        (Role::Maker, "pub", subjects::ORDER_REQUESTS.into()),
+        (Role::Maker, "pub", "coffee.stock.reserve".into()),
+        (Role::Maker, "pub", subjects::stock_subject(&restock)),
+        (Role::Maker, "pub", "coffee.orders.mixed".into()),
+        (Role::Maker, "sub", "_INBOX_web.>".into()),
+        (Role::Maker, "sub", "_INBOX_controller.>".into()),
+        (Role::Controller, "pub", delete_stream.clone()),
+        (Role::Controller, "pub", subjects::stock_subject(&restock)),
+        (Role::Controller, "sub", "_INBOX_stock.>".into()),
+        (Role::Controller, "sub", subjects::STOCK_SUBJECTS.into()),
+        (Role::Stock, "pub", "coffee.orders.robusta".into()),
+        (Role::Stock, "pub", delete_stream.clone()),
+        (Role::Stock, "sub", subjects::ORDER_REQUESTS.into()),
+        (Role::Admin, "pub", delete_stream.clone()),
+        (Role::Admin, "pub", "coffee.orders.arabica".into()),
+        (Role::Admin, "pub", "$JS.API.CONSUMER.DELETE.coffee-orders.coffeeMakers".into()),
+    ];
+    let mut failures = Vec::new();
+    for (role, action, subject) in table {
+        let mut client = RoleClient::connect(&system, *role).await;
+        let refused = match *action {
+            "pub" => client.publish_refused(subject).await,
+            _ => client.subscribe_refused(subject).await,
+        };
+        if !refused {
+            failures.push(format!("{} may {action} {subject}", role.as_str()));
+        }
+    }
+    assert!(failures.is_empty(), "not refused: {failures:#?}");
+
+    // The work queue is still there, and only the provisioner may delete a stream.
+    assert_eq!(system.stream_messages().await, 1);
+    let provisioner = RoleClient::connect(&system, Role::Provisioner).await;
+    let jetstream = async_nats::jetstream::new(provisioner.client.clone());
+    jetstream.create_stream(async_nats::jetstream::stream::Config {
+        name: "scratch".into(),
+        subjects: vec!["scratch.>".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("the provisioner creates a stream");
+    assert!(jetstream.delete_stream("scratch").await.expect("deleted").success, "the provisioner deletes a stream");
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn strangers_are_refused() {
+    let system = TestSystem::start(0, |_| {}).await;
+    let urls = system.system.cluster.urls();
+    let anonymous = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(3)).connect(urls.as_slice()).await;
+    assert!(anonymous.is_err(), "a client with no credential connected");
+    let unknown_seed = nkeys::KeyPair::new_user().seed().expect("seed");
+    let unknown = async_nats::ConnectOptions::with_nkey(unknown_seed)
+        .connection_timeout(Duration::from_secs(3))
+        .connect(urls.as_slice())
+        .await;
+    assert!(unknown.is_err(), "a client with an unknown nkey connected");
+    let wrong_password = async_nats::ConnectOptions::with_user_and_password("admin".into(), "guess".into())
+        .connection_timeout(Duration::from_secs(3))
+        .connect(urls.as_slice())
+        .await;
+    assert!(wrong_password.is_err(), "the admin user connected with a wrong password");
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_without_the_route_password_cannot_join() {
+    let mut system = TestSystem::start(0, |_| {}).await;
+    let target = system.system.cluster.ports[0];
+    let rogue_dir = system.dir.join("rogue");
+    std::fs::create_dir_all(&rogue_dir).expect("rogue dir");
+    let port = |_| brewq_launch::cluster::free_port().expect("port");
+    let config = format!(
+        "server_name: rogue\nlisten: \"127.0.0.1:{}\"\ncluster {{\n  name: \"brewq\"\n  listen: \"127.0.0.1:{}\"\n  \
+         routes: [\"nats-route://route:not-the-password@127.0.0.1:{}\"]\n}}\n",
+        port(0),
+        port(1),
+        target.route
+    );
+    std::fs::write(rogue_dir.join("rogue.conf"), config).expect("config");
+    let log = rogue_dir.join("rogue.log");
+    let mut rogue = brewq_launch::process::Process::spawn(
+        "rogue",
+        &nats_server_bin(),
+        &["-c".into(), rogue_dir.join("rogue.conf").display().to_string()],
+        &[],
+        &log,
+    )
+    .expect("rogue starts");
+    let n1_log = system.dir.join("nats/logs/n1.log");
+    crate::harness::eventually("n1 to refuse the rogue route", Duration::from_secs(20), || {
+        let refused = std::fs::read_to_string(&n1_log).unwrap_or_default().contains("Router connection closed: Authentication Failure");
+        async move { refused }
+    })
+    .await;
+    let routez: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{}/routez", target.monitor))
+        .await
+        .expect("monitoring answers")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = routez["routes"].as_array().expect("routes").iter().filter_map(|route| route["remote_name"].as_str()).collect();
+    assert!(!names.contains(&"rogue"), "the rogue server joined: {names:?}");
+    assert!(names.contains(&"n2") && names.contains(&"n3"), "the real peers are there: {names:?}");
+    rogue.kill().await;
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn with_tls_a_plaintext_client_is_refused_and_orders_still_flow() {
+    let system = TestSystem::start(1, |config| config.tls = true).await;
+    assert!(system.system.cluster.urls().iter().all(|url| url.starts_with("tls://")));
+    let reply: OrderReply = system.order(&crate::harness::order_json("Tls", "small", "arabica", "none", 0)).await;
+    assert!(reply.is_success(), "{reply:?}");
+    system.wait_terminal(&[reply.order_id.expect("id")], Duration::from_secs(30)).await;
+
+    let port = system.system.cluster.ports[0].client;
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("tcp");
+    let (reader, mut writer) = stream.into_split();
+    let mut lines = BufReader::new(reader).lines();
+    let info = lines.next_line().await.expect("read").expect("INFO line");
+    assert!(info.contains("\"tls_required\":true"), "{info}");
+    writer.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n").await.expect("write");
+    let answer = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.expect("an answer");
+    let answer = answer.unwrap_or_default().unwrap_or_default();
+    assert!(!answer.contains("PONG"), "a plaintext client was served: {answer}");
+    system.stop().await;
+}
