@@ -29,11 +29,10 @@ pub(crate) async fn not_ready(
             return "controller".into();
         }
     }
-    if let Some(listen) = &config.web_listen {
-        if tokio::net::TcpStream::connect(listen.as_str()).await.is_err() {
+    if let Some(listen) = &config.web_listen
+        && tokio::net::TcpStream::connect(listen.as_str()).await.is_err() {
             return "web shop".into();
         }
-    }
     let Ok(store) = async_nats::jetstream::new(admin.clone()).get_key_value(subjects::MACHINES_BUCKET).await else {
         return "machines bucket".into();
     };

@@ -226,11 +226,10 @@ impl System {
 
     /// Kills a service with SIGKILL, as a crash would; it stays down until [`System::revive`].
     pub async fn kill_service(&mut self, kind: ServiceKind) {
-        if let Some(service) = self.services.iter_mut().find(|service| service.kind == kind) {
-            if let Some(process) = service.process.as_mut() {
+        if let Some(service) = self.services.iter_mut().find(|service| service.kind == kind)
+            && let Some(process) = service.process.as_mut() {
                 process.kill().await;
             }
-        }
     }
 
     /// Starts again every service and node that is not running; returns their names.

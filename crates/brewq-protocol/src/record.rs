@@ -38,11 +38,7 @@ impl OrderStatus {
     /// over the order of one that stopped; brewing to queued is a failed brew to be retried.
     pub fn can_become(self, next: OrderStatus) -> bool {
         use OrderStatus::*;
-        match (self, next) {
-            (Queued, Brewing | Cancelled | Failed) => true,
-            (Brewing, Brewing | Ready | Queued | Failed) => true,
-            _ => false,
-        }
+        matches!((self, next), (Queued, Brewing | Cancelled | Failed) | (Brewing, Brewing | Ready | Queued | Failed))
     }
 }
 

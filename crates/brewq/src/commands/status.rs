@@ -21,7 +21,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let order = &record.order;
-    println!("order {} for {}: {} {} {}, milk {}, sugar {}", record.id, order.name, order.size, order.bean_type, "coffee", order.milk, order.sugar_count);
+    println!("order {} for {}: {} {} coffee, milk {}, sugar {}", record.id, order.name, order.size, order.bean_type, order.milk, order.sugar_count);
     println!("status: {}{}", record.status, record.machine.map(|machine| format!(" (machine {machine})")).unwrap_or_default());
     if let Some(reason) = &record.reason {
         println!("reason: {reason}");

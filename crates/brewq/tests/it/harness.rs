@@ -195,11 +195,10 @@ impl TestSystem {
 impl Drop for TestSystem {
     /// A failed test keeps its folder, logs included, and says where.
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Some(temp) = self._temp.take() {
+        if std::thread::panicking()
+            && let Some(temp) = self._temp.take() {
                 eprintln!("test system kept in {}", temp.keep().display());
             }
-        }
     }
 }
 

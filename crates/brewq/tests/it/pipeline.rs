@@ -110,13 +110,13 @@ async fn a_machine_killed_mid_brew_has_its_order_brewed_by_another_once() {
     let reply = system.order(&order_json("Quentin", "medium", "robusta", "cow", 1)).await;
     let order_id = reply.order_id.expect("accepted");
     let brewing = system
-        .wait_for(&[order_id.clone()], |record| record.status == OrderStatus::Brewing, Duration::from_secs(20))
+        .wait_for(std::slice::from_ref(&order_id), |record| record.status == OrderStatus::Brewing, Duration::from_secs(20))
         .await;
     let first_machine = brewing[&order_id].machine.expect("brewing machine");
 
     system.system.kill_service(ServiceKind::Maker(first_machine)).await;
 
-    let done = system.wait_terminal(&[order_id.clone()], Duration::from_secs(60)).await;
+    let done = system.wait_terminal(std::slice::from_ref(&order_id), Duration::from_secs(60)).await;
     let record = &done[&order_id];
     assert_eq!(record.status, OrderStatus::Ready, "{record:?}");
     assert_ne!(record.machine, Some(first_machine), "brewed by another machine");
@@ -277,7 +277,7 @@ async fn a_cancelled_order_releases_its_stock_and_is_never_brewed() {
     // A ready order cannot be cancelled.
     let reply = system.order(&order_json("Lin", "small", "arabica", "none", 0)).await;
     let ready_id = reply.order_id.expect("accepted");
-    system.wait_terminal(&[ready_id.clone()], Duration::from_secs(30)).await;
+    system.wait_terminal(std::slice::from_ref(&ready_id), Duration::from_secs(30)).await;
     assert_eq!(cancel(ready_id).await.code, Some(RejectCode::Conflict));
     system.stop().await;
 }

@@ -175,7 +175,7 @@ async fn strangers_are_refused() {
 
 #[tokio::test]
 async fn a_server_without_the_route_password_cannot_join() {
-    let mut system = TestSystem::start(0, |_| {}).await;
+    let system = TestSystem::start(0, |_| {}).await;
     let target = system.system.cluster.ports[0];
     let rogue_dir = system.dir.join("rogue");
     std::fs::create_dir_all(&rogue_dir).expect("rogue dir");
