@@ -25,7 +25,8 @@ pub(crate) async fn handle(controller: &Controller, payload: &[u8]) -> Vec<u8> {
     to_json(&reply)
 }
 
-async fn place(controller: &Controller, request: &OrderRequest) -> OrderReply {
+/// Validates and places an order; always a reply.
+pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> OrderReply {
     let order = match request.validate() {
         Ok(order) => order,
         Err(error) => return OrderReply::invalid(&error),

@@ -4,6 +4,7 @@
 
 mod accept;
 mod cancel;
+mod dead_letters;
 mod queue;
 pub mod records;
 
@@ -47,6 +48,7 @@ struct Controller {
     jetstream: async_nats::jetstream::Context,
     records: Records,
     idempotency: async_nats::jetstream::kv::Store,
+    dead_letters: async_nats::jetstream::kv::Store,
     queue: Arc<QueueStats>,
 }
 
@@ -54,11 +56,12 @@ struct Controller {
 pub async fn run(config: Config, client: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
     let jetstream = async_nats::jetstream::new(client.clone());
     let wait = |bucket| brewq_runtime::kv::wait_for_bucket(&jetstream, bucket, &shutdown);
-    let (Some(records), Some(idempotency), Some(values), Some(machines)) = (
+    let (Some(records), Some(idempotency), Some(values), Some(machines), Some(dead_letters)) = (
         wait(subjects::ORDERS_BUCKET).await,
         wait(subjects::IDEMPOTENCY_BUCKET).await,
         wait(subjects::VALUES_BUCKET).await,
         wait(subjects::MACHINES_BUCKET).await,
+        wait(subjects::DEAD_LETTERS_BUCKET).await,
     ) else {
         return Ok(());
     };
@@ -69,11 +72,18 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
         jetstream: jetstream.clone(),
         records: Records::new(records),
         idempotency,
+        dead_letters,
         queue: queue.clone(),
     });
     let tracker = TaskTracker::new();
     tracker.spawn(queue::refresh(queue, jetstream.clone(), values, machines, shutdown.clone()));
-    for subject in [subjects::ORDER_REQUESTS, subjects::ORDER_CANCEL, subjects::ORDER_UPDATES] {
+    for subject in [
+        subjects::ORDER_REQUESTS,
+        subjects::ORDER_CANCEL,
+        subjects::ORDER_UPDATES,
+        subjects::DEAD_LETTER_RETRY,
+        subjects::DEAD_LETTER_GIVE_UP,
+    ] {
         let subscription = client
             .queue_subscribe(subject, subjects::CONTROLLER_QUEUE.into())
             .await
@@ -108,7 +118,9 @@ async fn serve(
             let reply = match subject {
                 subjects::ORDER_REQUESTS => accept::handle(&controller, &message.payload).await,
                 subjects::ORDER_CANCEL => cancel::handle(&controller, &message.payload).await,
-                _ => controller.records.handle_update(&message.payload).await,
+                subjects::DEAD_LETTER_RETRY => dead_letters::retry(&controller, &message.payload).await,
+                subjects::DEAD_LETTER_GIVE_UP => dead_letters::give_up(&controller, &message.payload).await,
+                _ => records::handle_update(&controller, &message.payload).await,
             };
             if let Err(error) = controller.client.publish(reply_to, reply.into()).await {
                 tracing::warn!(%error, subject, "cannot send reply");

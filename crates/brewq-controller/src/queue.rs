@@ -100,9 +100,9 @@ pub async fn pending_orders(jetstream: &async_nats::jetstream::Context) -> anyho
     Ok(info.num_pending + info.num_ack_pending as u64)
 }
 
-/// Heartbeats of the machines online now.
+/// Heartbeats of the machines taking orders now.
 pub async fn live_machines(machines: &Store) -> anyhow::Result<Vec<MachineHeartbeat>> {
     let at = now();
     let fleet: Vec<MachineHeartbeat> = brewq_runtime::kv::all_json(machines).await?;
-    Ok(fleet.into_iter().filter(|heartbeat| heartbeat.is_online(at)).collect())
+    Ok(fleet.into_iter().filter(|heartbeat| heartbeat.takes_orders(at)).collect())
 }

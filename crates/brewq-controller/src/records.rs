@@ -33,6 +33,18 @@ impl Records {
         .context("creating the order record")
     }
 
+    /// Links a failed order to the new order that retries it.
+    pub async fn set_retried_as(&self, order_id: &str, new_id: &str) -> anyhow::Result<()> {
+        modify(&self.store, order_id, |existing: Option<OrderRecord>| match existing {
+            Some(mut record) if record.retried_as.is_none() => {
+                record.retried_as = Some(new_id.to_owned());
+                Ok((Change::Write(record), ()))
+            }
+            _ => Ok((Change::Keep, ())),
+        })
+        .await
+    }
+
     /// Notes where the order sits in the stream. Only a display aid: a failure is logged.
     pub async fn set_queue_sequence(&self, order_id: &str, sequence: u64) {
         let noted = modify(&self.store, order_id, |existing: Option<OrderRecord>| match existing {
@@ -65,28 +77,6 @@ impl Records {
         })
         .await
     }
-
-    /// Serves one [`OrderUpdate`] request.
-    #[tracing::instrument(skip_all, fields(order_id))]
-    pub(crate) async fn handle_update(&self, payload: &[u8]) -> Vec<u8> {
-        let reply = match serde_json::from_slice::<OrderUpdate>(payload) {
-            Err(error) => UpdateReply::Error { message: format!("bad order update: {error}") },
-            Ok(update) => {
-                tracing::Span::current().record("order_id", update.order_id.as_str());
-                match self.update(&update).await {
-                    Ok(reply) => {
-                        log_update(&update, &reply);
-                        reply
-                    }
-                    Err(error) => {
-                        tracing::warn!(error = format!("{error:#}"), "order update failed");
-                        UpdateReply::Error { message: format!("{error:#}") }
-                    }
-                }
-            }
-        };
-        crate::to_json(&reply)
-    }
 }
 
 fn log_update(update: &OrderUpdate, reply: &UpdateReply) {
@@ -99,4 +89,31 @@ fn log_update(update: &OrderUpdate, reply: &UpdateReply) {
         }
         UpdateReply::NotFound | UpdateReply::Error { .. } => {}
     }
+}
+
+/// Serves one [`OrderUpdate`] request; a failed order is filed for the operator.
+#[tracing::instrument(skip_all, fields(order_id))]
+pub(crate) async fn handle_update(controller: &crate::Controller, payload: &[u8]) -> Vec<u8> {
+    let reply = match serde_json::from_slice::<OrderUpdate>(payload) {
+        Err(error) => UpdateReply::Error { message: format!("bad order update: {error}") },
+        Ok(update) => {
+            tracing::Span::current().record("order_id", update.order_id.as_str());
+            match controller.records.update(&update).await {
+                Ok(reply) => {
+                    log_update(&update, &reply);
+                    if let UpdateReply::Applied { record } = &reply {
+                        if record.status == brewq_protocol::OrderStatus::Failed {
+                            crate::dead_letters::file(controller, &record.id, record.reason.as_deref()).await;
+                        }
+                    }
+                    reply
+                }
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "order update failed");
+                    UpdateReply::Error { message: format!("{error:#}") }
+                }
+            }
+        }
+    };
+    crate::to_json(&reply)
 }

@@ -68,10 +68,18 @@ pub fn pick_ports(nodes: usize, wanted: Option<&[NodePorts]>) -> anyhow::Result<
         .collect()
 }
 
-/// A port nobody listens on right now (the OS picks it).
+/// A port nobody listens on right now. It is drawn below the kernel's ephemeral range
+/// (32768 and up), so that outgoing connections, which take ports from that range, cannot
+/// take it between now and the moment a server binds it.
 pub fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr().context("reading a bound port")?.port())
+    use rand::Rng;
+    for _ in 0..1000 {
+        let port = rand::rng().random_range(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port found between 20000 and 32000")
 }
 
 /// The running servers of one cluster.
@@ -182,12 +190,17 @@ impl NatsCluster {
         Process::spawn(&node_name(index), &self.bin, &args, &envs, &log)
     }
 
-    /// Waits until every running node accepts connections and JetStream answers.
-    pub async fn wait_ready(&self, keys: &Keys, timeout: Duration) -> anyhow::Result<()> {
+    /// Waits until every running node accepts connections and JetStream answers; fails at
+    /// once if a node exits (a port already in use, a bad config).
+    pub async fn wait_ready(&mut self, keys: &Keys, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
-        for (index, ports) in self.ports.iter().enumerate() {
-            if self.nodes.get(index).is_some_and(Option::is_some) {
-                wait_for_port(ports.client, deadline).await?;
+        for index in 0..self.ports.len() {
+            let port = self.ports[index].client;
+            let Some(process) = self.nodes.get_mut(index).and_then(Option::as_mut) else { continue };
+            while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+                anyhow::ensure!(!process.has_exited(), "nats-server {} exited; see {}", process.name, process.log.display());
+                anyhow::ensure!(Instant::now() < deadline, "nothing listens on port {port}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
         let admin = brewq_runtime::NatsConfig {
@@ -210,17 +223,6 @@ impl NatsCluster {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-}
-
-/// Waits until something accepts connections on `port`.
-pub async fn wait_for_port(port: u16, deadline: Instant) -> anyhow::Result<()> {
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "nothing listens on port {port}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -98,6 +98,11 @@ pub fn rules() -> Vec<Rule> {
     }
     kv_read(controller, subjects::VALUES_BUCKET, &mut rules);
     kv_write(controller, subjects::VALUES_BUCKET, subjects::PENDING_KEY, &mut rules);
+    for subject in [subjects::DEAD_LETTER_RETRY, subjects::DEAD_LETTER_GIVE_UP] {
+        rules.push(rule(controller, Subscribe, subject, "retry or give up failed orders"));
+    }
+    kv_read(controller, subjects::DEAD_LETTERS_BUCKET, &mut rules);
+    kv_write(controller, subjects::DEAD_LETTERS_BUCKET, ">", &mut rules);
     kv_read(controller, subjects::MACHINES_BUCKET, &mut rules);
     kv_watch(controller, subjects::MACHINES_BUCKET, &mut rules);
 
@@ -116,6 +121,7 @@ pub fn rules() -> Vec<Rule> {
     rules.push(rule(maker, Publish, stock("release"), "release the stock of a failed order"));
     rules.push(rule(maker, Publish, format!("{API}.STREAM.INFO.{}", kv_stream(subjects::MACHINES_BUCKET)), "bind to the heartbeats"));
     kv_write(maker, subjects::MACHINES_BUCKET, "machine.*", &mut rules);
+    rules.push(rule(maker, Subscribe, subjects::MACHINE_CONTROL_SUBJECTS, "take the operator's commands"));
 
     let web = Role::Web;
     rules.push(rule(web, Publish, subjects::ORDER_REQUESTS, "place orders"));
@@ -133,10 +139,23 @@ pub fn rules() -> Vec<Rule> {
     }
     rules.push(rule(admin, Publish, stock("read"), "show the stock"));
     rules.push(rule(admin, Publish, stock("restock"), "restock"));
+    rules.push(rule(admin, Publish, subjects::MACHINE_CONTROL_SUBJECTS, "pause, resume, out of service"));
+    rules.push(rule(admin, Publish, stock("threshold"), "set low-stock alerts"));
+    for subject in [subjects::DEAD_LETTER_RETRY, subjects::DEAD_LETTER_GIVE_UP] {
+        rules.push(rule(admin, Publish, subject, "retry or give up failed orders"));
+    }
+    rules.push(rule(admin, Publish, subjects::AUDIT_SUBJECTS, "record its actions"));
+    rules.push(rule(admin, Publish, format!("{API}.STREAM.MSG.GET.{}", subjects::AUDIT_STREAM), "read the audit trail"));
     rules.push(rule(admin, Publish, format!("{API}.INFO"), "check that JetStream is up"));
     rules.push(rule(admin, Publish, format!("{API}.STREAM.INFO.*"), "inspect streams"));
     rules.push(rule(admin, Publish, format!("{API}.CONSUMER.INFO.*.*"), "inspect consumers"));
-    for bucket in [subjects::ORDERS_BUCKET, subjects::MACHINES_BUCKET, subjects::VALUES_BUCKET, subjects::IDEMPOTENCY_BUCKET] {
+    for bucket in [
+        subjects::ORDERS_BUCKET,
+        subjects::MACHINES_BUCKET,
+        subjects::VALUES_BUCKET,
+        subjects::IDEMPOTENCY_BUCKET,
+        subjects::DEAD_LETTERS_BUCKET,
+    ] {
         kv_read(admin, bucket, &mut rules);
         kv_watch(admin, bucket, &mut rules);
     }
@@ -146,7 +165,7 @@ pub fn rules() -> Vec<Rule> {
 /// The permissions of `role`, from [`rules`].
 pub fn permissions(role: Role) -> Permissions {
     let mut permissions = Permissions {
-        allow_responses: matches!(role, Role::Controller | Role::Stock),
+        allow_responses: matches!(role, Role::Controller | Role::Stock | Role::Maker),
         ..Permissions::default()
     };
     for rule in rules().into_iter().filter(|rule| rule.role == role) {
@@ -179,7 +198,7 @@ pub fn matrix_markdown() -> String {
         };
         table.push_str(&format!("| {} | {direction} | `{}` | {} |\n", rule.role.as_str(), rule.subject, rule.why));
     }
-    for role in [Role::Controller, Role::Stock] {
+    for role in [Role::Controller, Role::Stock, Role::Maker] {
         table.push_str(&format!("| {} | pub | replies to the requests it receives (`allow_responses`) | answer requesters |\n", role.as_str()));
     }
     table

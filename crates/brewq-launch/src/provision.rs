@@ -78,13 +78,28 @@ async fn provision_once(client: &async_nats::Client, topology: &Topology) -> any
         (subjects::IDEMPOTENCY_BUCKET, 1, day, false),
         (subjects::STOCK_BUCKET, 1, Duration::ZERO, false),
         (subjects::MACHINES_BUCKET, 1, Duration::from_secs(3600), true),
+        (subjects::DEAD_LETTERS_BUCKET, 1, Duration::ZERO, false),
     ] {
         jetstream
             .create_or_update_stream(kv_stream(bucket, topology.replicas, history, max_age, direct))
             .await
             .with_context(|| format!("creating the {bucket} bucket"))?;
     }
+    jetstream.create_or_update_stream(audit_stream(topology)).await.context("creating the coffee-audit stream")?;
     seed_stock(&jetstream, &topology.initial_stock).await
+}
+
+/// Every operator action, kept for 90 days.
+fn audit_stream(topology: &Topology) -> stream::Config {
+    stream::Config {
+        name: subjects::AUDIT_STREAM.into(),
+        subjects: vec![subjects::AUDIT_SUBJECTS.into()],
+        storage: stream::StorageType::File,
+        num_replicas: topology.replicas,
+        max_age: Duration::from_secs(90 * 24 * 3600),
+        max_messages: 1_000_000,
+        ..Default::default()
+    }
 }
 
 /// The work queue: each order is kept until one machine acks it. The dedup window drops a

@@ -99,9 +99,23 @@ impl System {
         let keys = Keys::load_or_create(&data_dir.join("keys"))?;
         let previous = ClusterInfo::load(data_dir).ok().map(|info| info.ports);
         let wanted = config.ports.clone().or(previous.filter(|ports| ports.len() == config.nodes && ports_free(ports)));
-        let ports = pick_ports(config.nodes, wanted.as_deref())?;
-        let cluster = NatsCluster::start(&config.nats_server_bin, &data_dir.join("nats"), &keys, ports, config.tls)?;
-        cluster.wait_ready(&keys, Duration::from_secs(60)).await?;
+        // Free ports can be taken by someone else before the servers bind them: try again
+        // with others. Ports given (or kept from the last run) are used as they are.
+        let attempts = if wanted.is_some() { 1 } else { 3 };
+        let mut attempt = 1;
+        let cluster = loop {
+            let ports = pick_ports(config.nodes, wanted.as_deref())?;
+            let mut cluster = NatsCluster::start(&config.nats_server_bin, &data_dir.join("nats"), &keys, ports, config.tls)?;
+            match cluster.wait_ready(&keys, Duration::from_secs(60)).await {
+                Ok(()) => break cluster,
+                Err(error) if attempt < attempts => {
+                    tracing::warn!(error = format!("{error:#}"), "cluster did not start; trying other ports");
+                    cluster.stop().await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        };
         let info = ClusterInfo {
             nats_urls: cluster.urls(),
             http_url: config.web_listen.as_ref().map(|listen| format!("http://{listen}")),

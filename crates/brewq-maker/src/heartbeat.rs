@@ -16,11 +16,13 @@ const BREW_WINDOW: usize = 20;
 pub(crate) struct Status {
     inner: Mutex<Inner>,
     changed: Notify,
+    control: std::sync::OnceLock<std::sync::Arc<crate::control::Control>>,
 }
 
 #[derive(Default)]
 struct Inner {
     order_id: Option<String>,
+    brewing_since: Option<time::OffsetDateTime>,
     cups: u64,
     failures: u64,
     /// The brewer's own estimate per size, until brews are measured.
@@ -32,11 +34,28 @@ impl Status {
     /// A machine that expects `expected` per size until it has measured its brews.
     pub(crate) fn new(expected: impl Fn(Size) -> Duration) -> Self {
         let expected = Size::ALL.iter().map(|&size| (size, millis(expected(size)))).collect();
-        Status { inner: Mutex::new(Inner { expected, ..Inner::default() }), changed: Notify::new() }
+        Status {
+            inner: Mutex::new(Inner { expected, ..Inner::default() }),
+            changed: Notify::new(),
+            control: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Publishes a heartbeat now (the operator's mode changed).
+    pub(crate) fn touch(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Reports the operator's mode (paused, out of service) from now on.
+    pub(crate) fn follow(&self, control: std::sync::Arc<crate::control::Control>) {
+        let _ = self.control.set(control);
     }
 
     pub(crate) fn brewing(&self, order_id: &str) {
-        self.with(|inner| inner.order_id = Some(order_id.to_owned()));
+        self.with(|inner| {
+            inner.order_id = Some(order_id.to_owned());
+            inner.brewing_since = Some(now());
+        });
     }
 
     pub(crate) fn brewed(&self, size: Size, took: Duration) {
@@ -65,17 +84,30 @@ impl Status {
     fn with(&self, change: impl FnOnce(&mut Inner)) {
         // The lock is never held across an await, and a panic while holding it would be a bug
         // in the few lines above.
-        change(&mut self.inner.lock().expect("status lock"));
+        let mut inner = self.inner.lock().expect("status lock");
+        change(&mut inner);
+        if inner.order_id.is_none() {
+            inner.brewing_since = None;
+        }
+        drop(inner);
         self.changed.notify_one();
     }
 
-    fn heartbeat(&self, id: u32, state: Option<MachineState>) -> MachineHeartbeat {
+    /// The heartbeat now; `state` overrides what the machine is doing.
+    pub(crate) fn heartbeat(&self, id: u32, state: Option<MachineState>) -> MachineHeartbeat {
+        let mode = self.control.get().map(|control| control.mode());
         let inner = self.inner.lock().expect("status lock");
         let brewing = inner.order_id.is_some();
+        let state = state.or(match mode {
+            Some(crate::control::Mode::OutOfService) => Some(MachineState::OutOfService),
+            Some(crate::control::Mode::Paused) if !brewing => Some(MachineState::Paused),
+            _ => None,
+        });
         MachineHeartbeat {
             id,
             state: state.unwrap_or(if brewing { MachineState::Brewing } else { MachineState::Idle }),
             order_id: inner.order_id.clone(),
+            brewing_since: inner.brewing_since,
             cups: inner.cups,
             failures: inner.failures,
             brew_millis: inner

@@ -3,6 +3,7 @@
 //! It keeps no state of its own, so any number can run and any can die mid-brew.
 
 pub mod brewer;
+mod control;
 mod heartbeat;
 mod order;
 
@@ -53,6 +54,7 @@ struct Machine<B> {
     client: async_nats::Client,
     brewer: B,
     status: Arc<Status>,
+    control: Arc<control::Control>,
     /// How often a brewing machine tells JetStream it is still working.
     progress_every: Duration,
 }
@@ -73,16 +75,25 @@ pub async fn run<B: Brewer>(
     let status = Arc::new(Status::new(|size| brewer.expected_brew_time(size)));
     // In-progress three times per AckWait: one lost message does not cost the order.
     let progress_every = (consumer.cached_info().config.ack_wait / 3).max(Duration::from_millis(100));
-    let machine = Machine { config, client: client.clone(), brewer, status: status.clone(), progress_every };
+    let control = Arc::new(control::Control::new());
+    status.follow(control.clone());
+    let machine =
+        Machine { config, client: client.clone(), brewer, status: status.clone(), control: control.clone(), progress_every };
     let tracker = TaskTracker::new();
     let stop_heartbeat = CancellationToken::new();
     tracker.spawn(heartbeat::publish(
         machine.config.id,
         machine.config.heartbeat_every,
-        status,
+        status.clone(),
         heartbeats,
         stop_heartbeat.clone(),
     ));
+    let id = machine.config.id;
+    let reply = move || {
+        status.touch();
+        serde_json::to_vec(&status.heartbeat(id, None)).unwrap_or_default()
+    };
+    tracker.spawn(control::serve(id, client.clone(), control, reply, stop_heartbeat.clone()));
     tracing::info!(machine = machine.config.id, "machine ready");
     take_orders(&machine, &consumer, &shutdown).await;
     stop_heartbeat.cancel();
@@ -97,6 +108,9 @@ pub async fn run<B: Brewer>(
 /// waits) and handles it, until shutdown.
 async fn take_orders<B: Brewer>(machine: &Machine<B>, consumer: &PullConsumer, shutdown: &CancellationToken) {
     while !shutdown.is_cancelled() {
+        if !machine.control.wait_running(shutdown).await {
+            break;
+        }
         let fetched = consumer.batch().max_messages(1).expires(Duration::from_secs(5)).messages().await;
         let mut batch = match fetched {
             Ok(batch) => batch,
@@ -110,6 +124,7 @@ async fn take_orders<B: Brewer>(machine: &Machine<B>, consumer: &PullConsumer, s
             () = shutdown.cancelled() => break,
             next = batch.next() => next,
         };
+        // Paused while asking: an order that still arrives is brewed (pause finishes a brew).
         match next {
             Some(Ok(message)) => order::handle(machine, message, shutdown).await,
             Some(Err(error)) => {

@@ -27,7 +27,11 @@ pub(crate) async fn handle<B: Brewer>(machine: &Machine<B>, message: Message, sh
             .and_then(|request| request.validate().map_err(|error| error.to_string()));
         match order {
             Ok(order) if !order_id.is_empty() => {
-                let handling = Handling { machine, message: &message, order_id: &order_id, delivered };
+                if machine.control.mode() != crate::control::Mode::Running {
+                    // Paused while its fetch was out: another machine takes the order.
+                    return nak(&message, None).await;
+                }
+                let handling = Handling { machine, message: &message, order_id: &order_id };
                 handling.run(order, shutdown).await;
             }
             Ok(_) => terminate(&message, "order without an id").await,
@@ -42,28 +46,34 @@ struct Handling<'a, B> {
     machine: &'a Machine<B>,
     message: &'a Message,
     order_id: &'a str,
-    delivered: i64,
 }
 
 impl<B: Brewer> Handling<'_, B> {
     async fn run(&self, order: Order, shutdown: &CancellationToken) {
         let config = &self.machine.config;
-        if self.delivered > config.max_attempts {
-            let reason = format!("gave up after {} attempts", config.max_attempts);
-            return self.finish(OrderStatus::Failed, Some(reason)).await;
-        }
-        match self.update(OrderStatus::Brewing, None).await {
-            Some(UpdateReply::Applied { .. }) => {}
+        // Brew attempts are counted in the record: a delivery handed back by a paused or
+        // stopping machine is not an attempt.
+        let attempts = match self.update(OrderStatus::Brewing, None).await {
+            Some(UpdateReply::Applied { record }) => i64::from(record.attempts),
             Some(UpdateReply::Refused { record }) => return self.settle(&record).await,
             Some(UpdateReply::NotFound) => return terminate(self.message, "no record for this order").await,
             Some(UpdateReply::Error { .. }) | None => return self.retry_later().await,
+        };
+        if attempts > config.max_attempts {
+            let reason = format!("gave up after {} attempts", config.max_attempts);
+            return self.finish(OrderStatus::Failed, Some(reason)).await;
+        }
+        let out_of_service = self.machine.control.brew_token();
+        if self.machine.control.mode() == crate::control::Mode::OutOfService {
+            return self.abandon("out of service").await;
         }
         self.machine.status.brewing(self.order_id);
         tracing::info!(size = %order.size, "brewing");
         let started = Instant::now();
         let outcome = tokio::select! {
             outcome = self.brew_with_progress(&order) => outcome,
-            () = shutdown.cancelled() => return self.abandon().await,
+            () = shutdown.cancelled() => return self.abandon("stopped").await,
+            () = out_of_service.cancelled() => return self.abandon("out of service").await,
         };
         match outcome {
             Ok(()) => {
@@ -73,7 +83,7 @@ impl<B: Brewer> Handling<'_, B> {
             Err(failure) => {
                 self.machine.status.failed();
                 tracing::warn!(%failure, "brew failed");
-                if self.delivered >= config.max_attempts {
+                if attempts >= config.max_attempts {
                     let reason = format!("{failure}; gave up after {} attempts", config.max_attempts);
                     self.finish(OrderStatus::Failed, Some(reason)).await;
                 } else {
@@ -138,11 +148,12 @@ impl<B: Brewer> Handling<'_, B> {
         }
     }
 
-    /// Shutdown while brewing: the order goes back to the queue at once for another machine.
-    async fn abandon(&self) {
-        tracing::warn!("machine stopping: brew abandoned, order handed back to the queue");
+    /// Shutdown or out of service while brewing: the order goes back to the queue at once for
+    /// another machine.
+    async fn abandon(&self, why: &str) {
+        tracing::warn!(why, "brew abandoned, order handed back to the queue");
         self.machine.status.idle();
-        let reason = format!("machine {} stopped mid-brew", self.machine.config.id);
+        let reason = format!("machine {} {why} mid-brew", self.machine.config.id);
         self.update(OrderStatus::Queued, Some(reason)).await;
         nak(self.message, None).await;
     }

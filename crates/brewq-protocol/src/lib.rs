@@ -1,6 +1,7 @@
 //! The wire contract of brewq: subject and bucket names, message types, the recipe and the
 //! order state machine. No IO lives here, so every service and test speaks the same language.
 
+pub mod audit;
 pub mod machine;
 pub mod order;
 pub mod queue;
@@ -9,7 +10,8 @@ pub mod reply;
 pub mod stock;
 pub mod subjects;
 
-pub use machine::{MachineHeartbeat, MachineState, MachineView};
+pub use audit::{AuditEntry, DeadLetter};
+pub use machine::{MachineCommand, MachineHeartbeat, MachineState, MachineView};
 pub use queue::QueueView;
 pub use order::{Bean, Milk, Order, OrderRequest, Size, ValidationError};
 pub use record::{HistoryEntry, OrderRecord, OrderStatus, OrderUpdate, TransitionError, UpdateReply};

@@ -13,6 +13,10 @@ pub const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 pub enum MachineState {
     Idle,
     Brewing,
+    /// Finishes its brew, then takes no new order until resumed.
+    Paused,
+    /// Hands its order back at once and takes none until resumed.
+    OutOfService,
     /// Stopping: finishing or handing back its order, then going offline.
     Stopping,
 }
@@ -24,6 +28,9 @@ pub struct MachineHeartbeat {
     pub state: MachineState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
+    /// When the current brew started.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub brewing_since: Option<OffsetDateTime>,
     /// Coffees brewed since the machine started.
     pub cups: u64,
     /// Brews that failed since the machine started.
@@ -41,6 +48,12 @@ impl MachineHeartbeat {
     pub fn is_online(&self, now: OffsetDateTime) -> bool {
         self.state != MachineState::Stopping && now - self.at <= HEARTBEAT_TIMEOUT
     }
+
+    /// Whether the machine is online and taking orders (not paused or out of service): what
+    /// the ETA counts on.
+    pub fn takes_orders(&self, now: OffsetDateTime) -> bool {
+        self.is_online(now) && matches!(self.state, MachineState::Idle | MachineState::Brewing)
+    }
 }
 
 /// A machine as the API and CLI show it: its last heartbeat and whether it is online.
@@ -49,4 +62,28 @@ pub struct MachineView {
     pub online: bool,
     #[serde(flatten)]
     pub heartbeat: MachineHeartbeat,
+}
+
+/// An operator's command to one machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachineCommand {
+    /// Finish the current brew, then take no new order.
+    Pause,
+    /// Take orders again.
+    Resume,
+    /// Hand the current order back to the queue at once, and take no new order.
+    OutOfService,
+}
+
+impl MachineCommand {
+    /// Parses `pause`, `resume` or `out-of-service` (or `out_of_service`).
+    pub fn parse(text: &str) -> Option<MachineCommand> {
+        match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "pause" => Some(MachineCommand::Pause),
+            "resume" => Some(MachineCommand::Resume),
+            "out-of-service" => Some(MachineCommand::OutOfService),
+            _ => None,
+        }
+    }
 }

@@ -79,6 +79,9 @@ pub struct OrderRecord {
     /// the queue).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_sequence: Option<u64>,
+    /// The new order an operator queued in place of this failed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried_as: Option<String>,
     pub history: Vec<HistoryEntry>,
 }
 
@@ -102,6 +105,7 @@ impl OrderRecord {
             reason: None,
             attempts: 0,
             queue_sequence: None,
+            retried_as: None,
             history: vec![HistoryEntry { status: OrderStatus::Queued, at, machine: None, reason: None }],
         }
     }

@@ -132,6 +132,8 @@ pub enum StockCommand {
     Release { order_id: String },
     /// Adds `items` to what is on hand.
     Restock { items: Items },
+    /// Sets the low-stock alert level of each ingredient in `items`.
+    Threshold { items: Items },
     /// Reads the levels.
     Get,
 }
@@ -144,6 +146,7 @@ impl StockCommand {
             StockCommand::Commit { .. } => "commit",
             StockCommand::Release { .. } => "release",
             StockCommand::Restock { .. } => "restock",
+            StockCommand::Threshold { .. } => "threshold",
             StockCommand::Get => "read",
         }
     }
@@ -160,6 +163,25 @@ pub struct StockLevel {
     pub consumed: u64,
     /// Initial stock plus every restock, ever. Always `on_hand + reserved + consumed`.
     pub added: u64,
+    /// Below this much on hand, the operator is alerted.
+    #[serde(default)]
+    pub low_at: u64,
+}
+
+impl StockLevel {
+    /// True when the operator should restock.
+    pub fn is_low(&self) -> bool {
+        self.on_hand < self.low_at
+    }
+}
+
+/// The default low-stock level: enough for about twenty large cups.
+pub fn default_low_at(ingredient: Ingredient) -> u64 {
+    match ingredient {
+        Ingredient::Arabica | Ingredient::Robusta | Ingredient::Mixed => 20 * beans_for(Size::Large),
+        Ingredient::CowMilk | Ingredient::SoyMilk => 20 * milk_for(Size::Large),
+        Ingredient::Sugar => 20 * u64::from(crate::order::MAX_SUGAR),
+    }
 }
 
 /// All levels, as the stock manager reports them.

@@ -56,6 +56,31 @@ pub fn reservation_key(order_id: &str) -> String {
     format!("reservation.{order_id}")
 }
 
+/// Request/reply: an operator's command ([`crate::MachineCommand`]) to one machine.
+pub fn machine_control(machine_id: u32) -> String {
+    format!("coffee.machines.{machine_id}.control")
+}
+
+/// Every machine's control subject.
+pub const MACHINE_CONTROL_SUBJECTS: &str = "coffee.machines.*.control";
+
+/// The audit stream and its subjects (`coffee.audit.<action>`).
+pub const AUDIT_STREAM: &str = "coffee-audit";
+/// Subjects captured by [`AUDIT_STREAM`].
+pub const AUDIT_SUBJECTS: &str = "coffee.audit.>";
+
+/// Subject of an audit entry for `action`.
+pub fn audit_subject(action: &str) -> String {
+    format!("coffee.audit.{action}")
+}
+
+/// KV bucket of failed orders waiting for an operator ([`crate::DeadLetter`]), by order id.
+pub const DEAD_LETTERS_BUCKET: &str = "coffee-dead-letters";
+/// Request/reply (operator): queue a failed order again as a new order; payload: the order id.
+pub const DEAD_LETTER_RETRY: &str = "coffee.admin.retry";
+/// Request/reply (operator): give up on a failed order; payload: the order id.
+pub const DEAD_LETTER_GIVE_UP: &str = "coffee.admin.give-up";
+
 /// Key of a machine's heartbeat in [`MACHINES_BUCKET`].
 pub fn machine_key(machine_id: u32) -> String {
     format!("machine.{machine_id}")

@@ -2,6 +2,7 @@
 //! NATS connections with credentials, JSON request/reply and compare-and-swap on KV.
 
 pub mod connect;
+pub mod jetstream;
 pub mod kv;
 pub mod request;
 pub mod shutdown;

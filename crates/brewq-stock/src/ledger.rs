@@ -1,6 +1,10 @@
 //! The stock ledger in KV: one levels document (`levels`) changed by compare-and-swap, and one
 //! reservation record per order. Every operation is idempotent per order id.
 //!
+//! Changes to the levels are group-committed: one writer task per stock manager gathers the
+//! changes waiting and applies them all in one compare-and-swap, so concurrent orders do not
+//! fight over the one key.
+//!
 //! An operation on an order takes two writes: the levels document, then the order's
 //! reservation record. The levels write also leaves a marker `in_flight[order_id] = op`, so that
 //! a retry after a crash between the two writes knows the levels already hold the change and
@@ -13,8 +17,10 @@ use brewq_protocol::{Ingredient, StockReply, now, subjects};
 use brewq_runtime::kv::{Change, get_json, modify};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::any::Any;
 use std::sync::Arc;
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 
 /// What an operation does to an order's ingredients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +67,52 @@ pub struct Reservation {
 #[derive(Clone)]
 pub struct Ledger {
     store: Arc<Store>,
+    jobs: mpsc::Sender<Job>,
+}
+
+/// A change to the levels, applied in place; it must leave the document untouched when it
+/// fails, and may run again (after a lost compare-and-swap).
+type Edit = Box<dyn FnMut(&mut LevelsDoc) -> anyhow::Result<Box<dyn Any + Send>> + Send>;
+
+struct Job {
+    edit: Edit,
+    done: oneshot::Sender<anyhow::Result<Box<dyn Any + Send>>>,
+}
+
+/// Most changes applied in one write.
+const MAX_BATCH: usize = 512;
+
+/// Applies queued changes in batches, one compare-and-swap per batch, until every [`Ledger`]
+/// is dropped.
+async fn write_batches(store: Arc<Store>, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let applied = modify(&store, subjects::STOCK_KEY, |doc: Option<LevelsDoc>| {
+            let mut doc = doc.unwrap_or_default();
+            let results: Vec<_> = batch.iter_mut().map(|job| (job.edit)(&mut doc)).collect();
+            Ok((Change::Write(doc), results))
+        })
+        .await;
+        match applied {
+            Ok(results) => {
+                for (job, result) in batch.into_iter().zip(results) {
+                    let _ = job.done.send(result);
+                }
+            }
+            Err(error) => {
+                let message = format!("{error:#}");
+                for job in batch {
+                    let _ = job.done.send(Err(anyhow::anyhow!("{message}")));
+                }
+            }
+        }
+    }
 }
 
 /// The levels after applying `op` with `items`, or the ingredient that runs short.
@@ -96,9 +148,25 @@ fn apply(levels: &mut BTreeMap<Ingredient, StockLevel>, op: Op, items: &Items) -
 }
 
 impl Ledger {
-    /// A ledger over the provisioned stock bucket.
-    pub fn new(store: Store) -> Self {
-        Ledger { store: Arc::new(store) }
+    /// A ledger over the provisioned stock bucket, and its writer task (to spawn; it ends
+    /// when the last clone of the ledger is dropped).
+    pub fn new(store: Store) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
+        let store = Arc::new(store);
+        let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
+        (Ledger { store: store.clone(), jobs }, write_batches(store, queue))
+    }
+
+    /// Applies `edit` to the levels in the next batch and returns its result.
+    async fn edit<R: Send + 'static>(
+        &self,
+        mut edit: impl FnMut(&mut LevelsDoc) -> anyhow::Result<R> + Send + 'static,
+    ) -> anyhow::Result<R> {
+        let (done, result) = oneshot::channel();
+        let edit: Edit = Box::new(move |doc| edit(doc).map(|value| Box::new(value) as Box<dyn Any + Send>));
+        self.jobs.send(Job { edit, done }).await.map_err(|_| anyhow::anyhow!("the stock writer has stopped"))?;
+        let value = result.await.map_err(|_| anyhow::anyhow!("the stock writer has stopped"))??;
+        // Each job's result is the value its own edit returned.
+        Ok(*value.downcast::<R>().expect("an edit's result has the edit's type"))
     }
 
     /// Sets aside `items` for `order_id`, all or nothing.
@@ -107,18 +175,19 @@ impl Ledger {
             self.settle(order_id, Op::Reserve).await?;
             return Ok(reply_for(reservation.state));
         }
-        let short = modify(&self.store, subjects::STOCK_KEY, |doc: Option<LevelsDoc>| {
-            let mut doc = doc.unwrap_or_default();
-            if doc.in_flight.get(order_id).is_some_and(|pending| pending.op == Op::Reserve) {
-                return Ok((Change::Keep, None));
-            }
-            if let Err(ingredient) = apply(&mut doc.levels, Op::Reserve, items) {
-                return Ok((Change::Keep, Some(ingredient)));
-            }
-            doc.in_flight.insert(order_id.to_owned(), InFlight { op: Op::Reserve, at: now() });
-            Ok((Change::Write(doc), None))
-        })
-        .await?;
+        let (id, wanted) = (order_id.to_owned(), items.clone());
+        let short = self
+            .edit(move |doc| {
+                if doc.in_flight.get(&id).is_some_and(|pending| pending.op == Op::Reserve) {
+                    return Ok(None);
+                }
+                if let Err(ingredient) = apply(&mut doc.levels, Op::Reserve, &wanted) {
+                    return Ok(Some(ingredient));
+                }
+                doc.in_flight.insert(id.clone(), InFlight { op: Op::Reserve, at: now() });
+                Ok(None)
+            })
+            .await?;
         if let Some(ingredient) = short {
             return Ok(StockReply::OutOfStock { ingredient });
         }
@@ -153,17 +222,17 @@ impl Ledger {
         if reservation.state != ReservationState::Reserved {
             anyhow::bail!("order {order_id} is already {:?}", reservation.state);
         }
-        modify(&self.store, subjects::STOCK_KEY, |doc: Option<LevelsDoc>| {
-            let mut doc = doc.unwrap_or_default();
-            match doc.in_flight.get(order_id).map(|pending| pending.op) {
-                Some(pending) if pending == op => return Ok((Change::Keep, ())),
-                Some(Op::Commit | Op::Release) => anyhow::bail!("order {order_id} is being finished another way"),
+        let (id, items) = (order_id.to_owned(), reservation.items.clone());
+        self.edit(move |doc| {
+            match doc.in_flight.get(&id).map(|pending| pending.op) {
+                Some(pending) if pending == op => return Ok(()),
+                Some(Op::Commit | Op::Release) => anyhow::bail!("order {id} is being finished another way"),
                 Some(Op::Reserve) | None => {}
             }
-            apply(&mut doc.levels, op, &reservation.items)
-                .map_err(|ingredient| anyhow::anyhow!("reserved {ingredient} is less than order {order_id} holds"))?;
-            doc.in_flight.insert(order_id.to_owned(), InFlight { op, at: now() });
-            Ok((Change::Write(doc), ()))
+            apply(&mut doc.levels, op, &items)
+                .map_err(|ingredient| anyhow::anyhow!("reserved {ingredient} is less than order {id} holds"))?;
+            doc.in_flight.insert(id.clone(), InFlight { op, at: now() });
+            Ok(())
         })
         .await?;
         modify(&self.store, &subjects::reservation_key(order_id), |existing: Option<Reservation>| {
@@ -181,17 +250,31 @@ impl Ledger {
 
     /// Adds `items` to what is on hand.
     pub async fn restock(&self, items: &Items) -> anyhow::Result<StockReply> {
-        let stock = modify(&self.store, subjects::STOCK_KEY, |doc: Option<LevelsDoc>| {
-            let mut doc = doc.unwrap_or_default();
-            for (&ingredient, &amount) in items {
-                let level = doc.levels.entry(ingredient).or_default();
-                level.on_hand += amount;
-                level.added += amount;
-            }
-            let stock = snapshot_of(&doc);
-            Ok((Change::Write(doc), stock))
-        })
-        .await?;
+        let items = items.clone();
+        let stock = self
+            .edit(move |doc| {
+                for (&ingredient, &amount) in &items {
+                    let level = doc.levels.entry(ingredient).or_default();
+                    level.on_hand += amount;
+                    level.added += amount;
+                }
+                Ok(snapshot_of(doc))
+            })
+            .await?;
+        Ok(StockReply::Snapshot { stock })
+    }
+
+    /// Sets low-stock alert levels.
+    pub async fn threshold(&self, items: &Items) -> anyhow::Result<StockReply> {
+        let items = items.clone();
+        let stock = self
+            .edit(move |doc| {
+                for (&ingredient, &amount) in &items {
+                    doc.levels.entry(ingredient).or_default().low_at = amount;
+                }
+                Ok(snapshot_of(doc))
+            })
+            .await?;
         Ok(StockReply::Snapshot { stock })
     }
 
@@ -210,14 +293,12 @@ impl Ledger {
 
     /// Removes the in-flight marker of `op` once the record says so.
     async fn settle(&self, order_id: &str, op: Op) -> anyhow::Result<()> {
-        modify(&self.store, subjects::STOCK_KEY, |doc: Option<LevelsDoc>| {
-            let mut doc = doc.unwrap_or_default();
-            if doc.in_flight.get(order_id).is_some_and(|pending| pending.op == op) {
-                doc.in_flight.remove(order_id);
-                Ok((Change::Write(doc), ()))
-            } else {
-                Ok((Change::Keep, ()))
+        let id = order_id.to_owned();
+        self.edit(move |doc| {
+            if doc.in_flight.get(&id).is_some_and(|pending| pending.op == op) {
+                doc.in_flight.remove(&id);
             }
+            Ok(())
         })
         .await
     }
@@ -244,7 +325,8 @@ pub fn initial_levels_json(initial: &Items) -> Vec<u8> {
     let mut doc = LevelsDoc::default();
     for &ingredient in Ingredient::ALL {
         let amount = initial.get(&ingredient).copied().unwrap_or(0);
-        doc.levels.insert(ingredient, StockLevel { on_hand: amount, added: amount, ..StockLevel::default() });
+        let low_at = brewq_protocol::stock::default_low_at(ingredient);
+        doc.levels.insert(ingredient, StockLevel { on_hand: amount, added: amount, low_at, ..StockLevel::default() });
     }
     // A struct of maps with string keys always serializes.
     serde_json::to_vec(&doc).expect("levels serialize")

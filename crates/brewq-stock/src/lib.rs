@@ -23,7 +23,9 @@ pub async fn run(_config: Config, client: async_nats::Client, shutdown: Cancella
     let Some(store) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::STOCK_BUCKET, &shutdown).await else {
         return Ok(());
     };
-    let ledger = Ledger::new(store);
+    let (ledger, writer) = Ledger::new(store);
+    let writers = TaskTracker::new();
+    writers.spawn(writer);
     let mut requests = client
         .queue_subscribe(subjects::STOCK_SUBJECTS, subjects::STOCK_QUEUE.into())
         .await
@@ -41,6 +43,10 @@ pub async fn run(_config: Config, client: async_nats::Client, shutdown: Cancella
     let _ = requests.unsubscribe().await;
     tracker.close();
     tracker.wait().await;
+    // The last ledger handle goes: the writer finishes its batch and ends.
+    drop(ledger);
+    writers.close();
+    writers.wait().await;
     client.drain().await.context("draining the NATS connection")?;
     tracing::info!("stock manager stopped");
     Ok(())
@@ -72,6 +78,7 @@ async fn execute(ledger: &Ledger, command: StockCommand) -> StockReply {
         StockCommand::Commit { order_id } => ledger.commit(&order_id).await,
         StockCommand::Release { order_id } => ledger.release(&order_id).await,
         StockCommand::Restock { items } => ledger.restock(&items).await,
+        StockCommand::Threshold { items } => ledger.threshold(&items).await,
         StockCommand::Get => ledger.snapshot().await.map(|stock| StockReply::Snapshot { stock }),
     };
     result.unwrap_or_else(|error| {
@@ -85,6 +92,6 @@ fn order_id(command: &StockCommand) -> &str {
         StockCommand::Reserve { order_id, .. }
         | StockCommand::Commit { order_id }
         | StockCommand::Release { order_id } => order_id,
-        StockCommand::Restock { .. } | StockCommand::Get => "",
+        StockCommand::Restock { .. } | StockCommand::Threshold { .. } | StockCommand::Get => "",
     }
 }

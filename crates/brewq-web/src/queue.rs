@@ -25,13 +25,14 @@ pub struct QueueSnapshot {
 }
 
 impl QueueSnapshot {
-    /// Machines online.
+    /// Machines online and taking orders.
     pub fn machines_online(&self) -> u64 {
-        self.machines.iter().filter(|machine| machine.online).count() as u64
+        self.online_heartbeats().len() as u64
     }
 
     fn online_heartbeats(&self) -> Vec<MachineHeartbeat> {
-        self.machines.iter().filter(|machine| machine.online).map(|machine| machine.heartbeat.clone()).collect()
+        let at = now();
+        self.machines.iter().filter(|machine| machine.heartbeat.takes_orders(at)).map(|machine| machine.heartbeat.clone()).collect()
     }
 
     /// The queue as `GET /api/queue` shows it.

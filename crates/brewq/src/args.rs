@@ -50,8 +50,12 @@ pub enum Command {
     Status(StatusArgs),
     /// Cancel a queued order.
     Cancel(StatusArgs),
-    /// List the machines.
-    Machines(ClientArgs),
+    /// List the machines, or pause, resume or take one out of service.
+    Machines(MachinesArgs),
+    /// List failed orders, or retry or give up one.
+    Failed(FailedArgs),
+    /// Show the audit trail of operator actions.
+    Audit(AuditArgs),
     /// Place a rush of orders and report how right the ETA was.
     Rush(RushArgs),
     /// Generate a secured cluster's configuration, or show the permission matrix.
@@ -224,6 +228,59 @@ pub enum SecurityCommand {
 }
 
 #[derive(Debug, Clone, ClapArgs)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct MachinesArgs {
+    #[command(subcommand)]
+    pub action: Option<MachineAction>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum MachineAction {
+    /// Finish the current brew, then take no new order.
+    Pause(MachineTarget),
+    /// Take orders again.
+    Resume(MachineTarget),
+    /// Hand the current order to another machine at once; take no new order.
+    OutOfService(MachineTarget),
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct MachineTarget {
+    /// The machine's number.
+    pub id: u32,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct FailedArgs {
+    #[command(subcommand)]
+    pub action: Option<FailedAction>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum FailedAction {
+    /// Queue the same coffee again as a new order (its stock is reserved again).
+    Retry(StatusArgs),
+    /// Close the case (its stock was released when it failed).
+    GiveUp(StatusArgs),
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct AuditArgs {
+    /// How many of the latest entries.
+    #[arg(long, default_value_t = 50)]
+    pub last: u64,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
 pub struct RushArgs {
     /// Orders to place, of mixed sizes.
     #[arg(long, default_value_t = 60)]
@@ -257,6 +314,14 @@ pub enum StockAction {
     /// Add to what is on hand: `brewq stock restock arabica=1000 sugar=200`.
     Restock {
         /// INGREDIENT=AMOUNT pairs (arabica, robusta, mixed, cow_milk, soy_milk, sugar).
+        #[arg(required = true)]
+        items: Vec<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Set low-stock alert levels: `brewq stock threshold arabica=500`.
+    Threshold {
+        /// INGREDIENT=AMOUNT pairs.
         #[arg(required = true)]
         items: Vec<String>,
         #[command(flatten)]

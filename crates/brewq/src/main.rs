@@ -42,6 +42,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Status(status) => commands::status::run(status).await,
         Command::Cancel(cancel) => commands::status::cancel(cancel).await,
         Command::Machines(machines) => commands::machines::run(machines).await,
+        Command::Failed(failed) => commands::failed::run(failed).await,
+        Command::Audit(audit) => commands::audit::run(audit).await,
         Command::Rush(rush) => commands::rush::run(rush).await,
         Command::Security(security) => commands::security::run(security),
     }

@@ -1,5 +1,7 @@
 //! The operator's commands: each connects, does one thing, prints it and exits.
 
+pub mod audit;
+pub mod failed;
 pub mod machines;
 pub mod order;
 pub mod rush;
@@ -23,4 +25,25 @@ async fn bucket(client: &async_nats::Client, name: &str) -> anyhow::Result<async
         .get_key_value(name)
         .await
         .with_context(|| format!("bucket {name} not found (has the cluster been provisioned?)"))
+}
+
+/// Who the CLI acts as in the audit trail.
+fn operator() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "admin".into()))
+}
+
+/// Records an operator action in the audit trail; a failure to record is reported, not fatal.
+async fn audit(client: &async_nats::Client, action: &str, target: &str, outcome: &str) {
+    let entry = brewq_protocol::AuditEntry {
+        at: brewq_protocol::now(),
+        who: operator(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        outcome: outcome.to_owned(),
+    };
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let subject = brewq_protocol::subjects::audit_subject(action);
+    if let Err(error) = brewq_runtime::jetstream::publish_json(&jetstream, subject, &entry).await {
+        eprintln!("warning: the action was not recorded in the audit trail: {error:#}");
+    }
 }

@@ -14,6 +14,7 @@ pub async fn run(args: StockArgs) -> anyhow::Result<()> {
     let (command, client_args) = match args.action {
         Some(StockAction::Serve(service)) => return crate::services::stock(service).await,
         Some(StockAction::Restock { items, client }) => (StockCommand::Restock { items: parse_items(&items)? }, client),
+        Some(StockAction::Threshold { items, client }) => (StockCommand::Threshold { items: parse_items(&items)? }, client),
         None => (StockCommand::Get, args.client),
     };
     let client = super::admin(&client_args).await?;
@@ -24,6 +25,10 @@ pub async fn run(args: StockArgs) -> anyhow::Result<()> {
         StockReply::Error { message } => anyhow::bail!("stock manager: {message}"),
         other => anyhow::bail!("unexpected stock reply {other:?}"),
     };
+    if let StockCommand::Restock { items } | StockCommand::Threshold { items } = &command {
+        let target: Vec<String> = items.iter().map(|(ingredient, amount)| format!("{ingredient}={amount}")).collect();
+        super::audit(&client, command.op(), &target.join(" "), "ok").await;
+    }
     if client_args.json {
         output::json(&stock);
     } else {
@@ -49,8 +54,17 @@ fn parse_items(pairs: &[String]) -> anyhow::Result<Items> {
 }
 
 fn print_table(stock: &StockSnapshot) {
-    println!("{:<10} {:>10} {:>10} {:>10}  unit", "item", "on hand", "reserved", "consumed");
+    println!("{:<10} {:>10} {:>10} {:>10} {:>8}  unit", "item", "on hand", "reserved", "consumed", "low at");
     for (ingredient, level) in &stock.levels {
-        println!("{:<10} {:>10} {:>10} {:>10}  {}", ingredient.as_str(), level.on_hand, level.reserved, level.consumed, ingredient.unit());
+        let alert = if level.is_low() { "  LOW: restock" } else { "" };
+        println!(
+            "{:<10} {:>10} {:>10} {:>10} {:>8}  {}{alert}",
+            ingredient.as_str(),
+            level.on_hand,
+            level.reserved,
+            level.consumed,
+            level.low_at,
+            ingredient.unit()
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 mod browser;
 mod harness;
+mod operator;
 mod pipeline;
 mod restart;
 mod security;

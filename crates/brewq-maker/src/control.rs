@@ -1,0 +1,102 @@
+//! The operator's hold on one machine: pause (finish the brew, take no new order), out of
+//! service (hand the order back at once), resume. Commands arrive by request/reply on
+//! `coffee.machines.<id>.control`; the reply is the machine's heartbeat after the change.
+
+use std::sync::Mutex;
+
+use brewq_protocol::{MachineCommand, subjects};
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Whether the machine takes orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Running,
+    Paused,
+    OutOfService,
+}
+
+/// Shared by the order loop, the brew in progress and the control task.
+pub(crate) struct Control {
+    mode: watch::Sender<Mode>,
+    /// Cancelled to make the brew in progress hand its order back.
+    abandon: Mutex<CancellationToken>,
+}
+
+impl Control {
+    pub(crate) fn new() -> Self {
+        Control { mode: watch::Sender::new(Mode::Running), abandon: Mutex::new(CancellationToken::new()) }
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        *self.mode.borrow()
+    }
+
+    /// A token the next brew watches; out of service cancels it.
+    pub(crate) fn brew_token(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        // Never held across an await; a panic inside would be a bug in these two lines.
+        *self.abandon.lock().expect("abandon lock") = token.clone();
+        token
+    }
+
+    /// Applies an operator's command.
+    pub(crate) fn apply(&self, command: MachineCommand) {
+        let mode = match command {
+            MachineCommand::Pause => Mode::Paused,
+            MachineCommand::Resume => Mode::Running,
+            MachineCommand::OutOfService => {
+                self.abandon.lock().expect("abandon lock").cancel();
+                Mode::OutOfService
+            }
+        };
+        self.mode.send_replace(mode);
+    }
+
+    /// Waits until the machine may take orders; false if shutdown comes first.
+    pub(crate) async fn wait_running(&self, shutdown: &CancellationToken) -> bool {
+        let mut mode = self.mode.subscribe();
+        tokio::select! {
+            () = shutdown.cancelled() => false,
+            running = mode.wait_for(|mode| *mode == Mode::Running) => running.is_ok(),
+        }
+    }
+}
+
+/// Serves control requests for machine `id` until shutdown; `on_change` runs after each
+/// command and returns the reply payload.
+pub(crate) async fn serve(
+    id: u32,
+    client: async_nats::Client,
+    control: std::sync::Arc<Control>,
+    on_change: impl Fn() -> Vec<u8> + Send,
+    shutdown: CancellationToken,
+) {
+    let mut requests = match client.subscribe(subjects::machine_control(id)).await {
+        Ok(requests) => requests,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for operator commands");
+            return;
+        }
+    };
+    loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => break,
+            message = requests.next() => match message { Some(message) => message, None => break },
+        };
+        let Some(reply_to) = message.reply.clone() else { continue };
+        let payload = match serde_json::from_slice::<MachineCommand>(&message.payload) {
+            Ok(command) => {
+                tracing::info!(machine = id, ?command, "operator command");
+                control.apply(command);
+                on_change()
+            }
+            Err(error) => format!("{{\"error\":\"bad machine command: {error}\"}}").into_bytes(),
+        };
+        if let Err(error) = client.publish(reply_to, payload.into()).await {
+            tracing::warn!(%error, "cannot answer an operator command");
+        }
+    }
+    let _ = requests.unsubscribe().await;
+}
