@@ -195,7 +195,22 @@ impl System {
             ServiceKind::Stock => (format!("stock-{}", same_kind + 1), Role::Stock, vec!["stock".into(), "serve".into()]),
             ServiceKind::Web => {
                 let listen = self.config.web_listen.clone().context("no address for the web shop")?;
-                (format!("web-{}", same_kind + 1), Role::Web, vec!["web".into(), "--listen".into(), listen])
+                self.keys.ensure_operator_files()?;
+                let keys = self.keys.dir();
+                let args = vec![
+                    "web".into(),
+                    "--listen".into(),
+                    listen,
+                    "--operator-user".into(),
+                    self.keys.admin_user.clone(),
+                    "--operator-password-hash-file".into(),
+                    keys.join(crate::keys::OPERATOR_HASH_FILE).display().to_string(),
+                    "--session-key-file".into(),
+                    keys.join(crate::keys::SESSION_KEY_FILE).display().to_string(),
+                    "--operator-seed-file".into(),
+                    self.keys.seed_file(Role::Admin).display().to_string(),
+                ];
+                (format!("web-{}", same_kind + 1), Role::Web, args)
             }
             ServiceKind::Maker(id) => (
                 format!("maker-{id}"),

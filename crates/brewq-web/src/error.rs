@@ -14,6 +14,15 @@ pub enum AppError {
     Rejected(OrderReply),
     /// NATS or a service could not be reached.
     Unavailable(anyhow::Error),
+    /// Any other status, with a message for the client (401, 403, 404 of the admin side).
+    Status(StatusCode, String),
+}
+
+impl AppError {
+    /// An error with this status and message.
+    pub fn status(status: StatusCode, message: &str) -> Self {
+        AppError::Status(status, message.to_owned())
+    }
 }
 
 impl From<anyhow::Error> for AppError {
@@ -42,6 +51,9 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
             AppError::Rejected(reply) => (status_of(reply.code), Json(reply)).into_response(),
+            AppError::Status(status, message) => {
+                (status, Json(serde_json::json!({"status": "error", "message": message}))).into_response()
+            }
             AppError::Unavailable(error) => {
                 tracing::warn!(error = format!("{error:#}"), "back end unavailable");
                 let reply = OrderReply::rejected(

@@ -2,6 +2,7 @@
 //! and the JSON API of MISSION.md, over NATS. It holds no state of its own, so any number of
 //! instances can run behind a load balancer.
 
+pub mod admin;
 mod api;
 mod error;
 mod events;
@@ -25,11 +26,13 @@ pub use state::AppState;
 pub struct Config {
     /// How long the controllers and stock managers may take to answer a request.
     pub request_timeout: Duration,
+    /// The operator's account; without one, the admin pages answer 404.
+    pub operator: Option<admin::Operator>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { request_timeout: Duration::from_secs(8) }
+        Config { request_timeout: Duration::from_secs(8), operator: None }
     }
 }
 
@@ -47,6 +50,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stock", get(api::stock))
         .route("/api/machines", get(api::machines))
         .route("/healthz", get(api::healthz))
+        .merge(admin::routes())
         .with_state(Arc::new(state))
 }
 

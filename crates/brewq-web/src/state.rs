@@ -20,6 +20,8 @@ pub struct AppState {
     pub queue: watch::Receiver<QueueSnapshot>,
     /// Fires when the server shuts down, to end open event streams.
     pub shutdown: CancellationToken,
+    /// Failed logins, to slow guessing down.
+    pub throttle: crate::admin::session::Throttle,
     records: OnceCell<Store>,
 }
 
@@ -33,7 +35,15 @@ impl AppState {
         let jetstream = async_nats::jetstream::new(client.clone());
         let (sender, queue) = watch::channel(QueueSnapshot::default());
         let refresher = refresh(jetstream.clone(), sender, Duration::from_secs(1), shutdown.clone());
-        let state = AppState { config, client, jetstream, queue, shutdown, records: OnceCell::new() };
+        let state = AppState {
+            config,
+            client,
+            jetstream,
+            queue,
+            shutdown,
+            throttle: crate::admin::session::Throttle::default(),
+            records: OnceCell::new(),
+        };
         (state, refresher)
     }
 

@@ -128,6 +128,18 @@ pub struct WebArgs {
     /// Address to serve HTTP on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "BREWQ_LISTEN")]
     pub listen: String,
+    /// The operator's user name for the admin pages.
+    #[arg(long, default_value = "admin", env = "BREWQ_OPERATOR_USER")]
+    pub operator_user: String,
+    /// File holding the bcrypt hash of the operator's password; no admin pages without it.
+    #[arg(long, env = "BREWQ_OPERATOR_PASSWORD_HASH_FILE")]
+    pub operator_password_hash_file: Option<PathBuf>,
+    /// File holding the key that signs session cookies (the same for every web instance).
+    #[arg(long, env = "BREWQ_SESSION_KEY_FILE")]
+    pub session_key_file: Option<PathBuf>,
+    /// nkey seed file of the admin role, used for the operator's actions.
+    #[arg(long, env = "BREWQ_OPERATOR_SEED_FILE")]
+    pub operator_seed_file: Option<PathBuf>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }

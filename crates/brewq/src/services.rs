@@ -50,7 +50,33 @@ pub async fn web(args: WebArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (is it in use? choose another with --listen)", args.listen))?;
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Web, "web")?).await?;
-    brewq_web::run(brewq_web::Config::default(), client, listener, shutdown_token()).await
+    let config = brewq_web::Config { operator: operator(&args).await?, ..brewq_web::Config::default() };
+    brewq_web::run(config, client, listener, shutdown_token()).await
+}
+
+/// The operator's account for the admin pages, if its files are given.
+async fn operator(args: &WebArgs) -> anyhow::Result<Option<brewq_web::admin::Operator>> {
+    use anyhow::Context;
+    let (Some(hash_file), Some(key_file), Some(seed_file)) =
+        (&args.operator_password_hash_file, &args.session_key_file, &args.operator_seed_file)
+    else {
+        tracing::info!("no operator account given: the admin pages are off");
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map(|text| text.trim().to_owned()).with_context(|| format!("reading {}", path.display()))
+    };
+    let session_key = read(key_file)?.into_bytes();
+    anyhow::ensure!(session_key.len() >= 16, "the session key in {} is too short", key_file.display());
+    let mut connect = args.connect.clone();
+    connect.seed_file = Some(seed_file.clone());
+    let client = brewq_runtime::connect(&nats_config(&connect, Role::Admin, "web-operator")?).await?;
+    Ok(Some(brewq_web::admin::Operator {
+        user: args.operator_user.clone(),
+        password_hash: read(hash_file)?,
+        session_key,
+        client,
+    }))
 }
 
 /// `brewq provision`.

@@ -133,3 +133,66 @@ async fn cancel_and_idempotency_over_http() {
     assert!(stock.levels.values().all(|level| level.reserved == 0), "released: {stock:?}");
     system.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_side_needs_a_session_and_refuses_wrong_credentials_and_cross_site_actions() {
+    let system = web_system(1).await;
+    let base = system.http_url();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    for (method, path) in [
+        ("GET", "/api/admin/state"),
+        ("GET", "/api/admin/events"),
+        ("POST", "/api/admin/machines/1/pause"),
+        ("POST", "/api/admin/stock/restock"),
+        ("POST", "/api/admin/failed/some-order/retry"),
+    ] {
+        let request = http.request(method.parse().expect("method"), format!("{base}{path}")).header("X-Brewq-Csrf", "1");
+        let status = request.json(&json!({"items": {"sugar": 1}})).send().await.expect("answers").status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} without a session");
+    }
+    let page = http.get(format!("{base}/admin")).send().await.expect("answers");
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(page.headers()["location"], "/admin/login");
+
+    let keys = &system.system.keys;
+    let login = |user: &str, password: &str| {
+        http.post(format!("{base}/admin/login")).json(&json!({"user": user, "password": password})).send()
+    };
+    let wrong_password = login(&keys.admin_user, "guess").await.expect("answers");
+    let wrong_user = login("root", &keys.admin_password).await.expect("answers");
+    assert_eq!((wrong_password.status(), wrong_user.status()), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
+    let (a, b): (Value, Value) = (wrong_password.json().await.expect("json"), wrong_user.json().await.expect("json"));
+    assert_eq!(a["message"], b["message"], "the refusal does not say which was wrong");
+
+    let good = login(&keys.admin_user, &keys.admin_password).await.expect("answers");
+    assert_eq!(good.status(), StatusCode::OK);
+    let cookie = good.headers()["set-cookie"].to_str().expect("cookie").to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let session = cookie.split(';').next().expect("pair").to_owned();
+
+    let cross_site = http.post(format!("{base}/api/admin/machines/1/pause")).header("cookie", &session).send().await.expect("answers");
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN, "an action without the page's header");
+    let foreign = http
+        .post(format!("{base}/api/admin/machines/1/pause"))
+        .header("cookie", &session)
+        .header("X-Brewq-Csrf", "1")
+        .header("Origin", "http://evil.example")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN, "an action from another origin");
+
+    let paused = http
+        .post(format!("{base}/api/admin/machines/1/pause"))
+        .header("cookie", &session)
+        .header("X-Brewq-Csrf", "1")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(paused.status(), StatusCode::OK);
+    let heartbeat: Value = paused.json().await.expect("json");
+    assert_eq!(heartbeat["state"], "paused");
+    let dashboard: Value = http.get(format!("{base}/api/admin/state")).header("cookie", &session).send().await.expect("answers").json().await.expect("json");
+    assert!(dashboard["audit"].as_array().expect("audit").iter().any(|entry| entry["who"] == "web:admin" && entry["action"] == "pause"), "{dashboard}");
+    system.stop().await;
+}

@@ -1,0 +1,123 @@
+//! Login, logout and the operator's actions; each action is audited.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use brewq_protocol::{AuditEntry, Ingredient, MachineCommand, MachineHeartbeat, OrderReply, StockCommand, StockReply, now, subjects};
+use brewq_runtime::request::{request_bytes, request_json};
+use serde::Deserialize;
+
+use super::{Operator, require, session};
+use crate::AppState;
+use crate::error::AppError;
+
+type Shared = State<Arc<AppState>>;
+
+#[derive(Deserialize)]
+pub struct Login {
+    user: String,
+    password: String,
+}
+
+/// `POST /admin/login`: sets the session cookie; a wrong user or password gets the same 401.
+pub async fn login(State(state): Shared, Json(login): Json<Login>) -> Result<impl IntoResponse, AppError> {
+    let operator = state.config.operator.clone().ok_or_else(|| AppError::status(StatusCode::NOT_FOUND, "no operator account"))?;
+    tokio::time::sleep(state.throttle.delay(&login.user)).await;
+    let hash = operator.password_hash.clone();
+    let password = login.password.clone();
+    let password_ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false)).await.unwrap_or(false);
+    let success = password_ok && login.user == operator.user;
+    state.throttle.record(&login.user, success);
+    if !success {
+        tracing::warn!(user = login.user, "operator login refused");
+        return Err(AppError::status(StatusCode::UNAUTHORIZED, "wrong user or password"));
+    }
+    tracing::info!(user = login.user, "operator logged in");
+    let cookie = session::issue(&operator.session_key, &operator.user);
+    Ok(([(header::SET_COOKIE, cookie)], Json(serde_json::json!({"status": "success", "user": operator.user}))))
+}
+
+/// `POST /admin/logout`.
+pub async fn logout() -> impl IntoResponse {
+    ([(header::SET_COOKIE, session::clear())], Json(serde_json::json!({"status": "success"})))
+}
+
+/// `POST /api/admin/machines/{id}/{pause|resume|out-of-service}`.
+pub async fn machine(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path((id, action)): Path<(u32, String)>,
+) -> Result<Json<MachineHeartbeat>, AppError> {
+    let (user, operator) = require(&state, &headers, true)?;
+    let command = MachineCommand::parse(&action).ok_or_else(|| AppError::status(StatusCode::NOT_FOUND, "unknown machine action"))?;
+    let sent = request_json(&operator.client, &subjects::machine_control(id), &command, Duration::from_secs(5)).await;
+    audit(&operator, &user, &action, &format!("machine {id}"), sent.as_ref().err().map(ToString::to_string)).await;
+    Ok(Json(sent?))
+}
+
+#[derive(Deserialize)]
+pub struct Restock {
+    items: BTreeMap<String, u64>,
+}
+
+/// `POST /api/admin/stock/restock` with `{"items": {"arabica": 1000}}`.
+pub async fn restock(State(state): Shared, headers: HeaderMap, Json(restock): Json<Restock>) -> Result<impl IntoResponse, AppError> {
+    let (user, operator) = require(&state, &headers, true)?;
+    let mut items = brewq_protocol::stock::Items::new();
+    for (name, amount) in &restock.items {
+        let ingredient = Ingredient::parse(name).ok_or_else(|| AppError::status(StatusCode::BAD_REQUEST, &format!("unknown ingredient {name}")))?;
+        if *amount == 0 {
+            return Err(AppError::status(StatusCode::BAD_REQUEST, &format!("amount of {name} must be more than 0")));
+        }
+        items.insert(ingredient, *amount);
+    }
+    if items.is_empty() {
+        return Err(AppError::status(StatusCode::BAD_REQUEST, "nothing to restock"));
+    }
+    let target: Vec<String> = items.iter().map(|(ingredient, amount)| format!("{ingredient}={amount}")).collect();
+    let command = StockCommand::Restock { items };
+    let reply: Result<StockReply, _> = request_json(&operator.client, &subjects::stock_subject(&command), &command, Duration::from_secs(5)).await;
+    audit(&operator, &user, "restock", &target.join(" "), reply.as_ref().err().map(ToString::to_string)).await;
+    match reply? {
+        StockReply::Snapshot { stock } => Ok(Json(stock)),
+        other => Err(AppError::Unavailable(anyhow::anyhow!("stock manager answered {other:?}"))),
+    }
+}
+
+/// `POST /api/admin/failed/{id}/{retry|give-up}`.
+pub async fn failed(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path((order_id, action)): Path<(String, String)>,
+) -> Result<Json<OrderReply>, AppError> {
+    let (user, operator) = require(&state, &headers, true)?;
+    let subject = match action.as_str() {
+        "retry" => subjects::DEAD_LETTER_RETRY,
+        "give-up" => subjects::DEAD_LETTER_GIVE_UP,
+        _ => return Err(AppError::status(StatusCode::NOT_FOUND, "unknown action")),
+    };
+    let reply: OrderReply = request_bytes(&operator.client, subject, order_id.clone().into_bytes(), Duration::from_secs(10)).await?;
+    let outcome = (!reply.is_success()).then(|| reply.message.clone());
+    audit(&operator, &user, &action, &format!("order {order_id}"), outcome).await;
+    if reply.is_success() { Ok(Json(reply)) } else { Err(AppError::Rejected(reply)) }
+}
+
+/// Writes the action to the audit trail; a failure to write is logged.
+async fn audit(operator: &Operator, user: &str, action: &str, target: &str, failure: Option<String>) {
+    let entry = AuditEntry {
+        at: now(),
+        who: format!("web:{user}"),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        outcome: failure.unwrap_or_else(|| "ok".into()),
+    };
+    let jetstream = async_nats::jetstream::new(operator.client.clone());
+    if let Err(error) = brewq_runtime::jetstream::publish_json(&jetstream, subjects::audit_subject(action), &entry).await {
+        tracing::error!(error = format!("{error:#}"), action, "operator action not recorded in the audit trail");
+    }
+}
