@@ -8,7 +8,7 @@ use anyhow::Context;
 use async_nats::jetstream::message::PublishMessage;
 use brewq_protocol::stock::recipe;
 use brewq_protocol::{
-    Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, OrderUpdate, RejectCode, StockCommand, StockReply, now,
+    Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, OrderUpdate, RejectCode, StockCommand, StockReply, UpdateReply, now,
     subjects,
 };
 use brewq_runtime::kv::{Change, modify};
@@ -48,6 +48,12 @@ pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> Or
 
 async fn place_with_id(controller: &Controller, order_id: &str, order: Order) -> OrderReply {
     match controller.records.get(order_id).await {
+        // Recorded, but its publish was never confirmed: an earlier attempt failed half-way.
+        // Publishing again is safe (the stream drops a duplicate id; a machine drops an order
+        // already done), and finishes what that attempt started.
+        Ok(Some(record)) if record.status == OrderStatus::Queued && record.queue_sequence.is_none() => {
+            return queue(controller, record, false).await;
+        }
         Ok(Some(record)) => return accepted(controller, &record, false),
         Ok(None) => {}
         Err(error) => return unavailable(&error),
@@ -66,15 +72,20 @@ async fn place_with_id(controller: &Controller, order_id: &str, order: Order) ->
         Ok(record) => record,
         Err(error) => return unavailable(&error),
     };
+    queue(controller, record, true).await
+}
+
+/// Publishes a recorded order and replies; rolls it back when it cannot be queued.
+async fn queue(controller: &Controller, record: OrderRecord, new: bool) -> OrderReply {
     match publish(controller, &record).await {
-        Ok(sequence) => controller.records.set_queue_sequence(order_id, sequence).await,
+        Ok(sequence) => controller.records.set_queue_sequence(&record.id, sequence).await,
         Err(error) => {
-            roll_back(controller, order_id).await;
+            roll_back(controller, &record.id).await;
             return unavailable(&error);
         }
     }
     tracing::info!(size = %record.order.size, bean = %record.order.bean_type, "order queued");
-    accepted(controller, &record, true)
+    accepted(controller, &record, new)
 }
 
 /// The order id an idempotency key stands for: the first one stored for it.
@@ -118,6 +129,9 @@ async fn publish(controller: &Controller, record: &OrderRecord) -> anyhow::Resul
     }
 }
 
+/// How long a rollback keeps trying.
+const ROLL_BACK_FOR: Duration = Duration::from_secs(30);
+
 /// The order could not be queued: it ends failed and its stock goes back. If the publish did
 /// land after all, the machine that takes it finds it failed and only releases, again.
 async fn roll_back(controller: &Controller, order_id: &str) {
@@ -127,15 +141,41 @@ async fn roll_back(controller: &Controller, order_id: &str) {
         machine: None,
         reason: Some("could not be queued".into()),
     };
-    if let Err(error) = controller.records.update(&update).await {
-        tracing::error!(error = format!("{error:#}"), "cannot mark the unqueued order failed");
-        return;
+    // The cluster may be electing a leader: keep trying for a while.
+    let deadline = Instant::now() + ROLL_BACK_FOR;
+    loop {
+        match controller.records.update(&update).await {
+            Ok(UpdateReply::Applied { .. }) => break,
+            // Already taken by a machine (the publish landed after all): it goes on.
+            Ok(_) => return,
+            Err(error) if Instant::now() < deadline => {
+                tracing::warn!(error = format!("{error:#}"), "cannot mark the unqueued order failed yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => {
+                // The record stays queued with no queue sequence: a retry with the same
+                // idempotency key publishes it again.
+                tracing::error!(error = format!("{error:#}"), "cannot mark the unqueued order failed");
+                return;
+            }
+        }
     }
+    // No message carries this order, so no machine will release its stock: keep trying.
     let release = StockCommand::Release { order_id: order_id.to_owned() };
-    let released: Result<StockReply, _> =
-        request_json(&controller.client, &subjects::stock_subject(&release), &release, controller.config.stock_timeout).await;
-    if !matches!(released, Ok(StockReply::Released)) {
-        tracing::error!(?released, "cannot release the stock of an unqueued order");
+    loop {
+        let released: Result<StockReply, _> =
+            request_json(&controller.client, &subjects::stock_subject(&release), &release, controller.config.stock_timeout).await;
+        match released {
+            Ok(StockReply::Released) => return,
+            other if Instant::now() < deadline => {
+                tracing::warn!(?other, "cannot release the stock of an unqueued order yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => {
+                tracing::error!(?other, "cannot release the stock of an unqueued order; `brewq check` will show it reserved");
+                return;
+            }
+        }
     }
 }
 

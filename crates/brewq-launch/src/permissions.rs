@@ -155,6 +155,7 @@ pub fn rules() -> Vec<Rule> {
         subjects::VALUES_BUCKET,
         subjects::IDEMPOTENCY_BUCKET,
         subjects::DEAD_LETTERS_BUCKET,
+        subjects::STOCK_BUCKET,
     ] {
         kv_read(admin, bucket, &mut rules);
         kv_watch(admin, bucket, &mut rules);

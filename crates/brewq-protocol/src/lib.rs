@@ -1,6 +1,7 @@
 //! The wire contract of brewq: subject and bucket names, message types, the recipe and the
 //! order state machine. No IO lives here, so every service and test speaks the same language.
 
+pub mod accounting;
 pub mod audit;
 pub mod machine;
 pub mod order;

@@ -120,6 +120,22 @@ pub fn recipe(order: &Order) -> Items {
     items
 }
 
+/// Where an order's reservation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationState {
+    Reserved,
+    Committed,
+    Released,
+}
+
+/// One order's reservation record, as the stock manager keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub items: Items,
+    pub state: ReservationState,
+}
+
 /// A request to the stock managers, on [`crate::subjects::stock_subject`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]

@@ -12,7 +12,7 @@
 
 use anyhow::Context;
 use async_nats::jetstream::kv::Store;
-use brewq_protocol::stock::{Items, StockLevel, StockSnapshot};
+use brewq_protocol::stock::{Items, Reservation, ReservationState, StockLevel, StockSnapshot};
 use brewq_protocol::{Ingredient, StockReply, now, subjects};
 use brewq_runtime::kv::{Change, get_json, modify};
 use serde::{Deserialize, Serialize};
@@ -45,22 +45,6 @@ struct LevelsDoc {
     levels: BTreeMap<Ingredient, StockLevel>,
     #[serde(default)]
     in_flight: BTreeMap<String, InFlight>,
-}
-
-/// Where an order's reservation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReservationState {
-    Reserved,
-    Committed,
-    Released,
-}
-
-/// One order's reservation record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Reservation {
-    pub items: Items,
-    pub state: ReservationState,
 }
 
 /// Handle on the stock bucket; cheap to clone.

@@ -56,6 +56,8 @@ pub enum Command {
     Failed(FailedArgs),
     /// Show the audit trail of operator actions.
     Audit(AuditArgs),
+    /// Prove the invariants: every order, reservation and ingredient accounted for.
+    Check(ClientArgs),
     /// Place a rush of orders and report how right the ETA was.
     Rush(RushArgs),
     /// Generate a secured cluster's configuration, or show the permission matrix.

@@ -44,6 +44,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Machines(machines) => commands::machines::run(machines).await,
         Command::Failed(failed) => commands::failed::run(failed).await,
         Command::Audit(audit) => commands::audit::run(audit).await,
+        Command::Check(check) => commands::check::run(check).await,
         Command::Rush(rush) => commands::rush::run(rush).await,
         Command::Security(security) => commands::security::run(security),
     }

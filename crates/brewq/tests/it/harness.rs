@@ -83,20 +83,7 @@ impl TestSystem {
     /// Sends an order with an idempotency key, retrying as a careful client would while the
     /// system cannot answer, until it is accepted or refused for good.
     pub async fn order_until_answered(&self, payload: &Value, deadline: Instant) -> OrderReply {
-        loop {
-            let sent = brewq_runtime::request::request_json::<_, OrderReply>(
-                &self.admin,
-                subjects::ORDER_REQUESTS,
-                payload,
-                Duration::from_secs(5),
-            )
-            .await;
-            match sent {
-                Ok(reply) if reply.code != Some(RejectCode::Unavailable) => return reply,
-                other => assert!(Instant::now() < deadline, "no definitive answer before the deadline: {other:?}"),
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        order_until_answered(&self.admin, payload, deadline).await
     }
 
     /// The record of an order.
@@ -200,6 +187,21 @@ impl Drop for TestSystem {
             && let Some(temp) = self._temp.take() {
                 eprintln!("test system kept in {}", temp.keep().display());
             }
+    }
+}
+
+/// Sends an order, retrying while the system cannot answer, until it is accepted or refused
+/// for good (give it an idempotency key, so that retries are one order).
+pub async fn order_until_answered(client: &async_nats::Client, payload: &Value, deadline: Instant) -> OrderReply {
+    loop {
+        let sent =
+            brewq_runtime::request::request_json::<_, OrderReply>(client, subjects::ORDER_REQUESTS, payload, Duration::from_secs(5))
+                .await;
+        match sent {
+            Ok(reply) if reply.code != Some(RejectCode::Unavailable) => return reply,
+            other => assert!(Instant::now() < deadline, "no definitive answer before the deadline: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
