@@ -64,6 +64,16 @@ pub struct MachineView {
     pub heartbeat: MachineHeartbeat,
 }
 
+impl MachineView {
+    /// The fleet as shown at `now`, by machine id.
+    pub fn fleet(heartbeats: Vec<MachineHeartbeat>, now: OffsetDateTime) -> Vec<MachineView> {
+        let mut machines: Vec<MachineView> =
+            heartbeats.into_iter().map(|heartbeat| MachineView { online: heartbeat.is_online(now), heartbeat }).collect();
+        machines.sort_by_key(|machine| machine.heartbeat.id);
+        machines
+    }
+}
+
 /// An operator's command to one machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -122,13 +122,7 @@ async fn read(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<Queu
         jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await?;
     let info = consumer.cached_info();
     let machines_bucket = jetstream.get_key_value(subjects::MACHINES_BUCKET).await?;
-    let at = now();
-    let mut machines: Vec<MachineView> = brewq_runtime::kv::all_json::<MachineHeartbeat>(&machines_bucket)
-        .await?
-        .into_iter()
-        .map(|heartbeat| MachineView { online: heartbeat.is_online(at), heartbeat })
-        .collect();
-    machines.sort_by_key(|machine| machine.heartbeat.id);
+    let machines = MachineView::fleet(brewq_runtime::kv::all_json(&machines_bucket).await?, now());
     Ok(QueueSnapshot {
         waiting: info.num_pending,
         in_flight: info.num_ack_pending as u64,

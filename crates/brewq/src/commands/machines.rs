@@ -60,12 +60,5 @@ async fn show(args: ClientArgs) -> anyhow::Result<()> {
 /// Every machine's last heartbeat, by id.
 pub async fn list(client: &async_nats::Client) -> anyhow::Result<Vec<MachineView>> {
     let store = super::bucket(client, subjects::MACHINES_BUCKET).await?;
-    let at = now();
-    let mut machines: Vec<MachineView> = brewq_runtime::kv::all_json::<MachineHeartbeat>(&store)
-        .await?
-        .into_iter()
-        .map(|heartbeat| MachineView { online: heartbeat.is_online(at), heartbeat })
-        .collect();
-    machines.sort_by_key(|machine| machine.heartbeat.id);
-    Ok(machines)
+    Ok(MachineView::fleet(brewq_runtime::kv::all_json(&store).await?, now()))
 }

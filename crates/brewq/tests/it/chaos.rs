@@ -88,6 +88,12 @@ async fn the_system_keeps_every_invariant_through_a_chaos_run() {
         config.stock_managers = 2;
         config.brew_scale = 0.02;
         config.fail_rate = 0.1;
+        // Enough of everything for every order: the run is about faults, not shortages.
+        let enough = wanted as u64;
+        config.topology.initial_stock = brewq_protocol::Ingredient::ALL
+            .iter()
+            .map(|&ingredient| (ingredient, enough * brewq_protocol::stock::default_low_at(ingredient)))
+            .collect();
     })
     .await;
     let system = Arc::new(Mutex::new(system));
