@@ -101,11 +101,10 @@ pub(crate) async fn handle_update(controller: &crate::Controller, payload: &[u8]
             match controller.records.update(&update).await {
                 Ok(reply) => {
                     log_update(&update, &reply);
-                    if let UpdateReply::Applied { record } = &reply {
-                        if record.status == brewq_protocol::OrderStatus::Failed {
+                    if let UpdateReply::Applied { record } = &reply
+                        && record.status == brewq_protocol::OrderStatus::Failed {
                             crate::dead_letters::file(controller, &record.id, record.reason.as_deref()).await;
                         }
-                    }
                     reply
                 }
                 Err(error) => {

@@ -31,11 +31,10 @@ pub async fn last_json<T: DeserializeOwned>(
     let first = state.first_sequence.max(state.last_sequence.saturating_sub(count.saturating_sub(1)));
     for sequence in first..=state.last_sequence {
         // A sequence can be missing (deleted); skip it.
-        if let Ok(message) = handle.get_raw_message(sequence).await {
-            if let Ok(value) = serde_json::from_slice(&message.payload) {
+        if let Ok(message) = handle.get_raw_message(sequence).await
+            && let Ok(value) = serde_json::from_slice(&message.payload) {
                 values.push(value);
             }
-        }
     }
     Ok(values)
 }
