@@ -28,7 +28,7 @@ pub async fn create_order(
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, AppError> {
     let mut request: OrderRequest = serde_json::from_slice(&body).map_err(|error| {
-        AppError::Rejected(OrderReply::rejected(
+        AppError::rejected(OrderReply::rejected(
             brewq_protocol::RejectCode::Invalid,
             format!("the order is not valid JSON: {error}"),
             None,
@@ -39,12 +39,12 @@ pub async fn create_order(
         request.idempotency_key = Some(Value::from(key));
     }
     // Checked here too, so that bad input costs no trip to the back end.
-    request.validate().map_err(|error| AppError::Rejected(OrderReply::invalid(&error)))?;
-    request.idempotency_key().map_err(|error| AppError::Rejected(OrderReply::invalid(&error)))?;
+    request.validate().map_err(|error| AppError::rejected(OrderReply::invalid(&error)))?;
+    request.idempotency_key().map_err(|error| AppError::rejected(OrderReply::invalid(&error)))?;
     let reply: OrderReply =
         request_json(&state.client, subjects::ORDER_REQUESTS, &request, state.config.request_timeout).await?;
     if !reply.is_success() {
-        return Err(AppError::Rejected(reply));
+        return Err(AppError::rejected(reply));
     }
     Ok((StatusCode::CREATED, Json(reply)))
 }
@@ -76,7 +76,7 @@ pub async fn cancel_order(State(state): Shared, Path(order_id): Path<String>) ->
     }
     let reply: OrderReply =
         request_bytes(&state.client, subjects::ORDER_CANCEL, order_id.into_bytes(), state.config.request_timeout).await?;
-    if reply.is_success() { Ok(Json(reply)) } else { Err(AppError::Rejected(reply)) }
+    if reply.is_success() { Ok(Json(reply)) } else { Err(AppError::rejected(reply)) }
 }
 
 /// `GET /api/queue`: pending orders, machines online, the ETA of an order placed now.

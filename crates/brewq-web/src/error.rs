@@ -11,7 +11,7 @@ use brewq_protocol::{OrderReply, RejectCode};
 #[derive(Debug)]
 pub enum AppError {
     /// A typed refusal from the back end (or the web's own validation).
-    Rejected(OrderReply),
+    Rejected(Box<OrderReply>),
     /// NATS or a service could not be reached.
     Unavailable(anyhow::Error),
     /// Any other status, with a message for the client (401, 403, 404 of the admin side).
@@ -19,6 +19,11 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// A typed refusal.
+    pub fn rejected(reply: OrderReply) -> Self {
+        AppError::Rejected(Box::new(reply))
+    }
+
     /// An error with this status and message.
     pub fn status(status: StatusCode, message: &str) -> Self {
         AppError::Status(status, message.to_owned())
@@ -50,7 +55,7 @@ pub fn status_of(code: Option<RejectCode>) -> StatusCode {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
-            AppError::Rejected(reply) => (status_of(reply.code), Json(reply)).into_response(),
+            AppError::Rejected(reply) => (status_of(reply.code), Json(*reply)).into_response(),
             AppError::Status(status, message) => {
                 (status, Json(serde_json::json!({"status": "error", "message": message}))).into_response()
             }
@@ -69,5 +74,5 @@ impl IntoResponse for AppError {
 
 /// A 404 for an order id nobody knows.
 pub fn not_found(order_id: &str) -> AppError {
-    AppError::Rejected(OrderReply::rejected(RejectCode::NotFound, format!("no order {order_id}"), Some("order_id")))
+    AppError::rejected(OrderReply::rejected(RejectCode::NotFound, format!("no order {order_id}"), Some("order_id")))
 }

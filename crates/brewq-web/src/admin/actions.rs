@@ -104,7 +104,7 @@ pub async fn failed(
     let reply: OrderReply = request_bytes(&operator.client, subject, order_id.clone().into_bytes(), Duration::from_secs(10)).await?;
     let outcome = (!reply.is_success()).then(|| reply.message.clone());
     audit(&operator, &user, &action, &format!("order {order_id}"), outcome).await;
-    if reply.is_success() { Ok(Json(reply)) } else { Err(AppError::Rejected(reply)) }
+    if reply.is_success() { Ok(Json(reply)) } else { Err(AppError::rejected(reply)) }
 }
 
 /// Writes the action to the audit trail; a failure to write is logged.
