@@ -82,6 +82,20 @@ pub fn free_port() -> anyhow::Result<u16> {
     anyhow::bail!("no free port found between 20000 and 32000")
 }
 
+/// Where one node runs: an address of this machine and, for tests that cut a node off the
+/// network, the network namespace it runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeHost {
+    pub address: String,
+    pub netns: Option<String>,
+}
+
+impl Default for NodeHost {
+    fn default() -> Self {
+        NodeHost { address: "127.0.0.1".into(), netns: None }
+    }
+}
+
 /// The running servers of one cluster.
 pub struct NatsCluster {
     bin: PathBuf,
@@ -89,6 +103,7 @@ pub struct NatsCluster {
     /// The node processes; `None` while a node is down.
     nodes: Vec<Option<Process>>,
     pub ports: Vec<NodePorts>,
+    pub hosts: Vec<NodeHost>,
     /// The CA clients trust, when TLS is on.
     pub tls_ca: Option<PathBuf>,
 }
@@ -96,14 +111,22 @@ pub struct NatsCluster {
 impl NatsCluster {
     /// Writes the node configs under `dir` (with TLS material in `dir/tls` when `tls`) and
     /// starts every node.
-    pub fn start(bin: &Path, dir: &Path, keys: &Keys, ports: Vec<NodePorts>, tls: bool) -> anyhow::Result<NatsCluster> {
+    pub fn start(
+        bin: &Path,
+        dir: &Path,
+        keys: &Keys,
+        ports: Vec<NodePorts>,
+        hosts: Vec<NodeHost>,
+        tls: bool,
+    ) -> anyhow::Result<NatsCluster> {
+        anyhow::ensure!(hosts.len() == ports.len(), "one host per node");
         std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("creating {}", dir.display()))?;
         let nodes: Vec<NodeSpec> = ports
             .iter()
             .enumerate()
             .map(|(index, ports)| NodeSpec {
                 name: node_name(index),
-                host: "127.0.0.1".into(),
+                host: hosts[index].address.clone(),
                 ports: *ports,
                 store_dir: dir.join("jetstream").join(node_name(index)),
             })
@@ -115,7 +138,7 @@ impl NatsCluster {
             std::fs::write(config_path(dir, index), config).context("writing a nats-server config")?;
         }
         let tls_ca = tls.then(|| crate::tls::ca_path(&dir.join("tls")));
-        let mut cluster = NatsCluster { bin: bin.to_owned(), dir: dir.to_owned(), nodes: Vec::new(), ports, tls_ca };
+        let mut cluster = NatsCluster { bin: bin.to_owned(), dir: dir.to_owned(), nodes: Vec::new(), ports, hosts, tls_ca };
         for index in 0..cluster.ports.len() {
             let process = cluster.spawn(index)?;
             cluster.nodes.push(Some(process));
@@ -126,7 +149,11 @@ impl NatsCluster {
     /// Client URLs of every node.
     pub fn urls(&self) -> Vec<String> {
         let scheme = if self.tls_ca.is_some() { "tls" } else { "nats" };
-        self.ports.iter().map(|ports| format!("{scheme}://127.0.0.1:{}", ports.client)).collect()
+        self.ports
+            .iter()
+            .zip(&self.hosts)
+            .map(|(ports, host)| format!("{scheme}://{}:{}", host.address, ports.client))
+            .collect()
     }
 
     /// How many nodes the cluster has, up or down.
@@ -183,11 +210,18 @@ impl NatsCluster {
     }
 
     fn spawn(&self, index: usize) -> anyhow::Result<Process> {
-        let args = vec!["-c".to_owned(), config_path(&self.dir, index).display().to_string()];
+        let config = config_path(&self.dir, index).display().to_string();
         // Three Go servers on a small machine do better with one OS thread each.
         let envs = vec![("GOMAXPROCS".to_owned(), "1".to_owned())];
         let log = self.dir.join("logs").join(format!("{}.log", node_name(index)));
-        Process::spawn(&node_name(index), &self.bin, &args, &envs, &log)
+        match &self.hosts[index].netns {
+            None => Process::spawn(&node_name(index), &self.bin, &["-c".to_owned(), config], &envs, &log),
+            Some(netns) => {
+                // `ip netns exec` replaces itself with the server: the process is the server.
+                let args = ["netns".into(), "exec".into(), netns.clone(), self.bin.display().to_string(), "-c".into(), config];
+                Process::spawn(&node_name(index), Path::new("ip"), &args, &envs, &log)
+            }
+        }
     }
 
     /// Waits until every running node accepts connections and JetStream answers; fails at
@@ -196,8 +230,9 @@ impl NatsCluster {
         let deadline = Instant::now() + timeout;
         for index in 0..self.ports.len() {
             let port = self.ports[index].client;
+            let address = self.hosts[index].address.clone();
             let Some(process) = self.nodes.get_mut(index).and_then(Option::as_mut) else { continue };
-            while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            while tokio::net::TcpStream::connect((address.as_str(), port)).await.is_err() {
                 anyhow::ensure!(!process.has_exited(), "nats-server {} exited; see {}", process.name, process.log.display());
                 anyhow::ensure!(Instant::now() < deadline, "nothing listens on port {port}");
                 tokio::time::sleep(Duration::from_millis(50)).await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use brewq_runtime::{Credentials, NatsConfig};
 
-use crate::cluster::{ClusterInfo, NatsCluster, NodePorts, pick_ports};
+use crate::cluster::{ClusterInfo, NatsCluster, NodeHost, NodePorts, pick_ports};
 use crate::keys::{Keys, Role};
 use crate::process::Process;
 use crate::provision::{Topology, provision};
@@ -35,6 +35,8 @@ pub struct SystemConfig {
     pub ports: Option<Vec<NodePorts>>,
     /// Require TLS on client and route connections.
     pub tls: bool,
+    /// Where each node runs; all on 127.0.0.1 when empty.
+    pub node_hosts: Vec<NodeHost>,
     /// Where the web shop listens (`host:port`); no web shop when `None`.
     pub web_listen: Option<String>,
     /// Extra environment for every service (e.g. `RUST_LOG`).
@@ -59,6 +61,7 @@ impl SystemConfig {
             ports: None,
             web_listen: None,
             tls: false,
+            node_hosts: Vec::new(),
             service_env: Vec::new(),
         }
     }
@@ -105,7 +108,11 @@ impl System {
         let mut attempt = 1;
         let cluster = loop {
             let ports = pick_ports(config.nodes, wanted.as_deref())?;
-            let mut cluster = NatsCluster::start(&config.nats_server_bin, &data_dir.join("nats"), &keys, ports, config.tls)?;
+            let hosts = match config.node_hosts.len() {
+                0 => vec![NodeHost::default(); config.nodes],
+                _ => config.node_hosts.clone(),
+            };
+            let mut cluster = NatsCluster::start(&config.nats_server_bin, &data_dir.join("nats"), &keys, ports, hosts, config.tls)?;
             match cluster.wait_ready(&keys, Duration::from_secs(60)).await {
                 Ok(()) => break cluster,
                 Err(error) if attempt < attempts => {

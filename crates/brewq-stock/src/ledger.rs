@@ -8,7 +8,9 @@
 //! An operation on an order takes two writes: the levels document, then the order's
 //! reservation record. The levels write also leaves a marker `in_flight[order_id] = op`, so that
 //! a retry after a crash between the two writes knows the levels already hold the change and
-//! only finishes the record; the marker is removed once the record is written.
+//! only finishes the record. Once the record is written the marker is kept, marked settled, for
+//! ten minutes: a duplicate request that read the record before it changed (a retry racing
+//! the original, on another stock manager) still finds the marker and changes nothing.
 
 use anyhow::Context;
 use async_nats::jetstream::kv::Store;
@@ -31,12 +33,26 @@ enum Op {
     Release,
 }
 
-/// A levels change applied for an order whose record is not written yet.
+/// The last levels change applied for an order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct InFlight {
     op: Op,
     #[serde(with = "time::serde::rfc3339")]
     at: OffsetDateTime,
+    /// The order's reservation record says so too.
+    #[serde(default)]
+    settled: bool,
+}
+
+/// How long a settled marker is kept to stop duplicates.
+const MARKER_RETENTION: time::Duration = time::Duration::minutes(10);
+
+impl LevelsDoc {
+    /// Forgets settled markers older than [`MARKER_RETENTION`].
+    fn prune(&mut self) {
+        let oldest = now() - MARKER_RETENTION;
+        self.in_flight.retain(|_, marker| !marker.settled || marker.at > oldest);
+    }
 }
 
 /// The `levels` document.
@@ -79,6 +95,7 @@ async fn write_batches(store: Arc<Store>, mut jobs: mpsc::Receiver<Job>) {
         }
         let applied = modify(&store, subjects::STOCK_KEY, |doc: Option<LevelsDoc>| {
             let mut doc = doc.unwrap_or_default();
+            doc.prune();
             let results: Vec<_> = batch.iter_mut().map(|job| (job.edit)(&mut doc)).collect();
             Ok((Change::Write(doc), results))
         })
@@ -162,13 +179,14 @@ impl Ledger {
         let (id, wanted) = (order_id.to_owned(), items.clone());
         let short = self
             .edit(move |doc| {
-                if doc.in_flight.get(&id).is_some_and(|pending| pending.op == Op::Reserve) {
+                // Any marker means this order was reserved already (and maybe finished since).
+                if doc.in_flight.contains_key(&id) {
                     return Ok(None);
                 }
                 if let Err(ingredient) = apply(&mut doc.levels, Op::Reserve, &wanted) {
                     return Ok(Some(ingredient));
                 }
-                doc.in_flight.insert(id.clone(), InFlight { op: Op::Reserve, at: now() });
+                doc.in_flight.insert(id.clone(), InFlight { op: Op::Reserve, at: now(), settled: false });
                 Ok(None)
             })
             .await?;
@@ -215,7 +233,7 @@ impl Ledger {
             }
             apply(&mut doc.levels, op, &items)
                 .map_err(|ingredient| anyhow::anyhow!("reserved {ingredient} is less than order {id} holds"))?;
-            doc.in_flight.insert(id.clone(), InFlight { op, at: now() });
+            doc.in_flight.insert(id.clone(), InFlight { op, at: now(), settled: false });
             Ok(())
         })
         .await?;
@@ -275,12 +293,13 @@ impl Ledger {
             .with_context(|| format!("reading the reservation of {order_id}"))
     }
 
-    /// Removes the in-flight marker of `op` once the record says so.
+    /// Marks the marker of `op` settled once the record says so.
     async fn settle(&self, order_id: &str, op: Op) -> anyhow::Result<()> {
         let id = order_id.to_owned();
         self.edit(move |doc| {
-            if doc.in_flight.get(&id).is_some_and(|pending| pending.op == op) {
-                doc.in_flight.remove(&id);
+            if let Some(marker) = doc.in_flight.get_mut(&id).filter(|marker| marker.op == op && !marker.settled) {
+                marker.settled = true;
+                marker.at = now();
             }
             Ok(())
         })
@@ -301,7 +320,7 @@ fn snapshot_of(doc: &LevelsDoc) -> StockSnapshot {
     for &ingredient in Ingredient::ALL {
         levels.entry(ingredient).or_default();
     }
-    StockSnapshot { levels, in_flight: doc.in_flight.len() as u64 }
+    StockSnapshot { levels, in_flight: doc.in_flight.values().filter(|marker| !marker.settled).count() as u64 }
 }
 
 /// The document provisioning writes when the bucket is new: `initial` on hand.

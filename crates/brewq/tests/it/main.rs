@@ -5,6 +5,7 @@
 mod browser;
 mod chaos;
 mod harness;
+mod netns;
 mod operator;
 mod pipeline;
 mod restart;
