@@ -68,8 +68,7 @@ async fn after(count: &AtomicUsize, target: usize, step: &str) {
 
 /// A machine brewing right now, from the heartbeats.
 async fn brewing_machine(system: &TestSystem) -> u32 {
-    let jetstream = async_nats::jetstream::new(system.admin.clone());
-    let store = jetstream.get_key_value(subjects::MACHINES_BUCKET).await.expect("machines");
+    let store = system.bucket(subjects::MACHINES_BUCKET).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let fleet: Vec<MachineHeartbeat> = brewq_runtime::kv::all_json(&store).await.unwrap_or_default();

@@ -148,15 +148,23 @@ impl TestSystem {
         }
     }
 
-    /// Orders waiting in, or delivered from, the work queue and not yet acknowledged.
+    /// Orders waiting in, or delivered from, the work queue and not yet acknowledged; asked
+    /// again while the consumer is between leaders.
     pub async fn queue_depth(&self) -> u64 {
         let jetstream = async_nats::jetstream::new(self.admin.clone());
-        let mut consumer: async_nats::jetstream::consumer::PullConsumer = jetstream
-            .get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM)
-            .await
-            .expect("consumer");
-        let info = consumer.info().await.expect("consumer info");
-        info.num_pending + info.num_ack_pending as u64
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let consumer: Result<async_nats::jetstream::consumer::PullConsumer, _> =
+                jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await;
+            match consumer {
+                Ok(consumer) => {
+                    let info = consumer.cached_info();
+                    return info.num_pending + info.num_ack_pending as u64;
+                }
+                Err(error) => assert!(Instant::now() < deadline, "consumer info: {error}"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Messages held by the work-queue stream.
@@ -167,7 +175,7 @@ impl TestSystem {
     }
 
     /// Binds a bucket, retrying while its stream is between leaders.
-    async fn bucket(&self, name: &str) -> async_nats::jetstream::kv::Store {
+    pub async fn bucket(&self, name: &str) -> async_nats::jetstream::kv::Store {
         let jetstream = async_nats::jetstream::new(self.admin.clone());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
