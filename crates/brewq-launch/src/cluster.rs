@@ -46,15 +46,25 @@ impl ClusterInfo {
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
-    /// Writes `<data-dir>/cluster.json` (mode 0600: it holds the admin password).
+    /// Writes `<data-dir>/cluster.json` (mode 0600: it holds the admin password). The file
+    /// appears whole or not at all: readers polling for it never see it half written.
     pub fn save(&self, data_dir: &Path) -> anyhow::Result<()> {
-        use std::os::unix::fs::PermissionsExt;
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
         let path = data_dir.join("cluster.json");
+        let partial = data_dir.join(".cluster.json.partial");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)
+            .with_context(|| format!("writing {}", partial.display()))?;
         // Plain data always serializes.
-        std::fs::write(&path, serde_json::to_vec_pretty(self).expect("cluster info serializes"))
-            .with_context(|| format!("writing {}", path.display()))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("protecting {}", path.display()))
+        file.write_all(&serde_json::to_vec_pretty(self).expect("cluster info serializes"))
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, &path).with_context(|| format!("writing {}", path.display()))
     }
 }
 
