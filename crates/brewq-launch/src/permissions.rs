@@ -83,6 +83,8 @@ pub fn rules() -> Vec<Rule> {
     let provisioner = Role::Provisioner;
     rules.push(rule(provisioner, Publish, format!("{API}.>"), "create and update streams, consumers and buckets"));
     kv_write(provisioner, subjects::STOCK_BUCKET, subjects::STOCK_KEY, &mut rules);
+    rules.push(rule(provisioner, Publish, subjects::BENCH_SUBJECTS, "measure raw JetStream publishes (`brewq bench`)"));
+    kv_write(provisioner, subjects::BENCH_BUCKET, ">", &mut rules);
 
     let controller = Role::Controller;
     for subject in [subjects::ORDER_REQUESTS, subjects::ORDER_CANCEL, subjects::ORDER_UPDATES] {

@@ -118,6 +118,23 @@ fn orders_stream(topology: &Topology) -> stream::Config {
     }
 }
 
+/// What `brewq bench` measures raw JetStream on: the orders stream's settings (R3, file, dedup
+/// window), without the work-queue retention, so nothing consumes it.
+pub fn bench_stream(replicas: usize) -> stream::Config {
+    stream::Config {
+        name: subjects::BENCH_STREAM.into(),
+        subjects: vec![subjects::BENCH_SUBJECTS.into()],
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::Old,
+        ..orders_stream(&Topology::new(replicas))
+    }
+}
+
+/// What `brewq bench` measures a raw compare-and-swap on: the stock bucket's settings.
+pub fn bench_bucket(replicas: usize) -> stream::Config {
+    kv_stream(subjects::BENCH_BUCKET, replicas, 1, Duration::ZERO, false)
+}
+
 /// Machines pull one order at a time. Deliveries are unlimited: the machines count attempts
 /// themselves and end an order failed after their maximum, so an order is never stranded
 /// when the machine holding its last attempt dies.

@@ -88,3 +88,12 @@ pub fn machine_key(machine_id: u32) -> String {
 
 /// NATS header carrying the order id across services, for tracing.
 pub const ORDER_ID_HEADER: &str = "Brewq-Order-Id";
+
+/// Stream that `brewq bench` publishes to, to measure raw JetStream (made and deleted by it).
+pub const BENCH_STREAM: &str = "brewq-bench";
+/// Subjects captured by [`BENCH_STREAM`].
+pub const BENCH_SUBJECTS: &str = "coffee.bench.*";
+/// Subject of the raw publishes.
+pub const BENCH_PUBLISH: &str = "coffee.bench.publish";
+/// Bucket that `brewq bench` uses to measure a raw KV compare-and-swap (made and deleted by it).
+pub const BENCH_BUCKET: &str = "coffee-bench";

@@ -76,9 +76,10 @@ where
     anyhow::bail!("gave up writing {key}: {MAX_ATTEMPTS} conflicting writes in a row")
 }
 
-/// A lost race (wrong revision), a write still in flight on the leader (JetStream error
-/// 10164, which async-nats reports as `Other`), a timeout or a leader change: read again.
-fn is_retryable(error: &async_nats::jetstream::kv::UpdateError) -> bool {
+/// Whether a failed compare-and-swap may be tried again: a lost race (wrong revision), a
+/// write still in flight on the leader (JetStream error 10164, which async-nats reports as
+/// `Other`), a timeout or a leader change: read again.
+pub fn is_retryable(error: &async_nats::jetstream::kv::UpdateError) -> bool {
     match error.kind() {
         UpdateErrorKind::WrongLastRevision | UpdateErrorKind::TimedOut => true,
         UpdateErrorKind::InvalidKey => false,
@@ -90,7 +91,8 @@ fn is_retryable(error: &async_nats::jetstream::kv::UpdateError) -> bool {
     }
 }
 
-async fn backoff(attempt: u32) {
+/// A short random pause before attempt `attempt + 1`, growing with the attempts.
+pub async fn backoff(attempt: u32) {
     let ceiling_ms = 2u64.saturating_pow(attempt.min(6)).min(50);
     let pause = rand::rng().random_range(0..=ceiling_ms * 1000);
     tokio::time::sleep(Duration::from_micros(pause)).await;

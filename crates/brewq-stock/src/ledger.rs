@@ -1,67 +1,26 @@
 //! The stock ledger in KV: one levels document (`levels`) changed by compare-and-swap, and one
 //! reservation record per order. Every operation is idempotent per order id.
 //!
-//! Changes to the levels are group-committed: one writer task per stock manager gathers the
-//! changes waiting and applies them all in one compare-and-swap, so concurrent orders do not
-//! fight over the one key.
-//!
-//! An operation on an order takes two writes: the levels document, then the order's
-//! reservation record. The levels write also leaves a marker `in_flight[order_id] = op`, so that
-//! a retry after a crash between the two writes knows the levels already hold the change and
-//! only finishes the record. Once the record is written the marker is kept, marked settled, for
-//! ten minutes: a duplicate request that read the record before it changed (a retry racing
-//! the original, on another stock manager) still finds the marker and changes nothing.
+//! An operation on an order takes two writes: the levels (group-committed by [`crate::writer`]),
+//! then the order's reservation record. The levels write leaves a marker
+//! `in_flight[order_id] = op`, so that a retry after a crash between the two writes knows the
+//! levels already hold the change and only finishes the record. Once the record shows the
+//! operation, the marker is dropped in a later batch. An edit sees the marker and the record
+//! (read after the levels), so a duplicate request, even one racing the original on another
+//! stock manager, never applies a change twice.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::Context;
-use async_nats::jetstream::kv::Store;
+use async_nats::jetstream::kv::{CreateErrorKind, Store};
 use brewq_protocol::stock::{Items, Reservation, ReservationState, StockLevel, StockSnapshot};
-use brewq_protocol::{Ingredient, StockReply, now, subjects};
-use brewq_runtime::kv::{Change, get_json, modify};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::any::Any;
-use std::sync::Arc;
-use time::OffsetDateTime;
+use brewq_protocol::{Ingredient, StockReply, subjects};
+use brewq_runtime::kv::{Change, backoff, get_json, modify};
 use tokio::sync::{mpsc, oneshot};
 
-/// What an operation does to an order's ingredients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Op {
-    Reserve,
-    Commit,
-    Release,
-}
-
-/// The last levels change applied for an order.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct InFlight {
-    op: Op,
-    #[serde(with = "time::serde::rfc3339")]
-    at: OffsetDateTime,
-    /// The order's reservation record says so too.
-    #[serde(default)]
-    settled: bool,
-}
-
-/// How long a settled marker is kept to stop duplicates.
-const MARKER_RETENTION: time::Duration = time::Duration::minutes(10);
-
-impl LevelsDoc {
-    /// Forgets settled markers older than [`MARKER_RETENTION`].
-    fn prune(&mut self) {
-        let oldest = now() - MARKER_RETENTION;
-        self.in_flight.retain(|_, marker| !marker.settled || marker.at > oldest);
-    }
-}
-
-/// The `levels` document.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct LevelsDoc {
-    levels: BTreeMap<Ingredient, StockLevel>,
-    #[serde(default)]
-    in_flight: BTreeMap<String, InFlight>,
-}
+use crate::writer::{Edit, InFlight, Job, LevelsDoc, Op, forget_job, write_batches};
 
 /// Handle on the stock bucket; cheap to clone.
 #[derive(Clone)]
@@ -70,50 +29,21 @@ pub struct Ledger {
     jobs: mpsc::Sender<Job>,
 }
 
-/// A change to the levels, applied in place; it must leave the document untouched when it
-/// fails, and may run again (after a lost compare-and-swap).
-type Edit = Box<dyn FnMut(&mut LevelsDoc) -> anyhow::Result<Box<dyn Any + Send>> + Send>;
-
-struct Job {
-    edit: Edit,
-    done: oneshot::Sender<anyhow::Result<Box<dyn Any + Send>>>,
+/// What a reserve edit found.
+enum Reserving {
+    /// Applied now, or by an earlier attempt whose record is not written yet.
+    Applied,
+    /// The record already exists: nothing to do but answer from it.
+    Recorded(ReservationState),
+    Short(Ingredient),
 }
 
-/// Most changes applied in one write.
-const MAX_BATCH: usize = 512;
-
-/// Applies queued changes in batches, one compare-and-swap per batch, until every [`Ledger`]
-/// is dropped.
-async fn write_batches(store: Arc<Store>, mut jobs: mpsc::Receiver<Job>) {
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let applied = modify(&store, subjects::STOCK_KEY, |doc: Option<LevelsDoc>| {
-            let mut doc = doc.unwrap_or_default();
-            doc.prune();
-            let results: Vec<_> = batch.iter_mut().map(|job| (job.edit)(&mut doc)).collect();
-            Ok((Change::Write(doc), results))
-        })
-        .await;
-        match applied {
-            Ok(results) => {
-                for (job, result) in batch.into_iter().zip(results) {
-                    let _ = job.done.send(result);
-                }
-            }
-            Err(error) => {
-                let message = format!("{error:#}");
-                for job in batch {
-                    let _ = job.done.send(Err(anyhow::anyhow!("{message}")));
-                }
-            }
-        }
-    }
+/// What a commit or release edit found.
+enum Finishing {
+    /// Applied now, or by an earlier attempt whose record is not written yet.
+    Applied,
+    /// The record already shows it.
+    Recorded,
 }
 
 /// The levels after applying `op` with `items`, or the ingredient that runs short.
@@ -153,53 +83,84 @@ impl Ledger {
     /// when the last clone of the ledger is dropped).
     pub fn new(store: Store) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
         let store = Arc::new(store);
-        let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
+        let (jobs, queue) = mpsc::channel(1024);
         (Ledger { store: store.clone(), jobs }, write_batches(store, queue))
     }
 
-    /// Applies `edit` to the levels in the next batch and returns its result.
+    /// Applies `edit` to the levels in the next batch, with `order_id`'s record as read after
+    /// the levels, and returns its result.
     async fn edit<R: Send + 'static>(
         &self,
-        mut edit: impl FnMut(&mut LevelsDoc) -> anyhow::Result<R> + Send + 'static,
+        order_id: Option<&str>,
+        mut edit: impl FnMut(&mut LevelsDoc, Option<&Reservation>) -> anyhow::Result<R> + Send + 'static,
     ) -> anyhow::Result<R> {
         let (done, result) = oneshot::channel();
-        let edit: Edit = Box::new(move |doc| edit(doc).map(|value| Box::new(value) as Box<dyn Any + Send>));
-        self.jobs.send(Job { edit, done }).await.map_err(|_| anyhow::anyhow!("the stock writer has stopped"))?;
+        let edit: Edit = Box::new(move |doc, record| edit(doc, record).map(|value| Box::new(value) as Box<dyn Any + Send>));
+        let job = Job { order_id: order_id.map(str::to_owned), edit, done: Some(done) };
+        self.jobs.send(job).await.map_err(|_| anyhow::anyhow!("the stock writer has stopped"))?;
         let value = result.await.map_err(|_| anyhow::anyhow!("the stock writer has stopped"))??;
         // Each job's result is the value its own edit returned.
         Ok(*value.downcast::<R>().expect("an edit's result has the edit's type"))
     }
 
+    /// Drops the marker of `op` in a later batch, without waiting: a marker left behind only
+    /// costs room until the sweep finds it.
+    fn forget(&self, order_id: &str, op: Op) {
+        let _ = self.jobs.try_send(forget_job(order_id, op));
+    }
+
     /// Sets aside `items` for `order_id`, all or nothing.
     pub async fn reserve(&self, order_id: &str, items: &Items) -> anyhow::Result<StockReply> {
-        if let Some((reservation, _)) = self.reservation(order_id).await? {
-            self.settle(order_id, Op::Reserve).await?;
-            return Ok(reply_for(reservation.state));
-        }
         let (id, wanted) = (order_id.to_owned(), items.clone());
-        let short = self
-            .edit(move |doc| {
-                // Any marker means this order was reserved already (and maybe finished since).
+        let found = self
+            .edit(Some(order_id), move |doc, record| {
+                if let Some(record) = record {
+                    return Ok(Reserving::Recorded(record.state));
+                }
+                // A marker without a record: an earlier attempt reserved and stopped there.
                 if doc.in_flight.contains_key(&id) {
-                    return Ok(None);
+                    return Ok(Reserving::Applied);
                 }
                 if let Err(ingredient) = apply(&mut doc.levels, Op::Reserve, &wanted) {
-                    return Ok(Some(ingredient));
+                    return Ok(Reserving::Short(ingredient));
                 }
-                doc.in_flight.insert(id.clone(), InFlight { op: Op::Reserve, at: now(), settled: false });
-                Ok(None)
+                doc.in_flight.insert(id.clone(), InFlight::new(Op::Reserve));
+                Ok(Reserving::Applied)
             })
             .await?;
-        if let Some(ingredient) = short {
-            return Ok(StockReply::OutOfStock { ingredient });
+        match found {
+            Reserving::Short(ingredient) => return Ok(StockReply::OutOfStock { ingredient }),
+            Reserving::Recorded(state) => return Ok(reply_for(state)),
+            Reserving::Applied => {}
         }
+        let state = self.record_reservation(order_id, items).await?;
+        self.forget(order_id, Op::Reserve);
+        Ok(reply_for(state))
+    }
+
+    /// Creates the reservation record; if a duplicate of this request got there first (the
+    /// levels hold the change once either way), answers from that record.
+    async fn record_reservation(&self, order_id: &str, items: &Items) -> anyhow::Result<ReservationState> {
+        let key = subjects::reservation_key(order_id);
         let record = Reservation { items: items.clone(), state: ReservationState::Reserved };
-        modify(&self.store, &subjects::reservation_key(order_id), |existing: Option<Reservation>| {
-            Ok((if existing.is_some() { Change::Keep } else { Change::Write(record.clone()) }, ()))
-        })
-        .await?;
-        self.settle(order_id, Op::Reserve).await?;
-        Ok(StockReply::Reserved)
+        // Plain data always serializes.
+        let bytes = serde_json::to_vec(&record).expect("reservation serializes");
+        for attempt in 0..20 {
+            let error = match self.store.create(&key, bytes.clone().into()).await {
+                Ok(_) => return Ok(ReservationState::Reserved),
+                Err(error) => error,
+            };
+            // A create racing another one may hear "already exists" or "wrong last sequence"
+            // (10164): either way, look at what is there now.
+            if let Some((existing, _)) = self.reservation(order_id).await? {
+                return Ok(existing.state);
+            }
+            if error.kind() != CreateErrorKind::AlreadyExists && !format!("{error:?} {error}").contains("10164") && attempt > 2 {
+                return Err(error).with_context(|| format!("recording the reservation of {order_id}"));
+            }
+            backoff(attempt).await;
+        }
+        anyhow::bail!("could not record the reservation of {order_id}: too many conflicting writes")
     }
 
     /// The order was brewed: its reservation becomes consumed.
@@ -214,39 +175,39 @@ impl Ledger {
 
     async fn finish(&self, order_id: &str, op: Op) -> anyhow::Result<StockReply> {
         let target = if op == Op::Commit { ReservationState::Committed } else { ReservationState::Released };
-        let Some((reservation, _)) = self.reservation(order_id).await? else {
-            anyhow::bail!("order {order_id} has no reservation");
-        };
-        if reservation.state == target {
-            self.settle(order_id, op).await?;
-            return Ok(reply_for(target));
+        let id = order_id.to_owned();
+        let found = self
+            .edit(Some(order_id), move |doc, record| {
+                let Some(record) = record else { anyhow::bail!("order {id} has no reservation") };
+                if record.state == target {
+                    return Ok(Finishing::Recorded);
+                }
+                if record.state != ReservationState::Reserved {
+                    anyhow::bail!("order {id} is already {:?}", record.state);
+                }
+                match doc.in_flight.get(&id).map(|marker| marker.op) {
+                    Some(pending) if pending == op => return Ok(Finishing::Applied),
+                    Some(Op::Commit | Op::Release) => anyhow::bail!("order {id} is being finished another way"),
+                    Some(Op::Reserve) | None => {}
+                }
+                apply(&mut doc.levels, op, &record.items)
+                    .map_err(|ingredient| anyhow::anyhow!("reserved {ingredient} is less than order {id} holds"))?;
+                doc.in_flight.insert(id.clone(), InFlight::new(op));
+                Ok(Finishing::Applied)
+            })
+            .await?;
+        if let Finishing::Applied = found {
+            modify(&self.store, &subjects::reservation_key(order_id), |existing: Option<Reservation>| {
+                let Some(mut record) = existing else { anyhow::bail!("reservation of {order_id} vanished") };
+                if record.state == target {
+                    return Ok((Change::Keep, ()));
+                }
+                record.state = target;
+                Ok((Change::Write(record), ()))
+            })
+            .await?;
         }
-        if reservation.state != ReservationState::Reserved {
-            anyhow::bail!("order {order_id} is already {:?}", reservation.state);
-        }
-        let (id, items) = (order_id.to_owned(), reservation.items.clone());
-        self.edit(move |doc| {
-            match doc.in_flight.get(&id).map(|pending| pending.op) {
-                Some(pending) if pending == op => return Ok(()),
-                Some(Op::Commit | Op::Release) => anyhow::bail!("order {id} is being finished another way"),
-                Some(Op::Reserve) | None => {}
-            }
-            apply(&mut doc.levels, op, &items)
-                .map_err(|ingredient| anyhow::anyhow!("reserved {ingredient} is less than order {id} holds"))?;
-            doc.in_flight.insert(id.clone(), InFlight { op, at: now(), settled: false });
-            Ok(())
-        })
-        .await?;
-        modify(&self.store, &subjects::reservation_key(order_id), |existing: Option<Reservation>| {
-            let Some(mut record) = existing else { anyhow::bail!("reservation of {order_id} vanished") };
-            if record.state == target {
-                return Ok((Change::Keep, ()));
-            }
-            record.state = target;
-            Ok((Change::Write(record), ()))
-        })
-        .await?;
-        self.settle(order_id, op).await?;
+        self.forget(order_id, op);
         Ok(reply_for(target))
     }
 
@@ -254,7 +215,7 @@ impl Ledger {
     pub async fn restock(&self, items: &Items) -> anyhow::Result<StockReply> {
         let items = items.clone();
         let stock = self
-            .edit(move |doc| {
+            .edit(None, move |doc, _| {
                 for (&ingredient, &amount) in &items {
                     let level = doc.levels.entry(ingredient).or_default();
                     level.on_hand += amount;
@@ -270,7 +231,7 @@ impl Ledger {
     pub async fn threshold(&self, items: &Items) -> anyhow::Result<StockReply> {
         let items = items.clone();
         let stock = self
-            .edit(move |doc| {
+            .edit(None, move |doc, _| {
                 for (&ingredient, &amount) in &items {
                     doc.levels.entry(ingredient).or_default().low_at = amount;
                 }
@@ -280,10 +241,19 @@ impl Ledger {
         Ok(StockReply::Snapshot { stock })
     }
 
-    /// The levels as they are now.
+    /// The levels as they are now. `in_flight` counts the changes whose reservation record
+    /// does not show them yet (a marker whose record does is only waiting to be dropped).
     pub async fn snapshot(&self) -> anyhow::Result<StockSnapshot> {
-        let doc = get_json::<LevelsDoc>(&self.store, subjects::STOCK_KEY).await?;
-        Ok(doc.map(|(doc, _)| snapshot_of(&doc)).unwrap_or_else(|| snapshot_of(&LevelsDoc::default())))
+        let doc = get_json::<LevelsDoc>(&self.store, subjects::STOCK_KEY).await?.map(|(doc, _)| doc).unwrap_or_default();
+        let reads = doc.in_flight.iter().map(|(order_id, marker)| async move {
+            let record = self.reservation(order_id).await?;
+            anyhow::Ok(!record.is_some_and(|(record, _)| marker.op.recorded_in(record.state)))
+        });
+        let mut half_done = 0;
+        for open in futures::future::join_all(reads).await {
+            half_done += u64::from(open?);
+        }
+        Ok(StockSnapshot { in_flight: half_done, ..snapshot_of(&doc) })
     }
 
     /// The reservation record of `order_id`, if any.
@@ -291,19 +261,6 @@ impl Ledger {
         get_json(&self.store, &subjects::reservation_key(order_id))
             .await
             .with_context(|| format!("reading the reservation of {order_id}"))
-    }
-
-    /// Marks the marker of `op` settled once the record says so.
-    async fn settle(&self, order_id: &str, op: Op) -> anyhow::Result<()> {
-        let id = order_id.to_owned();
-        self.edit(move |doc| {
-            if let Some(marker) = doc.in_flight.get_mut(&id).filter(|marker| marker.op == op && !marker.settled) {
-                marker.settled = true;
-                marker.at = now();
-            }
-            Ok(())
-        })
-        .await
     }
 }
 
@@ -320,7 +277,7 @@ fn snapshot_of(doc: &LevelsDoc) -> StockSnapshot {
     for &ingredient in Ingredient::ALL {
         levels.entry(ingredient).or_default();
     }
-    StockSnapshot { levels, in_flight: doc.in_flight.values().filter(|marker| !marker.settled).count() as u64 }
+    StockSnapshot { levels, in_flight: doc.in_flight.len() as u64 }
 }
 
 /// The document provisioning writes when the bucket is new: `initial` on hand.

@@ -3,6 +3,7 @@
 //! Any number of instances can run; they share a queue group and the compare-and-swap.
 
 pub mod ledger;
+mod writer;
 
 use anyhow::Context;
 use brewq_protocol::{StockCommand, StockReply, subjects};

@@ -60,6 +60,8 @@ pub enum Command {
     Check(ClientArgs),
     /// Place a rush of orders and report how right the ETA was.
     Rush(RushArgs),
+    /// Measure how fast orders go, next to the raw NATS figures of the same cluster.
+    Bench(BenchArgs),
     /// Generate a secured cluster's configuration, or show the permission matrix.
     #[command(subcommand)]
     Security(SecurityCommand),
@@ -301,6 +303,33 @@ pub struct RushArgs {
     pub orders: usize,
     /// How long to wait for them all to end.
     #[arg(long, default_value_t = 600)]
+    pub timeout_seconds: u64,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct BenchArgs {
+    /// Orders to send (every size, bean, milk and sugar in turn); stock is topped up first.
+    #[arg(long, default_value_t = 5000)]
+    pub orders: usize,
+    /// Concurrent clients (orders waiting for their answer at once).
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// Orders per second; as fast as the clients go when absent.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Send through NATS (`coffee.web.requests`) or the web shop's HTTP API.
+    #[arg(long, value_enum, default_value = "nats")]
+    pub via: crate::commands::bench::Via,
+    /// The web shop for `--via http` (default: `http_url` of cluster.json).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Seconds to measure each raw NATS figure for; 0 skips them.
+    #[arg(long, default_value_t = 3)]
+    pub raw_seconds: u64,
+    /// How long to wait for the accepted orders to be brewed.
+    #[arg(long, default_value_t = 300)]
     pub timeout_seconds: u64,
     #[command(flatten)]
     pub client: ClientArgs,

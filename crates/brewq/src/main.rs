@@ -46,6 +46,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Audit(audit) => commands::audit::run(audit).await,
         Command::Check(check) => commands::check::run(check).await,
         Command::Rush(rush) => commands::rush::run(rush).await,
+        Command::Bench(bench) => commands::bench::run(bench).await,
         Command::Security(security) => commands::security::run(security),
     }
 }

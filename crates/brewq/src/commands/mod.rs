@@ -1,6 +1,7 @@
 //! The operator's commands: each connects, does one thing, prints it and exits.
 
 pub mod audit;
+pub mod bench;
 pub mod check;
 pub mod failed;
 pub mod machines;

@@ -10,5 +10,6 @@ mod operator;
 mod pipeline;
 mod restart;
 mod security;
+mod stock;
 mod up;
 mod web;

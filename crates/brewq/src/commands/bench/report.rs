@@ -1,0 +1,107 @@
+//! The figures of a run, printed as a table or as JSON.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use brewq_protocol::OrderStatus;
+use serde::Serialize;
+
+use super::follow::Ends;
+use super::load::Tally;
+use super::raw::RawFigures;
+use super::stats::{Errors, Latency};
+use crate::args::BenchArgs;
+
+/// What a run measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub via: String,
+    pub orders: usize,
+    pub clients: usize,
+    /// Orders per second asked for; none means as fast as possible.
+    pub rate: Option<f64>,
+    pub accepted: usize,
+    pub accepted_per_second: f64,
+    pub acceptance: Latency,
+    pub ready: usize,
+    pub failed: usize,
+    /// Accepted orders not ended when the run gave up waiting.
+    pub unfinished: usize,
+    /// Ready orders per second, from the first order sent to the last one ready.
+    pub ready_per_second: f64,
+    pub order_to_ready: Latency,
+    pub errors: Errors,
+    pub raw: Option<RawFigures>,
+}
+
+impl Report {
+    pub fn new(args: &BenchArgs, tally: &Tally, ends: &Ends, start: Instant, load_time: Duration, raw: Option<RawFigures>) -> Report {
+        let due = tally.due.lock().expect("tally");
+        let ends = ends.lock().expect("ends");
+        let mut to_ready = Vec::new();
+        let (mut failed, mut last_ready) = (0, start);
+        for (id, due) in due.iter() {
+            match ends.get(id) {
+                Some((at, OrderStatus::Ready)) => {
+                    to_ready.push(at.saturating_duration_since(*due));
+                    last_ready = last_ready.max(*at);
+                }
+                Some(_) => failed += 1,
+                None => {}
+            }
+        }
+        let ready = to_ready.len();
+        let accepted = tally.accepted.load(Ordering::Relaxed) as usize;
+        Report {
+            via: format!("{:?}", args.via).to_lowercase(),
+            orders: args.orders,
+            clients: args.clients,
+            rate: args.rate,
+            accepted,
+            accepted_per_second: accepted as f64 / load_time.as_secs_f64(),
+            acceptance: Latency::of(&mut tally.latencies.lock().expect("tally")),
+            ready,
+            failed,
+            unfinished: accepted - ready - failed,
+            ready_per_second: ready as f64 / last_ready.duration_since(start).as_secs_f64().max(f64::EPSILON),
+            order_to_ready: Latency::of(&mut to_ready),
+            errors: tally.errors.lock().expect("tally").clone(),
+            raw,
+        }
+    }
+
+    pub fn print(&self, json: bool) {
+        if json {
+            crate::output::json(self);
+            return;
+        }
+        let pace = self.rate.map_or("as fast as possible".to_owned(), |rate| format!("at {rate} orders/s"));
+        println!("{} orders through {}, {} clients, {pace}", self.orders, self.via, self.clients);
+        println!("accepted         {:>8} orders   {:>9.1} orders/s", self.accepted, self.accepted_per_second);
+        println!("acceptance       {}", self.acceptance);
+        println!(
+            "ready            {:>8} orders   {:>9.1} orders/s   ({} failed, {} unfinished)",
+            self.ready, self.ready_per_second, self.failed, self.unfinished
+        );
+        println!("order to ready   {}", self.order_to_ready);
+        let errors: Vec<String> = self.errors.iter().map(|(kind, count)| format!("{kind} {count}")).collect();
+        println!("errors           {}", if errors.is_empty() { "none".to_owned() } else { errors.join(", ") });
+        if let Some(raw) = &self.raw {
+            let publish = raw.jetstream_publish;
+            let cas = raw.kv_compare_and_swap;
+            println!("raw NATS, same cluster, R{}:", raw.replicas);
+            println!(
+                "  JetStream publish + PubAck, pipelined   {:>9.1} msgs/s   p50 {:>6.2} ms   accepted/raw = {:.3}",
+                publish.per_second,
+                publish.latency.p50_ms,
+                self.accepted_per_second / publish.per_second
+            );
+            println!(
+                "  KV compare-and-swap, one key            {:>9.1} ops/s    p50 {:>6.2} ms   accepted/raw = {:.3}",
+                cas.per_second,
+                cas.latency.p50_ms,
+                self.accepted_per_second / cas.per_second
+            );
+        }
+    }
+}

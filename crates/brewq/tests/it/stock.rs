@@ -1,0 +1,83 @@
+//! The stock ledger against a real cluster: duplicate commands for the same orders, racing on
+//! two stock managers, change the levels once per order.
+
+use std::time::Duration;
+
+use brewq_launch::Role;
+use brewq_protocol::stock::{Items, Reservation, ReservationState};
+use brewq_protocol::{Ingredient, StockCommand, StockReply, subjects};
+use futures::future::join_all;
+
+use crate::harness::{TestSystem, eventually};
+
+const COPIES: usize = 6;
+const GRAMS: u64 = 10;
+
+async fn send(client: &async_nats::Client, command: StockCommand) -> StockReply {
+    brewq_runtime::request::request_json(client, &subjects::stock_subject(&command), &command, Duration::from_secs(20))
+        .await
+        .expect("a stock manager answers")
+}
+
+/// `COPIES` copies of `command` at once.
+async fn duplicates(client: &async_nats::Client, command: StockCommand) -> Vec<StockReply> {
+    join_all((0..COPIES).map(|_| send(client, command.clone()))).await
+}
+
+#[tokio::test]
+async fn duplicate_stock_commands_racing_on_two_managers_apply_once() {
+    let system = TestSystem::start(0, |config| config.stock_managers = 2).await;
+    let connect = |role| {
+        let config = system.system.nats_config(role, "test").expect("config");
+        async move { brewq_runtime::connect(&config).await.expect("connects") }
+    };
+    let (controller, maker) = (connect(Role::Controller).await, connect(Role::Maker).await);
+    let ids: Vec<String> = (0..60).map(|index| format!("dup{index:03}")).collect();
+    let before = system.stock().await.levels[&Ingredient::Arabica];
+
+    let items = Items::from([(Ingredient::Arabica, GRAMS)]);
+    let reserved = join_all(ids.iter().map(|id| {
+        duplicates(&controller, StockCommand::Reserve { order_id: id.clone(), items: items.clone() })
+    }))
+    .await;
+    let odd: Vec<&StockReply> = reserved.iter().flatten().filter(|reply| **reply != StockReply::Reserved).collect();
+    assert!(odd.is_empty(), "{} of {} duplicate reserves not answered Reserved, first: {:?}", odd.len(), 60 * COPIES, odd.first());
+    let stock = system.stock().await.levels[&Ingredient::Arabica];
+    assert_eq!(stock.reserved, before.reserved + 60 * GRAMS, "each order reserved once: {stock:?}");
+
+    // 25 committed, 25 released, and 10 with commits and releases racing each other.
+    let finish = |index: usize, copy: usize, id: &String| match (index, copy % 2) {
+        (0..25, _) | (50.., 0) => StockCommand::Commit { order_id: id.clone() },
+        _ => StockCommand::Release { order_id: id.clone() },
+    };
+    let finished = join_all(ids.iter().enumerate().flat_map(|(index, id)| {
+        (0..COPIES).map(move |copy| (finish(index, copy, id), index < 50))
+    }).map(|(command, clean)| {
+        let maker = &maker;
+        async move { (send(maker, command).await, clean) }
+    }))
+    .await;
+    let failures: Vec<_> = finished.iter().filter(|(reply, clean)| *clean && matches!(reply, StockReply::Error { .. })).collect();
+    assert!(failures.is_empty(), "{} uncontested duplicates failed, first: {:?}", failures.len(), failures.first());
+
+    let store = system.bucket(subjects::STOCK_BUCKET).await;
+    let mut committed = 0;
+    for (index, id) in ids.iter().enumerate() {
+        let entry = store.get(subjects::reservation_key(id)).await.expect("read").expect("recorded");
+        let record: Reservation = serde_json::from_slice(&entry).expect("reservation");
+        let expected = match index {
+            0..25 => Some(ReservationState::Committed),
+            25..50 => Some(ReservationState::Released),
+            _ => None,
+        };
+        assert!(record.state != ReservationState::Reserved, "{id} left reserved");
+        assert!(expected.is_none_or(|state| state == record.state), "{id}: {record:?}");
+        committed += u64::from(record.state == ReservationState::Committed);
+    }
+    eventually("no stock operation left half done", Duration::from_secs(30), || async { system.stock().await.in_flight == 0 }).await;
+    let after = system.stock().await.levels[&Ingredient::Arabica];
+    assert_eq!(after.reserved, before.reserved, "nothing left reserved: {after:?}");
+    assert_eq!(after.consumed, before.consumed + committed * GRAMS, "consumed once per committed order: {after:?}");
+    assert_eq!(after.on_hand + after.reserved + after.consumed, after.added);
+    system.stop().await;
+}
