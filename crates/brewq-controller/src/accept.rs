@@ -35,30 +35,25 @@ pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> Or
         Ok(key) => key,
         Err(error) => return OrderReply::invalid(&error),
     };
-    let order_id = match key {
+    let (order_id, retried) = match key {
         Some(key) => match order_id_for_key(controller, &key).await {
-            Ok(order_id) => order_id,
+            Ok(order_id) => (order_id, true),
             Err(error) => return unavailable(&error),
         },
-        None => nuid::next().to_string(),
+        None => (nuid::next().to_string(), false),
     };
     let span = tracing::info_span!("order", order_id = order_id.as_str());
-    tracing::Instrument::instrument(place_with_id(controller, &order_id, order), span).await
+    tracing::Instrument::instrument(place_with_id(controller, &order_id, order, retried), span).await
 }
 
-async fn place_with_id(controller: &Controller, order_id: &str, order: Order) -> OrderReply {
-    match controller.records.get(order_id).await {
-        // Recorded, but its publish was never confirmed: an earlier attempt failed half-way.
-        // Publishing again is safe (the stream drops a duplicate id; a machine drops an order
-        // already done), and finishes what that attempt started.
-        Ok(Some(record)) if record.status == OrderStatus::Queued && record.queue_sequence.is_none() => {
-            return queue(controller, record, false).await;
-        }
-        Ok(Some(record)) => return accepted(controller, &record, false),
-        Ok(None) => {}
-        Err(error) => return unavailable(&error),
+/// Places the order `order_id`; `retried` when the id may have been used before (an
+/// idempotency key), so that an earlier attempt is looked for first.
+async fn place_with_id(controller: &Controller, order_id: &str, order: Order, retried: bool) -> OrderReply {
+    if retried && let Some(reply) = resume(controller, order_id).await {
+        return reply;
     }
     let reserve = StockCommand::Reserve { order_id: order_id.to_owned(), items: recipe(&order) };
+
     match request_json(&controller.client, &subjects::stock_subject(&reserve), &reserve, controller.config.stock_timeout).await {
         Ok(StockReply::Reserved) => {}
         Ok(StockReply::OutOfStock { ingredient }) => {
@@ -75,10 +70,35 @@ async fn place_with_id(controller: &Controller, order_id: &str, order: Order) ->
     queue(controller, record, true).await
 }
 
+/// The reply for an order an earlier attempt recorded, finishing that attempt; `None` when
+/// there is no such order yet.
+async fn resume(controller: &Controller, order_id: &str) -> Option<OrderReply> {
+    match controller.records.get(order_id).await {
+        // Recorded, but its publish was never confirmed: an earlier attempt failed half-way.
+        // Publishing again is safe (the stream drops a duplicate id; a machine drops an order
+        // already done), and finishes what that attempt started.
+        Ok(Some(record)) if record.status == OrderStatus::Queued && record.queue_sequence.is_none() => {
+            Some(queue(controller, record, false).await)
+        }
+        Ok(Some(record)) => Some(accepted(controller, &record, false)),
+        Ok(None) => None,
+        Err(error) => Some(unavailable(&error)),
+    }
+}
+
 /// Publishes a recorded order and replies; rolls it back when it cannot be queued.
 async fn queue(controller: &Controller, record: OrderRecord, new: bool) -> OrderReply {
     match publish(controller, &record).await {
-        Ok(sequence) => controller.records.set_queue_sequence(&record.id, sequence).await,
+        // Noted on the record after the reply: the order is safe in the stream already, and a
+        // retry that finds no sequence only publishes again, which the stream drops.
+        Ok(sequence) => {
+            let (records, order_id) = (controller.records.clone(), record.id.clone());
+            let span = tracing::Span::current();
+            tokio::spawn(tracing::Instrument::instrument(
+                async move { records.set_queue_sequence(&order_id, sequence).await },
+                span,
+            ));
+        }
         Err(error) => {
             roll_back(controller, &record.id).await;
             return unavailable(&error);

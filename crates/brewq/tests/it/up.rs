@@ -79,6 +79,22 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     let reason = String::from_utf8_lossy(&refused.stderr);
     assert!(reason.contains("sugar_count") && reason.lines().count() == 1, "{reason}");
 
+    // The benchmark against the same system, through NATS and through HTTP: every order
+    // accepted and brewed, the raw figures measured, and the invariants still hold after it.
+    for via in ["nats", "http"] {
+        let bench = brewq(&["bench", "--orders", "40", "--clients", "4", "--raw-seconds", "1", "--via", via, "--json"], &dir);
+        assert!(bench.status.success(), "brewq bench --via {via}: {}", String::from_utf8_lossy(&bench.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&bench.stdout).expect("bench --json prints JSON only");
+        assert_eq!((report["accepted"].as_u64(), report["ready"].as_u64()), (Some(40), Some(40)), "{report}");
+        assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+        assert!(report["acceptance"]["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{report}");
+        for raw in ["jetstream_publish", "kv_compare_and_swap"] {
+            assert!(report["raw"][raw]["per_second"].as_f64().is_some_and(|rate| rate > 0.0), "{report}");
+        }
+    }
+    let streams = brewq(&["check", "--json"], &dir);
+    assert!(streams.status.success(), "brewq check after the benchmark: {}", String::from_utf8_lossy(&streams.stdout));
+
     let pid = up.id().expect("pid").to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
     let exit = tokio::time::timeout(Duration::from_secs(60), up.wait()).await.expect("stops in time").expect("exit");
