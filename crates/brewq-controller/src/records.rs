@@ -1,21 +1,31 @@
 //! Order records in KV: created when an order is accepted, then moved through the state
 //! machine of [`brewq_protocol::OrderStatus`] by compare-and-swap. Only controllers write here.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use anyhow::Context;
 use async_nats::jetstream::kv::Store;
 use brewq_protocol::{OrderRecord, OrderUpdate, UpdateReply, now};
-use brewq_runtime::kv::{Change, get_json, modify};
+use brewq_runtime::kv::{Change, get_json, modify, modify_entry};
+
+/// Records of open orders remembered at once; past it, the memory starts afresh.
+const KNOWN_CAPACITY: usize = 20_000;
 
 /// Handle on the order-record bucket.
 #[derive(Clone)]
 pub struct Records {
     store: Store,
+    /// The last record this instance wrote for each open order, with its revision: the next
+    /// change is tried straight over it, with no read, and falls back to reading when another
+    /// writer moved the record since.
+    known: Arc<Mutex<HashMap<String, (OrderRecord, u64)>>>,
 }
 
 impl Records {
     /// Records over the provisioned bucket.
     pub fn new(store: Store) -> Self {
-        Records { store }
+        Records { store, known: Arc::default() }
     }
 
     /// The record of `order_id`, if any.
@@ -25,12 +35,60 @@ impl Records {
 
     /// Stores a new record; if one exists already (a retry), returns that one instead.
     pub async fn create(&self, record: OrderRecord) -> anyhow::Result<OrderRecord> {
-        modify(&self.store, &record.id.clone(), |existing: Option<OrderRecord>| match existing {
+        // Our own record type always serializes.
+        let bytes = serde_json::to_vec(&record).expect("record serializes");
+        if let Ok(revision) = self.store.create(&record.id, bytes.into()).await {
+            self.remember(record.clone(), revision);
+            return Ok(record);
+        }
+        self.change(&record.id.clone(), |existing: Option<OrderRecord>| match existing {
             Some(existing) => Ok((Change::Keep, existing)),
             None => Ok((Change::Write(record.clone()), record.clone())),
         })
         .await
         .context("creating the order record")
+    }
+
+    /// Read-modify-write of one record: first over the remembered revision, if any, and only
+    /// when that write loses (or `decide` keeps the value) by reading it again.
+    async fn change<R>(
+        &self,
+        order_id: &str,
+        mut decide: impl FnMut(Option<OrderRecord>) -> anyhow::Result<(Change<OrderRecord>, R)>,
+    ) -> anyhow::Result<R> {
+        let known = self.known.lock().expect("known records").get(order_id).cloned();
+        if let Some((record, revision)) = known
+            && let (Change::Write(changed), result) = decide(Some(record))?
+        {
+            // Our own record type always serializes.
+            let bytes = serde_json::to_vec(&changed).expect("record serializes");
+            if let Ok(revision) = self.store.update(order_id, bytes.into(), revision).await {
+                self.remember(changed, revision);
+                return Ok(result);
+            }
+        }
+        let (result, written) = modify_entry(&self.store, order_id, decide).await?;
+        match written {
+            Some((record, revision)) => self.remember(record, revision),
+            None => self.forget(order_id),
+        }
+        Ok(result)
+    }
+
+    fn remember(&self, record: OrderRecord, revision: u64) {
+        let mut known = self.known.lock().expect("known records");
+        if record.status.is_terminal() {
+            known.remove(&record.id);
+            return;
+        }
+        if known.len() >= KNOWN_CAPACITY {
+            known.clear();
+        }
+        known.insert(record.id.clone(), (record, revision));
+    }
+
+    fn forget(&self, order_id: &str) {
+        self.known.lock().expect("known records").remove(order_id);
     }
 
     /// Links a failed order to the new order that retries it.
@@ -47,7 +105,7 @@ impl Records {
 
     /// Notes where the order sits in the stream. Only a display aid: a failure is logged.
     pub async fn set_queue_sequence(&self, order_id: &str, sequence: u64) {
-        let noted = modify(&self.store, order_id, |existing: Option<OrderRecord>| match existing {
+        let noted = self.change(order_id, |existing: Option<OrderRecord>| match existing {
             Some(mut record) if record.queue_sequence != Some(sequence) => {
                 record.queue_sequence = Some(sequence);
                 Ok((Change::Write(record), ()))
@@ -63,7 +121,7 @@ impl Records {
     /// Moves an order to `update.status` if the state machine allows it.
     pub async fn update(&self, update: &OrderUpdate) -> anyhow::Result<UpdateReply> {
         let at = now();
-        modify(&self.store, &update.order_id, |existing: Option<OrderRecord>| {
+        self.change(&update.order_id, |existing: Option<OrderRecord>| {
             let Some(mut record) = existing else { return Ok((Change::Keep, UpdateReply::NotFound)) };
             if record.status == update.status && update.status.is_terminal() {
                 // Asked again after a crash or a lost reply: already done.

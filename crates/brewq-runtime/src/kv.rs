@@ -39,8 +39,21 @@ pub async fn get_json<T: DeserializeOwned>(store: &Store, key: &str) -> anyhow::
 pub async fn modify<T, R>(
     store: &Store,
     key: &str,
-    mut decide: impl FnMut(Option<T>) -> anyhow::Result<(Change<T>, R)>,
+    decide: impl FnMut(Option<T>) -> anyhow::Result<(Change<T>, R)>,
 ) -> anyhow::Result<R>
+where
+    T: Serialize + DeserializeOwned,
+{
+    Ok(modify_entry(store, key, decide).await?.0)
+}
+
+/// [`modify`], also returning the value it wrote with its new revision (`None` when it kept
+/// the value as it was), for a caller that remembers revisions to skip the next read.
+pub async fn modify_entry<T, R>(
+    store: &Store,
+    key: &str,
+    mut decide: impl FnMut(Option<T>) -> anyhow::Result<(Change<T>, R)>,
+) -> anyhow::Result<(R, Option<(T, u64)>)>
 where
     T: Serialize + DeserializeOwned,
 {
@@ -55,7 +68,7 @@ where
             None => (None, None),
         };
         let (change, result) = decide(current)?;
-        let Change::Write(value) = change else { return Ok(result) };
+        let Change::Write(value) = change else { return Ok((result, None)) };
         let bytes = serde_json::to_vec(&value).context("encoding value")?;
         let written = match revision {
             Some(revision) => store.update(key, bytes.into(), revision).await,
@@ -68,7 +81,7 @@ where
             }),
         };
         match written {
-            Ok(_) => return Ok(result),
+            Ok(revision) => return Ok((result, Some((value, revision)))),
             Err(error) if is_retryable(&error) => backoff(attempt).await,
             Err(error) => return Err(error).with_context(|| format!("writing {key}")),
         }

@@ -40,8 +40,9 @@ enum Reserving {
 
 /// What a commit or release edit found.
 enum Finishing {
-    /// Applied now, or by an earlier attempt whose record is not written yet.
-    Applied,
+    /// Applied now, or by an earlier attempt whose record is not written yet; the record's
+    /// record and revision as the batch read them.
+    Applied(Reservation, u64),
     /// The record already shows it.
     Recorded,
 }
@@ -92,7 +93,7 @@ impl Ledger {
     async fn edit<R: Send + 'static>(
         &self,
         order_id: Option<&str>,
-        mut edit: impl FnMut(&mut LevelsDoc, Option<&Reservation>) -> anyhow::Result<R> + Send + 'static,
+        mut edit: impl FnMut(&mut LevelsDoc, Option<(&Reservation, u64)>) -> anyhow::Result<R> + Send + 'static,
     ) -> anyhow::Result<R> {
         let (done, result) = oneshot::channel();
         let edit: Edit = Box::new(move |doc, record| edit(doc, record).map(|value| Box::new(value) as Box<dyn Any + Send>));
@@ -103,10 +104,10 @@ impl Ledger {
         Ok(*value.downcast::<R>().expect("an edit's result has the edit's type"))
     }
 
-    /// Drops the marker of `op` in a later batch, without waiting: a marker left behind only
-    /// costs room until the sweep finds it.
+    /// Drops the marker of `op` in a later batch, without waiting, once the record shows `op`:
+    /// a marker left behind only costs room until the sweep finds it.
     fn forget(&self, order_id: &str, op: Op) {
-        let _ = self.jobs.try_send(forget_job(order_id, op));
+        let _ = self.jobs.try_send(forget_job(order_id, op, true));
     }
 
     /// Sets aside `items` for `order_id`, all or nothing.
@@ -114,7 +115,7 @@ impl Ledger {
         let (id, wanted) = (order_id.to_owned(), items.clone());
         let found = self
             .edit(Some(order_id), move |doc, record| {
-                if let Some(record) = record {
+                if let Some((record, _)) = record {
                     return Ok(Reserving::Recorded(record.state));
                 }
                 // A marker without a record: an earlier attempt reserved and stopped there.
@@ -178,7 +179,7 @@ impl Ledger {
         let id = order_id.to_owned();
         let found = self
             .edit(Some(order_id), move |doc, record| {
-                let Some(record) = record else { anyhow::bail!("order {id} has no reservation") };
+                let Some((record, revision)) = record else { anyhow::bail!("order {id} has no reservation") };
                 if record.state == target {
                     return Ok(Finishing::Recorded);
                 }
@@ -186,29 +187,44 @@ impl Ledger {
                     anyhow::bail!("order {id} is already {:?}", record.state);
                 }
                 match doc.in_flight.get(&id).map(|marker| marker.op) {
-                    Some(pending) if pending == op => return Ok(Finishing::Applied),
+                    Some(pending) if pending == op => return Ok(Finishing::Applied(record.clone(), revision)),
                     Some(Op::Commit | Op::Release) => anyhow::bail!("order {id} is being finished another way"),
                     Some(Op::Reserve) | None => {}
                 }
                 apply(&mut doc.levels, op, &record.items)
                     .map_err(|ingredient| anyhow::anyhow!("reserved {ingredient} is less than order {id} holds"))?;
                 doc.in_flight.insert(id.clone(), InFlight::new(op));
-                Ok(Finishing::Applied)
+                Ok(Finishing::Applied(record.clone(), revision))
             })
             .await?;
-        if let Finishing::Applied = found {
-            modify(&self.store, &subjects::reservation_key(order_id), |existing: Option<Reservation>| {
-                let Some(mut record) = existing else { anyhow::bail!("reservation of {order_id} vanished") };
-                if record.state == target {
-                    return Ok((Change::Keep, ()));
-                }
-                record.state = target;
-                Ok((Change::Write(record), ()))
-            })
-            .await?;
+        if let Finishing::Applied(record, revision) = found {
+            self.record_finish(order_id, Reservation { state: target, ..record }, revision).await?;
         }
         self.forget(order_id, op);
         Ok(reply_for(target))
+    }
+
+    /// Writes the finished reservation record: straight over the revision the batch read, or,
+    /// if the record moved since (a duplicate of this request), over what is there now.
+    async fn record_finish(&self, order_id: &str, finished: Reservation, revision: u64) -> anyhow::Result<()> {
+        let key = subjects::reservation_key(order_id);
+        // Plain data always serializes.
+        let bytes = serde_json::to_vec(&finished).expect("reservation serializes");
+        if self.store.update(&key, bytes.into(), revision).await.is_ok() {
+            return Ok(());
+        }
+        modify(&self.store, &key, |existing: Option<Reservation>| {
+            let Some(mut record) = existing else { anyhow::bail!("reservation of {order_id} vanished") };
+            if record.state == finished.state {
+                return Ok((Change::Keep, ()));
+            }
+            if record.state != ReservationState::Reserved {
+                anyhow::bail!("order {order_id} is already {:?}", record.state);
+            }
+            record.state = finished.state;
+            Ok((Change::Write(record), ()))
+        })
+        .await
     }
 
     /// Adds `items` to what is on hand.

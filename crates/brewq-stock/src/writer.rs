@@ -67,7 +67,7 @@ pub(crate) struct LevelsDoc {
 /// after the levels. It must leave the document untouched when it fails, and may run again
 /// (after a lost compare-and-swap).
 pub(crate) type Edit =
-    Box<dyn FnMut(&mut LevelsDoc, Option<&Reservation>) -> anyhow::Result<Box<dyn Any + Send>> + Send>;
+    Box<dyn FnMut(&mut LevelsDoc, Option<(&Reservation, u64)>) -> anyhow::Result<Box<dyn Any + Send>> + Send>;
 
 pub(crate) struct Job {
     /// The order whose record the edit needs, if any.
@@ -141,7 +141,7 @@ async fn apply_batch(
         let records = read_records(store, &ids).await?;
         doc.in_flight.retain(|_, marker| !marker.settled);
         let results: Vec<_> =
-            batch.iter_mut().map(|job| (job.edit)(&mut doc, job.order_id.as_ref().and_then(|id| records.get(id)))).collect();
+            batch.iter_mut().map(|job| (job.edit)(&mut doc, job.order_id.as_ref().and_then(|id| records.get(id)).map(|(record, revision)| (record, *revision)))).collect();
         // A struct of maps with string keys always serializes.
         let bytes = serde_json::to_vec(&doc).expect("levels serialize");
         match store.update(subjects::STOCK_KEY, bytes.into(), revision).await {
@@ -166,15 +166,16 @@ async fn read_levels(store: &Store) -> anyhow::Result<(LevelsDoc, u64)> {
         .context("the stock levels are missing (has the cluster been provisioned?)")
 }
 
-/// The reservation records of the batch's orders, read concurrently, after the levels.
-async fn read_records(store: &Store, ids: &[String]) -> anyhow::Result<HashMap<String, Reservation>> {
+/// The reservation records of the batch's orders with their revisions, read concurrently,
+/// after the levels.
+async fn read_records(store: &Store, ids: &[String]) -> anyhow::Result<HashMap<String, (Reservation, u64)>> {
     let reads = ids.iter().map(|id| async move {
         let key = subjects::reservation_key(id);
         get_json::<Reservation>(store, &key).await.with_context(|| format!("reading the reservation of {id}"))
     });
     let mut records = HashMap::new();
     for (id, record) in ids.iter().zip(futures::future::join_all(reads).await) {
-        if let Some((record, _)) = record? {
+        if let Some(record) = record? {
             records.insert(id.clone(), record);
         }
     }
@@ -190,20 +191,22 @@ async fn sweep_markers(store: &Store, cached: &Cached) -> Vec<Job> {
     for (order_id, marker) in doc.in_flight.iter().filter(|(_, marker)| marker.at < oldest) {
         if let Ok(Some((record, _))) = get_json::<Reservation>(store, &subjects::reservation_key(order_id)).await {
             if marker.op.recorded_in(record.state) {
-                forgets.push(forget_job(order_id, marker.op));
+                forgets.push(forget_job(order_id, marker.op, true));
             }
         }
     }
     forgets
 }
 
-/// A job that drops the marker of `op` for `order_id`, once its record shows it.
-pub(crate) fn forget_job(order_id: &str, op: Op) -> Job {
+/// A job that drops the marker of `op` for `order_id`. `recorded`: the caller has just seen
+/// the record show `op` (records only move forward), so the batch need not read it.
+pub(crate) fn forget_job(order_id: &str, op: Op, recorded: bool) -> Job {
     let id = order_id.to_owned();
     Job {
-        order_id: Some(id.clone()),
+        order_id: (!recorded).then(|| id.clone()),
         edit: Box::new(move |doc, record| {
-            if record.is_some_and(|record| op.recorded_in(record.state)) && doc.in_flight.get(&id).is_some_and(|marker| marker.op == op) {
+            let shown = recorded || record.is_some_and(|(record, _)| op.recorded_in(record.state));
+            if shown && doc.in_flight.get(&id).is_some_and(|marker| marker.op == op) {
                 doc.in_flight.remove(&id);
             }
             Ok(Box::new(()))
