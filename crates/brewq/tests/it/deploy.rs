@@ -2,9 +2,10 @@
 //! `lan.rs`), the configs written by the real `brewq security init --tls --host <address>...`
 //! for their addresses, one nats-server per host started from its config, `brewq provision`,
 //! and the services spread over the hosts, each run inside its host with `ip netns exec`.
-//! Orders flow end to end (the CLI on a host, the web shop over HTTP); one host is cut off and
-//! orders still flow; it comes back and its server catches up: its replica of the order records
-//! holds the same last sequence as the others, and orders flow through it again.
+//! Orders flow end to end (the CLI on a host, the web shop over HTTP, whose operator logs in);
+//! one host is cut off and orders still flow; it comes back and its server catches up: its
+//! replica of the order records holds the same last sequence as the others, and orders flow
+//! through it again.
 //!
 //! Making namespaces needs root (or CAP_NET_ADMIN); without it the test says why and skips,
 //! unless `BREWQ_REQUIRE_NETNS` is set, which turns the skip into a failure.
@@ -53,6 +54,7 @@ async fn three_hosts_serve_orders_through_one_cut_off_and_it_catches_up() {
 
     deployment.order_from_cli(1, "before-cut").await;
     deployment.order_over_http("web-before-cut").await;
+    deployment.operator_logs_in().await;
 
     deployment.lan.cut(CUT);
     deployment.wait_route_lost("n3").await;
@@ -151,7 +153,10 @@ impl Deployment {
             self.start_service(host, &format!("stock-h{}", host + 1), "stock", &["stock", "serve"]);
         }
         let listen = format!("{}:{WEB_PORT}", self.lan.addresses[0]);
-        self.start_service(0, "web", "web", &["web", "--listen", &listen]);
+        let keys = self.etc().join("keys");
+        let (hash, session, operator) = (path(&keys.join("admin.bcrypt")), path(&keys.join("session.key")), path(&keys.join("admin.nk")));
+        let web = ["web", "--listen", &listen, "--operator-password-hash-file", &hash, "--session-key-file", &session, "--operator-seed-file", &operator];
+        self.start_service(0, "web", "web", &web);
     }
 
     /// Runs `brewq args...` inside host `host`; `None` when it takes longer than `timeout`.
@@ -245,6 +250,16 @@ impl Deployment {
         })
         .await;
         eprintln!("deploy: order {key} ready through the web shop");
+    }
+
+    /// The operator logs in to the shop with the admin password `security init` wrote.
+    async fn operator_logs_in(&self) {
+        let password = std::fs::read_to_string(self.etc().join("keys/admin.password")).expect("admin password");
+        let url = format!("http://{}:{WEB_PORT}/admin/login", self.lan.addresses[0]);
+        let login = json!({"user": "admin", "password": password.trim()});
+        let response = self.http.post(url).json(&login).send().await.expect("the shop answers");
+        assert_eq!(response.status(), 200, "operator login");
+        assert!(response.headers().contains_key("set-cookie"), "a session cookie");
     }
 
     /// Waits until n1 no longer has a route to `node`: the cut is real.
