@@ -65,6 +65,7 @@ async fn three_hosts_serve_orders_through_one_cut_off_and_it_catches_up() {
     deployment.lan.heal(CUT);
     deployment.wait_caught_up(written_during_cut).await;
     deployment.order_from_cli(CUT, "after-heal").await;
+    deployment.operator_sees_every_machine_online().await;
 }
 
 impl Deployment {
@@ -262,6 +263,20 @@ impl Deployment {
         assert!(response.headers().contains_key("set-cookie"), "a session cookie");
     }
 
+    /// `brewq machines --data-dir <security init output>` from this machine, as an operator
+    /// runs it: every server answers through `cluster.json`, and each host's machine is online.
+    async fn operator_sees_every_machine_online(&self) {
+        let etc = self.etc();
+        eventually("three machines online", Duration::from_secs(60), || async {
+            let mut command = tokio::process::Command::new(brewq_bin());
+            command.args(["machines", "--json", "--data-dir"]).arg(&etc).kill_on_drop(true);
+            let Ok(Ok(output)) = tokio::time::timeout(Duration::from_secs(20), command.output()).await else { return false };
+            let machines: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap_or_default();
+            machines.iter().filter(|machine| machine["online"] == json!(true)).count() == 3
+        })
+        .await;
+    }
+
     /// Waits until n1 no longer has a route to `node`: the cut is real.
     async fn wait_route_lost(&self, node: &str) {
         eventually(&format!("n1 to lose its route to {node}"), Duration::from_secs(60), || async {
@@ -292,7 +307,10 @@ impl Deployment {
                 sequences.push(self.records_last_sequence(host).await);
             }
             let returning = sequences[CUT].unwrap_or(0);
-            returning >= written_during_cut && sequences.iter().all(|sequence| *sequence == Some(returning))
+            let same = returning >= written_during_cut && sequences.iter().all(|sequence| *sequence == Some(returning));
+            // What DEPLOY.md checks between two hosts of a rolling upgrade: /healthz answers
+            // 200 only once every stream and consumer the server holds is current.
+            same && self.monitor(CUT, "healthz").await.is_some()
         })
         .await;
         eprintln!("deploy: n3 caught up");
