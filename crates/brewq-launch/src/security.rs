@@ -1,6 +1,7 @@
 //! `brewq security init`: everything a cluster needs to run secured, written to one folder:
-//! role nkeys and passwords (`keys/`), one nats-server config per node, TLS material (`tls/`)
-//! when asked, and a `cluster.json` that the `brewq` commands read.
+//! role nkeys and passwords (`keys/`), the web shop's operator login files, one nats-server
+//! config per node, TLS material (`tls/`) when asked, and a `cluster.json` that the `brewq`
+//! commands read.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,7 @@ pub fn init(request: &SecurityInit) -> anyhow::Result<ClusterInfo> {
     std::fs::create_dir_all(&request.out).with_context(|| format!("creating {}", request.out.display()))?;
     let out = request.out.canonicalize().context("resolving --out")?;
     let keys = Keys::load_or_create(&out.join("keys"))?;
+    keys.ensure_operator_files()?;
     let nodes = node_specs(request);
     let tls_files = if request.tls { Some(crate::tls::ensure(&out.join("tls"), &nodes)?) } else { None };
     for index in 0..nodes.len() {

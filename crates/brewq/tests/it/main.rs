@@ -4,7 +4,9 @@
 
 mod browser;
 mod chaos;
+mod deploy;
 mod harness;
+mod lan;
 mod netns;
 mod operator;
 mod pipeline;

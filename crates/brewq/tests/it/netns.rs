@@ -15,7 +15,8 @@ pub struct Host {
     pub inside: String,
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+/// Runs `ip args...`; an error carries its stderr.
+pub fn ip(args: &[&str]) -> Result<(), String> {
     let output = Command::new("ip").args(args).output().map_err(|error| format!("ip: {error}"))?;
     if output.status.success() {
         Ok(())
