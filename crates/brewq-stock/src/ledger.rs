@@ -97,11 +97,13 @@ async fn write_batches(store: Arc<Store>, mut jobs: mpsc::Receiver<Job>) {
             let mut doc = doc.unwrap_or_default();
             doc.prune();
             let results: Vec<_> = batch.iter_mut().map(|job| (job.edit)(&mut doc)).collect();
-            Ok((Change::Write(doc), results))
+            let levels = doc.levels.clone();
+            Ok((Change::Write(doc), (results, levels)))
         })
         .await;
         match applied {
-            Ok(results) => {
+            Ok((results, levels)) => {
+                record_levels(&levels);
                 for (job, result) in batch.into_iter().zip(results) {
                     let _ = job.done.send(result);
                 }
@@ -113,6 +115,17 @@ async fn write_batches(store: Arc<Store>, mut jobs: mpsc::Receiver<Job>) {
                 }
             }
         }
+    }
+}
+
+/// The stock as metrics, per ingredient: `brewq_stock_on_hand`, `brewq_stock_reserved`, and
+/// `brewq_stock_low` (1 while below its alert level).
+fn record_levels(levels: &BTreeMap<Ingredient, StockLevel>) {
+    for (ingredient, level) in levels {
+        let name = ingredient.as_str();
+        metrics::gauge!("brewq_stock_on_hand", "ingredient" => name).set(level.on_hand as f64);
+        metrics::gauge!("brewq_stock_reserved", "ingredient" => name).set(level.reserved as f64);
+        metrics::gauge!("brewq_stock_low", "ingredient" => name).set(f64::from(u8::from(level.is_low())));
     }
 }
 
@@ -282,8 +295,9 @@ impl Ledger {
 
     /// The levels as they are now.
     pub async fn snapshot(&self) -> anyhow::Result<StockSnapshot> {
-        let doc = get_json::<LevelsDoc>(&self.store, subjects::STOCK_KEY).await?;
-        Ok(doc.map(|(doc, _)| snapshot_of(&doc)).unwrap_or_else(|| snapshot_of(&LevelsDoc::default())))
+        let doc = get_json::<LevelsDoc>(&self.store, subjects::STOCK_KEY).await?.map(|(doc, _)| doc).unwrap_or_default();
+        record_levels(&doc.levels);
+        Ok(snapshot_of(&doc))
     }
 
     /// The reservation record of `order_id`, if any.
