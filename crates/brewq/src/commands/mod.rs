@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod check;
 pub mod failed;
+pub mod health;
 pub mod machines;
 pub mod order;
 pub mod rush;
