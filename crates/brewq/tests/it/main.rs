@@ -6,6 +6,7 @@ mod browser;
 mod chaos;
 mod harness;
 mod netns;
+mod observe;
 mod operator;
 mod pipeline;
 mod restart;
