@@ -90,6 +90,9 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
             .with_context(|| format!("subscribing to {subject}"))?;
         tracker.spawn(serve(controller.clone(), subject, subscription, tracker.clone(), shutdown.clone()));
     }
+    // Shown at 0 from the start, so that a dashboard sees the series before the first one.
+    metrics::counter!("brewq_orders_accepted_total").increment(0);
+    metrics::counter!("brewq_dead_letters_total").increment(0);
     tracing::info!("controller ready");
     shutdown.cancelled().await;
     tracker.close();
