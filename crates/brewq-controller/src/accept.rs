@@ -12,17 +12,35 @@ use brewq_protocol::{
     subjects,
 };
 use brewq_runtime::kv::{Change, modify};
-use brewq_runtime::request::request_json;
+use brewq_runtime::request::request_json_with_header;
 
 use crate::{Controller, to_json};
 
 /// Serves one order request; always produces a reply.
 pub(crate) async fn handle(controller: &Controller, payload: &[u8]) -> Vec<u8> {
+    let started = Instant::now();
     let reply = match serde_json::from_slice::<OrderRequest>(payload) {
         Ok(request) => place(controller, &request).await,
         Err(error) => OrderReply::rejected(RejectCode::Invalid, format!("the order is not valid JSON: {error}"), None),
     };
+    count(&reply, started.elapsed());
     to_json(&reply)
+}
+
+/// `brewq_orders_accepted_total`, `brewq_orders_refused_total{reason}` and the time taken to
+/// answer, `brewq_order_accept_seconds{outcome}`.
+fn count(reply: &OrderReply, took: Duration) {
+    let outcome = match reply.code {
+        None if reply.is_success() => "accepted",
+        None => "error",
+        Some(code) => code.as_str(),
+    };
+    if outcome == "accepted" {
+        metrics::counter!("brewq_orders_accepted_total").increment(1);
+    } else {
+        metrics::counter!("brewq_orders_refused_total", "reason" => outcome).increment(1);
+    }
+    metrics::histogram!("brewq_order_accept_seconds", "outcome" => outcome).record(took.as_secs_f64());
 }
 
 /// Validates and places an order; always a reply.
@@ -53,8 +71,8 @@ async fn place_with_id(controller: &Controller, order_id: &str, order: Order, re
         return reply;
     }
     let reserve = StockCommand::Reserve { order_id: order_id.to_owned(), items: recipe(&order) };
-
-    match request_json(&controller.client, &subjects::stock_subject(&reserve), &reserve, controller.config.stock_timeout).await {
+    let (subject, header) = (subjects::stock_subject(&reserve), (subjects::ORDER_ID_HEADER, order_id));
+    match request_json_with_header(&controller.client, &subject, header, &reserve, controller.config.stock_timeout).await {
         Ok(StockReply::Reserved) => {}
         Ok(StockReply::OutOfStock { ingredient }) => {
             tracing::info!(%ingredient, "order refused: out of stock");
@@ -183,8 +201,10 @@ async fn roll_back(controller: &Controller, order_id: &str) {
     // No message carries this order, so no machine will release its stock: keep trying.
     let release = StockCommand::Release { order_id: order_id.to_owned() };
     loop {
+        let subject = subjects::stock_subject(&release);
+        let header = (subjects::ORDER_ID_HEADER, order_id);
         let released: Result<StockReply, _> =
-            request_json(&controller.client, &subjects::stock_subject(&release), &release, controller.config.stock_timeout).await;
+            request_json_with_header(&controller.client, &subject, header, &release, controller.config.stock_timeout).await;
         match released {
             Ok(StockReply::Released) => return,
             other if Instant::now() < deadline => {

@@ -2,7 +2,7 @@
 //! A brewing or finished order cannot be cancelled.
 
 use brewq_protocol::{OrderReply, OrderStatus, OrderUpdate, RejectCode, StockCommand, StockReply, UpdateReply, subjects};
-use brewq_runtime::request::request_json;
+use brewq_runtime::request::request_json_with_header;
 
 use crate::{Controller, to_json};
 
@@ -42,8 +42,10 @@ async fn cancel(controller: &Controller, order_id: &str) -> OrderReply {
     // If this release is lost, the machine that takes the cancelled order off the queue
     // releases it again (releases are idempotent).
     let release = StockCommand::Release { order_id: order_id.to_owned() };
+    let subject = subjects::stock_subject(&release);
+    let header = (subjects::ORDER_ID_HEADER, order_id);
     let released: Result<StockReply, _> =
-        request_json(&controller.client, &subjects::stock_subject(&release), &release, controller.config.stock_timeout).await;
+        request_json_with_header(&controller.client, &subject, header, &release, controller.config.stock_timeout).await;
     if !matches!(released, Ok(StockReply::Released)) {
         tracing::warn!(?released, "stock of the cancelled order not released yet");
     }

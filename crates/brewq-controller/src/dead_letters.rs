@@ -10,8 +10,9 @@ use crate::{Controller, to_json};
 /// Files a failed order; idempotent.
 pub(crate) async fn file(controller: &Controller, order_id: &str, reason: Option<&str>) {
     let letter = DeadLetter { order_id: order_id.to_owned(), reason: reason.unwrap_or("failed").to_owned(), at: now() };
-    if let Err(error) = brewq_runtime::kv::put_json(&controller.dead_letters, order_id, &letter).await {
-        tracing::error!(order_id, error = format!("{error:#}"), "cannot file the failed order for the operator");
+    match brewq_runtime::kv::put_json(&controller.dead_letters, order_id, &letter).await {
+        Ok(_) => metrics::counter!("brewq_dead_letters_total").increment(1),
+        Err(error) => tracing::error!(order_id, error = format!("{error:#}"), "cannot file the failed order for the operator"),
     }
 }
 

@@ -90,6 +90,9 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
             .with_context(|| format!("subscribing to {subject}"))?;
         tracker.spawn(serve(controller.clone(), subject, subscription, tracker.clone(), shutdown.clone()));
     }
+    // Shown at 0 from the start, so that a dashboard sees the series before the first one.
+    metrics::counter!("brewq_orders_accepted_total").increment(0);
+    metrics::counter!("brewq_dead_letters_total").increment(0);
     tracing::info!("controller ready");
     shutdown.cancelled().await;
     tracker.close();
@@ -113,7 +116,8 @@ async fn serve(
             message = subscription.next() => match message { Some(message) => message, None => break },
         };
         let controller = controller.clone();
-        tracker.spawn(async move {
+        let span = request_span(subject, &message);
+        tracker.spawn(tracing::Instrument::instrument(async move {
             let Some(reply_to) = message.reply.clone() else { return };
             let reply = match subject {
                 subjects::ORDER_REQUESTS => accept::handle(&controller, &message.payload).await,
@@ -125,9 +129,19 @@ async fn serve(
             if let Err(error) = controller.client.publish(reply_to, reply.into()).await {
                 tracing::warn!(%error, subject, "cannot send reply");
             }
-        });
+        }, span));
     }
     let _ = subscription.unsubscribe().await;
+}
+
+/// The span of one request, with the order id its sender put in the header, if any (a new
+/// order gets its id in the handler's own span).
+fn request_span(subject: &'static str, message: &async_nats::Message) -> tracing::Span {
+    let order_id = message.headers.as_ref().and_then(|headers| headers.get(subjects::ORDER_ID_HEADER));
+    match order_id {
+        Some(order_id) => tracing::info_span!("request", subject, order_id = order_id.as_str()),
+        None => tracing::info_span!("request", subject),
+    }
 }
 
 /// Serializes one of our protocol replies; they are plain data and always serialize.

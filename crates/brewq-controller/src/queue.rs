@@ -1,6 +1,7 @@
 //! The queue as the controllers see it: the true pending count (waiting plus being brewed, read
 //! from the consumer) written to `orders-values`/`orders.pending`, the live machines counted
-//! from their heartbeats, and the ETA computed from both.
+//! from their heartbeats, and the ETA computed from both. The figures are metrics too
+//! (`brewq_queue_pending`, `_waiting`, `_in_flight`, `brewq_machines_online`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -61,8 +62,12 @@ pub(crate) async fn refresh(
 ) {
     let mut last_written = None;
     loop {
-        match pending_orders(&jetstream).await {
-            Ok(pending) => {
+        match queue_figures(&jetstream).await {
+            Ok((waiting, in_flight)) => {
+                let pending = waiting + in_flight;
+                metrics::gauge!("brewq_queue_pending").set(pending as f64);
+                metrics::gauge!("brewq_queue_waiting").set(waiting as f64);
+                metrics::gauge!("brewq_queue_in_flight").set(in_flight as f64);
                 stats.pending.store(pending, Ordering::Relaxed);
                 if last_written != Some(pending) {
                     match values.put(subjects::PENDING_KEY, pending.to_string().into()).await {
@@ -76,6 +81,7 @@ pub(crate) async fn refresh(
         match live_machines(&machines).await {
             Ok(fleet) => {
                 stats.machines.store(fleet.len() as u64, Ordering::Relaxed);
+                metrics::gauge!("brewq_machines_online").set(fleet.len() as f64);
                 let times = brewq_protocol::queue::brew_times(&fleet);
                 if !times.is_empty() {
                     let typical = brewq_protocol::queue::typical_brew_time(&times);
@@ -91,13 +97,13 @@ pub(crate) async fn refresh(
     }
 }
 
-/// Waiting plus delivered-but-unacknowledged orders of the makers' consumer.
-pub async fn pending_orders(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<u64> {
+/// Orders of the makers' consumer waiting, and delivered but not yet acknowledged (in flight).
+pub async fn queue_figures(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<(u64, u64)> {
     let consumer: async_nats::jetstream::consumer::PullConsumer = jetstream
         .get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM)
         .await?;
     let info = consumer.cached_info();
-    Ok(info.num_pending + info.num_ack_pending as u64)
+    Ok((info.num_pending, info.num_ack_pending as u64))
 }
 
 /// Heartbeats of the machines taking orders now.

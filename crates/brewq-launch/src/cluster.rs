@@ -1,7 +1,9 @@
 //! A cluster of real `nats-server` processes on loopback: one config file per node (JetStream
 //! on file storage with `sync_interval: always`, authenticated routes, nkey users), started,
-//! checked ready, killed or restarted one by one, and described in `cluster.json`.
+//! checked ready, killed or restarted one by one, and described in `cluster.json` (client,
+//! monitoring and metrics addresses, admin credentials).
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,6 +29,14 @@ pub struct ClusterInfo {
     pub tls_ca: Option<PathBuf>,
     /// Client, route and monitoring port of each node, reused on the next start.
     pub ports: Vec<NodePorts>,
+    /// The monitoring endpoint of each node (`http://host:port`, serving `/healthz`, `/varz`,
+    /// `/jsz`), in node order.
+    #[serde(default)]
+    pub monitor_urls: Vec<String>,
+    /// Where each service process serves Prometheus metrics (`http://host:port/metrics`), by
+    /// process name (`controller-1`, `maker-3`, ...).
+    #[serde(default)]
+    pub metrics_urls: BTreeMap<String, String>,
 }
 
 /// The ports of one node.
@@ -164,6 +174,11 @@ impl NatsCluster {
             .zip(&self.hosts)
             .map(|(ports, host)| format!("{scheme}://{}:{}", host.address, ports.client))
             .collect()
+    }
+
+    /// Monitoring URLs of every node.
+    pub fn monitor_urls(&self) -> Vec<String> {
+        self.ports.iter().zip(&self.hosts).map(|(ports, host)| format!("http://{}:{}", host.address, ports.monitor)).collect()
     }
 
     /// How many nodes the cluster has, up or down.

@@ -53,6 +53,8 @@ pub fn init(request: &SecurityInit) -> anyhow::Result<ClusterInfo> {
         admin_password: keys.admin_password.clone(),
         tls_ca: request.tls.then(|| crate::tls::ca_path(&out.join("tls"))),
         ports: nodes.iter().map(|node| node.ports).collect(),
+        monitor_urls: nodes.iter().map(|node| format!("http://{}:{}", node.host, node.ports.monitor)).collect(),
+        metrics_urls: Default::default(),
     };
     info.save(&out)?;
     Ok(info)

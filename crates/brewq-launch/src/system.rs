@@ -39,8 +39,11 @@ pub struct SystemConfig {
     pub node_hosts: Vec<NodeHost>,
     /// Where the web shop listens (`host:port`); no web shop when `None`.
     pub web_listen: Option<String>,
-    /// Extra environment for every service (e.g. `RUST_LOG`).
+    /// Extra environment for every service (e.g. `RUST_LOG`, `BREWQ_LOG_FORMAT`).
     pub service_env: Vec<(String, String)>,
+    /// Give each service process a loopback port for its Prometheus metrics (listed in
+    /// `cluster.json`).
+    pub metrics: bool,
 }
 
 impl SystemConfig {
@@ -63,6 +66,7 @@ impl SystemConfig {
             tls: false,
             node_hosts: Vec::new(),
             service_env: Vec::new(),
+            metrics: true,
         }
     }
 }
@@ -130,6 +134,8 @@ impl System {
             admin_password: keys.admin_password.clone(),
             tls_ca: cluster.tls_ca.clone(),
             ports: cluster.ports.clone(),
+            monitor_urls: cluster.monitor_urls(),
+            metrics_urls: Default::default(),
         };
         let mut system = System { config, keys, cluster, info, services: Vec::new() };
         let provisioner = brewq_runtime::connect(&system.nats_config(Role::Provisioner, "provisioner")?).await?;
@@ -243,6 +249,11 @@ impl System {
         ]);
         if let Some(ca) = &self.cluster.tls_ca {
             args.extend(["--tls-ca".into(), ca.display().to_string()]);
+        }
+        if self.config.metrics {
+            let address = format!("127.0.0.1:{}", crate::cluster::free_port()?);
+            self.info.metrics_urls.insert(name.clone(), format!("http://{address}/metrics"));
+            args.extend(["--metrics-listen".into(), address]);
         }
         let mut service = Service { kind, name, args, process: None };
         service.process = Some(self.spawn(&service)?);

@@ -94,6 +94,10 @@ pub async fn run<B: Brewer>(
         serde_json::to_vec(&status.heartbeat(id, None)).unwrap_or_default()
     };
     tracker.spawn(control::serve(id, client.clone(), control, reply, stop_heartbeat.clone()));
+    // Shown at 0 from the start, so that a dashboard sees the series before the first one.
+    let label = machine.config.id.to_string();
+    metrics::counter!("brewq_brew_failures_total", "machine" => label.clone()).increment(0);
+    metrics::counter!("brewq_redeliveries_total", "machine" => label).increment(0);
     tracing::info!(machine = machine.config.id, "machine ready");
     take_orders(&machine, &consumer, &shutdown).await;
     stop_heartbeat.cancel();

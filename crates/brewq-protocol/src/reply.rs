@@ -21,6 +21,19 @@ pub enum RejectCode {
     Conflict,
 }
 
+impl RejectCode {
+    /// The serialized name (`out_of_stock`), also a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectCode::Invalid => "invalid",
+            RejectCode::OutOfStock => "out_of_stock",
+            RejectCode::Unavailable => "unavailable",
+            RejectCode::NotFound => "not_found",
+            RejectCode::Conflict => "conflict",
+        }
+    }
+}
+
 /// Reply to [`crate::subjects::ORDER_REQUESTS`] and [`crate::subjects::ORDER_CANCEL`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderReply {

@@ -107,3 +107,10 @@ fn an_order_record_reads_as_the_api_shape() {
     }
     assert_eq!(value["history"][0]["status"], "queued");
 }
+
+#[test]
+fn reject_codes_are_named_as_they_serialize() {
+    for code in [RejectCode::Invalid, RejectCode::OutOfStock, RejectCode::Unavailable, RejectCode::NotFound, RejectCode::Conflict] {
+        assert_eq!(serde_json::to_value(code).expect("serializes"), code.as_str());
+    }
+}

@@ -62,17 +62,44 @@ pub fn options(config: &NatsConfig) -> async_nats::ConnectOptions {
 /// Connects, retrying in the background until a server answers, and reconnecting forever.
 pub async fn connect(config: &NatsConfig) -> anyhow::Result<async_nats::Client> {
     let name = config.name.clone();
+    let connected_before = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     options(config)
         .ping_interval(Duration::from_secs(10))
         .connection_timeout(Duration::from_secs(3))
         .retry_on_initial_connect()
         .event_callback(move |event| {
-            let name = name.clone();
-            async move { log_event(&name, event) }
+            let (name, connected_before) = (name.clone(), connected_before.clone());
+            async move {
+                let reconnect = matches!(event, async_nats::Event::Connected)
+                    && connected_before.swap(true, std::sync::atomic::Ordering::Relaxed);
+                record_event(&name, &event, reconnect);
+                log_event(&name, event);
+            }
         })
         .connect(config.urls.as_slice())
         .await
         .with_context(|| format!("connecting to NATS at {}", config.urls.join(",")))
+}
+
+/// Connection state and reconnects as metrics, labelled by connection name:
+/// `brewq_nats_connected` (1 or 0), `brewq_nats_reconnects_total` and
+/// `brewq_nats_disconnects_total`.
+fn record_event(name: &str, event: &async_nats::Event, reconnect: bool) {
+    let connection = name.to_owned();
+    match event {
+        async_nats::Event::Connected => {
+            metrics::gauge!("brewq_nats_connected", "connection" => connection.clone()).set(1.0);
+            let reconnects = metrics::counter!("brewq_nats_reconnects_total", "connection" => connection);
+            // Registered at the first connect, so that it shows as 0 until a reconnect.
+            reconnects.increment(u64::from(reconnect));
+        }
+        async_nats::Event::Disconnected => {
+            metrics::gauge!("brewq_nats_connected", "connection" => connection.clone()).set(0.0);
+            metrics::counter!("brewq_nats_disconnects_total", "connection" => connection).increment(1);
+        }
+        async_nats::Event::Closed => metrics::gauge!("brewq_nats_connected", "connection" => connection).set(0.0),
+        _ => {}
+    }
 }
 
 fn log_event(name: &str, event: async_nats::Event) {

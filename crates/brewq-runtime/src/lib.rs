@@ -1,9 +1,11 @@
 //! What every brewq service needs and no domain logic: tracing set-up, the shutdown signal,
-//! NATS connections with credentials, JSON request/reply and compare-and-swap on KV.
+//! NATS connections with credentials, JSON request/reply, compare-and-swap on KV, and the
+//! Prometheus metrics endpoint.
 
 pub mod connect;
 pub mod jetstream;
 pub mod kv;
+pub mod prometheus;
 pub mod request;
 pub mod shutdown;
 pub mod telemetry;

@@ -28,9 +28,19 @@ pub async fn request_json<Req: Serialize, Rep: DeserializeOwned>(
     request: &Req,
     timeout: Duration,
 ) -> Result<Rep, RequestError> {
-    // Serializing our own protocol types cannot fail: they are plain data with string keys.
-    let payload = serde_json::to_vec(request).expect("protocol types serialize");
-    request_bytes(client, subject, payload, timeout).await
+    send(client, subject, None, to_json(request), timeout).await
+}
+
+/// Like [`request_json`], with one header (`(name, value)`), such as the order id that lets
+/// the receiving service's logs name the order.
+pub async fn request_json_with_header<Req: Serialize, Rep: DeserializeOwned>(
+    client: &async_nats::Client,
+    subject: &str,
+    header: (&str, &str),
+    request: &Req,
+    timeout: Duration,
+) -> Result<Rep, RequestError> {
+    send(client, subject, Some(header), to_json(request), timeout).await
 }
 
 /// Sends raw bytes on `subject` and parses the JSON reply.
@@ -40,8 +50,43 @@ pub async fn request_bytes<Rep: DeserializeOwned>(
     payload: Vec<u8>,
     timeout: Duration,
 ) -> Result<Rep, RequestError> {
+    send(client, subject, None, payload, timeout).await
+}
+
+/// Like [`request_bytes`], with one header (`(name, value)`).
+pub async fn request_bytes_with_header<Rep: DeserializeOwned>(
+    client: &async_nats::Client,
+    subject: &str,
+    header: (&str, &str),
+    payload: Vec<u8>,
+    timeout: Duration,
+) -> Result<Rep, RequestError> {
+    send(client, subject, Some(header), payload, timeout).await
+}
+
+fn to_json<Req: Serialize>(request: &Req) -> Vec<u8> {
+    // Serializing our own protocol types cannot fail: they are plain data with string keys.
+    serde_json::to_vec(request).expect("protocol types serialize")
+}
+
+async fn send<Rep: DeserializeOwned>(
+    client: &async_nats::Client,
+    subject: &str,
+    header: Option<(&str, &str)>,
+    payload: Vec<u8>,
+    timeout: Duration,
+) -> Result<Rep, RequestError> {
     let subject_owned = subject.to_owned();
-    let sent = client.request(subject_owned.clone(), payload.into());
+    let sent = async {
+        match header {
+            Some((name, value)) => {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(name, value);
+                client.request_with_headers(subject_owned.clone(), headers, payload.into()).await
+            }
+            None => client.request(subject_owned.clone(), payload.into()).await,
+        }
+    };
     let message = match tokio::time::timeout(timeout, sent).await {
         Err(_) => return Err(RequestError::TimedOut { subject: subject_owned, timeout }),
         Ok(Err(error)) => return Err(classify(subject_owned, timeout, error)),

@@ -40,11 +40,22 @@ enum Reserving {
 
 /// What a commit or release edit found.
 enum Finishing {
-    /// Applied now, or by an earlier attempt whose record is not written yet; the record's
-    /// record and revision as the batch read them.
+    /// Applied now, or by an earlier attempt whose record is not written yet; with the record
+    /// and its revision as the batch read them.
     Applied(Reservation, u64),
     /// The record already shows it.
     Recorded,
+}
+
+/// The stock as metrics, per ingredient: `brewq_stock_on_hand`, `brewq_stock_reserved`, and
+/// `brewq_stock_low` (1 while below its alert level).
+pub(crate) fn record_levels(levels: &BTreeMap<Ingredient, StockLevel>) {
+    for (ingredient, level) in levels {
+        let name = ingredient.as_str();
+        metrics::gauge!("brewq_stock_on_hand", "ingredient" => name).set(level.on_hand as f64);
+        metrics::gauge!("brewq_stock_reserved", "ingredient" => name).set(level.reserved as f64);
+        metrics::gauge!("brewq_stock_low", "ingredient" => name).set(f64::from(u8::from(level.is_low())));
+    }
 }
 
 /// The levels after applying `op` with `items`, or the ingredient that runs short.
@@ -269,6 +280,7 @@ impl Ledger {
         for open in futures::future::join_all(reads).await {
             half_done += u64::from(open?);
         }
+        record_levels(&doc.levels);
         Ok(StockSnapshot { in_flight: half_done, ..snapshot_of(&doc) })
     }
 

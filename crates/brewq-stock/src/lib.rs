@@ -1,6 +1,8 @@
 //! The stock manager: answers reserve, commit, release, restock and read on
 //! `coffee.stock.requests`, keeping the stock in a replicated KV bucket (see [`ledger`]).
 //! Any number of instances can run; they share a queue group and the compare-and-swap.
+//! Each command is logged under the order id of its header (or payload); the levels are
+//! metrics (`brewq_stock_on_hand`, `brewq_stock_reserved`, `brewq_stock_low`).
 
 pub mod ledger;
 mod writer;
@@ -61,8 +63,18 @@ async fn serve(ledger: &Ledger, client: &async_nats::Client, message: async_nats
             StockReply::Error { message: format!("{} cannot carry a {} command", message.subject, command.op()) }
         }
         Ok(command) => {
-            let span = tracing::info_span!("stock", op = command.op(), order_id = order_id(&command));
-            execute(ledger, command).instrument(span).await
+            let header = message.headers.as_ref().and_then(|headers| headers.get(subjects::ORDER_ID_HEADER));
+            let order_id = header.map(|value| value.as_str()).unwrap_or_else(|| order_id(&command)).to_owned();
+            let span = tracing::info_span!("stock", op = command.op(), order_id);
+            let op = command.op();
+            let reply = execute(ledger, command).instrument(span.clone()).await;
+            let result = result_name(&reply);
+            metrics::counter!("brewq_stock_commands_total", "op" => op, "result" => result).increment(1);
+            span.in_scope(|| match op {
+                "read" => tracing::debug!(result, "stock command done"),
+                _ => tracing::info!(result, "stock command done"),
+            });
+            reply
         }
         Err(error) => StockReply::Error { message: format!("bad stock command: {error}") },
     };
@@ -86,6 +98,18 @@ async fn execute(ledger: &Ledger, command: StockCommand) -> StockReply {
         tracing::warn!(error = format!("{error:#}"), "stock command failed");
         StockReply::Error { message: format!("{error:#}") }
     })
+}
+
+/// The reply's kind, as a metric label.
+fn result_name(reply: &StockReply) -> &'static str {
+    match reply {
+        StockReply::Reserved => "reserved",
+        StockReply::Committed => "committed",
+        StockReply::Released => "released",
+        StockReply::OutOfStock { .. } => "out_of_stock",
+        StockReply::Snapshot { .. } => "snapshot",
+        StockReply::Error { .. } => "error",
+    }
 }
 
 fn order_id(command: &StockCommand) -> &str {

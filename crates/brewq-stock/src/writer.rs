@@ -146,6 +146,7 @@ async fn apply_batch(
         let bytes = serde_json::to_vec(&doc).expect("levels serialize");
         match store.update(subjects::STOCK_KEY, bytes.into(), revision).await {
             Ok(revision) => {
+                crate::ledger::record_levels(&doc.levels);
                 *cached = Some((doc, revision));
                 return Ok(results);
             }

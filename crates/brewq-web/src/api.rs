@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use brewq_protocol::{
     MachineView, OrderRecord, OrderReply, OrderRequest, QueueView, StockCommand, StockReply, StockSnapshot, subjects,
 };
-use brewq_runtime::request::{request_bytes, request_json};
+use brewq_runtime::request::{request_bytes_with_header, request_json};
 use serde_json::Value;
 
 use crate::AppState;
@@ -46,6 +46,10 @@ pub async fn create_order(
     if !reply.is_success() {
         return Err(AppError::rejected(reply));
     }
+    if let Some(order_id) = &reply.order_id {
+        crate::observe::record_order_id(order_id);
+        tracing::info!(position = reply.position, eta_seconds = reply.eta_seconds, "order placed");
+    }
     Ok((StatusCode::CREATED, Json(reply)))
 }
 
@@ -74,8 +78,10 @@ pub async fn cancel_order(State(state): Shared, Path(order_id): Path<String>) ->
     if !is_order_id(&order_id) {
         return Err(not_found(&order_id));
     }
+    let header = (subjects::ORDER_ID_HEADER, order_id.as_str());
     let reply: OrderReply =
-        request_bytes(&state.client, subjects::ORDER_CANCEL, order_id.into_bytes(), state.config.request_timeout).await?;
+        request_bytes_with_header(&state.client, subjects::ORDER_CANCEL, header, order_id.clone().into_bytes(), state.config.request_timeout)
+            .await?;
     if reply.is_success() { Ok(Json(reply)) } else { Err(AppError::rejected(reply)) }
 }
 

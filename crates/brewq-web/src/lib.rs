@@ -6,6 +6,7 @@ pub mod admin;
 mod api;
 mod error;
 mod events;
+mod observe;
 mod pages;
 pub mod queue;
 mod state;
@@ -28,17 +29,21 @@ pub struct Config {
     pub request_timeout: Duration,
     /// The operator's account; without one, the admin pages answer 404.
     pub operator: Option<admin::Operator>,
+    /// The process's metrics, served on `/metrics`; no such route without them.
+    pub metrics: Option<brewq_runtime::prometheus::Metrics>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { request_timeout: Duration::from_secs(8), operator: None }
+        Config { request_timeout: Duration::from_secs(8), operator: None, metrics: None }
     }
 }
 
-/// The router: pages, API and event streams.
+/// The router: pages, API, event streams and metrics, every request tracked by
+/// [`observe::track`].
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let metrics = state.config.metrics.clone();
+    let router = Router::new()
         .route("/", get(pages::index))
         .route("/orders/{id}", get(pages::order_page))
         .route("/assets/{file}", get(pages::asset))
@@ -50,8 +55,12 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stock", get(api::stock))
         .route("/api/machines", get(api::machines))
         .route("/healthz", get(api::healthz))
-        .merge(admin::routes())
-        .with_state(Arc::new(state))
+        .merge(admin::routes());
+    let router = match metrics {
+        Some(metrics) => router.merge(brewq_runtime::prometheus::router(metrics)),
+        None => router,
+    };
+    router.with_state(Arc::new(state)).layer(axum::middleware::from_fn(observe::track))
 }
 
 /// Serves on `listener` until `shutdown` fires; open event streams end then too.

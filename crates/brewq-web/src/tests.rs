@@ -86,3 +86,13 @@ async fn an_id_that_cannot_be_an_order_is_404() {
     let (status, _) = send(Request::get("/api/orders/not%20an%20id").body(Body::empty()).expect("request")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[test]
+fn the_order_id_of_a_request_is_read_from_order_routes_only() {
+    use crate::observe::order_id_in_path;
+    assert_eq!(order_id_in_path("/api/orders/{id}/events", "/api/orders/abc/events"), Some("abc"));
+    assert_eq!(order_id_in_path("/orders/{id}", "/orders/xyz"), Some("xyz"));
+    assert_eq!(order_id_in_path("/api/admin/failed/{id}/{action}", "/api/admin/failed/f1/retry"), Some("f1"));
+    assert_eq!(order_id_in_path("/api/orders", "/api/orders"), None);
+    assert_eq!(order_id_in_path("/api/stock", "/api/stock"), None);
+}

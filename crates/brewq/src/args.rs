@@ -46,8 +46,8 @@ pub enum Command {
     Provision(ProvisionArgs),
     /// Place an order.
     Order(OrderArgs),
-    /// Show an order.
-    Status(StatusArgs),
+    /// Show an order, or without an id the health of the whole system.
+    Status(ShowStatusArgs),
     /// Cancel a queued order.
     Cancel(StatusArgs),
     /// List the machines, or pause, resume or take one out of service.
@@ -105,6 +105,9 @@ pub struct ConnectArgs {
 /// Options of every service.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct ServiceArgs {
+    /// Serve Prometheus metrics on this address (`host:port`, path `/metrics`); off when absent.
+    #[arg(long, env = "BREWQ_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -123,6 +126,9 @@ pub struct MakerArgs {
     /// Deliveries of one order before it ends failed.
     #[arg(long, default_value_t = 5)]
     pub max_attempts: i64,
+    /// Serve Prometheus metrics on this address (`host:port`, path `/metrics`); off when absent.
+    #[arg(long, env = "BREWQ_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -144,6 +150,10 @@ pub struct WebArgs {
     /// nkey seed file of the admin role, used for the operator's actions.
     #[arg(long, env = "BREWQ_OPERATOR_SEED_FILE")]
     pub operator_seed_file: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (`host:port`, path `/metrics`); off when absent
+    /// (the web shop serves `/metrics` on its own address too).
+    #[arg(long, env = "BREWQ_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -331,6 +341,18 @@ pub struct BenchArgs {
     /// How long to wait for the accepted orders to be brewed.
     #[arg(long, default_value_t = 300)]
     pub timeout_seconds: u64,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ShowStatusArgs {
+    /// An order id; without one, the health of the whole system (servers, JetStream leaders,
+    /// machines, queue, stock alerts, failed orders).
+    pub id: Option<String>,
+    /// Monitoring URLs of the servers, comma-separated (default: those in `cluster.json`).
+    #[arg(long, value_delimiter = ',', env = "BREWQ_MONITOR_URL")]
+    pub monitor_url: Vec<String>,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod connect;
+mod metrics_server;
 mod output;
 mod services;
 mod up;
@@ -20,7 +21,7 @@ fn main() -> std::process::ExitCode {
         true => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
         false => tokio::runtime::Builder::new_current_thread().enable_all().build(),
     };
-    let result = runtime.map_err(anyhow::Error::from).and_then(|runtime| runtime.block_on(dispatch(args.command)));
+    let result = runtime.map_err(anyhow::Error::from).and_then(|runtime| runtime.block_on(dispatch(args.command, args.log_format)));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -30,9 +31,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<()> {
+async fn dispatch(command: Command, log_format: args::LogFormatArg) -> anyhow::Result<()> {
     match command {
-        Command::Up(up) => up::run(up).await,
+        Command::Up(up) => up::run(up, log_format).await,
         Command::Controller(service) => services::controller(service).await,
         Command::Stock(stock) => commands::stock::run(stock).await,
         Command::Maker(maker) => services::maker(maker).await,

@@ -1,11 +1,12 @@
 //! The service subcommands: connect as the service's role, run its library until Ctrl-C or
-//! SIGTERM, and exit.
+//! SIGTERM, and exit. With `--metrics-listen`, each also serves its Prometheus metrics.
 
 use brewq_launch::Role;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{MakerArgs, ProvisionArgs, ServiceArgs, WebArgs};
 use crate::connect::{connect_once, nats_config};
+use crate::metrics_server::MetricsServer;
 
 /// A token cancelled on the first Ctrl-C or SIGTERM.
 fn shutdown_token() -> CancellationToken {
@@ -19,16 +20,24 @@ fn shutdown_token() -> CancellationToken {
     token
 }
 
+/// Runs a service to its end, then stops its metrics server.
+async fn finish(service: anyhow::Result<()>, metrics: MetricsServer) -> anyhow::Result<()> {
+    let stopped = metrics.stop().await;
+    service.and(stopped)
+}
+
 /// `brewq controller`.
 pub async fn controller(args: ServiceArgs) -> anyhow::Result<()> {
+    let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Controller, "controller")?).await?;
-    brewq_controller::run(brewq_controller::Config::default(), client, shutdown_token()).await
+    finish(brewq_controller::run(brewq_controller::Config::default(), client, shutdown_token()).await, metrics).await
 }
 
 /// `brewq stock serve`.
 pub async fn stock(args: ServiceArgs) -> anyhow::Result<()> {
+    let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Stock, "stock")?).await?;
-    brewq_stock::run(brewq_stock::Config::default(), client, shutdown_token()).await
+    finish(brewq_stock::run(brewq_stock::Config::default(), client, shutdown_token()).await, metrics).await
 }
 
 /// `brewq maker --id N`.
@@ -36,11 +45,12 @@ pub async fn maker(args: MakerArgs) -> anyhow::Result<()> {
     anyhow::ensure!((0.0..=1.0).contains(&args.fail_rate), "--fail-rate must be between 0 and 1");
     anyhow::ensure!(args.brew_scale >= 0.0, "--brew-scale must be 0 or more");
     let name = format!("maker-{}", args.id);
+    let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Maker, &name)?).await?;
     let mut config = brewq_maker::Config::new(args.id);
     config.max_attempts = args.max_attempts;
     let brewer = brewq_maker::SimulatedBrewer { brew_scale: args.brew_scale, fail_rate: args.fail_rate };
-    brewq_maker::run(config, brewer, client, shutdown_token()).await
+    finish(brewq_maker::run(config, brewer, client, shutdown_token()).await, metrics).await
 }
 
 /// `brewq web`.
@@ -49,9 +59,12 @@ pub async fn web(args: WebArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (is it in use? choose another with --listen)", args.listen))?;
+    // The shop serves `/metrics` on its own address, with or without `--metrics-listen`.
+    let recorder = brewq_runtime::prometheus::install()?;
+    let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Web, "web")?).await?;
-    let config = brewq_web::Config { operator: operator(&args).await?, ..brewq_web::Config::default() };
-    brewq_web::run(config, client, listener, shutdown_token()).await
+    let config = brewq_web::Config { operator: operator(&args).await?, metrics: Some(recorder), ..brewq_web::Config::default() };
+    finish(brewq_web::run(config, client, listener, shutdown_token()).await, metrics).await
 }
 
 /// The operator's account for the admin pages, if its files are given.

@@ -9,13 +9,13 @@ use anyhow::Context;
 use brewq_launch::cluster::{NodePorts, free_port};
 use brewq_launch::{System, SystemConfig};
 
-use crate::args::UpArgs;
+use crate::args::{LogFormatArg, UpArgs};
 
 /// The oldest nats-server brewq runs on (see ARCHITECTURE.md: JetStream fixes).
 const MIN_NATS_VERSION: (u32, u32) = (2, 12);
 
 /// Runs the system until Ctrl-C or SIGTERM.
-pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+pub async fn run(args: UpArgs, log_format: LogFormatArg) -> anyhow::Result<()> {
     anyhow::ensure!((0.0..=1.0).contains(&args.fail_rate), "--fail-rate must be between 0 and 1");
     anyhow::ensure!(args.brew_scale >= 0.0, "--brew-scale must be 0 or more");
     anyhow::ensure!(args.nats_ports.is_empty() || args.nats_ports.len() == 3, "--nats-ports takes 3 ports");
@@ -26,6 +26,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     config.fail_rate = args.fail_rate;
     config.web_listen = Some(args.listen.clone());
     config.tls = args.tls;
+    if let LogFormatArg::Json = log_format {
+        config.service_env.push(("BREWQ_LOG_FORMAT".into(), "json".into()));
+    }
     if !args.nats_ports.is_empty() {
         let ports: anyhow::Result<Vec<NodePorts>> = args
             .nats_ports
@@ -51,7 +54,10 @@ fn print_banner(system: &System, data_dir: &Path) {
     }
     println!("  NATS:   {}", system.info.nats_urls.join(","));
     println!("  admin:  user {} (password in {})", system.info.admin_user, data_dir.join("cluster.json").display());
-    println!("  logs:   {}", data_dir.join("logs").display());
+    println!("  logs:   {} (JSON lines with --log-format json)", data_dir.join("logs").display());
+    println!("  metrics: /metrics of each service, listed under metrics_urls in cluster.json");
+    println!("  monitor: {}", system.info.monitor_urls.join(","));
+    println!("  health: brewq status");
     println!("try, in another terminal:  brewq order --name Quentin --size medium --bean arabica --wait");
     println!("Ctrl-C stops everything.");
 }

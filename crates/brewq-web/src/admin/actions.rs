@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use brewq_protocol::{AuditEntry, Ingredient, MachineCommand, MachineHeartbeat, OrderReply, StockCommand, StockReply, now, subjects};
-use brewq_runtime::request::{request_bytes, request_json};
+use brewq_runtime::request::{request_bytes_with_header, request_json};
 use serde::Deserialize;
 
 use super::{Operator, require, session};
@@ -101,7 +101,9 @@ pub async fn failed(
         "give-up" => subjects::DEAD_LETTER_GIVE_UP,
         _ => return Err(AppError::status(StatusCode::NOT_FOUND, "unknown action")),
     };
-    let reply: OrderReply = request_bytes(&operator.client, subject, order_id.clone().into_bytes(), Duration::from_secs(10)).await?;
+    let header = (subjects::ORDER_ID_HEADER, order_id.as_str());
+    let reply: OrderReply =
+        request_bytes_with_header(&operator.client, subject, header, order_id.clone().into_bytes(), Duration::from_secs(10)).await?;
     let outcome = (!reply.is_success()).then(|| reply.message.clone());
     audit(&operator, &user, &action, &format!("order {order_id}"), outcome).await;
     if reply.is_success() { Ok(Json(reply)) } else { Err(AppError::rejected(reply)) }

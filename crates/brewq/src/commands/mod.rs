@@ -4,6 +4,7 @@ pub mod audit;
 pub mod bench;
 pub mod check;
 pub mod failed;
+pub mod health;
 pub mod machines;
 pub mod order;
 pub mod rush;

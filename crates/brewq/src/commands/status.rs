@@ -1,22 +1,29 @@
-//! `brewq status ID` and `brewq cancel ID`.
+//! `brewq status ID` and `brewq cancel ID`; `brewq status` alone is in [`super::health`].
 
 use std::time::Duration;
 
 use anyhow::Context;
 use brewq_protocol::{OrderRecord, OrderReply, subjects};
 
-use crate::args::StatusArgs;
+use crate::args::{ClientArgs, ShowStatusArgs, StatusArgs};
 use crate::output;
 
-/// Prints one order.
-pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let client = super::admin(&args.client).await?;
+/// Prints one order, or the system's health when no id is given.
+pub async fn run(args: ShowStatusArgs) -> anyhow::Result<()> {
+    match &args.id {
+        Some(id) => show_order(id, &args.client).await,
+        None => super::health::run(&args).await,
+    }
+}
+
+async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
+    let client = super::admin(args).await?;
     let records = super::bucket(&client, subjects::ORDERS_BUCKET).await?;
-    let record = brewq_runtime::kv::get_json::<OrderRecord>(&records, &args.id)
+    let record = brewq_runtime::kv::get_json::<OrderRecord>(&records, id)
         .await?
         .map(|(record, _)| record)
-        .with_context(|| format!("no order {}", args.id))?;
-    if args.client.json {
+        .with_context(|| format!("no order {id}"))?;
+    if args.json {
         output::json(&record);
         return Ok(());
     }

@@ -8,6 +8,7 @@ mod deploy;
 mod harness;
 mod lan;
 mod netns;
+mod observe;
 mod operator;
 mod pipeline;
 mod restart;

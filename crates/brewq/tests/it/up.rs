@@ -1,5 +1,6 @@
 //! The real binaries, as a user runs them: `brewq up`, then `brewq order --wait` and the other
-//! commands against it, then SIGTERM stops everything cleanly.
+//! commands against it (the order's id found in every service's log, `brewq status`), then
+//! SIGTERM stops everything cleanly.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -15,6 +16,20 @@ fn brewq(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
         .expect("brewq runs")
 }
 
+/// The kinds of service (`controller`, `maker`, ...) whose log files under `logs` contain
+/// `order_id`, as `grep -l` would find them.
+fn services_naming(logs: &std::path::Path, order_id: &str) -> Vec<String> {
+    let mut kinds: Vec<String> = std::fs::read_dir(logs)
+        .expect("logs folder")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| std::fs::read_to_string(path).is_ok_and(|text| text.contains(order_id)))
+        .filter_map(|path| Some(path.file_stem()?.to_str()?.split('-').next()?.to_owned()))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
 #[tokio::test]
 async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     let folder = tempfile::Builder::new().prefix("brewq-up-").tempdir().expect("temp dir");
@@ -22,7 +37,7 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     let output = data_dir.with_extension("out");
     let listen = free_listen_address();
     let mut up = tokio::process::Command::new(brewq_bin())
-        .args(["up", "--machines", "2", "--brew-scale", "0", "--fail-rate", "0", "--listen", &listen, "--data-dir"])
+        .args(["--log-format", "json", "up", "--machines", "2", "--brew-scale", "0", "--fail-rate", "0", "--listen", &listen, "--data-dir"])
         .arg(&data_dir)
         .env("NATS_SERVER_BIN", nats_server_bin())
         .stdout(Stdio::null())
@@ -43,6 +58,10 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     assert_eq!(info["nats_urls"].as_array().map(Vec::len), Some(3));
     assert!(info["admin_password"].as_str().is_some_and(|password| !password.is_empty()));
     assert_eq!(info["http_url"].as_str(), Some(format!("http://{listen}").as_str()));
+    assert_eq!(info["monitor_urls"].as_array().map(Vec::len), Some(3));
+    let metrics_urls = info["metrics_urls"].as_object().expect("metrics_urls");
+    let services: Vec<&str> = metrics_urls.keys().map(String::as_str).collect();
+    assert_eq!(services, ["controller-1", "maker-1", "maker-2", "stock-1", "web-1"]);
     let page = reqwest::get(format!("http://{listen}/")).await.expect("the shop answers");
     assert!(page.text().await.expect("page").contains("Order my coffee"));
 
@@ -59,6 +78,24 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     assert_eq!(record["size"], "large");
     assert_eq!(record["milk"], "soy");
     let id = record["id"].as_str().expect("id").to_owned();
+
+    // The customer follows the order on the shop: the web's log names it too.
+    let followed = reqwest::get(format!("http://{listen}/api/orders/{id}")).await.expect("the shop answers");
+    assert_eq!(followed.status(), 200);
+    let logs = data_dir.join("logs");
+    eventually("the order id in the log of every service", Duration::from_secs(10), || {
+        let naming = services_naming(&logs, &id);
+        async move { naming == ["controller", "maker", "stock", "web"] }
+    })
+    .await;
+    let controller_metrics = reqwest::get(metrics_urls["controller-1"].as_str().expect("url")).await.expect("scrape");
+    assert!(controller_metrics.text().await.expect("page").contains("brewq_orders_accepted_total 1\n"));
+
+    let health = brewq(&["status", "--json"], &dir);
+    assert!(health.status.success(), "{}", String::from_utf8_lossy(&health.stderr));
+    let health: serde_json::Value = serde_json::from_slice(&health.stdout).expect("status JSON");
+    assert_eq!(health["servers"].as_array().map(|servers| servers.iter().filter(|server| server["up"] == true).count()), Some(3));
+    assert_eq!(health["machines"]["online"], 2);
 
     let status = brewq(&["status", &id, "--json"], &dir);
     assert!(status.status.success());

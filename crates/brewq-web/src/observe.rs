@@ -1,0 +1,47 @@
+//! Every HTTP request in a span (`method`, `route`, and `order_id` when the path or the
+//! answer names an order), one log line when it is answered, and the metrics
+//! `brewq_http_requests_total{method,route,status}` and `brewq_http_request_seconds{method,route}`.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+/// The middleware: wraps the handler in the request's span, then counts and logs the answer.
+pub async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let span = tracing::info_span!("http", method, route, order_id = tracing::field::Empty);
+    if let Some(order_id) = order_id_in_path(&route, request.uri().path()) {
+        span.record("order_id", order_id);
+    }
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let took = started.elapsed();
+    metrics::counter!("brewq_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("brewq_http_request_seconds", "method" => method, "route" => route.clone()).record(took.as_secs_f64());
+    let millis = took.as_millis() as u64;
+    // Scrapes come every few seconds: they would drown the lines that matter.
+    span.in_scope(|| match route.as_str() {
+        "/metrics" | "/healthz" => tracing::debug!(status, millis, "answered"),
+        _ => tracing::info!(status, millis, "answered"),
+    });
+    response
+}
+
+/// Names the order the request is about, once the handler knows it (a new order's id comes
+/// from the controller's answer).
+pub fn record_order_id(order_id: &str) {
+    tracing::Span::current().record("order_id", order_id);
+}
+
+/// The `{id}` of the routes about one order.
+pub(crate) fn order_id_in_path<'a>(route: &str, path: &'a str) -> Option<&'a str> {
+    let prefix = ["/api/orders/{id}", "/orders/{id}", "/api/admin/failed/{id}"].into_iter().find(|prefix| route.starts_with(prefix))?;
+    let base = prefix.trim_end_matches("{id}");
+    path.strip_prefix(base)?.split('/').next().filter(|id| !id.is_empty())
+}

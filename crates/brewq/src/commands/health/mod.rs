@@ -1,0 +1,184 @@
+//! `brewq status` with no order id: the whole system at a glance. Each server (up or down,
+//! from its monitoring endpoint), the JetStream meta leader and the work queue's stream leader,
+//! the machines online, the queue, stock alerts and failed orders waiting for the operator.
+
+mod monitor;
+mod report;
+
+use std::time::Duration;
+
+use brewq_protocol::{StockCommand, StockReply, subjects};
+use futures::TryStreamExt;
+use serde::Serialize;
+
+pub use monitor::ServerHealth;
+
+use crate::args::ShowStatusArgs as StatusArgs;
+
+/// Everything `brewq status` shows.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub servers: Vec<ServerHealth>,
+    /// The server leading JetStream's meta group (streams and consumers placement).
+    pub meta_leader: Option<String>,
+    /// The work-queue stream's leader and replicas.
+    pub stream: Option<StreamHealth>,
+    pub machines: MachinesHealth,
+    pub queue: Option<QueueHealth>,
+    /// Ingredients below their alert level.
+    pub stock_alerts: Vec<StockAlert>,
+    /// Failed orders waiting for the operator (`brewq failed`).
+    pub dead_letters: Option<u64>,
+    /// What could not be read, and why.
+    pub errors: Vec<String>,
+}
+
+/// The `coffee-orders` stream's Raft group.
+#[derive(Debug, Serialize)]
+pub struct StreamHealth {
+    pub name: String,
+    pub leader: Option<String>,
+    pub replicas: Vec<ReplicaHealth>,
+}
+
+/// One follower of the stream, as its leader sees it.
+#[derive(Debug, Serialize)]
+pub struct ReplicaHealth {
+    pub name: String,
+    pub current: bool,
+    pub offline: bool,
+}
+
+/// Machines with a heartbeat, and those taking orders now.
+#[derive(Debug, Default, Serialize)]
+pub struct MachinesHealth {
+    pub online: usize,
+    pub known: usize,
+}
+
+/// The makers' consumer.
+#[derive(Debug, Serialize)]
+pub struct QueueHealth {
+    pub waiting: u64,
+    pub in_flight: u64,
+    pub redelivered: u64,
+}
+
+/// An ingredient to restock.
+#[derive(Debug, Serialize)]
+pub struct StockAlert {
+    pub ingredient: String,
+    pub on_hand: u64,
+    pub low_at: u64,
+}
+
+/// Prints the system's health.
+pub async fn run(args: &StatusArgs) -> anyhow::Result<()> {
+    let health = gather(args).await;
+    if args.client.json {
+        crate::output::json(&health);
+    } else {
+        report::print(&health);
+    }
+    Ok(())
+}
+
+/// Reads every figure; what cannot be read is listed in `errors`, never fatal.
+async fn gather(args: &StatusArgs) -> Health {
+    let monitor_urls = monitor_urls(args);
+    let servers = futures::future::join_all(monitor_urls.iter().map(|url| monitor::server(url))).await;
+    let mut meta_leader = None;
+    for server in servers.iter().filter(|server| server.up) {
+        meta_leader = monitor::meta_leader(&server.url).await;
+        if meta_leader.is_some() {
+            break;
+        }
+    }
+    let mut health = Health {
+        servers,
+        meta_leader,
+        stream: None,
+        machines: MachinesHealth::default(),
+        queue: None,
+        stock_alerts: Vec::new(),
+        dead_letters: None,
+        errors: Vec::new(),
+    };
+    match tokio::time::timeout(Duration::from_secs(10), super::admin(&args.client)).await {
+        Ok(Ok(client)) => read_system(&client, &mut health).await,
+        Ok(Err(error)) => health.errors.push(format!("{error:#}")),
+        Err(_) => health.errors.push("no NATS server answered within 10 s".into()),
+    }
+    health
+}
+
+/// `--monitor-url`, else the monitoring URLs in `cluster.json`.
+fn monitor_urls(args: &StatusArgs) -> Vec<String> {
+    if !args.monitor_url.is_empty() {
+        return args.monitor_url.clone();
+    }
+    brewq_launch::ClusterInfo::load(&args.client.connect.data_dir).map(|info| info.monitor_urls).unwrap_or_default()
+}
+
+/// The figures read over NATS with the admin role.
+async fn read_system(client: &async_nats::Client, health: &mut Health) {
+    let jetstream = async_nats::jetstream::new(client.clone());
+    match stream_health(&jetstream).await {
+        Ok(stream) => health.stream = Some(stream),
+        Err(error) => health.errors.push(format!("stream {}: {error:#}", subjects::ORDERS_STREAM)),
+    }
+    match queue_health(&jetstream).await {
+        Ok(queue) => health.queue = Some(queue),
+        Err(error) => health.errors.push(format!("queue: {error:#}")),
+    }
+    match super::machines::list(client).await {
+        Ok(fleet) => {
+            health.machines = MachinesHealth { online: fleet.iter().filter(|machine| machine.online).count(), known: fleet.len() };
+        }
+        Err(error) => health.errors.push(format!("machines: {error:#}")),
+    }
+    match stock_alerts(client).await {
+        Ok(alerts) => health.stock_alerts = alerts,
+        Err(error) => health.errors.push(format!("stock: {error:#}")),
+    }
+    match dead_letters(client).await {
+        Ok(count) => health.dead_letters = Some(count),
+        Err(error) => health.errors.push(format!("failed orders: {error:#}")),
+    }
+}
+
+async fn stream_health(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<StreamHealth> {
+    let mut stream = jetstream.get_stream(subjects::ORDERS_STREAM).await?;
+    let cluster = stream.info().await?.cluster.clone().unwrap_or_default();
+    let replicas = cluster
+        .replicas
+        .into_iter()
+        .map(|peer| ReplicaHealth { name: peer.name, current: peer.current, offline: peer.offline })
+        .collect();
+    Ok(StreamHealth { name: subjects::ORDERS_STREAM.into(), leader: cluster.leader, replicas })
+}
+
+async fn queue_health(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<QueueHealth> {
+    let consumer: async_nats::jetstream::consumer::PullConsumer =
+        jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await?;
+    let info = consumer.cached_info();
+    Ok(QueueHealth {
+        waiting: info.num_pending,
+        in_flight: info.num_ack_pending as u64,
+        redelivered: info.num_redelivered as u64,
+    })
+}
+
+async fn stock_alerts(client: &async_nats::Client) -> anyhow::Result<Vec<StockAlert>> {
+    let subject = subjects::stock_subject(&StockCommand::Get);
+    let reply = brewq_runtime::request::request_json(client, &subject, &StockCommand::Get, Duration::from_secs(5)).await?;
+    let StockReply::Snapshot { stock } = reply else { anyhow::bail!("unexpected stock reply {reply:?}") };
+    let low = stock.levels.into_iter().filter(|(_, level)| level.is_low());
+    Ok(low.map(|(ingredient, level)| StockAlert { ingredient: ingredient.as_str().into(), on_hand: level.on_hand, low_at: level.low_at }).collect())
+}
+
+async fn dead_letters(client: &async_nats::Client) -> anyhow::Result<u64> {
+    let store = super::bucket(client, subjects::DEAD_LETTERS_BUCKET).await?;
+    let keys: Vec<String> = store.keys().await?.try_collect().await?;
+    Ok(keys.len() as u64)
+}

@@ -1,0 +1,162 @@
+//! Observing a running system: one order through the web shop, then its traces in every
+//! service's Prometheus metrics and JSON log file, and `brewq status` before and after a
+//! nats-server dies.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use brewq_protocol::{Ingredient, OrderStatus};
+use serde_json::Value;
+
+use crate::harness::{TestSystem, brewq_bin, eventually, free_listen_address, order_json};
+
+const MACHINES: u32 = 2;
+
+/// The value of one series (`name` or `name{labels}`) in a Prometheus text page.
+fn series(page: &str, wanted: &str) -> Option<f64> {
+    page.lines().find_map(|line| line.strip_prefix(wanted)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The sum of every series of metric `name`, whatever its labels.
+fn sum_of(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn scrape(url: &str) -> String {
+    reqwest::get(url).await.expect("metrics answer").error_for_status().expect("metrics status").text().await.expect("metrics page")
+}
+
+/// `(on_hand, reserved)` per ingredient, from the stock manager's gauges.
+fn stock_gauges(page: &str) -> BTreeMap<Ingredient, (f64, f64)> {
+    Ingredient::ALL
+        .iter()
+        .filter_map(|ingredient| {
+            let label = format!("{{ingredient=\"{}\"}}", ingredient.as_str());
+            let on_hand = series(page, &format!("brewq_stock_on_hand{label}"))?;
+            let reserved = series(page, &format!("brewq_stock_reserved{label}"))?;
+            Some((*ingredient, (on_hand, reserved)))
+        })
+        .collect()
+}
+
+/// Whether a JSON log line was written inside a span naming `order_id`.
+fn names_order(line: &Value, order_id: &str) -> bool {
+    let in_span = |span: &Value| span["order_id"] == order_id;
+    in_span(&line["span"]) || line["spans"].as_array().is_some_and(|spans| spans.iter().any(in_span))
+}
+
+/// The log files under `logs` whose JSON lines name `order_id`; panics on a line that is not
+/// JSON.
+fn files_naming(logs: &Path, order_id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(logs).expect("logs folder") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("log readable");
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON line in {}: {line}", path.display())))
+            .collect();
+        if lines.iter().any(|line| names_order(line, order_id)) {
+            found.push(path.file_stem().expect("name").to_string_lossy().into_owned());
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `brewq status --json` against the system in `dir`.
+async fn status(dir: &Path) -> Value {
+    let dir = dir.to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(brewq_bin()).args(["status", "--json", "--data-dir"]).arg(&dir).output().expect("brewq runs")
+    })
+    .await
+    .expect("join");
+    assert!(output.status.success(), "brewq status failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("status --json prints JSON only")
+}
+
+fn servers_up(health: &Value) -> Vec<bool> {
+    health["servers"].as_array().expect("servers").iter().map(|server| server["up"] == true).collect()
+}
+
+#[tokio::test]
+async fn an_order_shows_in_every_services_metrics_and_logs_and_status_sees_a_server_die() {
+    let listen = free_listen_address();
+    let mut test = TestSystem::start(MACHINES, |config| {
+        config.web_listen = Some(listen.clone());
+        config.service_env.push(("BREWQ_LOG_FORMAT".into(), "json".into()));
+    })
+    .await;
+    let metrics = test.system.info.metrics_urls.clone();
+    let before = test.stock().await;
+
+    let placed = reqwest::Client::new()
+        .post(format!("http://{listen}/api/orders"))
+        .json(&order_json("Quentin", "large", "arabica", "cow", 1))
+        .send()
+        .await
+        .expect("the shop answers");
+    assert_eq!(placed.status(), 201);
+    let order_id = placed.json::<Value>().await.expect("JSON")["order_id"].as_str().expect("order id").to_owned();
+    test.wait_for(std::slice::from_ref(&order_id), |record| record.status == OrderStatus::Ready, Duration::from_secs(60)).await;
+
+    let controller = scrape(&metrics["controller-1"]).await;
+    assert_eq!(series(&controller, "brewq_orders_accepted_total"), Some(1.0), "{controller}");
+    assert_eq!(series(&controller, "brewq_order_accept_seconds_count{outcome=\"accepted\"}"), Some(1.0));
+    assert_eq!(series(&controller, "brewq_nats_connected{connection=\"controller\"}"), Some(1.0));
+    let mut brews = 0.0;
+    for machine in 1..=MACHINES {
+        brews += sum_of(&scrape(&metrics[&format!("maker-{machine}")]).await, "brewq_brew_seconds_count");
+    }
+    assert_eq!(brews, 1.0, "one brew time observed across the machines");
+    let web = scrape(&format!("http://{listen}/metrics")).await;
+    let created = "brewq_http_requests_total{method=\"POST\",route=\"/api/orders\",status=\"201\"}";
+    assert_eq!(series(&web, created), Some(1.0), "{web}");
+    assert!(scrape(&metrics["web-1"]).await.contains("brewq_http_request_seconds_count"));
+
+    // The gauges follow the stock manager's writes: wait for the commit to show, then compare
+    // with the stock read through the API (which no one read since the order was placed).
+    let arabica_after = before.levels[&Ingredient::Arabica].on_hand as f64 - 21.0;
+    let committed = |gauges: &BTreeMap<Ingredient, (f64, f64)>| {
+        gauges.get(&Ingredient::Arabica) == Some(&(arabica_after, 0.0)) && gauges.values().all(|(_, reserved)| *reserved == 0.0)
+    };
+    eventually("the stock gauges to show the commit", Duration::from_secs(30), || {
+        let url = metrics["stock-1"].clone();
+        async move { committed(&stock_gauges(&scrape(&url).await)) }
+    })
+    .await;
+    let gauges = stock_gauges(&scrape(&metrics["stock-1"]).await);
+    let after = test.stock().await;
+    let read: BTreeMap<Ingredient, (f64, f64)> =
+        after.levels.iter().map(|(ingredient, level)| (*ingredient, (level.on_hand as f64, level.reserved as f64))).collect();
+    assert_eq!(gauges, read);
+
+    let logs = test.dir.join("logs");
+    let mut naming = Vec::new();
+    eventually("the order id in every service's log", Duration::from_secs(10), || {
+        naming = files_naming(&logs, &order_id);
+        let kinds = ["controller-", "stock-", "maker-", "web-"];
+        let done = kinds.iter().all(|kind| naming.iter().any(|file| file.starts_with(kind)));
+        async move { done }
+    })
+    .await;
+
+    let health = status(&test.dir).await;
+    assert_eq!(servers_up(&health), [true, true, true], "{health:#}");
+    assert_eq!(health["machines"]["online"], MACHINES, "{health:#}");
+    assert!(health["meta_leader"].is_string() && health["stream"]["leader"].is_string(), "{health:#}");
+    assert_eq!(health["dead_letters"], 0);
+    test.system.cluster.kill(2).await;
+    eventually("brewq status to show n3 down", Duration::from_secs(60), || {
+        let dir = test.dir.clone();
+        async move { servers_up(&status(&dir).await) == [true, true, false] }
+    })
+    .await;
+    test.system.cluster.restart(2).expect("n3 restarts");
+    test.stop().await;
+}
