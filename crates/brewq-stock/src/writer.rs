@@ -190,10 +190,10 @@ async fn sweep_markers(store: &Store, cached: &Cached) -> Vec<Job> {
     let oldest = now() - SWEEP_AFTER;
     let mut forgets = Vec::new();
     for (order_id, marker) in doc.in_flight.iter().filter(|(_, marker)| marker.at < oldest) {
-        if let Ok(Some((record, _))) = get_json::<Reservation>(store, &subjects::reservation_key(order_id)).await {
-            if marker.op.recorded_in(record.state) {
-                forgets.push(forget_job(order_id, marker.op, true));
-            }
+        if let Ok(Some((record, _))) = get_json::<Reservation>(store, &subjects::reservation_key(order_id)).await
+            && marker.op.recorded_in(record.state)
+        {
+            forgets.push(forget_job(order_id, marker.op, true));
         }
     }
     forgets
