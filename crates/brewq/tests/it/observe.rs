@@ -68,16 +68,17 @@ fn files_naming(logs: &Path, order_id: &str) -> Vec<String> {
     found
 }
 
-/// `brewq status --json` against the system in `dir`.
-async fn status(dir: &Path) -> Value {
+/// `brewq status --json` against the system in `dir`: what it printed, and whether it said
+/// healthy (exit 0) or degraded (its reason on stderr).
+async fn status(dir: &Path) -> (Value, Result<(), String>) {
     let dir = dir.to_owned();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(brewq_bin()).args(["status", "--json", "--data-dir"]).arg(&dir).output().expect("brewq runs")
     })
     .await
     .expect("join");
-    assert!(output.status.success(), "brewq status failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("status --json prints JSON only")
+    let verdict = if output.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&output.stderr).into_owned()) };
+    (serde_json::from_slice(&output.stdout).expect("status --json prints JSON, healthy or not"), verdict)
 }
 
 fn servers_up(health: &Value) -> Vec<bool> {
@@ -146,7 +147,8 @@ async fn an_order_shows_in_every_services_metrics_and_logs_and_status_sees_a_ser
     })
     .await;
 
-    let health = status(&test.dir).await;
+    let (health, verdict) = status(&test.dir).await;
+    assert_eq!(verdict, Ok(()), "{health:#}");
     assert_eq!(servers_up(&health), [true, true, true], "{health:#}");
     assert_eq!(health["machines"]["online"], MACHINES, "{health:#}");
     assert!(health["meta_leader"].is_string() && health["stream"]["leader"].is_string(), "{health:#}");
@@ -154,9 +156,13 @@ async fn an_order_shows_in_every_services_metrics_and_logs_and_status_sees_a_ser
     test.system.cluster.kill(2).await;
     eventually("brewq status to show n3 down", Duration::from_secs(60), || {
         let dir = test.dir.clone();
-        async move { servers_up(&status(&dir).await) == [true, true, false] }
+        async move { servers_up(&status(&dir).await.0) == [true, true, false] }
     })
     .await;
+    // n3 stays down until restarted below.
+    let (health, verdict) = status(&test.dir).await;
+    let reason = verdict.expect_err(&format!("a server down is a degraded system: {health:#}"));
+    assert!(reason.contains("degraded") && reason.contains("is down") && reason.lines().count() == 1, "{reason}");
     test.system.cluster.restart(2).expect("n3 restarts");
     test.stop().await;
 }

@@ -72,7 +72,8 @@ pub struct StockAlert {
     pub low_at: u64,
 }
 
-/// Prints the system's health.
+/// Prints the system's health; fails (after printing it) when the system is degraded, so that
+/// a script or a monitoring probe can run `brewq status` as its check.
 pub async fn run(args: &StatusArgs) -> anyhow::Result<()> {
     let health = gather(args).await;
     if args.client.json {
@@ -80,7 +81,38 @@ pub async fn run(args: &StatusArgs) -> anyhow::Result<()> {
     } else {
         report::print(&health);
     }
+    let problems = health.problems();
+    anyhow::ensure!(problems.is_empty(), "degraded: {}", problems.join("; "));
     Ok(())
+}
+
+impl Health {
+    /// What is wrong with the cluster itself: a server down, no JetStream meta leader, the work
+    /// queue without a leader or with a replica behind, a figure that could not be read. Stock
+    /// alerts and failed orders are work for the operator, not a degraded system.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> =
+            self.servers.iter().filter(|server| !server.up).map(|server| format!("server {} is down", server.url)).collect();
+        if self.servers.is_empty() {
+            problems.push("no server monitoring URL known".into());
+        }
+        if self.meta_leader.is_none() {
+            problems.push("no JetStream meta leader".into());
+        }
+        match &self.stream {
+            Some(stream) if stream.leader.is_none() => problems.push(format!("stream {} has no leader", stream.name)),
+            Some(stream) => problems.extend(
+                stream
+                    .replicas
+                    .iter()
+                    .filter(|replica| replica.offline || !replica.current)
+                    .map(|replica| format!("replica {} of {} is behind or offline", replica.name, stream.name)),
+            ),
+            None => {}
+        }
+        problems.extend(self.errors.iter().cloned());
+        problems
+    }
 }
 
 /// Reads every figure; what cannot be read is listed in `errors`, never fatal.
