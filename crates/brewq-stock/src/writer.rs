@@ -81,6 +81,8 @@ pub(crate) struct Job {
 const MAX_BATCH: usize = 512;
 /// Gives up a batch after this many lost compare-and-swaps in a row.
 const MAX_ATTEMPTS: u32 = 200;
+/// How often jobs nobody waits for are written when no other job comes to carry them.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Markers older than this are checked by the sweep.
 const SWEEP_AFTER: time::Duration = time::Duration::seconds(30);
 
@@ -88,20 +90,30 @@ const SWEEP_AFTER: time::Duration = time::Duration::seconds(30);
 type Cached = Option<(LevelsDoc, u64)>;
 
 /// Applies queued changes in batches until every sender is dropped.
+/// Jobs nobody waits for (dropping markers) do not cost a write of their own: they ride along
+/// with the next batch that has a waiting job, or go at the next flush.
 pub(crate) async fn write_batches(store: Arc<Store>, mut jobs: mpsc::Receiver<Job>) {
     let mut cached: Cached = None;
     let mut sweep = tokio::time::interval(Duration::from_secs(30));
+    let mut flush = tokio::time::interval(FLUSH_EVERY);
+    let mut deferred: Vec<Job> = Vec::new();
     loop {
-        let mut batch = tokio::select! {
-            job = jobs.recv() => match job { Some(job) => vec![job], None => break },
-            _ = sweep.tick() => sweep_markers(&store, &cached).await,
+        let (mut batch, woken_by_job) = tokio::select! {
+            job = jobs.recv() => match job { Some(job) => (vec![job], true), None => break },
+            _ = sweep.tick() => (sweep_markers(&store, &cached).await, false),
+            _ = flush.tick() => (Vec::new(), false),
         };
-        while !batch.is_empty() && batch.len() < MAX_BATCH {
+        while woken_by_job && batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
+        if woken_by_job && batch.iter().all(|job| job.done.is_none()) {
+            deferred.append(&mut batch);
+            continue;
+        }
+        batch.append(&mut deferred);
         if batch.is_empty() {
             continue;
         }
