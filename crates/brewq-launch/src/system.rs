@@ -251,7 +251,7 @@ impl System {
             args.extend(["--tls-ca".into(), ca.display().to_string()]);
         }
         if self.config.metrics {
-            let address = format!("127.0.0.1:{}", crate::cluster::free_port()?);
+            let address = format!("127.0.0.1:{}", self.metrics_port()?);
             self.info.metrics_urls.insert(name.clone(), format!("http://{address}/metrics"));
             args.extend(["--metrics-listen".into(), address]);
         }
@@ -259,6 +259,26 @@ impl System {
         service.process = Some(self.spawn(&service)?);
         self.services.push(service);
         Ok(())
+    }
+
+    /// A free port for a service's metrics that no node and no other service was given: a
+    /// service started a moment ago may not listen on its port yet, so being free is not enough.
+    fn metrics_port(&self) -> anyhow::Result<u16> {
+        let taken: std::collections::BTreeSet<u16> = self
+            .cluster
+            .ports
+            .iter()
+            .flat_map(|ports| [ports.client, ports.route, ports.monitor])
+            .chain(self.info.metrics_urls.values().filter_map(|url| port_of(url)))
+            .chain(self.config.web_listen.as_deref().and_then(port_of))
+            .collect();
+        for _ in 0..100 {
+            let port = crate::cluster::free_port()?;
+            if !taken.contains(&port) {
+                return Ok(port);
+            }
+        }
+        anyhow::bail!("no free port left for a service's metrics")
     }
 
     fn spawn(&self, service: &Service) -> anyhow::Result<Process> {
@@ -320,4 +340,20 @@ fn ports_free(ports: &[NodePorts]) -> bool {
     ports.iter().all(|node| {
         [node.client, node.route, node.monitor].iter().all(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
     })
+}
+
+/// The port of `host:port` or `http://host:port/path`.
+fn port_of(address: &str) -> Option<u16> {
+    let authority = address.split("://").last()?.split('/').next()?;
+    authority.rsplit(':').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn port_of_reads_addresses_and_urls() {
+        assert_eq!(super::port_of("127.0.0.1:8080"), Some(8080));
+        assert_eq!(super::port_of("http://127.0.0.1:23456/metrics"), Some(23456));
+        assert_eq!(super::port_of("no port"), None);
+    }
 }
