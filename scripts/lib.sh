@@ -33,7 +33,7 @@ ensure_nats_server() {
   version_ok "$(nats_version "$NATS_SERVER_BIN")" || { echo "nats-server at $NATS_SERVER_BIN is too old" >&2; exit 1; }
 }
 
-# Builds the brewq binary (release for running, dev for tests) and checks cargo is there.
+# Checks that cargo is there (the scripts build with it).
 ensure_cargo() {
   command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
 }

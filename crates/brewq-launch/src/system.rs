@@ -28,7 +28,7 @@ pub struct SystemConfig {
     pub brew_scale: f64,
     /// Chance that a brew fails.
     pub fail_rate: f64,
-    /// Deliveries of one order before it ends failed.
+    /// Brew attempts of one order before it ends failed.
     pub max_attempts: u32,
     pub topology: Topology,
     /// Ports per node; free ones (or those of the last run) when `None`.

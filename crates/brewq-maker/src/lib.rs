@@ -25,7 +25,7 @@ use heartbeat::Status;
 pub struct Config {
     /// This machine's number, unique in the fleet.
     pub id: u32,
-    /// Deliveries of one order (across machines) before it ends failed.
+    /// Brew attempts of one order (across machines) before it ends failed.
     pub max_attempts: i64,
     /// Wait before a failed brew is offered again.
     pub retry_delay: Duration,

@@ -1,4 +1,4 @@
-//! A customer's order: the lenient wire form ([`OrderRequest`], the seed's payload works as is)
+//! A customer's order: the lenient wire form ([`OrderRequest`], the original demo's payload works as is)
 //! and the validated form ([`Order`]) that the rest of the system trusts.
 
 use serde::{Deserialize, Serialize};
@@ -88,7 +88,7 @@ macro_rules! word_enum {
 }
 
 word_enum!(
-    /// Cup size. The seed's `big` is accepted for `large`.
+    /// Cup size. The original demo's `big` is accepted for `large`.
     Size, "size", { Small => "small", Medium => "medium", Large => "large" | "big" }
 );
 word_enum!(
@@ -96,7 +96,7 @@ word_enum!(
     Bean, "bean_type", { Arabica => "arabica", Robusta => "robusta", Mixed => "mixed" }
 );
 word_enum!(
-    /// Milk. The seed's `free`, `normal` and `soja` are accepted.
+    /// Milk. The original demo's `free`, `normal` and `soja` are accepted.
     Milk, "milk", { None => "none" | "free", Cow => "cow" | "normal", Soy => "soy" | "soja" }
 );
 

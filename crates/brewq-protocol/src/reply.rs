@@ -1,4 +1,4 @@
-//! The controller's answer to an order request: the seed's `status` and `message`, plus the
+//! The controller's answer to an order request: the original demo's `status` and `message`, plus the
 //! order id, position and ETA on success, or a typed rejection.
 
 use serde::{Deserialize, Serialize};
@@ -37,7 +37,7 @@ impl RejectCode {
 /// Reply to [`crate::subjects::ORDER_REQUESTS`] and [`crate::subjects::ORDER_CANCEL`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderReply {
-    /// `success` or `error`, as in the seed.
+    /// `success` or `error`, as in the original demo.
     pub status: String,
     /// For a person.
     pub message: String,

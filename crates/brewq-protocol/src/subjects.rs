@@ -35,7 +35,7 @@ pub fn stock_subject(command: &crate::StockCommand) -> String {
 /// Queue group shared by all stock-manager instances.
 pub const STOCK_QUEUE: &str = "stock";
 
-/// KV bucket of the seed: holds [`PENDING_KEY`].
+/// KV bucket of the original demo: holds [`PENDING_KEY`].
 pub const VALUES_BUCKET: &str = "orders-values";
 /// Key of the pending-order count (waiting + being brewed), as a decimal string.
 pub const PENDING_KEY: &str = "orders.pending";

@@ -1,6 +1,6 @@
 //! The coffee shop on the web: the customer's pages (order form, the order's own live page)
-//! and the JSON API of MISSION.md, over NATS. It holds no state of its own, so any number of
-//! instances can run behind a load balancer.
+//! and the JSON API (README.md, "The HTTP API"), over NATS. It holds no state of its own, so
+//! any number of instances can run behind a load balancer.
 
 pub mod admin;
 mod api;

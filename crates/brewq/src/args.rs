@@ -123,7 +123,8 @@ pub struct MakerArgs {
     /// Chance, from 0 to 1, that a brew fails.
     #[arg(long, default_value_t = 0.0, env = "BREWQ_FAIL_RATE")]
     pub fail_rate: f64,
-    /// Deliveries of one order before it ends failed.
+    /// Brew attempts of one order before it ends failed (a delivery handed back by a paused
+    /// or stopping machine is not an attempt).
     #[arg(long, default_value_t = 5)]
     pub max_attempts: i64,
     /// Serve Prometheus metrics on this address (`host:port`, path `/metrics`); off when absent.

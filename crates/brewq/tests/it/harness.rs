@@ -245,7 +245,7 @@ pub fn sse_events(response: reqwest::Response) -> impl futures::Stream<Item = (S
     })
 }
 
-/// The seed's order, for `name`, with `size`, `bean` and `milk`.
+/// The original demo's order, for `name`, with `size`, `bean` and `milk`.
 pub fn order_json(name: &str, size: &str, bean: &str, milk: &str, sugar: u8) -> Value {
     json!({"name": name, "size": size, "bean_type": bean, "milk": milk, "sugar_count": sugar.to_string()})
 }

@@ -207,7 +207,7 @@ async fn every_bad_input_is_refused_naming_the_field_and_nothing_is_reserved() {
     assert_eq!(system.stock().await, before, "nothing reserved");
     assert_eq!(system.stream_messages().await, 0, "nothing queued");
 
-    // The seed's own payload, with its spellings, is accepted.
+    // The original demo's own payload, with its spellings, is accepted.
     let reply = system.order(&seed).await;
     assert!(reply.is_success(), "{reply:?}");
     let record = system.record(reply.order_id.as_deref().expect("id")).await.expect("record");
