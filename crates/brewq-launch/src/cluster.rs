@@ -88,18 +88,29 @@ pub fn pick_ports(nodes: usize, wanted: Option<&[NodePorts]>) -> anyhow::Result<
         .collect()
 }
 
-/// A port nobody listens on right now. It is drawn below the kernel's ephemeral range
-/// (32768 and up), so that outgoing connections, which take ports from that range, cannot
-/// take it between now and the moment a server binds it.
+/// A port for a nats-server that nobody listens on right now. Ports are drawn below the
+/// kernel's ephemeral range (32768 and up), so that outgoing connections, which take ports
+/// from that range, cannot take one between now and the moment a server binds it.
 pub fn free_port() -> anyhow::Result<u16> {
+    free_port_in(20_000..27_000)
+}
+
+/// A port for a brewq service (metrics, web shop) that nobody listens on right now. Drawn
+/// apart from the servers' ports: a service binds its port only once its process runs, and
+/// meanwhile another system's free-port check would find a server's port free too.
+pub fn free_service_port() -> anyhow::Result<u16> {
+    free_port_in(27_000..32_000)
+}
+
+fn free_port_in(range: std::ops::Range<u16>) -> anyhow::Result<u16> {
     use rand::Rng;
     for _ in 0..1000 {
-        let port = rand::rng().random_range(20_000..32_000);
+        let port = rand::rng().random_range(range.clone());
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return Ok(port);
         }
     }
-    anyhow::bail!("no free port found between 20000 and 32000")
+    anyhow::bail!("no free port found between {} and {}", range.start, range.end)
 }
 
 /// Where one node runs: an address of this machine and, for tests that cut a node off the
@@ -277,12 +288,24 @@ impl NatsCluster {
         let jetstream = async_nats::jetstream::new(client);
         loop {
             match jetstream.query_account().await {
-                Ok(_) => return Ok(()),
+                // A server whose route or monitoring port was taken exits after it opened its
+                // client port: JetStream may answer from the others while it is gone.
+                Ok(_) => return self.all_running(),
                 Err(error) if Instant::now() < deadline => tracing::debug!(%error, "JetStream not ready yet"),
                 Err(error) => return Err(error).context("JetStream did not become ready"),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+impl NatsCluster {
+    /// An error naming the first node that has exited, if any.
+    fn all_running(&mut self) -> anyhow::Result<()> {
+        for process in self.nodes.iter_mut().flatten() {
+            anyhow::ensure!(!process.has_exited(), "nats-server {} exited; see {}", process.name, process.log.display());
+        }
+        Ok(())
     }
 }
 

@@ -273,7 +273,7 @@ impl System {
             .chain(self.config.web_listen.as_deref().and_then(port_of))
             .collect();
         for _ in 0..100 {
-            let port = crate::cluster::free_port()?;
+            let port = crate::cluster::free_service_port()?;
             if !taken.contains(&port) {
                 return Ok(port);
             }

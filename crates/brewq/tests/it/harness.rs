@@ -215,7 +215,7 @@ pub async fn order_until_answered(client: &async_nats::Client, payload: &Value, 
 
 /// A free loopback address for a web shop.
 pub fn free_listen_address() -> String {
-    format!("127.0.0.1:{}", brewq_launch::cluster::free_port().expect("free port"))
+    format!("127.0.0.1:{}", brewq_launch::cluster::free_service_port().expect("free port"))
 }
 
 /// Reads a Server-Sent Events response as `(event, data)` pairs.
