@@ -100,7 +100,7 @@ async fn send(target: &Target, order: &Order) -> Result<String, String> {
     };
     match (reply.is_success(), reply.order_id, reply.code) {
         (true, Some(order_id), _) => Ok(order_id),
-        (_, _, Some(code)) => Err(serde_json::to_value(code).ok().and_then(|code| code.as_str().map(str::to_owned)).unwrap_or_default()),
+        (_, _, Some(code)) => Err(code.as_str().to_owned()),
         _ => Err("unexpected reply".to_owned()),
     }
 }

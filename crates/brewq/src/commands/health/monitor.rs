@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a server may take to answer before it counts as down.
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -57,17 +56,11 @@ pub async fn meta_leader(url: &str) -> Option<String> {
 /// GETs `path` from a monitoring URL (`http://host:port`) and parses the JSON body, whatever
 /// the status (`/healthz` answers 503 with a JSON reason).
 async fn get_json(url: &str, path: &str) -> anyhow::Result<serde_json::Value> {
-    let address = url.strip_prefix("http://").context("the monitoring URL must start with http://")?.trim_end_matches('/');
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(address).await?;
-        let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\nAccept: application/json\r\n\r\n");
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        anyhow::Ok(response)
-    };
-    let response = tokio::time::timeout(DEADLINE, exchange).await.context("no answer")?.context("unreachable")?;
-    let text = String::from_utf8_lossy(&response);
-    let (_, body) = text.split_once("\r\n\r\n").context("not an HTTP response")?;
-    serde_json::from_str(body).with_context(|| format!("{path} is not JSON"))
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", url.trim_end_matches('/')))
+        .timeout(DEADLINE)
+        .send()
+        .await
+        .context("unreachable")?;
+    response.json().await.with_context(|| format!("{path} is not JSON"))
 }
