@@ -14,13 +14,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use async_nats::jetstream::kv::{CreateErrorKind, Store};
+use async_nats::jetstream::kv::Store;
 use brewq_protocol::stock::{Items, Reservation, ReservationState, StockLevel, StockSnapshot};
 use brewq_protocol::{Ingredient, StockReply, subjects};
-use brewq_runtime::kv::{Change, backoff, get_json, modify};
+use brewq_runtime::kv::{Change, get_json, modify};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::writer::{Edit, InFlight, Job, LevelsDoc, Op, forget_job, write_batches};
+use crate::writer::{Edit, InFlight, Job, LevelsDoc, Op, forget_job, recorded, write_batches};
 
 /// Handle on the stock bucket; cheap to clone.
 #[derive(Clone)]
@@ -118,7 +118,7 @@ impl Ledger {
     /// Drops the marker of `op` in a later batch, without waiting, once the record shows `op`:
     /// a marker left behind only costs room until the sweep finds it.
     fn forget(&self, order_id: &str, op: Op) {
-        let _ = self.jobs.try_send(forget_job(order_id, op, true));
+        let _ = self.jobs.try_send(forget_job(order_id, op));
     }
 
     /// Sets aside `items` for `order_id`, all or nothing.
@@ -157,22 +157,17 @@ impl Ledger {
         let record = Reservation { items: items.clone(), state: ReservationState::Reserved };
         // Plain data always serializes.
         let bytes = serde_json::to_vec(&record).expect("reservation serializes");
-        for attempt in 0..20 {
-            let error = match self.store.create(&key, bytes.clone().into()).await {
-                Ok(_) => return Ok(ReservationState::Reserved),
-                Err(error) => error,
-            };
-            // A create racing another one may hear "already exists" or "wrong last sequence"
-            // (10164): either way, look at what is there now.
-            if let Some((existing, _)) = self.reservation(order_id).await? {
-                return Ok(existing.state);
-            }
-            if error.kind() != CreateErrorKind::AlreadyExists && !format!("{error:?} {error}").contains("10164") && attempt > 2 {
-                return Err(error).with_context(|| format!("recording the reservation of {order_id}"));
-            }
-            backoff(attempt).await;
+        if self.store.create(&key, bytes.into()).await.is_ok() {
+            return Ok(ReservationState::Reserved);
         }
-        anyhow::bail!("could not record the reservation of {order_id}: too many conflicting writes")
+        // Already there, or the create raced another one ("wrong last sequence", 10164): the
+        // compare-and-swap loop reads what is there and retries what may be retried.
+        modify(&self.store, &key, |existing: Option<Reservation>| match existing {
+            Some(existing) => Ok((Change::Keep, existing.state)),
+            None => Ok((Change::Write(record.clone()), ReservationState::Reserved)),
+        })
+        .await
+        .with_context(|| format!("recording the reservation of {order_id}"))
     }
 
     /// The order was brewed: its reservation becomes consumed.
@@ -272,13 +267,10 @@ impl Ledger {
     /// does not show them yet (a marker whose record does is only waiting to be dropped).
     pub async fn snapshot(&self) -> anyhow::Result<StockSnapshot> {
         let doc = get_json::<LevelsDoc>(&self.store, subjects::STOCK_KEY).await?.map(|(doc, _)| doc).unwrap_or_default();
-        let reads = doc.in_flight.iter().map(|(order_id, marker)| async move {
-            let record = self.reservation(order_id).await?;
-            anyhow::Ok(!record.is_some_and(|(record, _)| marker.op.recorded_in(record.state)))
-        });
+        let reads = doc.in_flight.iter().map(|(order_id, marker)| recorded(&self.store, order_id, marker.op));
         let mut half_done = 0;
-        for open in futures::future::join_all(reads).await {
-            half_done += u64::from(open?);
+        for shown in futures::future::join_all(reads).await {
+            half_done += u64::from(!shown?);
         }
         record_levels(&doc.levels);
         Ok(StockSnapshot { in_flight: half_done, ..snapshot_of(&doc) })

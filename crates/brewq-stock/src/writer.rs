@@ -144,12 +144,12 @@ async fn apply_batch(
     cached: &mut Cached,
     batch: &mut [Job],
 ) -> anyhow::Result<Vec<anyhow::Result<Box<dyn Any + Send>>>> {
+    let ids: Vec<String> = batch.iter().filter_map(|job| job.order_id.clone()).collect();
     for attempt in 0..MAX_ATTEMPTS {
         let (mut doc, revision) = match cached.take() {
             Some(cached) => cached,
             None => read_levels(store).await?,
         };
-        let ids: Vec<String> = batch.iter().filter_map(|job| job.order_id.clone()).collect();
         let records = read_records(store, &ids).await?;
         doc.in_flight.retain(|_, marker| !marker.settled);
         let results: Vec<_> =
@@ -202,24 +202,29 @@ async fn sweep_markers(store: &Store, cached: &Cached) -> Vec<Job> {
     let oldest = now() - SWEEP_AFTER;
     let mut forgets = Vec::new();
     for (order_id, marker) in doc.in_flight.iter().filter(|(_, marker)| marker.at < oldest) {
-        if let Ok(Some((record, _))) = get_json::<Reservation>(store, &subjects::reservation_key(order_id)).await
-            && marker.op.recorded_in(record.state)
-        {
-            forgets.push(forget_job(order_id, marker.op, true));
+        if let Ok(true) = recorded(store, order_id, marker.op).await {
+            forgets.push(forget_job(order_id, marker.op));
         }
     }
     forgets
 }
 
-/// A job that drops the marker of `op` for `order_id`. `recorded`: the caller has just seen
-/// the record show `op` (records only move forward), so the batch need not read it.
-pub(crate) fn forget_job(order_id: &str, op: Op, recorded: bool) -> Job {
+/// Whether `order_id`'s reservation record shows `op` done.
+pub(crate) async fn recorded(store: &Store, order_id: &str, op: Op) -> anyhow::Result<bool> {
+    let record = get_json::<Reservation>(store, &subjects::reservation_key(order_id))
+        .await
+        .with_context(|| format!("reading the reservation of {order_id}"))?;
+    Ok(record.is_some_and(|(record, _)| op.recorded_in(record.state)))
+}
+
+/// A job that drops the marker of `op` for `order_id`, for a caller that has seen the record
+/// show `op` (records only move forward, so the batch need not read it again).
+pub(crate) fn forget_job(order_id: &str, op: Op) -> Job {
     let id = order_id.to_owned();
     Job {
-        order_id: (!recorded).then(|| id.clone()),
-        edit: Box::new(move |doc, record| {
-            let shown = recorded || record.is_some_and(|(record, _)| op.recorded_in(record.state));
-            if shown && doc.in_flight.get(&id).is_some_and(|marker| marker.op == op) {
+        order_id: None,
+        edit: Box::new(move |doc, _| {
+            if doc.in_flight.get(&id).is_some_and(|marker| marker.op == op) {
                 doc.in_flight.remove(&id);
             }
             Ok(Box::new(()))
