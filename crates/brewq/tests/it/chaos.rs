@@ -85,8 +85,8 @@ async fn the_system_keeps_every_invariant_through_a_chaos_run() {
     let wanted = orders_wanted();
     // n3 on a host of its own, to be cut off the network; where namespaces cannot be made,
     // it is frozen instead.
-    let island = match crate::netns::Host::create() {
-        Ok(host) => Some(host),
+    let island = match crate::lan::Lan::create(1) {
+        Ok(lan) => Some(lan),
         Err(why) => {
             eprintln!("chaos: no network namespace ({why}); the partition step freezes n3 with SIGSTOP instead");
             None
@@ -94,8 +94,9 @@ async fn the_system_keeps_every_invariant_through_a_chaos_run() {
     };
     let system = TestSystem::start(5, |config| {
         if let Some(island) = &island {
-            let outside = brewq_launch::cluster::NodeHost { address: island.outside.clone(), netns: None };
-            let inside = brewq_launch::cluster::NodeHost { address: island.inside.clone(), netns: Some(island.netns.clone()) };
+            let outside = brewq_launch::cluster::NodeHost { address: island.gateway.clone(), netns: None };
+            let inside =
+                brewq_launch::cluster::NodeHost { address: island.addresses[0].clone(), netns: Some(island.namespaces[0].clone()) };
             config.node_hosts = vec![outside.clone(), outside, inside];
         }
         config.controllers = 2;
@@ -140,9 +141,9 @@ async fn the_system_keeps_every_invariant_through_a_chaos_run() {
         // The fault lasts longer than an election; this sleep is the fault, not a wait.
         match &island {
             Some(island) => {
-                island.cut();
+                island.cut(0);
                 // Make sure the cut is real: n1 loses its route to n3.
-                let monitor = format!("http://{}:{}/routez", island.outside, guard.system.cluster.ports[0].monitor);
+                let monitor = format!("http://{}:{}/routez", island.gateway, guard.system.cluster.ports[0].monitor);
                 eventually("n1 to lose its route to n3", Duration::from_secs(30), || async {
                     let routez: serde_json::Value = match reqwest::get(&monitor).await {
                         Ok(response) => response.json().await.unwrap_or_default(),
@@ -154,7 +155,7 @@ async fn the_system_keeps_every_invariant_through_a_chaos_run() {
                 .await;
                 eprintln!("chaos: n3 cut off");
                 tokio::time::sleep(Duration::from_secs(8)).await;
-                island.heal();
+                island.heal(0);
             }
             None => {
                 let node = guard.system.cluster.node(2).expect("n3 runs");

@@ -5,10 +5,20 @@
 //! takes it off the network. Everything made is removed when the `Lan` is dropped, in reverse
 //! order, even when the test fails half-way.
 
-use crate::netns::ip;
+/// Runs `ip args...`; the error says what failed and why.
+pub fn ip(args: &[&str]) -> Result<(), String> {
+    let output = std::process::Command::new("ip").args(args).output().map_err(|error| format!("ip: {error}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()))
+    }
+}
 
 /// The network and its hosts.
 pub struct Lan {
+    /// This machine's address on the network (the bridge's).
+    pub gateway: String,
     /// Each host's address, in order (`10.198.x.1`, `.2`, ...).
     pub addresses: Vec<String>,
     /// Each host's namespace, in order.
@@ -29,11 +39,12 @@ impl Lan {
     pub fn create(hosts: usize) -> Result<Lan, String> {
         let tag = format!("{:04x}", rand::random::<u16>());
         let subnet = free_subnet()?;
-        let mut lan = Lan { addresses: Vec::new(), namespaces: Vec::new(), links: Vec::new(), made: Vec::new() };
+        let gateway = format!("{subnet}.254");
+        let mut lan = Lan { gateway: gateway.clone(), addresses: Vec::new(), namespaces: Vec::new(), links: Vec::new(), made: Vec::new() };
         let bridge = format!("bq{tag}br");
         ip(&["link", "add", &bridge, "type", "bridge"])?;
         lan.made.push(Made::Link(bridge.clone()));
-        ip(&["addr", "add", &format!("{subnet}.254/24"), "dev", &bridge])?;
+        ip(&["addr", "add", &format!("{gateway}/24"), "dev", &bridge])?;
         ip(&["link", "set", &bridge, "up"])?;
         for index in 1..=hosts {
             lan.add_host(&tag, &bridge, index, &format!("{subnet}.{index}"))?;

@@ -7,7 +7,6 @@ mod chaos;
 mod deploy;
 mod harness;
 mod lan;
-mod netns;
 mod observe;
 mod operator;
 mod pipeline;
