@@ -84,6 +84,7 @@ pub fn rules() -> Vec<Rule> {
     rules.push(rule(provisioner, Publish, format!("{API}.>"), "create and update streams, consumers and buckets"));
     kv_write(provisioner, subjects::STOCK_BUCKET, subjects::STOCK_KEY, &mut rules);
     rules.push(rule(provisioner, Publish, subjects::BENCH_SUBJECTS, "measure raw JetStream publishes (`brewq bench`)"));
+    rules.push(rule(provisioner, Publish, subjects::BENCH_ACKS, "ack raw takes from a work queue (`brewq bench`)"));
     kv_write(provisioner, subjects::BENCH_BUCKET, ">", &mut rules);
 
     let controller = Role::Controller;

@@ -130,6 +130,20 @@ pub fn bench_stream(replicas: usize) -> stream::Config {
     }
 }
 
+/// What `brewq bench` measures raw takes from a work queue on: the work queue's own settings.
+pub fn bench_queue_stream(replicas: usize) -> stream::Config {
+    stream::Config {
+        name: subjects::BENCH_STREAM.into(),
+        subjects: vec![subjects::BENCH_SUBJECTS.into()],
+        ..orders_stream(&Topology::new(replicas))
+    }
+}
+
+/// The consumer of [`bench_queue_stream`]: the machines' consumer's settings.
+pub fn bench_queue_consumer(replicas: usize) -> consumer::pull::Config {
+    consumer::pull::Config { durable_name: Some(subjects::BENCH_CONSUMER.into()), ..makers_consumer(&Topology::new(replicas)) }
+}
+
 /// What `brewq bench` measures a raw compare-and-swap on: the stock bucket's settings.
 pub fn bench_bucket(replicas: usize) -> stream::Config {
     kv_stream(subjects::BENCH_BUCKET, replicas, 1, Duration::ZERO, false)

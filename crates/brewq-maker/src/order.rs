@@ -144,8 +144,11 @@ impl<B: Brewer> Handling<'_, B> {
         let (subject, header) = (subjects::stock_subject(&command), (subjects::ORDER_ID_HEADER, self.order_id));
         match request_json_with_header::<_, StockReply>(&self.machine.client, &subject, header, &command, timeout).await {
             Ok(StockReply::Committed | StockReply::Released) => {
-                if let Err(error) = self.message.double_ack().await {
-                    tracing::warn!(%error, "ack not confirmed; the order will come back and be settled again");
+                // Not waited for: a lost ack only brings the order back after the AckWait, to a
+                // machine that finds the record final and settles the stock again, which the
+                // stock manager answers without a second change.
+                if let Err(error) = self.message.ack().await {
+                    tracing::warn!(%error, "ack not sent; the order will come back and be settled again");
                     return;
                 }
                 tracing::info!(status = %record.status, "order done");

@@ -95,5 +95,11 @@ pub const BENCH_STREAM: &str = "brewq-bench";
 pub const BENCH_SUBJECTS: &str = "coffee.bench.*";
 /// Subject of the raw publishes.
 pub const BENCH_PUBLISH: &str = "coffee.bench.publish";
+/// The consumer `brewq bench` takes raw orders from [`BENCH_STREAM`] with, as machines do.
+pub const BENCH_CONSUMER: &str = "bench-takers";
+/// Where `brewq bench` queues raw orders for its takers.
+pub const BENCH_QUEUE: &str = "coffee.bench.queue";
+/// Acks of the raw takers.
+pub const BENCH_ACKS: &str = "$JS.ACK.brewq-bench.>";
 /// Bucket that `brewq bench` uses to measure a raw KV compare-and-swap (made and deleted by it).
 pub const BENCH_BUCKET: &str = "coffee-bench";

@@ -74,6 +74,12 @@ impl Command {
             || matches!(self, Command::Stock(StockArgs { action: Some(StockAction::Serve(_)), .. }))
     }
 
+    /// A coffee machine handles one order at a time: one thread serves it with fewer context
+    /// switches than a pool. The other services take concurrent requests.
+    pub fn runs_on_one_thread(&self) -> bool {
+        matches!(self, Command::Maker(_)) || !self.runs_services()
+    }
+
     /// Services log what they do; `up` (whose services log to files) and one-shot commands
     /// only warnings.
     pub fn default_log_filter(&self) -> &'static str {

@@ -17,9 +17,9 @@ use args::{Args, Command};
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     brewq_runtime::telemetry::init(args.log_format.into(), args.command.default_log_filter());
-    let runtime = match args.command.runs_services() {
-        true => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
-        false => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+    let runtime = match args.command.runs_on_one_thread() {
+        true => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        false => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
     };
     let result = runtime.map_err(anyhow::Error::from).and_then(|runtime| runtime.block_on(dispatch(args.command, args.log_format)));
     match result {

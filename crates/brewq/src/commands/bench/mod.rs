@@ -46,7 +46,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     watch.abort();
     let raw = if args.raw_seconds > 0 {
         let provisioner = crate::connect::connect_once(&args.client.connect, Role::Provisioner, "brewq-bench").await?;
-        Some(raw::measure(&provisioner, Duration::from_secs(args.raw_seconds)).await?)
+        let takers = takers(&admin).await;
+        Some(raw::measure(&provisioner, Duration::from_secs(args.raw_seconds), takers).await?)
     } else {
         None
     };
@@ -74,6 +75,12 @@ fn target(args: &BenchArgs, nats: async_nats::Client) -> anyhow::Result<Target> 
     };
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build().context("HTTP client")?;
     Ok(Target { via: args.via, nats, http, http_url, timeout: Duration::from_secs(10) })
+}
+
+/// As many raw takers as there are machines online (at least one).
+async fn takers(admin: &async_nats::Client) -> usize {
+    let fleet = super::machines::list(admin).await.unwrap_or_default();
+    fleet.iter().filter(|machine| machine.online).count().max(1)
 }
 
 /// Orders of this run that have ended, among the accepted ones.

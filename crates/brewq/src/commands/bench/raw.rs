@@ -1,17 +1,21 @@
 //! The raw ceilings, measured on the same cluster in the same run: a JetStream publish with
-//! PubAck, pipelined, on a stream with the work queue's settings; and a compare-and-swap on
-//! one KV key, on a bucket with the stock bucket's settings. Both are made for the run and
-//! deleted after it.
+//! PubAck, pipelined, on a stream with the work queue's settings; takes from a work queue, one
+//! message at a time and acked, by as many takers as there are machines; and a
+//! compare-and-swap on one KV key, on a bucket with the stock bucket's settings. Each stream
+//! and bucket is made for the run and deleted after it.
 
+use std::future::IntoFuture;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream::{self, message::PublishMessage};
-use brewq_launch::provision::{bench_bucket, bench_stream};
+use brewq_launch::provision::{bench_bucket, bench_queue_consumer, bench_queue_stream, bench_stream};
 use brewq_protocol::subjects;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Serialize;
+use tokio::sync::Notify;
 
 use super::stats::Latency;
 
@@ -25,17 +29,21 @@ pub struct RawFigure {
     pub latency: Latency,
 }
 
-/// Both raw figures.
+/// The raw figures.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct RawFigures {
     pub replicas: usize,
     pub jetstream_publish: RawFigure,
+    /// Messages taken and acked per second; the latency is one take, from asking to ack.
+    pub work_queue_take: RawFigure,
+    /// Takers at once in `work_queue_take`.
+    pub takers: usize,
     pub kv_compare_and_swap: RawFigure,
 }
 
-/// Measures both ceilings for `duration` each, as the provisioner (the one role that may
-/// make and delete the stream and the bucket).
-pub async fn measure(client: &async_nats::Client, duration: Duration) -> anyhow::Result<RawFigures> {
+/// Measures each ceiling for `duration`, as the provisioner (the one role that may make and
+/// delete the streams and the bucket); `takers` take from the work queue at once.
+pub async fn measure(client: &async_nats::Client, duration: Duration, takers: usize) -> anyhow::Result<RawFigures> {
     let jetstream = jetstream::new(client.clone());
     let replicas = jetstream
         .get_stream(subjects::ORDERS_STREAM)
@@ -46,9 +54,105 @@ pub async fn measure(client: &async_nats::Client, duration: Duration) -> anyhow:
         .num_replicas;
     let publish = publish(&jetstream, replicas, duration).await;
     let _ = jetstream.delete_stream(subjects::BENCH_STREAM).await;
+    let take = work_queue(&jetstream, replicas, takers, duration).await;
+    let _ = jetstream.delete_stream(subjects::BENCH_STREAM).await;
     let cas = compare_and_swap(&jetstream, replicas, duration).await;
     let _ = jetstream.delete_stream(format!("KV_{}", subjects::BENCH_BUCKET)).await;
-    Ok(RawFigures { replicas, jetstream_publish: publish?, kv_compare_and_swap: cas? })
+    Ok(RawFigures { replicas, jetstream_publish: publish?, work_queue_take: take?, takers, kv_compare_and_swap: cas? })
+}
+
+/// `takers` tasks take one message at a time from a work queue and ack it, as machines take
+/// orders, while the queue is kept filled.
+async fn work_queue(
+    jetstream: &jetstream::Context,
+    replicas: usize,
+    takers: usize,
+    duration: Duration,
+) -> anyhow::Result<RawFigure> {
+    let stream = jetstream.create_stream(bench_queue_stream(replicas)).await.context("creating the bench work queue")?;
+    let consumer: jetstream::consumer::PullConsumer =
+        stream.create_consumer(bench_queue_consumer(replicas)).await.context("creating the bench takers' consumer")?;
+    let taken = Taken::default();
+    let start = Instant::now();
+    let feeding = feed(jetstream, &taken, takers, start, duration);
+    let taking = (0..takers).map(|_| take(&consumer, &taken, start, duration)).collect::<FuturesUnordered<_>>();
+    let (fed, taken_latencies) = tokio::join!(feeding, taking.collect::<Vec<_>>());
+    fed?;
+    let mut latencies = Vec::new();
+    for taker in taken_latencies {
+        latencies.extend(taker?);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    Ok(RawFigure { per_second: latencies.len() as f64 / elapsed, latency: Latency::of(&mut latencies) })
+}
+
+/// Messages taken so far; a take wakes the feeder.
+#[derive(Default)]
+struct Taken {
+    count: AtomicU64,
+    wanted: Notify,
+}
+
+/// Keeps a few messages per taker waiting in the queue, publishing [`WINDOW`] at a time.
+async fn feed(
+    jetstream: &jetstream::Context,
+    taken: &Taken,
+    takers: usize,
+    start: Instant,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let payload: Vec<u8> = serde_json::to_vec(&super::load::order(0)).expect("order serializes");
+    let ahead = (4 * takers + WINDOW) as u64;
+    let mut published = 0u64;
+    let mut in_flight = FuturesUnordered::new();
+    while start.elapsed() < duration {
+        if published < taken.count.load(Ordering::Relaxed) + ahead {
+            let message = PublishMessage::build().message_id(nuid::next().as_str()).payload(payload.clone().into());
+            let ack = jetstream.send_publish(subjects::BENCH_QUEUE, message).await.context("raw queue publish")?;
+            in_flight.push(ack.into_future());
+            published += 1;
+            if in_flight.len() < WINDOW {
+                continue;
+            }
+        }
+        match in_flight.next().await {
+            Some(acked) => {
+                acked.context("raw queue publish ack")?;
+            }
+            // Far enough ahead, and every publish confirmed: wait for a take.
+            None => {
+                let left = duration.saturating_sub(start.elapsed());
+                let _ = tokio::time::timeout(left, taken.wanted.notified()).await;
+            }
+        }
+    }
+    while let Some(acked) = in_flight.next().await {
+        acked.context("raw queue publish ack")?;
+    }
+    Ok(())
+}
+
+/// One taker: fetch one, ack it, again, until `duration` is over; the time of each take.
+async fn take(
+    consumer: &jetstream::consumer::PullConsumer,
+    taken: &Taken,
+    start: Instant,
+    duration: Duration,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut latencies = Vec::new();
+    while start.elapsed() < duration {
+        let asked = Instant::now();
+        let mut batch =
+            consumer.batch().max_messages(1).expires(Duration::from_secs(1)).messages().await.context("raw take")?;
+        if let Some(message) = batch.next().await {
+            let message = message.map_err(|error| anyhow::anyhow!("raw take: {error}"))?;
+            message.ack().await.map_err(|error| anyhow::anyhow!("raw take ack: {error}"))?;
+            latencies.push(asked.elapsed());
+            taken.count.fetch_add(1, Ordering::Relaxed);
+            taken.wanted.notify_one();
+        }
+    }
+    Ok(latencies)
 }
 
 /// Pipelined publishes, [`WINDOW`] in flight, each with a `Nats-Msg-Id` like an order's.

@@ -88,13 +88,20 @@ impl Report {
         println!("errors           {}", if errors.is_empty() { "none".to_owned() } else { errors.join(", ") });
         if let Some(raw) = &self.raw {
             let publish = raw.jetstream_publish;
-            let cas = raw.kv_compare_and_swap;
+            let (take, cas) = (raw.work_queue_take, raw.kv_compare_and_swap);
             println!("raw NATS, same cluster, R{}:", raw.replicas);
             println!(
                 "  JetStream publish + PubAck, pipelined   {:>9.1} msgs/s   p50 {:>6.2} ms   accepted/raw = {:.3}",
                 publish.per_second,
                 publish.latency.p50_ms,
                 self.accepted_per_second / publish.per_second
+            );
+            println!(
+                "  work queue, take 1 + ack, {:>3} takers    {:>9.1} msgs/s   p50 {:>6.2} ms   ready/raw    = {:.3}",
+                raw.takers,
+                take.per_second,
+                take.latency.p50_ms,
+                self.ready_per_second / take.per_second
             );
             println!(
                 "  KV compare-and-swap, one key            {:>9.1} ops/s    p50 {:>6.2} ms   accepted/raw = {:.3}",
