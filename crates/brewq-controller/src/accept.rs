@@ -1,5 +1,6 @@
 //! Accepting an order: validate, give it an id (the same one for a retried idempotency key),
-//! reserve its ingredients, record it, put it in the work queue and wait for the PubAck, reply.
+//! reserve its ingredients, put it in the work queue and wait for the PubAck, record it with
+//! its place in the queue, reply.
 //! Every step is idempotent per order id, so a retry resumes where a failed attempt stopped.
 
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use anyhow::Context;
 use async_nats::jetstream::message::PublishMessage;
 use brewq_protocol::stock::recipe;
 use brewq_protocol::{
-    Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, OrderUpdate, RejectCode, StockCommand, StockReply, UpdateReply, now,
+    Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, RejectCode, StockCommand, StockReply, now,
     subjects,
 };
 use brewq_runtime::kv::{Change, modify};
@@ -81,22 +82,17 @@ async fn place_with_id(controller: &Controller, order_id: &str, order: Order, re
         Ok(other) => return unavailable(&anyhow::anyhow!("stock manager answered {other:?}")),
         Err(error) => return unavailable(&error.into()),
     }
-    let record = match controller.records.create(OrderRecord::queued(order_id, order, now())).await {
-        Ok(record) => record,
-        Err(error) => return unavailable(&error),
-    };
-    queue(controller, record, true).await
+    queue(controller, order_id, order, true).await
 }
 
-/// The reply for an order an earlier attempt recorded, finishing that attempt; `None` when
-/// there is no such order yet.
+/// The reply for an order an earlier attempt recorded; `None` when there is no such order yet.
 async fn resume(controller: &Controller, order_id: &str) -> Option<OrderReply> {
     match controller.records.get(order_id).await {
-        // Recorded, but its publish was never confirmed: an earlier attempt failed half-way.
-        // Publishing again is safe (the stream drops a duplicate id; a machine drops an order
-        // already done), and finishes what that attempt started.
+        // Recorded before it was queued, by an earlier version that wrote the record first:
+        // publishing again is safe (the stream drops a duplicate id; a machine drops an order
+        // already done).
         Ok(Some(record)) if record.status == OrderStatus::Queued && record.queue_sequence.is_none() => {
-            Some(queue(controller, record, false).await)
+            Some(queue(controller, order_id, record.order, false).await)
         }
         Ok(Some(record)) => Some(accepted(controller, &record, false)),
         Ok(None) => None,
@@ -104,24 +100,27 @@ async fn resume(controller: &Controller, order_id: &str) -> Option<OrderReply> {
     }
 }
 
-/// Publishes a recorded order and replies; rolls it back when it cannot be queued.
-async fn queue(controller: &Controller, record: OrderRecord, new: bool) -> OrderReply {
-    match publish(controller, &record).await {
-        // Noted on the record after the reply: the order is safe in the stream already, and a
-        // retry that finds no sequence only publishes again, which the stream drops.
-        Ok(sequence) => {
-            let (records, order_id) = (controller.records.clone(), record.id.clone());
-            let span = tracing::Span::current();
-            tokio::spawn(tracing::Instrument::instrument(
-                async move { records.set_queue_sequence(&order_id, sequence).await },
-                span,
-            ));
-        }
+/// Puts a reserved order in the work queue, then records it with its place in the queue, and
+/// replies; rolls it back when it cannot be queued. Queued before it is recorded, the record
+/// is written once: if this controller stops in between, the machine that takes the order
+/// records it (the order travels in the message).
+async fn queue(controller: &Controller, order_id: &str, order: Order, new: bool) -> OrderReply {
+    let sequence = match publish(controller, order_id, &order).await {
+        Ok(sequence) => sequence,
         Err(error) => {
-            roll_back(controller, &record.id).await;
+            roll_back(controller, order_id, &order).await;
             return unavailable(&error);
         }
-    }
+    };
+    let record = OrderRecord { queue_sequence: Some(sequence), ..OrderRecord::queued(order_id, order, now()) };
+    let record = match controller.records.create(record.clone()).await {
+        Ok(record) => record,
+        Err(error) => {
+            // The order is safe in the queue: it is accepted, and its machine records it.
+            tracing::warn!(error = format!("{error:#}"), "order queued but not recorded; its machine will record it");
+            record
+        }
+    };
     tracing::info!(size = %record.order.size, bean = %record.order.bean_type, "order queued");
     accepted(controller, &record, new)
 }
@@ -139,15 +138,15 @@ async fn order_id_for_key(controller: &Controller, key: &str) -> anyhow::Result<
 
 /// Puts the order in the work queue, retrying until the PubAck or the deadline. The order id
 /// is the `Nats-Msg-Id`, so a retry whose first attempt landed is dropped by the stream.
-async fn publish(controller: &Controller, record: &OrderRecord) -> anyhow::Result<u64> {
+async fn publish(controller: &Controller, order_id: &str, order: &Order) -> anyhow::Result<u64> {
     // Our own order type always serializes.
-    let payload = serde_json::to_vec(&OrderRequest::from(&record.order)).expect("order serializes");
-    let subject = subjects::order_subject(record.order.bean_type);
+    let payload = serde_json::to_vec(&OrderRequest::from(order)).expect("order serializes");
+    let subject = subjects::order_subject(order.bean_type);
     let deadline = Instant::now() + controller.config.publish_timeout;
     loop {
         let message = PublishMessage::build()
-            .message_id(&record.id)
-            .header(subjects::ORDER_ID_HEADER, record.id.as_str())
+            .message_id(order_id)
+            .header(subjects::ORDER_ID_HEADER, order_id)
             .payload(payload.clone().into());
         let attempt = async {
             let ack = controller.jetstream.send_publish(subject.clone(), message).await?;
@@ -172,27 +171,20 @@ const ROLL_BACK_FOR: Duration = Duration::from_secs(30);
 
 /// The order could not be queued: it ends failed and its stock goes back. If the publish did
 /// land after all, the machine that takes it finds it failed and only releases, again.
-async fn roll_back(controller: &Controller, order_id: &str) {
-    let update = OrderUpdate {
-        order_id: order_id.to_owned(),
-        status: OrderStatus::Failed,
-        machine: None,
-        reason: Some("could not be queued".into()),
-    };
+async fn roll_back(controller: &Controller, order_id: &str, order: &Order) {
     // The cluster may be electing a leader: keep trying for a while.
     let deadline = Instant::now() + ROLL_BACK_FOR;
     loop {
-        match controller.records.update(&update).await {
-            Ok(UpdateReply::Applied { .. }) => break,
-            // Already taken by a machine (the publish landed after all): it goes on.
-            Ok(_) => return,
+        match controller.records.fail_unqueued(order_id, order, "could not be queued").await {
+            Ok(true) => break,
+            // Recorded by a machine (the publish landed after all): it goes on.
+            Ok(false) => return,
             Err(error) if Instant::now() < deadline => {
                 tracing::warn!(error = format!("{error:#}"), "cannot mark the unqueued order failed yet; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(error) => {
-                // The record stays queued with no queue sequence: a retry with the same
-                // idempotency key publishes it again.
+                // No record: a retry with the same idempotency key queues it again.
                 tracing::error!(error = format!("{error:#}"), "cannot mark the unqueued order failed");
                 return;
             }

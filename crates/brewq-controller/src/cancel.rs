@@ -22,6 +22,7 @@ async fn cancel(controller: &Controller, order_id: &str) -> OrderReply {
         status: OrderStatus::Cancelled,
         machine: None,
         reason: Some("cancelled by the customer".into()),
+        order: None,
     };
     match controller.records.update(&update).await {
         Ok(UpdateReply::Applied { .. }) => {}

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use async_nats::jetstream::kv::Store;
-use brewq_protocol::{OrderRecord, OrderUpdate, UpdateReply, now};
+use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, UpdateReply, now};
 use brewq_runtime::kv::{Change, get_json, modify, modify_entry};
 
 /// Records of open orders remembered at once; past it, the memory starts afresh.
@@ -103,26 +103,36 @@ impl Records {
         .await
     }
 
-    /// Notes where the order sits in the stream. Only a display aid: a failure is logged.
-    pub async fn set_queue_sequence(&self, order_id: &str, sequence: u64) {
-        let noted = self.change(order_id, |existing: Option<OrderRecord>| match existing {
-            Some(mut record) if record.queue_sequence != Some(sequence) => {
-                record.queue_sequence = Some(sequence);
-                Ok((Change::Write(record), ()))
+    /// Records as failed an order that could not be queued, unless a machine recorded it first
+    /// (the publish landed after all); true when the order is failed, by now or before.
+    pub async fn fail_unqueued(&self, order_id: &str, order: &Order, reason: &str) -> anyhow::Result<bool> {
+        let at = now();
+        self.change(order_id, |existing: Option<OrderRecord>| {
+            let mut record = match existing {
+                None => OrderRecord::queued(order_id, order.clone(), at),
+                // Recorded before it was queued, by an earlier version.
+                Some(record) if record.status == OrderStatus::Queued && record.queue_sequence.is_none() => record,
+                Some(record) => return Ok((Change::Keep, record.status == OrderStatus::Failed)),
+            };
+            match record.transition(OrderStatus::Failed, None, Some(reason.to_owned()), at) {
+                Ok(()) => Ok((Change::Write(record), true)),
+                Err(_) => Ok((Change::Keep, false)),
             }
-            _ => Ok((Change::Keep, ())),
         })
-        .await;
-        if let Err(error) = noted {
-            tracing::warn!(error = format!("{error:#}"), "cannot note the queue sequence");
-        }
+        .await
     }
 
-    /// Moves an order to `update.status` if the state machine allows it.
+    /// Moves an order to `update.status` if the state machine allows it. An order without a
+    /// record that comes with the update (queued by a controller that stopped before recording
+    /// it) is recorded as queued first.
     pub async fn update(&self, update: &OrderUpdate) -> anyhow::Result<UpdateReply> {
         let at = now();
         self.change(&update.order_id, |existing: Option<OrderRecord>| {
-            let Some(mut record) = existing else { return Ok((Change::Keep, UpdateReply::NotFound)) };
+            let mut record = match (existing, &update.order) {
+                (Some(record), _) => record,
+                (None, Some(order)) => OrderRecord::queued(&update.order_id, order.clone(), at),
+                (None, None) => return Ok((Change::Keep, UpdateReply::NotFound)),
+            };
             if record.status == update.status && update.status.is_terminal() {
                 // Asked again after a crash or a lost reply: already done.
                 return Ok((Change::Keep, UpdateReply::Applied { record }));

@@ -57,7 +57,7 @@ impl<B: Brewer> Handling<'_, B> {
         let config = &self.machine.config;
         // Brew attempts are counted in the record: a delivery handed back by a paused or
         // stopping machine is not an attempt.
-        let attempts = match self.update(OrderStatus::Brewing, None).await {
+        let attempts = match self.brewing(&order).await {
             Some(UpdateReply::Applied { record }) => i64::from(record.attempts),
             Some(UpdateReply::Refused { record }) => return self.settle(&record).await,
             Some(UpdateReply::NotFound) => return terminate(self.message, "no record for this order").await,
@@ -175,14 +175,23 @@ impl<B: Brewer> Handling<'_, B> {
         nak(self.message, Some(self.machine.config.retry_delay)).await;
     }
 
+    /// Asks the controllers to record that the order is brewing, sending the order along so
+    /// that one queued without a record (its controller stopped) gets its record now.
+    async fn brewing(&self, order: &Order) -> Option<UpdateReply> {
+        self.send(OrderUpdate { order: Some(order.clone()), ..self.update_to(OrderStatus::Brewing, None) }).await
+    }
+
     /// Asks the controllers to record a status; `None` if they could not be reached.
     async fn update(&self, status: OrderStatus, reason: Option<String>) -> Option<UpdateReply> {
-        let update = OrderUpdate {
-            order_id: self.order_id.to_owned(),
-            status,
-            machine: Some(self.machine.config.id),
-            reason,
-        };
+        self.send(self.update_to(status, reason)).await
+    }
+
+    fn update_to(&self, status: OrderStatus, reason: Option<String>) -> OrderUpdate {
+        OrderUpdate { order_id: self.order_id.to_owned(), status, machine: Some(self.machine.config.id), reason, order: None }
+    }
+
+    async fn send(&self, update: OrderUpdate) -> Option<UpdateReply> {
+        let status = update.status;
         let timeout = self.machine.config.request_timeout;
         let header = (subjects::ORDER_ID_HEADER, self.order_id);
         match request_json_with_header(&self.machine.client, subjects::ORDER_UPDATES, header, &update, timeout).await {

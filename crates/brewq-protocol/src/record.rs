@@ -152,6 +152,10 @@ pub struct OrderUpdate {
     pub machine: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The order itself, sent by a machine with its brewing update: an order that a controller
+    /// queued but stopped before recording gets its record then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<Order>,
 }
 
 /// The outcome of an [`OrderUpdate`].

@@ -1,12 +1,13 @@
 //! The order pipeline against a real cluster: no oversell, exactly-once accounting under
-//! failed brews, a machine or a server killed mid-run, bad input and idempotency.
+//! failed brews, a machine or a server killed mid-run, an order its controller queued but never
+//! recorded, bad input and idempotency.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use brewq_launch::ServiceKind;
 use brewq_protocol::stock::{Items, recipe};
-use brewq_protocol::{Ingredient, OrderRecord, OrderRequest, OrderStatus, RejectCode};
+use brewq_protocol::{Ingredient, OrderRecord, OrderRequest, OrderStatus, RejectCode, StockCommand, StockReply, subjects};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
@@ -279,5 +280,45 @@ async fn a_cancelled_order_releases_its_stock_and_is_never_brewed() {
     let ready_id = reply.order_id.expect("accepted");
     system.wait_terminal(std::slice::from_ref(&ready_id), Duration::from_secs(30)).await;
     assert_eq!(cancel(ready_id).await.code, Some(RejectCode::Conflict));
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_queued_but_never_recorded_is_recorded_by_its_machine_and_brewed_once() {
+    // What a controller leaves when it stops between the PubAck and the record: the order
+    // reserved and in the work queue, and no record.
+    let system = TestSystem::start(1, |_| {}).await;
+    let config = system.system.nats_config(brewq_launch::Role::Controller, "test").expect("controller config");
+    let controller = brewq_runtime::connect(&config).await.expect("controller connects");
+    let request: OrderRequest =
+        serde_json::from_value(order_json("Quentin", "small", "arabica", "soy", 2)).expect("order request");
+    let order = request.validate().expect("valid order");
+    let order_id = "unrecorded-1".to_owned();
+    let reserve = StockCommand::Reserve { order_id: order_id.clone(), items: recipe(&order) };
+    let reserved: StockReply = brewq_runtime::request::request_json(
+        &controller,
+        &subjects::stock_subject(&reserve),
+        &reserve,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the stock manager answers");
+    assert_eq!(reserved, StockReply::Reserved);
+    let jetstream = async_nats::jetstream::new(controller.clone());
+    let message = async_nats::jetstream::message::PublishMessage::build()
+        .message_id(&order_id)
+        .header(subjects::ORDER_ID_HEADER, order_id.as_str())
+        .payload(serde_json::to_vec(&request).expect("order serializes").into());
+    let subject = subjects::order_subject(order.bean_type);
+    jetstream.send_publish(subject, message).await.expect("publish").await.expect("PubAck");
+
+    let done = system.wait_terminal(std::slice::from_ref(&order_id), Duration::from_secs(30)).await;
+    let record = &done[&order_id];
+    assert_eq!(record.status, OrderStatus::Ready, "{record:?}");
+    assert_eq!(record.order, order, "the record holds the order the message carried");
+    let statuses: Vec<OrderStatus> = record.history.iter().map(|entry| entry.status).collect();
+    assert_eq!(statuses, [OrderStatus::Queued, OrderStatus::Brewing, OrderStatus::Ready]);
+    eventually("the work queue to drain", Duration::from_secs(30), || async { system.queue_depth().await == 0 }).await;
+    assert_stock_settled(&system, &consumed_by([record].into_iter())).await;
     system.stop().await;
 }
