@@ -54,23 +54,55 @@ pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> Or
         Ok(key) => key,
         Err(error) => return OrderReply::invalid(&error),
     };
-    let (order_id, retried) = match key {
-        Some(key) => match order_id_for_key(controller, &key).await {
-            Ok(order_id) => (order_id, true),
+    let order_id = match &key {
+        Some(key) => match order_id_for_key(controller, key).await {
+            Ok(order_id) => order_id,
             Err(error) => return unavailable(&error),
         },
-        None => (nuid::next().to_string(), false),
+        None => nuid::next().to_string(),
     };
-    let span = tracing::info_span!("order", order_id = order_id.as_str());
-    tracing::Instrument::instrument(place_with_id(controller, &order_id, order, retried), span).await
+    place_with_id(controller, &order_id, order, key.as_deref()).await
 }
 
-/// Places the order `order_id`; `retried` when the id may have been used before (an
-/// idempotency key), so that an earlier attempt is looked for first.
-async fn place_with_id(controller: &Controller, order_id: &str, order: Order, retried: bool) -> OrderReply {
-    if retried && let Some(reply) = resume(controller, order_id).await {
-        return reply;
+/// Places the order `order_id`. With an idempotency `key`, the id may have been used before,
+/// so an earlier attempt is looked for first.
+async fn place_with_id(controller: &Controller, order_id: &str, order: Order, key: Option<&str>) -> OrderReply {
+    use tracing::Instrument;
+    let span = tracing::info_span!("order", order_id = order_id);
+    if let Some(key) = key {
+        match resume(controller, order_id).instrument(span.clone()).await {
+            Earlier::None => {}
+            Earlier::Reply(reply) => return reply,
+            Earlier::RolledBack => return Box::pin(place_again(controller, key, order_id, order)).await,
+        }
     }
+    place_new(controller, order_id, order).instrument(span).await
+}
+
+/// An earlier attempt with this idempotency key was rolled back, and its customer told to
+/// retry: this retry places the order afresh, under a new id that the key stands for from now
+/// on (the rolled-back order points to it).
+async fn place_again(controller: &Controller, key: &str, old_id: &str, order: Order) -> OrderReply {
+    let candidate = nuid::next().to_string();
+    let renewed = modify(&controller.idempotency, key, |existing: Option<String>| match existing {
+        Some(order_id) if order_id != old_id => Ok((Change::Keep, order_id)),
+        _ => Ok((Change::Write(candidate.clone()), candidate.clone())),
+    })
+    .await
+    .context("renewing the idempotency key");
+    let new_id = match renewed {
+        Ok(new_id) => new_id,
+        Err(error) => return unavailable(&error),
+    };
+    if let Err(error) = controller.records.set_retried_as(old_id, &new_id).await {
+        tracing::warn!(order_id = old_id, error = format!("{error:#}"), "cannot link the rolled-back order to its retry");
+    }
+    tracing::info!(order_id = old_id, retried_as = new_id.as_str(), "rolled-back order placed again");
+    place_with_id(controller, &new_id, order, Some(key)).await
+}
+
+/// Reserves, queues and records a new order; always a reply.
+async fn place_new(controller: &Controller, order_id: &str, order: Order) -> OrderReply {
     let reserve = StockCommand::Reserve { order_id: order_id.to_owned(), items: recipe(&order) };
     let (subject, header) = (subjects::stock_subject(&reserve), (subjects::ORDER_ID_HEADER, order_id));
     match request_json_with_header(&controller.client, &subject, header, &reserve, controller.config.stock_timeout).await {
@@ -85,18 +117,29 @@ async fn place_with_id(controller: &Controller, order_id: &str, order: Order, re
     queue(controller, order_id, order, true).await
 }
 
-/// The reply for an order an earlier attempt recorded; `None` when there is no such order yet.
-async fn resume(controller: &Controller, order_id: &str) -> Option<OrderReply> {
+/// What an earlier attempt under the same order id left.
+enum Earlier {
+    /// Nothing: the order is new.
+    None,
+    /// The reply for the order it recorded.
+    Reply(OrderReply),
+    /// A rollback: the order never reached the queue, and ended failed with its stock released.
+    RolledBack,
+}
+
+/// Looks for an earlier attempt under `order_id`, finishing it if it stopped half-way.
+async fn resume(controller: &Controller, order_id: &str) -> Earlier {
     match controller.records.get(order_id).await {
+        Ok(Some(record)) if record.never_queued() => Earlier::RolledBack,
         // Recorded before it was queued, by an earlier version that wrote the record first:
         // publishing again is safe (the stream drops a duplicate id; a machine drops an order
         // already done).
         Ok(Some(record)) if record.status == OrderStatus::Queued && record.queue_sequence.is_none() => {
-            Some(queue(controller, order_id, record.order, false).await)
+            Earlier::Reply(queue(controller, order_id, record.order, false).await)
         }
-        Ok(Some(record)) => Some(accepted(controller, &record, false)),
-        Ok(None) => None,
-        Err(error) => Some(unavailable(&error)),
+        Ok(Some(record)) => Earlier::Reply(accepted(controller, &record, false)),
+        Ok(None) => Earlier::None,
+        Err(error) => Earlier::Reply(unavailable(&error)),
     }
 }
 

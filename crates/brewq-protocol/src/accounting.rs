@@ -25,7 +25,11 @@ pub struct Line {
 /// The result of a check.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Accounting {
+    /// Orders, each counted once: a rolled-back order placed again counts as its new order.
     pub orders: usize,
+    /// Orders rolled back before they were queued and placed again under a new id (each
+    /// still checked: its stock must be released).
+    pub placed_again: usize,
     pub by_status: BTreeMap<String, usize>,
     pub lines: BTreeMap<Ingredient, Line>,
     /// Every difference found; empty when every invariant holds.
@@ -34,12 +38,17 @@ pub struct Accounting {
 
 /// Checks `records` (every accepted order), their `reservations` (by order id) and `stock`.
 pub fn check(records: &[OrderRecord], reservations: &BTreeMap<String, Reservation>, stock: &StockSnapshot) -> Accounting {
-    let mut accounting = Accounting { orders: records.len(), ..Accounting::default() };
+    let mut accounting = Accounting::default();
     let mut ready = Items::new();
     let mut open = Items::new();
     for record in records {
-        *accounting.by_status.entry(record.status.to_string()).or_default() += 1;
         check_order(record, reservations.get(&record.id), &mut accounting.problems);
+        if record.never_queued() && record.retried_as.is_some() {
+            accounting.placed_again += 1;
+            continue;
+        }
+        accounting.orders += 1;
+        *accounting.by_status.entry(record.status.to_string()).or_default() += 1;
         let total = match record.status {
             OrderStatus::Ready => &mut ready,
             OrderStatus::Queued | OrderStatus::Brewing => &mut open,
@@ -109,6 +118,9 @@ impl std::fmt::Display for Accounting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let statuses: Vec<String> = self.by_status.iter().map(|(status, count)| format!("{count} {status}")).collect();
         writeln!(f, "{} orders: {}", self.orders, statuses.join(", "))?;
+        if self.placed_again > 0 {
+            writeln!(f, "and {} rolled back before they were queued, then placed again under a new id", self.placed_again)?;
+        }
         writeln!(
             f,
             "{:<10} {:>9} {:>9} {:>9} {:>9} {:>12} {:>12}",
@@ -175,6 +187,23 @@ mod tests {
         let (records, reservations, stock) = consistent();
         let accounting = check(&records, &reservations, &stock);
         assert!(accounting.problems.is_empty(), "{accounting}");
+    }
+
+    #[test]
+    fn a_rolled_back_order_placed_again_is_checked_but_counted_once() {
+        let (mut records, mut reservations, stock) = consistent();
+        let mut rolled_back = OrderRecord::queued("old", order(), now());
+        rolled_back.transition(OrderStatus::Failed, None, Some("could not be queued".into()), now()).expect("fail");
+        rolled_back.retried_as = Some("r".into());
+        records.push(rolled_back);
+        reservations.insert("old".into(), Reservation { items: recipe(&order()), state: ReservationState::Released });
+        let accounting = check(&records, &reservations, &stock);
+        assert!(accounting.problems.is_empty(), "{accounting}");
+        assert_eq!((accounting.orders, accounting.placed_again), (2, 1), "{accounting}");
+
+        reservations.get_mut("old").expect("old").state = ReservationState::Reserved;
+        let accounting = check(&records, &reservations, &stock);
+        assert!(accounting.problems.iter().any(|problem| problem.contains("order old is failed but its stock is Reserved")), "{accounting}");
     }
 
     #[test]

@@ -110,6 +110,14 @@ impl OrderRecord {
         }
     }
 
+    /// Failed before it ever reached the work queue (a controller rolled it back): no stream
+    /// sequence, and never brewed.
+    pub fn never_queued(&self) -> bool {
+        self.status == OrderStatus::Failed
+            && self.queue_sequence.is_none()
+            && self.history.iter().all(|entry| entry.status != OrderStatus::Brewing)
+    }
+
     /// Moves the order to `next`, recording when, where and why.
     pub fn transition(
         &mut self,

@@ -136,16 +136,36 @@ pub async fn wait_for_bucket(
     }
 }
 
-/// Every value of the bucket that decodes as `T`, by key order.
+/// How long [`all_json`] waits for the next value before it gives up (values that expire
+/// while they are being read can leave it waiting; the next read finds them gone).
+const ALL_VALUES_STALL: Duration = Duration::from_secs(5);
+
+/// Every value of the bucket, decoded as `T`, by key order. One consumer delivers the last value
+/// of each key (as `keys()` delivers the keys), rather than one read per key.
 pub async fn all_json<T: DeserializeOwned>(store: &Store) -> anyhow::Result<Vec<T>> {
-    use futures::TryStreamExt;
-    let mut keys: Vec<String> = store.keys().await.context("listing keys")?.try_collect().await.context("listing keys")?;
-    keys.sort();
-    let mut values = Vec::with_capacity(keys.len());
-    for key in keys {
-        if let Some((value, _)) = get_json(store, &key).await? {
-            values.push(value);
+    use futures::StreamExt;
+    // `Store::status` is the info of when the store was bound: ask the stream afresh.
+    let info = store.stream.clone().info().await.context("reading the bucket's status")?.clone();
+    if info.state.messages == 0 {
+        return Ok(Vec::new());
+    }
+    let mut values = std::collections::BTreeMap::new();
+    let mut entries = store.watch_with_history(">").await.context("reading the bucket")?;
+    loop {
+        let entry = match tokio::time::timeout(ALL_VALUES_STALL, entries.next()).await {
+            Ok(Some(entry)) => entry.context("reading the bucket")?,
+            Ok(None) => anyhow::bail!("the bucket {} stopped delivering its values", store.name),
+            Err(_) => anyhow::bail!("the bucket {} delivered no value for {ALL_VALUES_STALL:?}", store.name),
+        };
+        if entry.operation == Operation::Put {
+            let value = serde_json::from_slice(&entry.value).with_context(|| format!("decoding {}", entry.key))?;
+            values.insert(entry.key, value);
+        } else {
+            values.remove(&entry.key);
+        }
+        if entry.delta == 0 {
+            break;
         }
     }
-    Ok(values)
+    Ok(values.into_values().collect())
 }

@@ -6,6 +6,7 @@ mod browser;
 mod chaos;
 mod deploy;
 mod harness;
+mod kv;
 mod lan;
 mod observe;
 mod operator;

@@ -1,6 +1,6 @@
 //! The order pipeline against a real cluster: no oversell, exactly-once accounting under
 //! failed brews, a machine or a server killed mid-run, an order its controller queued but never
-//! recorded, bad input and idempotency.
+//! recorded, a retry after a rollback, bad input and idempotency.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -320,5 +320,40 @@ async fn an_order_queued_but_never_recorded_is_recorded_by_its_machine_and_brewe
     assert_eq!(statuses, [OrderStatus::Queued, OrderStatus::Brewing, OrderStatus::Ready]);
     eventually("the work queue to drain", Duration::from_secs(30), || async { system.queue_depth().await == 0 }).await;
     assert_stock_settled(&system, &consumed_by([record].into_iter())).await;
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_after_a_rollback_places_the_order_again_under_a_new_id() {
+    // What a rollback leaves when the work queue could not take an order (an election longer
+    // than the publish deadline): the key's order recorded failed, never queued, its stock
+    // released, and its customer told to retry.
+    let system = TestSystem::start(1, |_| {}).await;
+    let config = system.system.nats_config(brewq_launch::Role::Controller, "test").expect("controller config");
+    let jetstream = async_nats::jetstream::new(brewq_runtime::connect(&config).await.expect("controller connects"));
+    let mut payload = order_json("Quentin", "small", "arabica", "none", 0);
+    payload["idempotency_key"] = json!("key-rolled-back");
+    let request: OrderRequest = serde_json::from_value(payload.clone()).expect("order request");
+    let mut rolled_back = OrderRecord::queued("rolled-1", request.validate().expect("valid"), brewq_protocol::now());
+    rolled_back
+        .transition(OrderStatus::Failed, None, Some("could not be queued".into()), brewq_protocol::now())
+        .expect("queued to failed");
+    let keys = jetstream.get_key_value(subjects::IDEMPOTENCY_BUCKET).await.expect("idempotency bucket");
+    keys.put("key-rolled-back", serde_json::to_vec("rolled-1").expect("id").into()).await.expect("key written");
+    let records = jetstream.get_key_value(subjects::ORDERS_BUCKET).await.expect("records bucket");
+    records.put("rolled-1", serde_json::to_vec(&rolled_back).expect("record").into()).await.expect("record written");
+
+    let reply = system.order(&payload).await;
+    assert!(reply.is_success(), "{reply:?}");
+    let order_id = reply.order_id.expect("order id");
+    assert_ne!(order_id, "rolled-1", "placed under a new id");
+    let again = system.order(&payload).await;
+    assert_eq!(again.order_id.as_deref(), Some(order_id.as_str()), "the key now stands for the new order");
+    let done = system.wait_terminal(std::slice::from_ref(&order_id), Duration::from_secs(30)).await;
+    assert_eq!(done[&order_id].status, OrderStatus::Ready, "{:?}", done[&order_id]);
+    let old = system.record("rolled-1").await.expect("the rolled-back record stays");
+    assert_eq!((old.status, old.retried_as.as_deref()), (OrderStatus::Failed, Some(order_id.as_str())));
+    eventually("the work queue to drain", Duration::from_secs(30), || async { system.queue_depth().await == 0 }).await;
+    assert_stock_settled(&system, &consumed_by(done.values())).await;
     system.stop().await;
 }
