@@ -55,7 +55,7 @@ pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> Or
         Err(error) => return OrderReply::invalid(&error),
     };
     let order_id = match &key {
-        Some(key) => match order_id_for_key(controller, key).await {
+        Some(key) => match order_id_for_key(controller, key, None).await {
             Ok(order_id) => order_id,
             Err(error) => return unavailable(&error),
         },
@@ -83,14 +83,7 @@ async fn place_with_id(controller: &Controller, order_id: &str, order: Order, ke
 /// retry: this retry places the order afresh, under a new id that the key stands for from now
 /// on (the rolled-back order points to it).
 async fn place_again(controller: &Controller, key: &str, old_id: &str, order: Order) -> OrderReply {
-    let candidate = nuid::next().to_string();
-    let renewed = modify(&controller.idempotency, key, |existing: Option<String>| match existing {
-        Some(order_id) if order_id != old_id => Ok((Change::Keep, order_id)),
-        _ => Ok((Change::Write(candidate.clone()), candidate.clone())),
-    })
-    .await
-    .context("renewing the idempotency key");
-    let new_id = match renewed {
+    let new_id = match order_id_for_key(controller, key, Some(old_id)).await {
         Ok(new_id) => new_id,
         Err(error) => return unavailable(&error),
     };
@@ -168,12 +161,13 @@ async fn queue(controller: &Controller, order_id: &str, order: Order, new: bool)
     accepted(controller, &record, new)
 }
 
-/// The order id an idempotency key stands for: the first one stored for it.
-async fn order_id_for_key(controller: &Controller, key: &str) -> anyhow::Result<String> {
+/// The order id an idempotency key stands for: the first one stored for it, or a new one if
+/// none is, or if the one stored is `replacing` (an order rolled back before it was queued).
+async fn order_id_for_key(controller: &Controller, key: &str, replacing: Option<&str>) -> anyhow::Result<String> {
     let candidate = nuid::next().to_string();
     modify(&controller.idempotency, key, |existing: Option<String>| match existing {
-        Some(order_id) => Ok((Change::Keep, order_id)),
-        None => Ok((Change::Write(candidate.clone()), candidate.clone())),
+        Some(order_id) if Some(order_id.as_str()) != replacing => Ok((Change::Keep, order_id)),
+        _ => Ok((Change::Write(candidate.clone()), candidate.clone())),
     })
     .await
     .context("looking up the idempotency key")

@@ -122,11 +122,9 @@ fn orders_stream(topology: &Topology) -> stream::Config {
 /// window), without the work-queue retention, so nothing consumes it.
 pub fn bench_stream(replicas: usize) -> stream::Config {
     stream::Config {
-        name: subjects::BENCH_STREAM.into(),
-        subjects: vec![subjects::BENCH_SUBJECTS.into()],
         retention: stream::RetentionPolicy::Limits,
         discard: stream::DiscardPolicy::Old,
-        ..orders_stream(&Topology::new(replicas))
+        ..bench_queue_stream(replicas)
     }
 }
 

@@ -145,8 +145,8 @@ const ALL_VALUES_STALL: Duration = Duration::from_secs(5);
 pub async fn all_json<T: DeserializeOwned>(store: &Store) -> anyhow::Result<Vec<T>> {
     use futures::StreamExt;
     // `Store::status` is the info of when the store was bound: ask the stream afresh.
-    let info = store.stream.clone().info().await.context("reading the bucket's status")?.clone();
-    if info.state.messages == 0 {
+    let mut stream = store.stream.clone();
+    if stream.info().await.context("reading the bucket's status")?.state.messages == 0 {
         return Ok(Vec::new());
     }
     let mut values = std::collections::BTreeMap::new();
