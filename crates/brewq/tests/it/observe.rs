@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use brewq_protocol::{Ingredient, OrderStatus};
@@ -12,6 +13,9 @@ use serde_json::Value;
 use crate::harness::{TestSystem, brewq_bin, eventually, free_listen_address, order_json};
 
 const MACHINES: u32 = 2;
+/// Orders placed while `brewq status` reads the cluster: rounds of concurrent clients.
+const LOAD_ROUNDS: usize = 60;
+const LOAD_CLIENTS: usize = 4;
 
 /// The value of one series (`name` or `name{labels}`) in a Prometheus text page.
 fn series(page: &str, wanted: &str) -> Option<f64> {
@@ -153,6 +157,35 @@ async fn an_order_shows_in_every_services_metrics_and_logs_and_status_sees_a_ser
     assert_eq!(health["machines"]["online"], MACHINES, "{health:#}");
     assert!(health["meta_leader"].is_string() && health["stream"]["leader"].is_string(), "{health:#}");
     assert_eq!(health["dead_letters"], 0);
+
+    // While orders flow, followers trail their leader by an entry or two between reads: a
+    // healthy cluster, which status must not call degraded.
+    let flowing = AtomicBool::new(true);
+    let orders = async {
+        let mut accepted = Vec::new();
+        for round in 0..LOAD_ROUNDS {
+            let payloads: Vec<Value> =
+                (0..LOAD_CLIENTS).map(|client| order_json(&format!("Load {round}-{client}"), "small", "robusta", "none", 0)).collect();
+            for reply in futures::future::join_all(payloads.iter().map(|payload| test.order(payload))).await {
+                accepted.push(reply.order_id.unwrap_or_else(|| panic!("refused under load: {}", reply.message)));
+            }
+        }
+        flowing.store(false, Ordering::Relaxed);
+        accepted
+    };
+    let watching = async {
+        let mut reads = 0;
+        while flowing.load(Ordering::Relaxed) {
+            let (health, verdict) = status(&test.dir).await;
+            assert_eq!(verdict, Ok(()), "status while orders flow: {health:#}");
+            reads += 1;
+        }
+        reads
+    };
+    let (accepted, reads) = tokio::join!(orders, watching);
+    assert!(reads >= 3, "only {reads} status reads overlapped the orders");
+    test.wait_for(&accepted, |record| record.status == OrderStatus::Ready, Duration::from_secs(120)).await;
+
     test.system.cluster.kill(2).await;
     eventually("brewq status to show n3 down", Duration::from_secs(60), || {
         let dir = test.dir.clone();

@@ -47,6 +47,8 @@ pub struct ReplicaHealth {
     pub name: String,
     pub current: bool,
     pub offline: bool,
+    /// Entries the leader has committed that this follower has not stored, at the last read.
+    pub lag: u64,
 }
 
 /// Machines with a heartbeat, and those taking orders now.
@@ -106,7 +108,10 @@ impl Health {
                     .replicas
                     .iter()
                     .filter(|replica| replica.offline || !replica.current)
-                    .map(|replica| format!("replica {} of {} is behind or offline", replica.name, stream.name)),
+                    .map(|replica| match replica.offline {
+                        true => format!("replica {} of {} is offline", replica.name, stream.name),
+                        false => format!("replica {} of {} stays behind its leader ({} entries)", replica.name, stream.name, replica.lag),
+                    }),
             ),
             None => {}
         }
@@ -179,13 +184,37 @@ async fn read_system(client: &async_nats::Client, health: &mut Health) {
     }
 }
 
+/// A follower is "current" when it has stored everything its leader applied, so any write can
+/// leave one a few entries behind for a moment. A follower counts as behind only when it stays
+/// so over a few reads spread across about two seconds; then it is lagging for real.
 async fn stream_health(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<StreamHealth> {
+    const READS: usize = 5;
     let mut stream = jetstream.get_stream(subjects::ORDERS_STREAM).await?;
+    let mut health = read_stream_health(&mut stream).await?;
+    for _ in 1..READS {
+        if health.replicas.iter().all(|replica| replica.current && !replica.offline) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let again = read_stream_health(&mut stream).await?;
+        health.leader = again.leader;
+        for replica in &mut health.replicas {
+            if let Some(seen) = again.replicas.iter().find(|seen| seen.name == replica.name) {
+                replica.current |= seen.current;
+                replica.offline &= seen.offline;
+                replica.lag = seen.lag;
+            }
+        }
+    }
+    Ok(health)
+}
+
+async fn read_stream_health(stream: &mut async_nats::jetstream::stream::Stream) -> anyhow::Result<StreamHealth> {
     let cluster = stream.info().await?.cluster.clone().unwrap_or_default();
     let replicas = cluster
         .replicas
         .into_iter()
-        .map(|peer| ReplicaHealth { name: peer.name, current: peer.current, offline: peer.offline })
+        .map(|peer| ReplicaHealth { name: peer.name, current: peer.current, offline: peer.offline, lag: peer.lag.unwrap_or(0) })
         .collect();
     Ok(StreamHealth { name: subjects::ORDERS_STREAM.into(), leader: cluster.leader, replicas })
 }
