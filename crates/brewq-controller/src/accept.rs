@@ -9,7 +9,7 @@ use anyhow::Context;
 use async_nats::jetstream::message::PublishMessage;
 use brewq_protocol::stock::recipe;
 use brewq_protocol::{
-    Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, RejectCode, StockCommand, StockReply, now,
+    KeyedOrder, Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, RejectCode, StockCommand, StockReply, now,
     subjects,
 };
 use brewq_runtime::kv::{Change, modify};
@@ -55,8 +55,9 @@ pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> Or
         Err(error) => return OrderReply::invalid(&error),
     };
     let order_id = match &key {
-        Some(key) => match order_id_for_key(controller, key, None).await {
-            Ok(order_id) => order_id,
+        Some(key) => match order_id_for_key(controller, key, &order, None).await {
+            Ok(Ok(order_id)) => order_id,
+            Ok(Err(first)) => return key_reused(key, &first),
             Err(error) => return unavailable(&error),
         },
         None => nuid::next().to_string(),
@@ -83,8 +84,9 @@ async fn place_with_id(controller: &Controller, order_id: &str, order: Order, ke
 /// retry: this retry places the order afresh, under a new id that the key stands for from now
 /// on (the rolled-back order points to it).
 async fn place_again(controller: &Controller, key: &str, old_id: &str, order: Order) -> OrderReply {
-    let new_id = match order_id_for_key(controller, key, Some(old_id)).await {
-        Ok(new_id) => new_id,
+    let new_id = match order_id_for_key(controller, key, &order, Some(old_id)).await {
+        Ok(Ok(new_id)) => new_id,
+        Ok(Err(first)) => return key_reused(key, &first),
         Err(error) => return unavailable(&error),
     };
     if let Err(error) = controller.records.set_retried_as(old_id, &new_id).await {
@@ -163,14 +165,30 @@ async fn queue(controller: &Controller, order_id: &str, order: Order, new: bool)
 
 /// The order id an idempotency key stands for: the first one stored for it, or a new one if
 /// none is, or if the one stored is `replacing` (an order rolled back before it was queued).
-async fn order_id_for_key(controller: &Controller, key: &str, replacing: Option<&str>) -> anyhow::Result<String> {
-    let candidate = nuid::next().to_string();
-    modify(&controller.idempotency, key, |existing: Option<String>| match existing {
-        Some(order_id) if Some(order_id.as_str()) != replacing => Ok((Change::Keep, order_id)),
-        _ => Ok((Change::Write(candidate.clone()), candidate.clone())),
+/// `Err` holds the id of a different order the key was first used for.
+async fn order_id_for_key(
+    controller: &Controller,
+    key: &str,
+    order: &Order,
+    replacing: Option<&str>,
+) -> anyhow::Result<Result<String, String>> {
+    let placed = KeyedOrder::Placed { order_id: nuid::next().to_string(), order: order.clone() };
+    modify(&controller.idempotency, key, |existing: Option<KeyedOrder>| match existing {
+        Some(first) if Some(first.order_id()) != replacing => match first.is_for(order) {
+            true => Ok((Change::Keep, Ok(first.order_id().to_owned()))),
+            false => Ok((Change::Keep, Err(first.order_id().to_owned()))),
+        },
+        _ => Ok((Change::Write(placed.clone()), Ok(placed.order_id().to_owned()))),
     })
     .await
     .context("looking up the idempotency key")
+}
+
+/// The refusal of an idempotency key already used for another order: nothing is placed.
+fn key_reused(key: &str, first: &str) -> OrderReply {
+    tracing::info!(order_id = first, "idempotency key reused for a different order");
+    let message = format!("idempotency key {key:?} was already used for a different order ({first}); use a new key for a new order");
+    OrderReply::rejected(RejectCode::Conflict, message, Some("idempotency_key"))
 }
 
 /// Puts the order in the work queue, retrying until the PubAck or the deadline. The order id

@@ -14,7 +14,7 @@ pub mod subjects;
 pub use audit::{AuditEntry, DeadLetter};
 pub use machine::{MachineCommand, MachineHeartbeat, MachineState, MachineView};
 pub use queue::QueueView;
-pub use order::{Bean, Milk, Order, OrderRequest, Size, ValidationError};
+pub use order::{Bean, KeyedOrder, Milk, Order, OrderRequest, Size, ValidationError};
 pub use record::{HistoryEntry, OrderRecord, OrderStatus, OrderUpdate, TransitionError, UpdateReply};
 pub use reply::{OrderReply, RejectCode};
 pub use stock::{Ingredient, Items, StockCommand, StockLevel, StockReply, StockSnapshot};

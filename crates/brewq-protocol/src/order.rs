@@ -38,6 +38,32 @@ pub struct Order {
     pub sugar_count: u8,
 }
 
+/// What an idempotency key stands for, in the idempotency bucket: the order placed under it,
+/// so that the key reused for a different order is refused instead of answered with the first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyedOrder {
+    Placed { order_id: String, order: Order },
+    /// The order id alone, as written before the order was kept with it.
+    IdOnly(String),
+}
+
+impl KeyedOrder {
+    pub fn order_id(&self) -> &str {
+        match self {
+            KeyedOrder::Placed { order_id, .. } | KeyedOrder::IdOnly(order_id) => order_id,
+        }
+    }
+
+    /// Whether `order` is the order this key was first used for (as far as it is known).
+    pub fn is_for(&self, order: &Order) -> bool {
+        match self {
+            KeyedOrder::Placed { order: placed, .. } => placed == order,
+            KeyedOrder::IdOnly(_) => true,
+        }
+    }
+}
+
 /// Bad input, naming the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]

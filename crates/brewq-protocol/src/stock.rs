@@ -222,6 +222,9 @@ pub enum StockReply {
     OutOfStock { ingredient: Ingredient },
     /// The levels after a restock or read.
     Snapshot { stock: StockSnapshot },
+    /// The command asks for what the stock cannot do (a restock past what it can count);
+    /// nothing changed. `message` names the ingredient.
+    Refused { message: String },
     /// The command could not be carried out; `message` says why.
     Error { message: String },
 }

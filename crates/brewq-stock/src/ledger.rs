@@ -236,17 +236,30 @@ impl Ledger {
     /// Adds `items` to what is on hand.
     pub async fn restock(&self, items: &Items) -> anyhow::Result<StockReply> {
         let items = items.clone();
-        let stock = self
+        let outcome = self
             .edit(None, move |doc, _| {
+                // Every line is checked before any is applied: a restock is all or nothing.
+                for (&ingredient, &amount) in &items {
+                    let level = doc.levels.get(&ingredient).copied().unwrap_or_default();
+                    if level.added.checked_add(amount).is_none() {
+                        return Ok(Err(format!(
+                            "{ingredient}: restocking {amount} would take the total ever added past {}, the most the stock can count",
+                            u64::MAX
+                        )));
+                    }
+                }
                 for (&ingredient, &amount) in &items {
                     let level = doc.levels.entry(ingredient).or_default();
                     level.on_hand += amount;
                     level.added += amount;
                 }
-                Ok(snapshot_of(doc))
+                Ok(Ok(snapshot_of(doc)))
             })
             .await?;
-        Ok(StockReply::Snapshot { stock })
+        Ok(match outcome {
+            Ok(stock) => StockReply::Snapshot { stock },
+            Err(message) => StockReply::Refused { message },
+        })
     }
 
     /// Sets low-stock alert levels.

@@ -108,6 +108,7 @@ fn result_name(reply: &StockReply) -> &'static str {
         StockReply::Released => "released",
         StockReply::OutOfStock { .. } => "out_of_stock",
         StockReply::Snapshot { .. } => "snapshot",
+        StockReply::Refused { .. } => "refused",
         StockReply::Error { .. } => "error",
     }
 }

@@ -82,9 +82,16 @@ pub async fn restock(State(state): Shared, headers: HeaderMap, Json(restock): Js
     let target: Vec<String> = items.iter().map(|(ingredient, amount)| format!("{ingredient}={amount}")).collect();
     let command = StockCommand::Restock { items };
     let reply: Result<StockReply, _> = request_json(&operator.client, &subjects::stock_subject(&command), &command, Duration::from_secs(5)).await;
-    audit(&operator, &user, "restock", &target.join(" "), reply.as_ref().err().map(ToString::to_string)).await;
+    let failure = match &reply {
+        Ok(StockReply::Snapshot { .. }) => None,
+        Ok(StockReply::Refused { message }) => Some(format!("refused: {message}")),
+        Ok(other) => Some(format!("stock manager answered {other:?}")),
+        Err(error) => Some(error.to_string()),
+    };
+    audit(&operator, &user, "restock", &target.join(" "), failure).await;
     match reply? {
         StockReply::Snapshot { stock } => Ok(Json(stock)),
+        StockReply::Refused { message } => Err(AppError::status(StatusCode::BAD_REQUEST, &message)),
         other => Err(AppError::Unavailable(anyhow::anyhow!("stock manager answered {other:?}"))),
     }
 }

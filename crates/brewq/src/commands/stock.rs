@@ -20,15 +20,17 @@ pub async fn run(args: StockArgs) -> anyhow::Result<()> {
     let client = super::admin(&client_args).await?;
     let subject = subjects::stock_subject(&command);
     let reply: StockReply = brewq_runtime::request::request_json(&client, &subject, &command, Duration::from_secs(10)).await?;
-    let stock = match reply {
-        StockReply::Snapshot { stock } => stock,
-        StockReply::Error { message } => anyhow::bail!("stock manager: {message}"),
-        other => anyhow::bail!("unexpected stock reply {other:?}"),
+    let refused = match &reply {
+        StockReply::Snapshot { .. } => None,
+        StockReply::Refused { message } => Some(format!("refused: {message}")),
+        StockReply::Error { message } => Some(format!("stock manager: {message}")),
+        other => Some(format!("unexpected stock reply {other:?}")),
     };
     if let StockCommand::Restock { items } | StockCommand::Threshold { items } = &command {
         let target: Vec<String> = items.iter().map(|(ingredient, amount)| format!("{ingredient}={amount}")).collect();
-        super::audit(&client, command.op(), &target.join(" "), "ok").await;
+        super::audit(&client, command.op(), &target.join(" "), refused.as_deref().unwrap_or("ok")).await;
     }
+    let StockReply::Snapshot { stock } = reply else { anyhow::bail!("{}", refused.unwrap_or_default()) };
     if client_args.json {
         output::json(&stock);
     } else {
@@ -48,7 +50,8 @@ fn parse_items(pairs: &[String]) -> anyhow::Result<Items> {
         })?;
         let amount: u64 = amount.trim().parse().with_context(|| format!("amount of {name} must be a whole number, got {amount:?}"))?;
         anyhow::ensure!(amount > 0, "amount of {name} must be more than 0");
-        *items.entry(ingredient).or_default() += amount;
+        let total = items.entry(ingredient).or_default();
+        *total = total.checked_add(amount).with_context(|| format!("amounts of {name} add up past {}", u64::MAX))?;
     }
     Ok(items)
 }

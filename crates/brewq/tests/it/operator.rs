@@ -129,5 +129,18 @@ async fn retry_and_give_up_of_failed_orders_keep_the_stock_exact() {
     let restock = StockCommand::Restock { items: [(Ingredient::Sugar, 1)].into() };
     let reply: StockReply = brewq_runtime::request::request_json(&system.admin, &subjects::stock_subject(&restock), &restock, Duration::from_secs(5)).await.expect("answers");
     assert!(matches!(reply, StockReply::Snapshot { .. }));
+
+    // A restock the stock cannot count is refused whole, naming the ingredient: no line of it
+    // applied, no level wrapped around.
+    let before = system.stock().await;
+    let too_much = format!("arabica={}", u64::MAX);
+    let output = std::process::Command::new(brewq_bin())
+        .args(["stock", "restock", "sugar=5", &too_much, "--data-dir"])
+        .arg(&system.dir)
+        .output()
+        .expect("brewq runs");
+    let reason = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && reason.contains("arabica") && reason.contains("restocking"), "{reason}");
+    assert_eq!(system.stock().await.levels, before.levels, "nothing restocked");
     system.stop().await;
 }

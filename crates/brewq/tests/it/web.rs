@@ -123,6 +123,13 @@ async fn cancel_and_idempotency_over_http() {
     assert_eq!((first_status, again_status), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(first["order_id"], again["order_id"], "one order for one key");
     assert_eq!(system.stream_messages().await, 1);
+    let reserved = system.stock().await;
+    let (other_status, other) = post(&http, &base, &order_json("Bob", "small", "arabica", "none", 0), Some("same-key-1")).await;
+    assert_eq!(other_status, StatusCode::CONFLICT, "the key reused for a different order: {other}");
+    assert_eq!(other["field"], "idempotency_key", "{other}");
+    assert!(other["message"].as_str().is_some_and(|message| message.contains(first["order_id"].as_str().expect("id"))), "{other}");
+    assert_eq!(system.stream_messages().await, 1, "nothing queued for it");
+    assert_eq!(system.stock().await.levels, reserved.levels, "nothing reserved for it");
 
     let order_id = first["order_id"].as_str().expect("id");
     let cancelled = http.delete(format!("{base}/api/orders/{order_id}")).send().await.expect("answers");
@@ -192,7 +199,21 @@ async fn the_admin_side_needs_a_session_and_refuses_wrong_credentials_and_cross_
     assert_eq!(paused.status(), StatusCode::OK);
     let heartbeat: Value = paused.json().await.expect("json");
     assert_eq!(heartbeat["state"], "paused");
+    let too_much = http
+        .post(format!("{base}/api/admin/stock/restock"))
+        .header("cookie", &session)
+        .header("X-Brewq-Csrf", "1")
+        .json(&json!({"items": {"arabica": u64::MAX}}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(too_much.status(), StatusCode::BAD_REQUEST, "a restock the stock cannot count");
+    let refusal: Value = too_much.json().await.expect("json");
+    assert!(refusal["message"].as_str().is_some_and(|message| message.contains("arabica")), "{refusal}");
     let dashboard: Value = http.get(format!("{base}/api/admin/state")).header("cookie", &session).send().await.expect("answers").json().await.expect("json");
     assert!(dashboard["audit"].as_array().expect("audit").iter().any(|entry| entry["who"] == "web:admin" && entry["action"] == "pause"), "{dashboard}");
+    let audit = dashboard["audit"].as_array().expect("audit");
+    let refused = audit.iter().find(|entry| entry["action"] == "restock").expect("the refused restock audited");
+    assert!(refused["outcome"].as_str().is_some_and(|outcome| outcome.starts_with("refused")), "{refused}");
     system.stop().await;
 }
