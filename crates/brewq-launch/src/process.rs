@@ -3,9 +3,22 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+
+/// Whether children start in a process group of their own; see [`own_process_groups`].
+static OWN_GROUPS: AtomicBool = AtomicBool::new(false);
+
+/// From now on, each child starts in a process group of its own. A terminal's Ctrl-C then
+/// reaches only this process, which stops the children in order: the services first, while the
+/// servers still run to take a machine's order back, then the servers. For a supervisor run
+/// from a terminal (`brewq up`); a test run keeps its children in its own group, so that
+/// interrupting it stops them as well.
+pub fn own_process_groups() {
+    OWN_GROUPS.store(true, Ordering::Relaxed);
+}
 
 /// A running child.
 pub struct Process {
@@ -23,15 +36,18 @@ impl Process {
             .append(true)
             .open(log)
             .with_context(|| format!("opening {}", log.display()))?;
-        let child = tokio::process::Command::new(program)
+        let mut command = tokio::process::Command::new(program);
+        command
             .args(args)
             .envs(envs.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(file.try_clone().context("duplicating a log handle")?)
             .stderr(file)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {} ({})", name, program.display()))?;
+            .kill_on_drop(true);
+        if OWN_GROUPS.load(Ordering::Relaxed) {
+            command.process_group(0);
+        }
+        let child = command.spawn().with_context(|| format!("starting {} ({})", name, program.display()))?;
         Ok(Process { name: name.to_owned(), log: log.to_owned(), child })
     }
 

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 
+/// Where `brewq up` keeps a system, and where the other commands look for it.
+pub const DEFAULT_DATA_DIR: &str = ".brewq";
+
 /// brewq: a fault-tolerant ordering system for a fleet of coffee machines, on NATS.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -95,7 +98,7 @@ impl Command {
 #[derive(Debug, Clone, ClapArgs)]
 pub struct ConnectArgs {
     /// Folder of a `brewq up` system (its `cluster.json` and `keys/`).
-    #[arg(long, default_value = ".brewq", env = "BREWQ_DATA_DIR")]
+    #[arg(long, default_value = DEFAULT_DATA_DIR, env = "BREWQ_DATA_DIR")]
     pub data_dir: PathBuf,
     /// NATS server URLs, comma-separated (default: those in `<data-dir>/cluster.json`).
     #[arg(long, env = "BREWQ_NATS_URL", value_delimiter = ',')]
@@ -177,7 +180,7 @@ pub struct ProvisionArgs {
 #[derive(Debug, Clone, ClapArgs)]
 pub struct UpArgs {
     /// Where keys, server data and logs live; running again on it keeps orders and stock.
-    #[arg(long, default_value = ".brewq", env = "BREWQ_DATA_DIR")]
+    #[arg(long, default_value = DEFAULT_DATA_DIR, env = "BREWQ_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Number of coffee machines.
     #[arg(long, default_value_t = 5)]

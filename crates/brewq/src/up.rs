@@ -9,7 +9,7 @@ use anyhow::Context;
 use brewq_launch::cluster::{NodePorts, free_port};
 use brewq_launch::{System, SystemConfig};
 
-use crate::args::{LogFormatArg, UpArgs};
+use crate::args::{DEFAULT_DATA_DIR, LogFormatArg, UpArgs};
 
 /// The oldest nats-server brewq runs on (see ARCHITECTURE.md: JetStream fixes).
 const MIN_NATS_VERSION: (u32, u32) = (2, 12);
@@ -37,6 +37,8 @@ pub async fn run(args: UpArgs, log_format: LogFormatArg) -> anyhow::Result<()> {
             .collect();
         config.ports = Some(ports?);
     }
+    // Ctrl-C in the terminal reaches brewq up alone, which stops everything in order.
+    brewq_launch::process::own_process_groups();
     eprintln!("starting a 3-node NATS cluster and the services in {} ...", args.data_dir.display());
     let mut system = System::start(config).await?;
     print_banner(&system, &args.data_dir);
@@ -57,18 +59,33 @@ fn print_banner(system: &System, data_dir: &Path) {
     println!("  logs:   {} (JSON lines with --log-format json)", data_dir.join("logs").display());
     println!("  metrics: /metrics of each service, listed under metrics_urls in cluster.json");
     println!("  monitor: {}", system.info.monitor_urls.join(","));
-    println!("  health: brewq status");
-    println!("try, in another terminal:  brewq order --name Quentin --size medium --bean arabica --wait");
+    // The commands to try name the data folder unless it is the default the CLI looks in.
+    let folder = match data_dir == Path::new(DEFAULT_DATA_DIR) {
+        true => String::new(),
+        false => format!(" --data-dir {}", data_dir.display()),
+    };
+    println!("  health: brewq status{folder}");
+    println!("try, in another terminal:  brewq order --name Quentin --size medium --bean arabica --wait{folder}");
     println!("Ctrl-C stops everything.");
 }
 
-/// Restarts whatever dies, until Ctrl-C or SIGTERM.
+/// Restarts whatever dies, until Ctrl-C, SIGTERM, or SIGHUP (the terminal closed: the
+/// children, in groups of their own, would not hear of it).
 async fn supervise(system: &mut System) {
     let signal = brewq_runtime::shutdown_signal();
     tokio::pin!(signal);
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let hung_up = async {
+        match hangup.as_mut() {
+            Some(hangup) => hangup.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(hung_up);
     loop {
         tokio::select! {
             () = &mut signal => return,
+            _ = &mut hung_up => return,
             () = tokio::time::sleep(Duration::from_secs(1)) => {
                 for name in system.revive() {
                     tracing::warn!(process = name, "process had stopped; restarted it");

@@ -137,3 +137,75 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     let exit = tokio::time::timeout(Duration::from_secs(60), up.wait()).await.expect("stops in time").expect("exit");
     assert!(exit.success(), "brewq up exited with {exit}");
 }
+
+/// Starts `brewq up` on `data_dir` as a shell in a terminal does: the leader of a process
+/// group of its own, the group a Ctrl-C signals. Returns once `cluster.json` is written.
+async fn start_in_terminal(data_dir: &std::path::Path, args: &[&str], output: &std::path::Path) -> tokio::process::Child {
+    let mut up = tokio::process::Command::new(brewq_bin())
+        .arg("up")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("NATS_SERVER_BIN", nats_server_bin())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(output).expect("output file"))
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("brewq up starts");
+    let cluster_json = data_dir.join("cluster.json");
+    let _ = std::fs::remove_file(&cluster_json);
+    let mut exited = None;
+    eventually("cluster.json", Duration::from_secs(120), || {
+        exited = exited.or_else(|| up.try_wait().expect("status"));
+        let ready = cluster_json.is_file() || exited.is_some();
+        async move { ready }
+    })
+    .await;
+    assert!(exited.is_none(), "brewq up exited early ({exited:?}): {}", std::fs::read_to_string(output).unwrap_or_default());
+    up
+}
+
+fn order_status(data_dir: &std::path::Path, id: &str) -> serde_json::Value {
+    let shown = brewq(&["status", id, "--json"], data_dir);
+    assert!(shown.status.success(), "brewq status {id}: {}", String::from_utf8_lossy(&shown.stderr));
+    serde_json::from_slice(&shown.stdout).expect("status JSON")
+}
+
+#[tokio::test]
+async fn ctrl_c_in_the_terminal_hands_the_brewing_order_back_before_the_servers_stop() {
+    let folder = tempfile::Builder::new().prefix("brewq-ctrl-c-").tempdir().expect("temp dir");
+    let data_dir = folder.path().to_owned();
+    let output = data_dir.with_extension("out");
+    let listen = free_listen_address();
+    // One machine, and brews of 20 s: the order is still brewing when Ctrl-C comes.
+    let args = ["--machines", "1", "--brew-scale", "1", "--fail-rate", "0", "--listen", &listen];
+    let mut up = start_in_terminal(&data_dir, &args, &output).await;
+    let placed = brewq(&["order", "--name", "Ada", "--size", "small", "--json"], &data_dir);
+    assert!(placed.status.success(), "brewq order: {}", String::from_utf8_lossy(&placed.stderr));
+    let reply: serde_json::Value = serde_json::from_slice(&placed.stdout).expect("order JSON");
+    let id = reply["order_id"].as_str().expect("order id").to_owned();
+    eventually("the order to be brewing", Duration::from_secs(60), || {
+        let brewing = order_status(&data_dir, &id)["status"] == "brewing";
+        async move { brewing }
+    })
+    .await;
+
+    // Ctrl-C: the terminal signals the whole foreground process group.
+    let group = format!("-{}", up.id().expect("pid"));
+    assert!(std::process::Command::new("kill").args(["-INT", "--", &group]).status().expect("kill").success());
+    let exit = tokio::time::timeout(Duration::from_secs(60), up.wait()).await.expect("stops in time").expect("exit");
+    assert!(exit.success(), "brewq up exited with {exit}");
+
+    // Started again, the order's history shows its machine handed it back as it stopped.
+    let mut again = start_in_terminal(&data_dir, &args, &output).await;
+    let record = order_status(&data_dir, &id);
+    let history = record["history"].as_array().expect("history");
+    let handed_back = history.iter().any(|entry| {
+        entry["status"] == "queued" && entry["reason"].as_str().is_some_and(|reason| reason.contains("mid-brew"))
+    });
+    assert!(handed_back, "the brewing order was not handed back at Ctrl-C: {record:#}");
+    assert!(std::process::Command::new("kill").args(["-TERM", &again.id().expect("pid").to_string()]).status().expect("kill").success());
+    let exit = tokio::time::timeout(Duration::from_secs(60), again.wait()).await.expect("stops in time").expect("exit");
+    assert!(exit.success(), "brewq up exited with {exit}");
+}

@@ -77,6 +77,10 @@ pub struct StockAlert {
 /// Prints the system's health; fails (after printing it) when the system is degraded, so that
 /// a script or a monitoring probe can run `brewq status` as its check.
 pub async fn run(args: &StatusArgs) -> anyhow::Result<()> {
+    // Without a system to look at there is nothing to report, not an empty, healthy-looking one.
+    if args.monitor_url.is_empty() && args.client.connect.nats_url.is_empty() {
+        brewq_launch::ClusterInfo::load(&args.client.connect.data_dir)?;
+    }
     let health = gather(args).await;
     if args.client.json {
         crate::output::json(&health);
