@@ -65,6 +65,11 @@ pub struct MachineView {
 }
 
 impl MachineView {
+    /// Online and neither paused, out of service nor stopping: it takes the next order.
+    pub fn takes_orders(&self) -> bool {
+        self.online && matches!(self.heartbeat.state, MachineState::Idle | MachineState::Brewing)
+    }
+
     /// The fleet as shown at `now`, by machine id.
     pub fn fleet(heartbeats: Vec<MachineHeartbeat>, now: OffsetDateTime) -> Vec<MachineView> {
         let mut machines: Vec<MachineView> =

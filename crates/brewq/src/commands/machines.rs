@@ -47,7 +47,9 @@ async fn show(args: ClientArgs) -> anyhow::Result<()> {
         output::json(&machines);
         return Ok(());
     }
-    println!("{} machine(s) online", machines.iter().filter(|machine| machine.online).count());
+    let online = machines.iter().filter(|machine| machine.online).count();
+    let taking = machines.iter().filter(|machine| machine.takes_orders()).count();
+    println!("{online} machine(s) online, {taking} taking orders");
     for machine in &machines {
         let beat = &machine.heartbeat;
         let online = if machine.online { "online" } else { "offline" };

@@ -32,6 +32,11 @@ async fn a_paused_machine_takes_no_new_order_until_resumed() {
     let system = TestSystem::start(2, |_| {}).await;
     let paused: MachineHeartbeat = serde_json::from_str(&cli(&system, &["machines", "pause", "1", "--json"])).expect("json");
     assert_eq!(paused.state, MachineState::Paused);
+    eventually("brewq status to count one machine taking orders", Duration::from_secs(30), || {
+        let health: serde_json::Value = serde_json::from_str(&cli(&system, &["status", "--json"])).expect("json");
+        async move { health["machines"]["taking_orders"] == 1 && health["machines"]["online"] == 2 }
+    })
+    .await;
     let first = place(&system, 12, "p").await;
     let records = system.wait_terminal(&first, Duration::from_secs(60)).await;
     assert!(records.values().all(|record| record.status == OrderStatus::Ready && record.machine == Some(2)), "machine 1 brewed while paused");

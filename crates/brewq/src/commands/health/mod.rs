@@ -56,6 +56,8 @@ pub struct ReplicaHealth {
 pub struct MachinesHealth {
     pub online: usize,
     pub known: usize,
+    /// Online and neither paused nor out of service; with none, orders wait in the queue.
+    pub taking_orders: usize,
 }
 
 /// The makers' consumer.
@@ -174,7 +176,11 @@ async fn read_system(client: &async_nats::Client, health: &mut Health) {
     }
     match super::machines::list(client).await {
         Ok(fleet) => {
-            health.machines = MachinesHealth { online: fleet.iter().filter(|machine| machine.online).count(), known: fleet.len() };
+            health.machines = MachinesHealth {
+                online: fleet.iter().filter(|machine| machine.online).count(),
+                known: fleet.len(),
+                taking_orders: fleet.iter().filter(|machine| machine.takes_orders()).count(),
+            };
         }
         Err(error) => health.errors.push(format!("machines: {error:#}")),
     }

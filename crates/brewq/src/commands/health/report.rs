@@ -25,7 +25,12 @@ pub fn print(health: &Health) {
         let leader = stream.leader.as_deref().unwrap_or("none");
         println!("stream {}: leader {leader}; replicas {}", stream.name, replicas.join(", "));
     }
-    println!("machines: {} online of {}", health.machines.online, health.machines.known);
+    let machines = &health.machines;
+    let idle_fleet = match machines.taking_orders {
+        0 => " (orders wait in the queue until one is resumed or started)",
+        _ => "",
+    };
+    println!("machines: {} online of {}, {} taking orders{idle_fleet}", machines.online, machines.known, machines.taking_orders);
     if let Some(queue) = &health.queue {
         println!("queue: {} waiting, {} in flight, {} redelivered", queue.waiting, queue.in_flight, queue.redelivered);
     }
