@@ -1,6 +1,6 @@
 //! The real binaries, as a user runs them: `brewq up`, then `brewq order --wait` and the other
 //! commands against it (the order's id found in every service's log, `brewq status`), then
-//! SIGTERM stops everything cleanly.
+//! SIGTERM stops everything cleanly; and a terminal's Ctrl-C hands a brewing order back.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -36,24 +36,9 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     let data_dir = folder.path().to_owned();
     let output = data_dir.with_extension("out");
     let listen = free_listen_address();
-    let mut up = tokio::process::Command::new(brewq_bin())
-        .args(["--log-format", "json", "up", "--machines", "2", "--brew-scale", "0", "--fail-rate", "0", "--listen", &listen, "--data-dir"])
-        .arg(&data_dir)
-        .env("NATS_SERVER_BIN", nats_server_bin())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&output).expect("output file"))
-        .kill_on_drop(true)
-        .spawn()
-        .expect("brewq up starts");
+    let args = ["--log-format", "json", "--machines", "2", "--brew-scale", "0", "--fail-rate", "0", "--listen", &listen];
+    let mut up = start_in_terminal(&data_dir, &args, &output).await;
     let cluster_json = data_dir.join("cluster.json");
-    let mut exited = None;
-    eventually("cluster.json", Duration::from_secs(120), || {
-        exited = exited.or_else(|| up.try_wait().expect("status"));
-        let ready = cluster_json.is_file() || exited.is_some();
-        async move { ready }
-    })
-    .await;
-    assert!(exited.is_none(), "brewq up exited early ({exited:?}): {}", std::fs::read_to_string(&output).unwrap_or_default());
     let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&cluster_json).expect("read")).expect("json");
     assert_eq!(info["nats_urls"].as_array().map(Vec::len), Some(3));
     assert!(info["admin_password"].as_str().is_some_and(|password| !password.is_empty()));
