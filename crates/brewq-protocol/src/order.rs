@@ -10,8 +10,10 @@ pub const MAX_NAME_CHARS: usize = 40;
 pub const MAX_SUGAR: u8 = 3;
 
 /// An order as it arrives over NATS or HTTP. Every field is kept as raw JSON so that
-/// validation can name the exact field at fault, whatever its type.
+/// validation can name the exact field at fault, whatever its type. Read from a JSON object
+/// only (a derived reader would also take an array, field by position).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "serde_json::Map<String, Value>")]
 pub struct OrderRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<Value>,
@@ -126,6 +128,21 @@ word_enum!(
     Milk, "milk", { None => "none" | "free", Cow => "cow" | "normal", Soy => "soy" | "soja" }
 );
 
+impl From<serde_json::Map<String, Value>> for OrderRequest {
+    /// Picks the order's fields out of a JSON object; others are ignored.
+    fn from(mut object: serde_json::Map<String, Value>) -> Self {
+        let mut take = |field: &str| object.remove(field).filter(|value| !value.is_null());
+        OrderRequest {
+            name: take("name"),
+            size: take("size"),
+            bean_type: take("bean_type"),
+            milk: take("milk"),
+            sugar_count: take("sugar_count"),
+            idempotency_key: take("idempotency_key"),
+        }
+    }
+}
+
 impl OrderRequest {
     /// Checks every field and returns the order, or the first field at fault.
     pub fn validate(&self) -> Result<Order, ValidationError> {
@@ -189,6 +206,9 @@ fn parse_name(value: Option<&Value>) -> Result<String, ValidationError> {
     if name.is_empty() {
         return Err(ValidationError::new("name", "is required"));
     }
+    if name.chars().all(is_invisible) {
+        return Err(ValidationError::new("name", "must have a visible character"));
+    }
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(ValidationError::new("name", format!("must be at most {MAX_NAME_CHARS} characters")));
     }
@@ -196,6 +216,12 @@ fn parse_name(value: Option<&Value>) -> Result<String, ValidationError> {
         return Err(ValidationError::new("name", "must not contain control characters"));
     }
     Ok(name.to_owned())
+}
+
+/// Spaces, and the characters that print as nothing (zero-width spaces and joiners, the
+/// byte-order mark, the soft hyphen).
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
 }
 
 fn parse_sugar(value: Option<&Value>) -> Result<u8, ValidationError> {

@@ -38,6 +38,8 @@ fn each_bad_field_is_named() {
         ("name", json!("   ")),
         ("name", json!(42)),
         ("name", json!("x".repeat(41))),
+        ("name", json!("\u{200B}")),
+        ("name", json!(" \u{FEFF}\u{2060} ")),
         ("size", json!("huge")),
         ("size", json!(1)),
         ("bean_type", json!("decaf")),
@@ -58,6 +60,17 @@ fn each_bad_field_is_named() {
         payload.as_object_mut().expect("object").remove(field);
         assert_eq!(request(payload).validate().expect_err("missing").field, field);
     }
+}
+
+#[test]
+fn an_order_is_a_json_object_and_nothing_else() {
+    for payload in ["[]", r#"["Quentin", "medium", "arabica", "none", 1]"#, "42", r#""order""#] {
+        let error = serde_json::from_str::<OrderRequest>(payload).expect_err(payload).to_string();
+        assert!(error.contains("expected a map"), "{payload}: {error}");
+    }
+    let mut payload = seed_payload();
+    payload["note"] = json!("extra fields are ignored");
+    assert!(request(payload).validate().is_ok());
 }
 
 #[test]

@@ -30,7 +30,7 @@ pub async fn create_order(
     let mut request: OrderRequest = serde_json::from_slice(&body).map_err(|error| {
         AppError::rejected(OrderReply::rejected(
             brewq_protocol::RejectCode::Invalid,
-            format!("the order is not valid JSON: {error}"),
+            format!("the order must be a JSON object of its fields: {error}"),
             None,
         ))
     })?;

@@ -53,8 +53,8 @@ pub async fn run(args: OrderArgs) -> anyhow::Result<()> {
 
 fn refusal(reply: &OrderReply) -> String {
     match &reply.field {
-        Some(field) => format!("order refused ({field}): {}", reply.message),
-        None => format!("order refused: {}", reply.message),
+        Some(field) if !reply.message.contains(field.as_str()) => format!("order refused ({field}): {}", reply.message),
+        _ => format!("order refused: {}", reply.message),
     }
 }
 
