@@ -124,6 +124,8 @@ pub fn rules() -> Vec<Rule> {
     rules.push(rule(maker, Publish, stock("release"), "release the stock of a failed order"));
     rules.push(rule(maker, Publish, format!("{API}.STREAM.INFO.{}", kv_stream(subjects::MACHINES_BUCKET)), "bind to the heartbeats"));
     kv_write(maker, subjects::MACHINES_BUCKET, "machine.*", &mut rules);
+    kv_read(maker, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
+    kv_write(maker, subjects::MACHINE_HOLDS_BUCKET, "machine.*", &mut rules);
     rules.push(rule(maker, Subscribe, subjects::MACHINE_CONTROL_SUBJECTS, "take the operator's commands"));
 
     let web = Role::Web;

@@ -78,6 +78,7 @@ async fn provision_once(client: &async_nats::Client, topology: &Topology) -> any
         (subjects::IDEMPOTENCY_BUCKET, 1, day, false),
         (subjects::STOCK_BUCKET, 1, Duration::ZERO, false),
         (subjects::MACHINES_BUCKET, 1, Duration::from_secs(3600), true),
+        (subjects::MACHINE_HOLDS_BUCKET, 1, Duration::ZERO, false),
         (subjects::DEAD_LETTERS_BUCKET, 1, Duration::ZERO, false),
     ] {
         jetstream

@@ -1,9 +1,11 @@
 //! The operator's hold on one machine: pause (finish the brew, take no new order), out of
 //! service (hand the order back at once), resume. Commands arrive by request/reply on
-//! `coffee.machines.<id>.control`; the reply is the machine's heartbeat after the change.
+//! `coffee.machines.<id>.control`; the reply is the machine's heartbeat after the change. A
+//! hold is kept in the holds bucket until resumed, so a machine that restarts keeps it.
 
 use std::sync::Mutex;
 
+use async_nats::jetstream::kv::Store;
 use brewq_protocol::{MachineCommand, subjects};
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -64,12 +66,37 @@ impl Control {
     }
 }
 
+/// Takes up the hold machine `id` was under when it stopped, if any.
+pub(crate) async fn restore(id: u32, holds: &Store, control: &Control) {
+    match brewq_runtime::kv::get_json::<MachineCommand>(holds, &subjects::machine_key(id)).await {
+        Ok(Some((command, _))) => {
+            tracing::info!(machine = id, ?command, "the operator's hold is still on");
+            control.apply(command);
+        }
+        Ok(None) => {}
+        Err(error) => tracing::warn!(machine = id, error = format!("{error:#}"), "cannot read the operator's hold; running"),
+    }
+}
+
+/// Keeps `command` as the machine's hold (pause, out of service), or lifts it (resume).
+async fn keep(id: u32, holds: &Store, command: MachineCommand) {
+    let key = subjects::machine_key(id);
+    let kept = match command {
+        MachineCommand::Resume => holds.delete(&key).await.map_err(anyhow::Error::from),
+        hold => brewq_runtime::kv::put_json(holds, &key, &hold).await.map(drop),
+    };
+    if let Err(error) = kept {
+        tracing::warn!(machine = id, error = format!("{error:#}"), "the hold is applied but not kept: a restart forgets it");
+    }
+}
+
 /// Serves control requests for machine `id` until shutdown; `on_change` runs after each
 /// command and returns the reply payload.
 pub(crate) async fn serve(
     id: u32,
     client: async_nats::Client,
     control: std::sync::Arc<Control>,
+    holds: Store,
     on_change: impl Fn() -> Vec<u8> + Send,
     shutdown: CancellationToken,
 ) {
@@ -89,6 +116,7 @@ pub(crate) async fn serve(
         let payload = match serde_json::from_slice::<MachineCommand>(&message.payload) {
             Ok(command) => {
                 tracing::info!(machine = id, ?command, "operator command");
+                keep(id, &holds, command).await;
                 control.apply(command);
                 on_change()
             }

@@ -71,11 +71,16 @@ pub async fn run<B: Brewer>(
     else {
         return Ok(());
     };
+    let Some(holds) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::MACHINE_HOLDS_BUCKET, &shutdown).await
+    else {
+        return Ok(());
+    };
     let Some(consumer) = wait_for_consumer(&jetstream, &shutdown).await else { return Ok(()) };
     let status = Arc::new(Status::new(|size| brewer.expected_brew_time(size)));
     // In-progress three times per AckWait: one lost message does not cost the order.
     let progress_every = (consumer.cached_info().config.ack_wait / 3).max(Duration::from_millis(100));
     let control = Arc::new(control::Control::new());
+    control::restore(config.id, &holds, &control).await;
     status.follow(control.clone());
     let machine =
         Machine { config, client: client.clone(), brewer, status: status.clone(), control: control.clone(), progress_every };
@@ -93,7 +98,7 @@ pub async fn run<B: Brewer>(
         status.touch();
         serde_json::to_vec(&status.heartbeat(id, None)).unwrap_or_default()
     };
-    tracker.spawn(control::serve(id, client.clone(), control, reply, stop_heartbeat.clone()));
+    tracker.spawn(control::serve(id, client.clone(), control, holds, reply, stop_heartbeat.clone()));
     // Shown at 0 from the start, so that a dashboard sees the series before the first one.
     let label = machine.config.id.to_string();
     metrics::counter!("brewq_brew_failures_total", "machine" => label.clone()).increment(0);

@@ -21,6 +21,13 @@ pub enum MachineState {
     Stopping,
 }
 
+impl MachineState {
+    /// Idle or brewing: not held by the operator, not stopping.
+    pub fn takes_orders(self) -> bool {
+        matches!(self, MachineState::Idle | MachineState::Brewing)
+    }
+}
+
 /// One machine's latest news.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MachineHeartbeat {
@@ -52,7 +59,7 @@ impl MachineHeartbeat {
     /// Whether the machine is online and taking orders (not paused or out of service): what
     /// the ETA counts on.
     pub fn takes_orders(&self, now: OffsetDateTime) -> bool {
-        self.is_online(now) && matches!(self.state, MachineState::Idle | MachineState::Brewing)
+        self.is_online(now) && self.state.takes_orders()
     }
 }
 
@@ -67,7 +74,7 @@ pub struct MachineView {
 impl MachineView {
     /// Online and neither paused, out of service nor stopping: it takes the next order.
     pub fn takes_orders(&self) -> bool {
-        self.online && matches!(self.heartbeat.state, MachineState::Idle | MachineState::Brewing)
+        self.online && self.heartbeat.state.takes_orders()
     }
 
     /// The fleet as shown at `now`, by machine id.

@@ -81,7 +81,12 @@ pub const DEAD_LETTER_RETRY: &str = "coffee.admin.retry";
 /// Request/reply (operator): give up on a failed order; payload: the order id.
 pub const DEAD_LETTER_GIVE_UP: &str = "coffee.admin.give-up";
 
-/// Key of a machine's heartbeat in [`MACHINES_BUCKET`].
+/// KV bucket: the operator's hold on each machine (pause, out of service), under
+/// [`machine_key`], kept until resumed so that a machine restarting keeps it.
+pub const MACHINE_HOLDS_BUCKET: &str = "coffee-machine-holds";
+
+/// Key of a machine's heartbeat in [`MACHINES_BUCKET`], and of its hold in
+/// [`MACHINE_HOLDS_BUCKET`].
 pub fn machine_key(machine_id: u32) -> String {
     format!("machine.{machine_id}")
 }

@@ -41,6 +41,23 @@ async fn a_paused_machine_takes_no_new_order_until_resumed() {
     let records = system.wait_terminal(&first, Duration::from_secs(60)).await;
     assert!(records.values().all(|record| record.status == OrderStatus::Ready && record.machine == Some(2)), "machine 1 brewed while paused");
 
+    // A paused machine that restarts (a crash, a power cut) is still paused.
+    let mut system = system;
+    system.system.kill_service(ServiceKind::Maker(1)).await;
+    let killed = brewq_protocol::now();
+    assert_eq!(system.system.revive(), ["maker-1"]);
+    let heartbeats = system.bucket(subjects::MACHINES_BUCKET).await;
+    let last_beat = || async {
+        let read = brewq_runtime::kv::get_json::<MachineHeartbeat>(&heartbeats, &subjects::machine_key(1)).await;
+        read.expect("read").map(|(beat, _)| beat).filter(|beat| beat.at > killed)
+    };
+    eventually("a heartbeat from the restarted machine 1", Duration::from_secs(30), || async { last_beat().await.is_some() }).await;
+    let restarted = last_beat().await;
+    assert_eq!(restarted.map(|beat| beat.state), Some(MachineState::Paused), "the pause outlives a restart");
+    let after_restart = place(&system, 6, "q").await;
+    let records = system.wait_terminal(&after_restart, Duration::from_secs(60)).await;
+    assert!(records.values().all(|record| record.machine == Some(2)), "machine 1 brewed after restarting paused");
+
     assert_eq!(command(&system, 1, MachineCommand::Resume).await.state, MachineState::Idle);
     command(&system, 2, MachineCommand::Pause).await;
     let second = place(&system, 6, "r").await;
