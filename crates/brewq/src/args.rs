@@ -227,7 +227,7 @@ pub struct OrderArgs {
     #[arg(long, default_value = "none")]
     pub milk: String,
     /// Lumps of sugar, 0 to 3.
-    #[arg(long = "sugar", default_value = "0")]
+    #[arg(long = "sugar", default_value = "0", allow_negative_numbers = true)]
     pub sugar_count: String,
     /// Makes retries of this command one order.
     #[arg(long)]

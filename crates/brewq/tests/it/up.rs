@@ -96,10 +96,12 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     let fleet: Vec<serde_json::Value> = serde_json::from_slice(&machines.stdout).expect("machines JSON");
     assert_eq!(fleet.iter().filter(|machine| machine["online"] == true).count(), 2);
 
-    let refused = brewq(&["order", "--name", "Bob", "--sugar", "9"], &dir);
-    assert!(!refused.status.success());
-    let reason = String::from_utf8_lossy(&refused.stderr);
-    assert!(reason.contains("sugar_count") && reason.lines().count() == 1, "{reason}");
+    for sugar in ["9", "-1"] {
+        let refused = brewq(&["order", "--name", "Bob", "--sugar", sugar], &dir);
+        assert!(!refused.status.success());
+        let reason = String::from_utf8_lossy(&refused.stderr);
+        assert!(reason.contains("sugar_count") && reason.lines().count() == 1, "--sugar {sugar}: {reason}");
+    }
 
     // The benchmark against the same system, through NATS and through HTTP: every order
     // accepted and brewed, the raw figures measured, and the invariants still hold after it.
