@@ -1,5 +1,5 @@
-//! Cancelling a queued order: the record moves to cancelled, then its stock is released.
-//! A brewing or finished order cannot be cancelled.
+//! Cancelling a queued order: the record moves to cancelled, its stock is released, and its
+//! message leaves the work queue. A brewing or finished order cannot be cancelled.
 
 use brewq_protocol::{OrderReply, OrderStatus, OrderUpdate, RejectCode, StockCommand, StockReply, UpdateReply, subjects};
 use brewq_runtime::request::request_json_with_header;
@@ -24,8 +24,8 @@ async fn cancel(controller: &Controller, order_id: &str) -> OrderReply {
         reason: Some("cancelled by the customer".into()),
         order: None,
     };
-    match controller.records.update(&update).await {
-        Ok(UpdateReply::Applied { .. }) => {}
+    let record = match controller.records.update(&update).await {
+        Ok(UpdateReply::Applied { record }) => record,
         Ok(UpdateReply::Refused { record }) => {
             return OrderReply::rejected(
                 RejectCode::Conflict,
@@ -38,7 +38,7 @@ async fn cancel(controller: &Controller, order_id: &str) -> OrderReply {
         }
         Ok(UpdateReply::Error { message }) => return unavailable(&message),
         Err(error) => return unavailable(&format!("{error:#}")),
-    }
+    };
     tracing::info!("order cancelled");
     // If this release is lost, the machine that takes the cancelled order off the queue
     // releases it again (releases are idempotent).
@@ -47,10 +47,27 @@ async fn cancel(controller: &Controller, order_id: &str) -> OrderReply {
     let header = (subjects::ORDER_ID_HEADER, order_id);
     let released: Result<StockReply, _> =
         request_json_with_header(&controller.client, &subject, header, &release, controller.config.stock_timeout).await;
-    if !matches!(released, Ok(StockReply::Released)) {
-        tracing::warn!(?released, "stock of the cancelled order not released yet");
+    match (released, record.queue_sequence) {
+        (Ok(StockReply::Released), Some(sequence)) => take_off_the_queue(controller, sequence).await,
+        (Ok(StockReply::Released), None) => {}
+        (released, _) => tracing::warn!(?released, "stock of the cancelled order not released yet"),
     }
     OrderReply::done(order_id, format!("order {order_id} is cancelled"))
+}
+
+/// Deletes the cancelled order's message, so that it no longer counts in the queue nor costs
+/// a machine a fetch. Only once its stock is released: until then, the machine that takes it
+/// is what releases it. A machine that already holds it finds the record cancelled.
+async fn take_off_the_queue(controller: &Controller, sequence: u64) {
+    let stream = controller.jetstream.get_stream_no_info(subjects::ORDERS_STREAM).await;
+    let deleted = match stream {
+        Ok(stream) => stream.delete_message(sequence).await.map_err(anyhow::Error::from),
+        Err(error) => Err(error.into()),
+    };
+    if let Err(error) = deleted {
+        // Already taken by a machine, or the stream is busy: the machine drops it.
+        tracing::debug!(error = format!("{error:#}"), sequence, "cancelled order left in the queue");
+    }
 }
 
 fn unavailable(message: &str) -> OrderReply {

@@ -95,6 +95,7 @@ pub fn rules() -> Vec<Rule> {
     rules.push(rule(controller, Publish, stock("reserve"), "reserve stock for an order"));
     rules.push(rule(controller, Publish, stock("release"), "release the stock of a cancelled order"));
     rules.push(rule(controller, Publish, format!("{API}.CONSUMER.INFO.{consumer}"), "count pending orders"));
+    rules.push(rule(controller, Publish, format!("{API}.STREAM.MSG.DELETE.{}", subjects::ORDERS_STREAM), "take a cancelled order off the queue"));
     for bucket in [subjects::ORDERS_BUCKET, subjects::IDEMPOTENCY_BUCKET] {
         kv_read(controller, bucket, &mut rules);
         kv_write(controller, bucket, ">", &mut rules);

@@ -138,6 +138,7 @@ async fn cancel_and_idempotency_over_http() {
     assert_eq!(record["status"], "cancelled");
     let stock = system.stock().await;
     assert!(stock.levels.values().all(|level| level.reserved == 0), "released: {stock:?}");
+    assert_eq!(system.stream_messages().await, 0, "a cancelled order leaves the queue");
     system.stop().await;
 }
 
