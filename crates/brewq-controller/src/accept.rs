@@ -273,6 +273,8 @@ fn accepted(controller: &Controller, record: &OrderRecord, new: bool) -> OrderRe
     let mut reply = OrderReply::accepted(&record.id, &record.order.name, position, eta.as_secs());
     if record.status != OrderStatus::Queued {
         reply.message = format!("Order {} is {}", record.id, record.status);
+    } else if controller.queue.no_machine_taking_orders() {
+        reply.message.push_str("; no machine is taking orders right now, so it waits until one is back");
     }
     reply
 }

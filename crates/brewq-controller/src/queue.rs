@@ -18,6 +18,10 @@ pub struct QueueStats {
     pending: AtomicU64,
     machines: AtomicU64,
     brew_millis: AtomicU64,
+    /// The time per cup assumed while no machine taking orders has measured one.
+    default_brew_time: Duration,
+    /// Whether the fleet has been read once since the start.
+    fleet_read: std::sync::atomic::AtomicBool,
 }
 
 impl QueueStats {
@@ -27,6 +31,8 @@ impl QueueStats {
             pending: AtomicU64::new(0),
             machines: AtomicU64::new(0),
             brew_millis: AtomicU64::new(u64::try_from(default_brew_time.as_millis()).unwrap_or(u64::MAX)),
+            default_brew_time,
+            fleet_read: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -40,7 +46,13 @@ impl QueueStats {
         self.pending.load(Ordering::Relaxed)
     }
 
-    /// Machines online.
+    /// True once the fleet has been read and no machine takes orders (all paused, out of
+    /// service or offline): a new order waits until one is back.
+    pub fn no_machine_taking_orders(&self) -> bool {
+        self.fleet_read.load(Ordering::Relaxed) && self.machines() == 0
+    }
+
+    /// Machines online and taking orders.
     pub fn machines(&self) -> u64 {
         self.machines.load(Ordering::Relaxed)
     }
@@ -81,12 +93,15 @@ pub(crate) async fn refresh(
         match live_machines(&machines).await {
             Ok(fleet) => {
                 stats.machines.store(fleet.len() as u64, Ordering::Relaxed);
+                stats.fleet_read.store(true, Ordering::Relaxed);
                 metrics::gauge!("brewq_machines_online").set(fleet.len() as f64);
+                // As the web computes it: the machines taking orders, or the default without any.
                 let times = brewq_protocol::queue::brew_times(&fleet);
-                if !times.is_empty() {
-                    let typical = brewq_protocol::queue::typical_brew_time(&times);
-                    stats.brew_millis.store(u64::try_from(typical.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
-                }
+                let typical = match times.is_empty() {
+                    true => stats.default_brew_time,
+                    false => brewq_protocol::queue::typical_brew_time(&times),
+                };
+                stats.brew_millis.store(u64::try_from(typical.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
             }
             Err(error) => tracing::warn!(error = format!("{error:#}"), "cannot read the machines"),
         }

@@ -139,6 +139,10 @@ async fn cancel_and_idempotency_over_http() {
     let stock = system.stock().await;
     assert!(stock.levels.values().all(|level| level.reserved == 0), "released: {stock:?}");
     assert_eq!(system.stream_messages().await, 0, "a cancelled order leaves the queue");
+    let (status, waiting) = post(&http, &base, &order_json("Grace", "small", "arabica", "none", 0), None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let told = waiting["message"].as_str().unwrap_or_default();
+    assert!(told.contains("no machine is taking orders"), "with no machine, the customer is told: {waiting}");
     system.stop().await;
 }
 
