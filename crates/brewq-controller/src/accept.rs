@@ -272,7 +272,9 @@ fn accepted(controller: &Controller, record: &OrderRecord, new: bool) -> OrderRe
     let eta = controller.queue.eta(position);
     let mut reply = OrderReply::accepted(&record.id, &record.order.name, position, eta.as_secs());
     if record.status != OrderStatus::Queued {
+        // Past the queue: no place in it, and `GET /api/orders/{id}` has its progress.
         reply.message = format!("Order {} is {}", record.id, record.status);
+        (reply.position, reply.eta_seconds) = (None, None);
     } else if controller.queue.no_machine_taking_orders() {
         reply.message.push_str("; no machine is taking orders right now, so it waits until one is back");
     }

@@ -351,6 +351,9 @@ async fn a_retry_after_a_rollback_places_the_order_again_under_a_new_id() {
     assert_eq!(again.order_id.as_deref(), Some(order_id.as_str()), "the key now stands for the new order");
     let done = system.wait_terminal(std::slice::from_ref(&order_id), Duration::from_secs(30)).await;
     assert_eq!(done[&order_id].status, OrderStatus::Ready, "{:?}", done[&order_id]);
+    let replayed = system.order(&payload).await;
+    assert_eq!(replayed.order_id.as_deref(), Some(order_id.as_str()));
+    assert!(replayed.message.ends_with("is ready") && replayed.position.is_none() && replayed.eta_seconds.is_none(), "{replayed:?}");
     let old = system.record("rolled-1").await.expect("the rolled-back record stays");
     assert_eq!((old.status, old.retried_as.as_deref()), (OrderStatus::Failed, Some(order_id.as_str())));
     eventually("the work queue to drain", Duration::from_secs(30), || async { system.queue_depth().await == 0 }).await;
