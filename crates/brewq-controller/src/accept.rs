@@ -22,7 +22,7 @@ pub(crate) async fn handle(controller: &Controller, payload: &[u8]) -> Vec<u8> {
     let started = Instant::now();
     let reply = match serde_json::from_slice::<OrderRequest>(payload) {
         Ok(request) => place(controller, &request).await,
-        Err(error) => OrderReply::rejected(RejectCode::Invalid, format!("the order must be a JSON object of its fields: {error}"), None),
+        Err(error) => OrderReply::unreadable(&error),
     };
     count(&reply, started.elapsed());
     to_json(&reply)

@@ -94,6 +94,11 @@ impl OrderReply {
         }
     }
 
+    /// A payload that is not an order at all (not JSON, or not a JSON object).
+    pub fn unreadable(error: &serde_json::Error) -> Self {
+        Self::rejected(RejectCode::Invalid, format!("the order must be a JSON object of its fields: {error}"), None)
+    }
+
     /// Bad input, naming the field.
     pub fn invalid(error: &ValidationError) -> Self {
         Self::rejected(RejectCode::Invalid, error.to_string(), Some(error.field))

@@ -27,13 +27,8 @@ pub async fn create_order(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, AppError> {
-    let mut request: OrderRequest = serde_json::from_slice(&body).map_err(|error| {
-        AppError::rejected(OrderReply::rejected(
-            brewq_protocol::RejectCode::Invalid,
-            format!("the order must be a JSON object of its fields: {error}"),
-            None,
-        ))
-    })?;
+    let mut request: OrderRequest =
+        serde_json::from_slice(&body).map_err(|error| AppError::rejected(OrderReply::unreadable(&error)))?;
     if let Some(key) = headers.get("idempotency-key") {
         let key = key.to_str().unwrap_or("\u{fffd}");
         request.idempotency_key = Some(Value::from(key));

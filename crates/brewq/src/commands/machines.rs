@@ -47,9 +47,8 @@ async fn show(args: ClientArgs) -> anyhow::Result<()> {
         output::json(&machines);
         return Ok(());
     }
-    let online = machines.iter().filter(|machine| machine.online).count();
-    let taking = machines.iter().filter(|machine| machine.takes_orders()).count();
-    println!("{online} machine(s) online, {taking} taking orders");
+    let counts = super::health::MachinesHealth::of(&machines);
+    println!("{} machine(s) online, {} taking orders", counts.online, counts.taking_orders);
     for machine in &machines {
         let beat = &machine.heartbeat;
         let online = if machine.online { "online" } else { "offline" };

@@ -60,6 +60,17 @@ pub struct MachinesHealth {
     pub taking_orders: usize,
 }
 
+impl MachinesHealth {
+    /// The counts of a fleet as `brewq machines` lists it.
+    pub fn of(fleet: &[brewq_protocol::MachineView]) -> Self {
+        MachinesHealth {
+            online: fleet.iter().filter(|machine| machine.online).count(),
+            known: fleet.len(),
+            taking_orders: fleet.iter().filter(|machine| machine.takes_orders()).count(),
+        }
+    }
+}
+
 /// The makers' consumer.
 #[derive(Debug, Serialize)]
 pub struct QueueHealth {
@@ -175,13 +186,7 @@ async fn read_system(client: &async_nats::Client, health: &mut Health) {
         Err(error) => health.errors.push(format!("queue: {error:#}")),
     }
     match super::machines::list(client).await {
-        Ok(fleet) => {
-            health.machines = MachinesHealth {
-                online: fleet.iter().filter(|machine| machine.online).count(),
-                known: fleet.len(),
-                taking_orders: fleet.iter().filter(|machine| machine.takes_orders()).count(),
-            };
-        }
+        Ok(fleet) => health.machines = MachinesHealth::of(&fleet),
         Err(error) => health.errors.push(format!("machines: {error:#}")),
     }
     match stock_alerts(client).await {
