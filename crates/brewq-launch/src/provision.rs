@@ -59,6 +59,9 @@ pub async fn provision(client: &async_nats::Client, topology: &Topology) -> anyh
     }
 }
 
+/// Versions of an order record kept: its history of statuses is in the record itself.
+const ORDERS_HISTORY: i64 = 8;
+
 async fn provision_once(client: &async_nats::Client, topology: &Topology) -> anyhow::Result<()> {
     let jetstream = jetstream::new(client.clone());
     let stream = jetstream
@@ -74,7 +77,7 @@ async fn provision_once(client: &async_nats::Client, topology: &Topology) -> any
     let day = Duration::from_secs(24 * 3600);
     for (bucket, history, max_age, direct) in [
         (subjects::VALUES_BUCKET, 1, Duration::ZERO, true),
-        (subjects::ORDERS_BUCKET, 8, Duration::ZERO, false),
+        (subjects::ORDERS_BUCKET, ORDERS_HISTORY, Duration::ZERO, false),
         (subjects::IDEMPOTENCY_BUCKET, 1, day, false),
         (subjects::STOCK_BUCKET, 1, Duration::ZERO, false),
         (subjects::MACHINES_BUCKET, 1, Duration::from_secs(3600), true),
@@ -146,6 +149,11 @@ pub fn bench_queue_consumer(replicas: usize) -> consumer::pull::Config {
 /// What `brewq bench` measures a raw compare-and-swap on: the stock bucket's settings.
 pub fn bench_bucket(replicas: usize) -> stream::Config {
     kv_stream(subjects::BENCH_BUCKET, replicas, 1, Duration::ZERO, false)
+}
+
+/// What `brewq bench` writes the bare pipeline's records to: the order records' settings.
+pub fn bench_records_bucket(replicas: usize) -> stream::Config {
+    kv_stream(subjects::BENCH_BUCKET, replicas, ORDERS_HISTORY, Duration::ZERO, false)
 }
 
 /// Machines pull one order at a time. Deliveries are unlimited: the machines count attempts

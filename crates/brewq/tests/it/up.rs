@@ -112,7 +112,7 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
         assert_eq!((report["accepted"].as_u64(), report["ready"].as_u64()), (Some(40), Some(40)), "{report}");
         assert_eq!(report["errors"], serde_json::json!({}), "{report}");
         assert!(report["acceptance"]["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{report}");
-        for raw in ["jetstream_publish", "work_queue_take", "kv_compare_and_swap"] {
+        for raw in ["jetstream_publish", "work_queue_take", "kv_compare_and_swap", "bare_pipeline", "bare_pipeline_one_connection"] {
             assert!(report["raw"][raw]["per_second"].as_f64().is_some_and(|rate| rate > 0.0), "{report}");
         }
     }

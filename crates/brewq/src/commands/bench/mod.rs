@@ -1,6 +1,7 @@
 //! `brewq bench`: how fast an order goes, against a running system, next to what the same
 //! NATS cluster does raw in the same run. See BENCHMARKS.md.
 
+mod bare;
 mod follow;
 mod load;
 mod raw;
@@ -46,8 +47,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     watch.abort();
     let raw = if args.raw_seconds > 0 {
         let provisioner = crate::connect::connect_once(&args.client.connect, Role::Provisioner, "brewq-bench").await?;
-        let takers = takers(&admin).await;
-        Some(raw::measure(&provisioner, Duration::from_secs(args.raw_seconds), takers).await?)
+        let mut takers = Vec::new();
+        for _ in 0..machines_online(&admin).await {
+            takers.push(crate::connect::connect_once(&args.client.connect, Role::Provisioner, "brewq-bench-taker").await?);
+        }
+        Some(raw::measure(&provisioner, Duration::from_secs(args.raw_seconds), &takers).await?)
     } else {
         None
     };
@@ -77,8 +81,9 @@ fn target(args: &BenchArgs, nats: async_nats::Client) -> anyhow::Result<Target> 
     Ok(Target { via: args.via, nats, http, http_url, timeout: Duration::from_secs(10) })
 }
 
-/// As many raw takers as there are machines online (at least one).
-async fn takers(admin: &async_nats::Client) -> usize {
+/// Machines online (at least one): the raw figures use as many takers, each on a connection
+/// of its own in the bare pipeline, as each machine has.
+async fn machines_online(admin: &async_nats::Client) -> usize {
     let fleet = super::machines::list(admin).await.unwrap_or_default();
     fleet.iter().filter(|machine| machine.online).count().max(1)
 }

@@ -1,10 +1,10 @@
 //! The raw ceilings, measured on the same cluster in the same run: a JetStream publish with
 //! PubAck, pipelined, on a stream with the work queue's settings; takes from a work queue, one
 //! message at a time and acked, by as many takers as there are machines; and a
-//! compare-and-swap on one KV key, on a bucket with the stock bucket's settings. Each stream
-//! and bucket is made for the run and deleted after it.
+//! compare-and-swap on one KV key, on a bucket with the stock bucket's settings; and the bare
+//! pipeline, an order's durable path with no service in it. Each stream and bucket is made for
+//! the run and deleted after it.
 
-use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use super::stats::Latency;
 
 /// Publishes waiting for their PubAck at once.
-const WINDOW: usize = 256;
+pub(super) const WINDOW: usize = 256;
 
 /// One raw figure.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -39,11 +39,21 @@ pub struct RawFigures {
     /// Takers at once in `work_queue_take`.
     pub takers: usize,
     pub kv_compare_and_swap: RawFigure,
+    /// Orders per second through the bare pipeline, each taker on a connection of its own as
+    /// each machine is; the latency is one order's take, from asking to ack.
+    pub bare_pipeline: RawFigure,
+    /// The same with every taker on one connection, which batches their traffic.
+    pub bare_pipeline_one_connection: RawFigure,
 }
 
 /// Measures each ceiling for `duration`, as the provisioner (the one role that may make and
-/// delete the streams and the bucket); `takers` take from the work queue at once.
-pub async fn measure(client: &async_nats::Client, duration: Duration, takers: usize) -> anyhow::Result<RawFigures> {
+/// delete the streams and the bucket); one taker per connection in `takers` takes from the
+/// work queue at once.
+pub async fn measure(
+    client: &async_nats::Client,
+    duration: Duration,
+    takers: &[async_nats::Client],
+) -> anyhow::Result<RawFigures> {
     let jetstream = jetstream::new(client.clone());
     let replicas = jetstream
         .get_stream(subjects::ORDERS_STREAM)
@@ -54,11 +64,23 @@ pub async fn measure(client: &async_nats::Client, duration: Duration, takers: us
         .num_replicas;
     let publish = publish(&jetstream, replicas, duration).await;
     let _ = jetstream.delete_stream(subjects::BENCH_STREAM).await;
-    let take = work_queue(&jetstream, replicas, takers, duration).await;
+    let take = work_queue(&jetstream, replicas, takers.len(), duration).await;
     let _ = jetstream.delete_stream(subjects::BENCH_STREAM).await;
     let cas = compare_and_swap(&jetstream, replicas, duration).await;
     let _ = jetstream.delete_stream(format!("KV_{}", subjects::BENCH_BUCKET)).await;
-    Ok(RawFigures { replicas, jetstream_publish: publish?, work_queue_take: take?, takers, kv_compare_and_swap: cas? })
+    let bare_shared = super::bare::measure(&jetstream, replicas, &vec![client.clone(); takers.len()], duration).await;
+    let bare = super::bare::measure(&jetstream, replicas, takers, duration).await;
+    let _ = jetstream.delete_stream(subjects::BENCH_STREAM).await;
+    let _ = jetstream.delete_stream(format!("KV_{}", subjects::BENCH_BUCKET)).await;
+    Ok(RawFigures {
+        replicas,
+        jetstream_publish: publish?,
+        work_queue_take: take?,
+        takers: takers.len(),
+        kv_compare_and_swap: cas?,
+        bare_pipeline: bare?,
+        bare_pipeline_one_connection: bare_shared?,
+    })
 }
 
 /// `takers` tasks take one message at a time from a work queue and ack it, as machines take
@@ -69,17 +91,34 @@ async fn work_queue(
     takers: usize,
     duration: Duration,
 ) -> anyhow::Result<RawFigure> {
-    let stream = jetstream.create_stream(bench_queue_stream(replicas)).await.context("creating the bench work queue")?;
-    let consumer: jetstream::consumer::PullConsumer =
-        stream.create_consumer(bench_queue_consumer(replicas)).await.context("creating the bench takers' consumer")?;
+    let consumer = bench_queue(jetstream, replicas).await?;
     let taken = Taken::default();
     let start = Instant::now();
-    let feeding = feed(jetstream, &taken, takers, start, duration);
-    let taking = (0..takers).map(|_| take(&consumer, &taken, start, duration)).collect::<FuturesUnordered<_>>();
+    let payload: Vec<u8> = serde_json::to_vec(&super::load::order(0)).expect("order serializes");
+    let feeding = feed(&taken, takers, start, duration, |_| async {
+        let message = PublishMessage::build().message_id(nuid::next().as_str()).payload(payload.clone().into());
+        jetstream.send_publish(subjects::BENCH_QUEUE, message).await.context("raw queue publish")?.await.context("raw queue publish ack")?;
+        Ok(())
+    });
+    let taking = (0..takers).map(|_| take(&consumer, &taken, start, duration, ack)).collect::<FuturesUnordered<_>>();
     let (fed, taken_latencies) = tokio::join!(feeding, taking.collect::<Vec<_>>());
     fed?;
+    per_second(start, taken_latencies)
+}
+
+/// Makes the bench work queue and its takers' consumer.
+pub(super) async fn bench_queue(
+    jetstream: &jetstream::Context,
+    replicas: usize,
+) -> anyhow::Result<jetstream::consumer::PullConsumer> {
+    let stream = jetstream.create_stream(bench_queue_stream(replicas)).await.context("creating the bench work queue")?;
+    stream.create_consumer(bench_queue_consumer(replicas)).await.context("creating the bench takers' consumer")
+}
+
+/// The figure of takers that each timed their takes since `start`.
+pub(super) fn per_second(start: Instant, takers: Vec<anyhow::Result<Vec<Duration>>>) -> anyhow::Result<RawFigure> {
     let mut latencies = Vec::new();
-    for taker in taken_latencies {
+    for taker in takers {
         latencies.extend(taker?);
     }
     let elapsed = start.elapsed().as_secs_f64();
@@ -88,71 +127,89 @@ async fn work_queue(
 
 /// Messages taken so far; a take wakes the feeder.
 #[derive(Default)]
-struct Taken {
-    count: AtomicU64,
-    wanted: Notify,
+pub(super) struct Taken {
+    pub count: AtomicU64,
+    pub wanted: Notify,
 }
 
-/// Keeps a few messages per taker waiting in the queue, publishing [`WINDOW`] at a time.
-async fn feed(
-    jetstream: &jetstream::Context,
+impl Taken {
+    pub fn one_more(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.wanted.notify_one();
+    }
+}
+
+/// Keeps a few messages per taker waiting in the queue, [`WINDOW`] placed at a time:
+/// `place(n)` places the n-th (and returns once the stream has it).
+pub(super) async fn feed<F, Fut>(
     taken: &Taken,
     takers: usize,
     start: Instant,
     duration: Duration,
-) -> anyhow::Result<()> {
-    let payload: Vec<u8> = serde_json::to_vec(&super::load::order(0)).expect("order serializes");
+    mut place: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let ahead = (4 * takers + WINDOW) as u64;
-    let mut published = 0u64;
+    let mut placed = 0u64;
     let mut in_flight = FuturesUnordered::new();
     while start.elapsed() < duration {
-        if published < taken.count.load(Ordering::Relaxed) + ahead {
-            let message = PublishMessage::build().message_id(nuid::next().as_str()).payload(payload.clone().into());
-            let ack = jetstream.send_publish(subjects::BENCH_QUEUE, message).await.context("raw queue publish")?;
-            in_flight.push(ack.into_future());
-            published += 1;
-            if in_flight.len() < WINDOW {
-                continue;
-            }
+        if placed < taken.count.load(Ordering::Relaxed) + ahead && in_flight.len() < WINDOW {
+            in_flight.push(place(placed));
+            placed += 1;
+            continue;
         }
         match in_flight.next().await {
-            Some(acked) => {
-                acked.context("raw queue publish ack")?;
-            }
-            // Far enough ahead, and every publish confirmed: wait for a take.
+            Some(placed) => placed?,
+            // Far enough ahead, and every one placed: wait for a take.
             None => {
                 let left = duration.saturating_sub(start.elapsed());
                 let _ = tokio::time::timeout(left, taken.wanted.notified()).await;
             }
         }
     }
-    while let Some(acked) = in_flight.next().await {
-        acked.context("raw queue publish ack")?;
+    while let Some(placed) = in_flight.next().await {
+        placed?;
     }
     Ok(())
 }
 
-/// One taker: fetch one, ack it, again, until `duration` is over; the time of each take.
-async fn take(
+/// One taker: take one message, `handle` it (which acks it), again, until `duration` is over;
+/// the time of each, from asking to the end of `handle`.
+pub(super) async fn take<H, Fut>(
     consumer: &jetstream::consumer::PullConsumer,
     taken: &Taken,
     start: Instant,
     duration: Duration,
-) -> anyhow::Result<Vec<Duration>> {
+    handle: H,
+) -> anyhow::Result<Vec<Duration>>
+where
+    H: Fn(jetstream::Message) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let mut latencies = Vec::new();
     while start.elapsed() < duration {
         let asked = Instant::now();
-        let mut batch =
-            consumer.batch().max_messages(1).expires(Duration::from_secs(1)).messages().await.context("raw take")?;
-        if let Some(message) = batch.next().await {
-            let message = message.map_err(|error| anyhow::anyhow!("raw take: {error}"))?;
-            message.ack().await.map_err(|error| anyhow::anyhow!("raw take ack: {error}"))?;
+        if let Some(message) = take_one(consumer).await? {
+            handle(message).await?;
             latencies.push(asked.elapsed());
-            taken.count.fetch_add(1, Ordering::Relaxed);
-            taken.wanted.notify_one();
+            taken.one_more();
         }
     }
     Ok(latencies)
+}
+
+/// Acks a raw take.
+async fn ack(message: jetstream::Message) -> anyhow::Result<()> {
+    message.ack().await.map_err(|error| anyhow::anyhow!("raw take ack: {error}"))
+}
+
+/// Asks for one message, as a machine does; `None` if none came within a second.
+async fn take_one(consumer: &jetstream::consumer::PullConsumer) -> anyhow::Result<Option<jetstream::Message>> {
+    let mut batch = consumer.batch().max_messages(1).expires(Duration::from_secs(1)).messages().await.context("raw take")?;
+    batch.next().await.transpose().map_err(|error| anyhow::anyhow!("raw take: {error}"))
 }
 
 /// Pipelined publishes, [`WINDOW`] in flight, each with a `Nats-Msg-Id` like an order's.

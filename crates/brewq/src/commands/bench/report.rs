@@ -109,6 +109,15 @@ impl Report {
                 cas.latency.p50_ms,
                 self.accepted_per_second / cas.per_second
             );
+            for (bare, connections) in [(raw.bare_pipeline_one_connection, "one connection"), (raw.bare_pipeline, "own connections")] {
+                println!(
+                    "  bare pipeline, {:>3} takers, {connections:<15}\n    (queue + 3 record writes per order)   {:>9.1} orders/s p50 {:>6.2} ms   ready/raw    = {:.3}",
+                    raw.takers,
+                    bare.per_second,
+                    bare.latency.p50_ms,
+                    self.ready_per_second / bare.per_second
+                );
+            }
         }
     }
 }
