@@ -146,6 +146,12 @@ pub fn rules() -> Vec<Rule> {
     rules.push(rule(admin, Publish, stock("read"), "show the stock"));
     rules.push(rule(admin, Publish, stock("restock"), "restock"));
     rules.push(rule(admin, Publish, subjects::MACHINE_CONTROL_SUBJECTS, "pause, resume, out of service"));
+    rules.push(rule(
+        admin,
+        Publish,
+        format!("$KV.{}.machine.*", subjects::MACHINE_HOLDS_BUCKET),
+        "keep a hold for a machine that is not running",
+    ));
     rules.push(rule(admin, Publish, stock("threshold"), "set low-stock alerts"));
     for subject in [subjects::DEAD_LETTER_RETRY, subjects::DEAD_LETTER_GIVE_UP] {
         rules.push(rule(admin, Publish, subject, "retry or give up failed orders"));
@@ -162,6 +168,7 @@ pub fn rules() -> Vec<Rule> {
         subjects::IDEMPOTENCY_BUCKET,
         subjects::DEAD_LETTERS_BUCKET,
         subjects::STOCK_BUCKET,
+        subjects::MACHINE_HOLDS_BUCKET,
     ] {
         kv_read(admin, bucket, &mut rules);
         kv_watch(admin, bucket, &mut rules);

@@ -78,35 +78,27 @@ pub(crate) async fn restore(id: u32, holds: &Store, control: &Control) {
     }
 }
 
-/// Keeps `command` as the machine's hold (pause, out of service), or lifts it (resume).
-async fn keep(id: u32, holds: &Store, command: MachineCommand) {
+/// Keeps `command` as machine `id`'s hold (pause, out of service), or lifts it (resume).
+pub(crate) async fn keep(id: u32, holds: &Store, command: MachineCommand) -> anyhow::Result<()> {
     let key = subjects::machine_key(id);
-    let kept = match command {
+    match command {
         MachineCommand::Resume => holds.delete(&key).await.map_err(anyhow::Error::from),
         hold => brewq_runtime::kv::put_json(holds, &key, &hold).await.map(drop),
-    };
-    if let Err(error) = kept {
-        tracing::warn!(machine = id, error = format!("{error:#}"), "the hold is applied but not kept: a restart forgets it");
     }
 }
 
-/// Serves control requests for machine `id` until shutdown; `on_change` runs after each
-/// command and returns the reply payload.
+/// Serves the control requests of machine `id` from `requests` (its subscription to
+/// `coffee.machines.<id>.control`) until shutdown; `on_change` runs after each command and
+/// returns the reply payload.
 pub(crate) async fn serve(
     id: u32,
     client: async_nats::Client,
+    mut requests: async_nats::Subscriber,
     control: std::sync::Arc<Control>,
     holds: Store,
     on_change: impl Fn() -> Vec<u8> + Send,
     shutdown: CancellationToken,
 ) {
-    let mut requests = match client.subscribe(subjects::machine_control(id)).await {
-        Ok(requests) => requests,
-        Err(error) => {
-            tracing::error!(%error, "cannot listen for operator commands");
-            return;
-        }
-    };
     loop {
         let message = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -116,7 +108,9 @@ pub(crate) async fn serve(
         let payload = match serde_json::from_slice::<MachineCommand>(&message.payload) {
             Ok(command) => {
                 tracing::info!(machine = id, ?command, "operator command");
-                keep(id, &holds, command).await;
+                if let Err(error) = keep(id, &holds, command).await {
+                    tracing::warn!(machine = id, error = format!("{error:#}"), "the hold is applied but not kept: a restart forgets it");
+                }
                 control.apply(command);
                 on_change()
             }

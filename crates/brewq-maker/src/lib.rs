@@ -3,6 +3,7 @@
 //! It keeps no state of its own, so any number can run and any can die mid-brew.
 
 pub mod brewer;
+mod command;
 mod control;
 mod heartbeat;
 mod order;
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use brewer::{BrewFailure, Brewer, SimulatedBrewer};
+pub use command::{Commanded, command};
 use heartbeat::Status;
 
 /// Settings of one machine.
@@ -80,6 +82,12 @@ pub async fn run<B: Brewer>(
     // In-progress three times per AckWait: one lost message does not cost the order.
     let progress_every = (consumer.cached_info().config.ack_wait / 3).max(Duration::from_millis(100));
     let control = Arc::new(control::Control::new());
+    // Listening before the hold is read: a hold kept while the machine was not running is
+    // either read here or sent to it again once kept (`command`).
+    let requests = match client.subscribe(subjects::machine_control(config.id)).await {
+        Ok(requests) => requests,
+        Err(error) => anyhow::bail!("cannot listen for operator commands: {error}"),
+    };
     control::restore(config.id, &holds, &control).await;
     status.follow(control.clone());
     let machine =
@@ -98,7 +106,7 @@ pub async fn run<B: Brewer>(
         status.touch();
         serde_json::to_vec(&status.heartbeat(id, None)).unwrap_or_default()
     };
-    tracker.spawn(control::serve(id, client.clone(), control, holds, reply, stop_heartbeat.clone()));
+    tracker.spawn(control::serve(id, client.clone(), requests, control, holds, reply, stop_heartbeat.clone()));
     // Shown at 0 from the start, so that a dashboard sees the series before the first one.
     let label = machine.config.id.to_string();
     metrics::counter!("brewq_brew_failures_total", "machine" => label.clone()).increment(0);

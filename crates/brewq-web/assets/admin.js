@@ -28,7 +28,12 @@ function button(label, onClick) {
   b.textContent = label;
   b.addEventListener("click", async () => {
     $("action-error").textContent = "";
-    try { await onClick(); } catch (error) { $("action-error").textContent = error.message; }
+    $("action-note").textContent = "";
+    try {
+      const reply = await onClick();
+      // A hold kept for a machine that is not running says so.
+      if (reply && reply.kept) $("action-note").textContent = reply.message;
+    } catch (error) { $("action-error").textContent = error.message; }
   });
   return b;
 }

@@ -8,7 +8,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use brewq_protocol::{AuditEntry, Ingredient, MachineCommand, MachineHeartbeat, OrderReply, StockCommand, StockReply, now, subjects};
+use brewq_maker::Commanded;
+use brewq_protocol::{AuditEntry, Ingredient, MachineCommand, OrderReply, StockCommand, StockReply, now, subjects};
 use brewq_runtime::request::{request_bytes_with_header, request_json};
 use serde::Deserialize;
 
@@ -47,17 +48,32 @@ pub async fn logout() -> impl IntoResponse {
     ([(header::SET_COOKIE, session::clear())], Json(serde_json::json!({"status": "success"})))
 }
 
-/// `POST /api/admin/machines/{id}/{pause|resume|out-of-service}`.
+/// `POST /api/admin/machines/{id}/{pause|resume|out-of-service}`: the machine's heartbeat after
+/// the change, or 202 when no machine of that number runs and the hold is kept for its start.
 pub async fn machine(
     State(state): Shared,
     headers: HeaderMap,
     Path((id, action)): Path<(u32, String)>,
-) -> Result<Json<MachineHeartbeat>, AppError> {
+) -> Result<axum::response::Response, AppError> {
     let (user, operator) = require(&state, &headers, true)?;
     let command = MachineCommand::parse(&action).ok_or_else(|| AppError::status(StatusCode::NOT_FOUND, "unknown machine action"))?;
-    let sent = request_json(&operator.client, &subjects::machine_control(id), &command, Duration::from_secs(5)).await;
-    audit(&operator, &user, &action, &format!("machine {id}"), sent.as_ref().err().map(ToString::to_string)).await;
-    Ok(Json(sent?))
+    let sent = brewq_maker::command(&operator.client, id, command).await;
+    let failure = match &sent {
+        Ok(Commanded::Applied(_)) => None,
+        Ok(Commanded::Kept) => Some("kept (machine not running)".to_owned()),
+        Err(error) => Some(format!("{error:#}")),
+    };
+    audit(&operator, &user, &action, &format!("machine {id}"), failure).await;
+    let sent = sent?;
+    Ok(match &sent {
+        Commanded::Applied(heartbeat) => Json(serde_json::to_value(heartbeat).unwrap_or_default()).into_response(),
+        // Accepted for later: the machine takes the hold up when it starts.
+        Commanded::Kept => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"id": id, "kept": true, "message": sent.describe(id, command)})),
+        )
+            .into_response(),
+    })
 }
 
 #[derive(Deserialize)]

@@ -1,10 +1,7 @@
 //! `brewq machines`: every machine that has sent a heartbeat, online or not.
 
-use brewq_protocol::{MachineHeartbeat, MachineView, now, subjects};
-
-use std::time::Duration;
-
-use brewq_protocol::MachineCommand;
+use brewq_maker::Commanded;
+use brewq_protocol::{MachineCommand, MachineView, now, subjects};
 
 use crate::args::{ClientArgs, MachineAction, MachinesArgs};
 use crate::output;
@@ -19,23 +16,22 @@ pub async fn run(args: MachinesArgs) -> anyhow::Result<()> {
     };
     let client = super::admin(&target.client).await?;
     let action = serde_json::to_value(command)?.as_str().unwrap_or_default().replace('_', "-");
-    let sent = brewq_runtime::request::request_json::<_, MachineHeartbeat>(
-        &client,
-        &subjects::machine_control(target.id),
-        &command,
-        Duration::from_secs(5),
-    )
-    .await;
+    let sent = brewq_maker::command(&client, target.id, command).await;
     let outcome = match &sent {
-        Ok(_) => "ok".to_owned(),
-        Err(error) => error.to_string(),
+        Ok(Commanded::Applied(_)) => "ok".to_owned(),
+        Ok(Commanded::Kept) => "kept (machine not running)".to_owned(),
+        Err(error) => format!("{error:#}"),
     };
     super::audit(&client, &action, &format!("machine {}", target.id), &outcome).await;
-    let heartbeat = sent.map_err(|error| anyhow::anyhow!("machine {} did not answer: {error}", target.id))?;
-    if target.client.json {
-        output::json(&heartbeat);
-    } else {
-        println!("machine {}: {:?}", heartbeat.id, heartbeat.state);
+    let sent = sent?;
+    match (&sent, target.client.json) {
+        (Commanded::Applied(heartbeat), true) => output::json(heartbeat),
+        (Commanded::Kept, true) => output::json(&serde_json::json!({
+            "id": target.id,
+            "kept": true,
+            "message": sent.describe(target.id, command),
+        })),
+        (_, false) => println!("{}", sent.describe(target.id, command)),
     }
     Ok(())
 }

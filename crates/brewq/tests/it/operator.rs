@@ -46,14 +46,7 @@ async fn a_paused_machine_takes_no_new_order_until_resumed() {
     system.system.kill_service(ServiceKind::Maker(1)).await;
     let killed = brewq_protocol::now();
     assert_eq!(system.system.revive(), ["maker-1"]);
-    let heartbeats = system.bucket(subjects::MACHINES_BUCKET).await;
-    let last_beat = || async {
-        let read = brewq_runtime::kv::get_json::<MachineHeartbeat>(&heartbeats, &subjects::machine_key(1)).await;
-        read.expect("read").map(|(beat, _)| beat).filter(|beat| beat.at > killed)
-    };
-    eventually("a heartbeat from the restarted machine 1", Duration::from_secs(30), || async { last_beat().await.is_some() }).await;
-    let restarted = last_beat().await;
-    assert_eq!(restarted.map(|beat| beat.state), Some(MachineState::Paused), "the pause outlives a restart");
+    assert_eq!(first_beat_after(&system, killed).await, MachineState::Paused, "the pause outlives a restart");
     let after_restart = place(&system, 6, "q").await;
     let records = system.wait_terminal(&after_restart, Duration::from_secs(60)).await;
     assert!(records.values().all(|record| record.machine == Some(2)), "machine 1 brewed after restarting paused");
@@ -64,11 +57,44 @@ async fn a_paused_machine_takes_no_new_order_until_resumed() {
     let records = system.wait_terminal(&second, Duration::from_secs(60)).await;
     assert!(records.values().all(|record| record.machine == Some(1)), "machine 1 takes orders again after resume");
 
+    // A hold for a machine that is not running is kept, and the machine starts under it; a
+    // resume while it is down lifts it.
+    for (action, kept, state) in
+        [("out-of-service", "(out of service) is kept", MachineState::OutOfService), ("resume", "is lifted", MachineState::Idle)]
+    {
+        system.system.kill_service(ServiceKind::Maker(1)).await;
+        let killed = brewq_protocol::now();
+        eventually("machine 1's commands to have no listener", Duration::from_secs(30), || async {
+            let request = system.admin.request(subjects::machine_control(1), "{}".into()).await;
+            request.is_err_and(|error| error.kind() == async_nats::RequestErrorKind::NoResponders)
+        })
+        .await;
+        let reply: serde_json::Value = serde_json::from_str(&cli(&system, &["machines", action, "1", "--json"])).expect("json");
+        assert_eq!(reply["kept"], true, "{reply}");
+        let said = cli(&system, &["machines", action, "1"]);
+        assert!(said.contains("machine 1 is not running") && said.contains(kept), "{said}");
+        assert_eq!(system.system.revive(), ["maker-1"]);
+        assert_eq!(first_beat_after(&system, killed).await, state, "machine 1 after `{action}` while it was down");
+    }
+
     let audit: Vec<serde_json::Value> = serde_json::from_str(&cli(&system, &["audit", "--json"])).expect("json");
     let pause = audit.iter().find(|entry| entry["action"] == "pause").expect("the pause is in the audit trail");
     assert_eq!(pause["target"], "machine 1");
     assert!(pause["who"].as_str().is_some_and(|who| who.starts_with("cli:")));
+    let kept = audit.iter().find(|entry| entry["action"] == "out-of-service").expect("the kept hold is in the audit trail");
+    assert_eq!(kept["outcome"], "kept (machine not running)");
     system.stop().await;
+}
+
+/// The state in machine 1's first heartbeat sent after `since`.
+async fn first_beat_after(system: &TestSystem, since: time::OffsetDateTime) -> MachineState {
+    let heartbeats = system.bucket(subjects::MACHINES_BUCKET).await;
+    let last_beat = || async {
+        let read = brewq_runtime::kv::get_json::<MachineHeartbeat>(&heartbeats, &subjects::machine_key(1)).await;
+        read.expect("read").map(|(beat, _)| beat).filter(|beat| beat.at > since)
+    };
+    eventually("a heartbeat from the restarted machine 1", Duration::from_secs(30), || async { last_beat().await.is_some() }).await;
+    last_beat().await.expect("a heartbeat").state
 }
 
 #[tokio::test]

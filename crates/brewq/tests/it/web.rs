@@ -194,24 +194,21 @@ async fn the_admin_side_needs_a_session_and_refuses_wrong_credentials_and_cross_
         .expect("answers");
     assert_eq!(foreign.status(), StatusCode::FORBIDDEN, "an action from another origin");
 
-    let paused = http
-        .post(format!("{base}/api/admin/machines/1/pause"))
-        .header("cookie", &session)
-        .header("X-Brewq-Csrf", "1")
-        .send()
-        .await
-        .expect("answers");
+    // An action as the operator page sends it.
+    let act = |path: &str| http.post(format!("{base}{path}")).header("cookie", &session).header("X-Brewq-Csrf", "1");
+    let paused = act("/api/admin/machines/1/pause").send().await.expect("answers");
     assert_eq!(paused.status(), StatusCode::OK);
     let heartbeat: Value = paused.json().await.expect("json");
     assert_eq!(heartbeat["state"], "paused");
-    let too_much = http
-        .post(format!("{base}/api/admin/stock/restock"))
-        .header("cookie", &session)
-        .header("X-Brewq-Csrf", "1")
-        .json(&json!({"items": {"arabica": u64::MAX}}))
-        .send()
-        .await
-        .expect("answers");
+    // Machine 7 has never run: the hold is kept for its start, and the page is told so.
+    let held = act("/api/admin/machines/7/out-of-service").send().await.expect("answers");
+    assert_eq!(held.status(), StatusCode::ACCEPTED);
+    let held: Value = held.json().await.expect("json");
+    assert!(held["kept"] == true && held["message"].as_str().is_some_and(|message| message.contains("machine 7 is not running")), "{held}");
+    let holds = system.bucket(brewq_protocol::subjects::MACHINE_HOLDS_BUCKET).await;
+    let hold = brewq_runtime::kv::get_json::<Value>(&holds, &brewq_protocol::subjects::machine_key(7)).await.expect("read");
+    assert_eq!(hold.map(|(hold, _)| hold), Some(json!("out_of_service")));
+    let too_much = act("/api/admin/stock/restock").json(&json!({"items": {"arabica": u64::MAX}})).send().await.expect("answers");
     assert_eq!(too_much.status(), StatusCode::BAD_REQUEST, "a restock the stock cannot count");
     let refusal: Value = too_much.json().await.expect("json");
     assert!(refusal["message"].as_str().is_some_and(|message| message.contains("arabica")), "{refusal}");

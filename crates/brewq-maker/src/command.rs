@@ -1,0 +1,62 @@
+//! An operator's command to one machine (pause, resume, out of service), as the CLI and the
+//! web's operator page send it: to the machine if it runs, or kept in the holds bucket for it
+//! to take up when it starts, if no machine of that number is running.
+
+use std::time::Duration;
+
+use brewq_protocol::{MachineCommand, MachineHeartbeat, subjects};
+
+use brewq_runtime::request::{RequestError, request_json};
+
+/// How long a running machine may take to answer.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+/// What became of a command.
+#[derive(Debug)]
+pub enum Commanded {
+    /// The machine applied it; its heartbeat after the change.
+    Applied(MachineHeartbeat),
+    /// No machine of that number runs: the hold is kept (or lifted, for a resume) and applies
+    /// when it starts.
+    Kept,
+}
+
+impl Commanded {
+    /// One line for an operator.
+    pub fn describe(&self, id: u32, command: MachineCommand) -> String {
+        match (self, command) {
+            (Commanded::Applied(heartbeat), _) => format!("machine {id}: {:?}", heartbeat.state),
+            (Commanded::Kept, MachineCommand::Resume) => {
+                format!("machine {id} is not running: its hold is lifted, and it takes orders when it starts")
+            }
+            (Commanded::Kept, hold) => {
+                let hold = serde_json::to_value(hold).ok().and_then(|v| v.as_str().map(|s| s.replace('_', " "))).unwrap_or_default();
+                format!("machine {id} is not running: the hold ({hold}) is kept, and it starts under it")
+            }
+        }
+    }
+}
+
+/// Sends `command` to machine `id`; keeps it as the machine's hold if none answers because
+/// none runs. A machine that starts meanwhile takes up the hold (it listens for commands before
+/// it reads its hold), or gets the command sent again after the hold is written.
+pub async fn command(client: &async_nats::Client, id: u32, command: MachineCommand) -> anyhow::Result<Commanded> {
+    let subject = subjects::machine_control(id);
+    match request_json::<_, MachineHeartbeat>(client, &subject, &command, ANSWER_WITHIN).await {
+        Ok(heartbeat) => return Ok(Commanded::Applied(heartbeat)),
+        Err(RequestError::NoResponders { .. }) => {}
+        Err(error) => return Err(anyhow::anyhow!("machine {id} did not answer: {error}")),
+    }
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let holds = jetstream
+        .get_key_value(subjects::MACHINE_HOLDS_BUCKET)
+        .await
+        .map_err(|error| anyhow::anyhow!("machine {id} is not running, and its hold cannot be kept: {error}"))?;
+    crate::control::keep(id, &holds, command)
+        .await
+        .map_err(|error| anyhow::anyhow!("machine {id} is not running, and its hold cannot be kept: {error:#}"))?;
+    match request_json::<_, MachineHeartbeat>(client, &subject, &command, ANSWER_WITHIN).await {
+        Ok(heartbeat) => Ok(Commanded::Applied(heartbeat)),
+        Err(_) => Ok(Commanded::Kept),
+    }
+}
