@@ -309,7 +309,9 @@ impl NatsCluster {
     }
 }
 
-fn node_name(index: usize) -> String {
+/// The server name brewq gives the node at `index` (0-based) of a cluster, here and in the
+/// configs of `brewq security init`: `n1`, `n2`, ...
+pub fn node_name(index: usize) -> String {
     format!("n{}", index + 1)
 }
 

@@ -68,10 +68,10 @@ fn node_specs(request: &SecurityInit) -> Vec<NodeSpec> {
             let shared = request.hosts.iter().filter(|other| **other == host).count() != 1;
             let offset = if shared { index as u16 } else { 0 };
             NodeSpec {
-                name: format!("n{}", index + 1),
+                name: crate::cluster::node_name(index),
                 host,
                 ports: NodePorts { client: 4222 + offset, route: 6222 + offset, monitor: 8222 + offset },
-                store_dir: request.store_dir.join(format!("n{}", index + 1)),
+                store_dir: request.store_dir.join(crate::cluster::node_name(index)),
             }
         })
         .collect()

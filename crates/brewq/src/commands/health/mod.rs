@@ -111,7 +111,7 @@ impl Health {
     /// alerts and failed orders are work for the operator, not a degraded system.
     pub fn problems(&self) -> Vec<String> {
         let mut problems: Vec<String> =
-            self.servers.iter().filter(|server| !server.up).map(|server| format!("server {} is down", server.url)).collect();
+            self.servers.iter().filter(|server| !server.up).map(ServerHealth::describe_down).collect();
         if self.servers.is_empty() {
             problems.push("no server monitoring URL known".into());
         }
@@ -140,7 +140,14 @@ impl Health {
 /// Reads every figure; what cannot be read is listed in `errors`, never fatal.
 async fn gather(args: &StatusArgs) -> Health {
     let monitor_urls = monitor_urls(args);
-    let servers = futures::future::join_all(monitor_urls.iter().map(|url| monitor::server(url))).await;
+    let mut servers = futures::future::join_all(monitor_urls.iter().map(|url| monitor::server(url))).await;
+    if args.monitor_url.is_empty() {
+        // A server that is down does not say its name: cluster.json lists the nodes in order,
+        // and brewq names them by their place.
+        for (index, server) in servers.iter_mut().enumerate() {
+            server.name.get_or_insert_with(|| brewq_launch::cluster::node_name(index));
+        }
+    }
     let mut meta_leader = None;
     for server in servers.iter().filter(|server| server.up) {
         meta_leader = monitor::meta_leader(&server.url).await;
@@ -160,7 +167,7 @@ async fn gather(args: &StatusArgs) -> Health {
     };
     match tokio::time::timeout(Duration::from_secs(10), super::admin(&args.client)).await {
         Ok(Ok(client)) => read_system(&client, &mut health).await,
-        Ok(Err(error)) => health.errors.push(format!("{error:#}")),
+        Ok(Err(error)) => health.errors.push(crate::output::chain(&error)),
         Err(_) => health.errors.push("no NATS server answered within 10 s".into()),
     }
     health
@@ -179,23 +186,23 @@ async fn read_system(client: &async_nats::Client, health: &mut Health) {
     let jetstream = async_nats::jetstream::new(client.clone());
     match stream_health(&jetstream).await {
         Ok(stream) => health.stream = Some(stream),
-        Err(error) => health.errors.push(format!("stream {}: {error:#}", subjects::ORDERS_STREAM)),
+        Err(error) => health.errors.push(format!("stream {}: {}", subjects::ORDERS_STREAM, crate::output::chain(&error))),
     }
     match queue_health(&jetstream).await {
         Ok(queue) => health.queue = Some(queue),
-        Err(error) => health.errors.push(format!("queue: {error:#}")),
+        Err(error) => health.errors.push(format!("queue: {}", crate::output::chain(&error))),
     }
     match super::machines::list(client).await {
         Ok(fleet) => health.machines = MachinesHealth::of(&fleet),
-        Err(error) => health.errors.push(format!("machines: {error:#}")),
+        Err(error) => health.errors.push(format!("machines: {}", crate::output::chain(&error))),
     }
     match stock_alerts(client).await {
         Ok(alerts) => health.stock_alerts = alerts,
-        Err(error) => health.errors.push(format!("stock: {error:#}")),
+        Err(error) => health.errors.push(format!("stock: {}", crate::output::chain(&error))),
     }
     match dead_letters(client).await {
         Ok(count) => health.dead_letters = Some(count),
-        Err(error) => health.errors.push(format!("failed orders: {error:#}")),
+        Err(error) => health.errors.push(format!("failed orders: {}", crate::output::chain(&error))),
     }
 }
 

@@ -15,7 +15,8 @@ const DEADLINE: Duration = Duration::from_secs(2);
 pub struct ServerHealth {
     /// Its monitoring URL.
     pub url: String,
-    /// Its server name, when it answered.
+    /// Its server name: as it says, or, when it is down, the name brewq gave its place in
+    /// cluster.json (none with `--monitor-url`).
     pub name: Option<String>,
     pub up: bool,
     /// `ok`, or what `/healthz` says is wrong (JetStream not current, ...).
@@ -23,6 +24,16 @@ pub struct ServerHealth {
     pub version: Option<String>,
     /// Client connections.
     pub connections: Option<u64>,
+}
+
+impl ServerHealth {
+    /// `server n2 (http://...) is down`, or without the name when it is not known.
+    pub fn describe_down(&self) -> String {
+        match &self.name {
+            Some(name) => format!("server {name} ({}) is down", self.url),
+            None => format!("server {} is down", self.url),
+        }
+    }
 }
 
 /// Asks one server how it is; a server that does not answer is down.
