@@ -19,6 +19,10 @@ pub struct QueueSnapshot {
     pub in_flight: u64,
     /// Stream sequence of the last order handed to a machine.
     pub delivered_sequence: u64,
+    /// Stream sequence of the last order in the queue when it was read.
+    pub last_sequence: u64,
+    /// Sequences after `delivered_sequence` no longer in the queue (cancelled orders), in order.
+    pub gaps: Vec<u64>,
     pub machines: Vec<MachineView>,
     /// False until the first successful read, and after a failed one.
     pub fresh: bool,
@@ -56,7 +60,17 @@ impl QueueSnapshot {
         match view.record.status {
             OrderStatus::Queued => {
                 let ahead_waiting = match view.record.queue_sequence {
-                    Some(sequence) => sequence.saturating_sub(self.delivered_sequence.saturating_add(1)).min(self.waiting),
+                    // The orders between the last one handed out and this one, but for the
+                    // gaps cancelled orders left, and at most the others waiting.
+                    Some(sequence) => {
+                        let between = sequence.saturating_sub(self.delivered_sequence.saturating_add(1));
+                        let gaps = self.gaps.iter().filter(|gap| **gap < sequence).count() as u64;
+                        let others = match sequence <= self.last_sequence {
+                            true => self.waiting.saturating_sub(1),
+                            false => self.waiting,
+                        };
+                        between.saturating_sub(gaps).min(others)
+                    }
                     None => self.waiting,
                 };
                 let position = ahead_waiting + self.in_flight + 1;
@@ -117,17 +131,49 @@ pub(crate) async fn refresh(
     }
 }
 
-async fn read(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<QueueSnapshot> {
+/// Reads the figures once (also `brewq status <id>`, which shows an order as the API does).
+pub async fn read(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<QueueSnapshot> {
     let consumer: async_nats::jetstream::consumer::PullConsumer =
         jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await?;
     let info = consumer.cached_info();
+    let stream = jetstream.get_stream(subjects::ORDERS_STREAM).await?;
+    let state = stream.info_builder().with_deleted(true).fetch().await?.info.state;
+    let delivered_sequence = info.delivered.stream_sequence;
+    let gaps = state.deleted.unwrap_or_default().into_iter().filter(|gap| *gap > delivered_sequence).collect();
     let machines_bucket = jetstream.get_key_value(subjects::MACHINES_BUCKET).await?;
     let machines = MachineView::fleet(brewq_runtime::kv::all_json(&machines_bucket).await?, now());
     Ok(QueueSnapshot {
         waiting: info.num_pending,
         in_flight: info.num_ack_pending as u64,
-        delivered_sequence: info.delivered.stream_sequence,
+        delivered_sequence,
+        last_sequence: state.last_sequence,
+        gaps,
         machines,
         fresh: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use brewq_protocol::{Bean, Milk, Order, OrderRecord, Size, now};
+
+    use super::QueueSnapshot;
+
+    fn queued(sequence: u64) -> OrderRecord {
+        let order = Order { name: "Ada".into(), size: Size::Small, bean_type: Bean::Arabica, milk: Milk::None, sugar_count: 0 };
+        OrderRecord { queue_sequence: Some(sequence), ..OrderRecord::queued(&format!("o{sequence}"), order, now()) }
+    }
+
+    #[test]
+    fn a_cancelled_order_ahead_does_not_count_in_the_position() {
+        // Orders 1 to 5 queued, none handed out yet; 2 was cancelled and left the queue.
+        let queue = QueueSnapshot { waiting: 4, last_sequence: 5, gaps: vec![2], fresh: true, ..QueueSnapshot::default() };
+        let positions: Vec<_> = [1, 3, 4, 5].into_iter().map(|sequence| queue.order_view(queued(sequence)).position).collect();
+        assert_eq!(positions, [Some(1), Some(2), Some(3), Some(4)]);
+        // Two handed out and brewing: they count as ahead of every waiting order.
+        let brewing = QueueSnapshot { waiting: 2, in_flight: 2, delivered_sequence: 3, last_sequence: 5, fresh: true, ..QueueSnapshot::default() };
+        assert_eq!(brewing.order_view(queued(5)).position, Some(4));
+        // Queued after the figures were read: behind every order waiting then.
+        assert_eq!(queue.order_view(queued(6)).position, Some(5));
+    }
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use brewq_protocol::{OrderRecord, OrderReply, subjects};
+use brewq_web::queue::OrderView;
 
 use crate::args::{ClientArgs, ShowStatusArgs, StatusArgs};
 use crate::output;
@@ -23,13 +24,29 @@ async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
         .await?
         .map(|(record, _)| record)
         .with_context(|| format!("no order {id}"))?;
+    // Where it stands, as `GET /api/orders/{id}` shows it; the record alone if the queue
+    // cannot be read.
+    let queue = brewq_web::queue::read(&async_nats::jetstream::new(client.clone())).await;
+    let view = match &queue {
+        Ok(queue) => queue.order_view(record),
+        Err(_) => OrderView { record, position: None, eta_seconds: None, progress: None },
+    };
     if args.json {
-        output::json(&record);
+        output::json(&view);
         return Ok(());
     }
+    let record = &view.record;
     let order = &record.order;
     println!("order {} for {}: {} {} coffee, milk {}, sugar {}", record.id, order.name, order.size, order.bean_type, order.milk, order.sugar_count);
     println!("status: {}{}", record.status, record.machine.map(|machine| format!(" (machine {machine})")).unwrap_or_default());
+    match (view.position, view.eta_seconds, view.progress) {
+        (Some(position), Some(eta), _) => println!("position {position} in the queue, ready in about {eta} s"),
+        (None, Some(eta), Some(progress)) => println!("{:.0} % brewed, ready in about {eta} s", progress * 100.0),
+        _ => {}
+    }
+    if let Err(error) = &queue {
+        println!("(the queue cannot be read now: {})", output::chain(error));
+    }
     if let Some(reason) = &record.reason {
         println!("reason: {reason}");
     }
