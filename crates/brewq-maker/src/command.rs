@@ -30,8 +30,7 @@ impl Commanded {
                 format!("machine {id} is not running: its hold is lifted, and it takes orders when it starts")
             }
             (Commanded::Kept, hold) => {
-                let hold = serde_json::to_value(hold).ok().and_then(|v| v.as_str().map(|s| s.replace('_', " "))).unwrap_or_default();
-                format!("machine {id} is not running: the hold ({hold}) is kept, and it starts under it")
+                format!("machine {id} is not running: the hold ({}) is kept, and it starts under it", hold.state_words())
             }
         }
     }

@@ -108,4 +108,14 @@ impl MachineCommand {
             _ => None,
         }
     }
+
+    /// The state a machine is in under this command, in words: `paused`, `running`, `out of
+    /// service`.
+    pub fn state_words(self) -> &'static str {
+        match self {
+            MachineCommand::Pause => "paused",
+            MachineCommand::Resume => "running",
+            MachineCommand::OutOfService => "out of service",
+        }
+    }
 }

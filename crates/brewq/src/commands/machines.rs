@@ -1,7 +1,7 @@
 //! `brewq machines`: every machine that has sent a heartbeat, online or not.
 
 use brewq_maker::Commanded;
-use brewq_protocol::{MachineCommand, MachineView, now, subjects};
+use brewq_protocol::{MachineCommand, MachineState, MachineView, now, subjects};
 
 use crate::args::{ClientArgs, MachineAction, MachinesArgs};
 use crate::output;
@@ -45,13 +45,33 @@ async fn show(args: ClientArgs) -> anyhow::Result<()> {
     }
     let counts = super::health::MachinesHealth::of(&machines);
     println!("{} machine(s) online, {} taking orders", counts.online, counts.taking_orders);
+    let holds = super::bucket(&client, subjects::MACHINE_HOLDS_BUCKET).await?;
     for machine in &machines {
         let beat = &machine.heartbeat;
         let online = if machine.online { "online" } else { "offline" };
         let order = beat.order_id.as_deref().map(|order| format!(" order {order}")).unwrap_or_default();
-        println!("machine {:>2}  {online:<7} {:?}{order}  cups {}  failures {}", beat.id, beat.state, beat.cups, beat.failures);
+        // A machine that is down shows its last state: a hold kept since is what it starts under.
+        let held = match held(&holds, beat.id).await {
+            Some(hold) if !shows(beat.state, hold) => format!("  (held: {})", hold.state_words()),
+            _ => String::new(),
+        };
+        println!("machine {:>2}  {online:<7} {:?}{order}  cups {}  failures {}{held}", beat.id, beat.state, beat.cups, beat.failures);
     }
     Ok(())
+}
+
+/// Whether a machine in `state` shows `hold` already.
+fn shows(state: MachineState, hold: MachineCommand) -> bool {
+    match hold {
+        MachineCommand::Pause => state == MachineState::Paused,
+        MachineCommand::OutOfService => state == MachineState::OutOfService,
+        MachineCommand::Resume => true,
+    }
+}
+
+/// The hold kept for machine `id`, if any.
+async fn held(holds: &async_nats::jetstream::kv::Store, id: u32) -> Option<MachineCommand> {
+    brewq_runtime::kv::get_json::<MachineCommand>(holds, &subjects::machine_key(id)).await.ok()?.map(|(hold, _)| hold)
 }
 
 /// Every machine's last heartbeat, by id.

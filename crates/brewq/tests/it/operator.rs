@@ -59,9 +59,11 @@ async fn a_paused_machine_takes_no_new_order_until_resumed() {
 
     // A hold for a machine that is not running is kept, and the machine starts under it; a
     // resume while it is down lifts it.
-    for (action, kept, state) in
-        [("out-of-service", "(out of service) is kept", MachineState::OutOfService), ("resume", "is lifted", MachineState::Idle)]
-    {
+    let after_hold = [
+        ("out-of-service", "(out of service) is kept", Some("(held: out of service)"), MachineState::OutOfService),
+        ("resume", "is lifted", None, MachineState::Idle),
+    ];
+    for (action, kept, listed_as, state) in after_hold {
         system.system.kill_service(ServiceKind::Maker(1)).await;
         let killed = brewq_protocol::now();
         eventually("machine 1's commands to have no listener", Duration::from_secs(30), || async {
@@ -73,6 +75,12 @@ async fn a_paused_machine_takes_no_new_order_until_resumed() {
         assert_eq!(reply["kept"], true, "{reply}");
         let said = cli(&system, &["machines", action, "1"]);
         assert!(said.contains("machine 1 is not running") && said.contains(kept), "{said}");
+        let listed = cli(&system, &["machines"]);
+        let machine_1 = listed.lines().find(|line| line.starts_with("machine  1")).unwrap_or_default();
+        match listed_as {
+            Some(hold) => assert!(machine_1.contains(hold), "{listed}"),
+            None => assert!(!machine_1.contains("(held"), "{listed}"),
+        }
         assert_eq!(system.system.revive(), ["maker-1"]);
         assert_eq!(first_beat_after(&system, killed).await, state, "machine 1 after `{action}` while it was down");
     }
