@@ -56,6 +56,7 @@ pub async fn command(client: &async_nats::Client, id: u32, command: MachineComma
         .map_err(|error| anyhow::anyhow!("machine {id} is not running, and its hold cannot be kept: {error:#}"))?;
     match request_json::<_, MachineHeartbeat>(client, &subject, &command, ANSWER_WITHIN).await {
         Ok(heartbeat) => Ok(Commanded::Applied(heartbeat)),
-        Err(_) => Ok(Commanded::Kept),
+        Err(RequestError::NoResponders { .. }) => Ok(Commanded::Kept),
+        Err(error) => Err(anyhow::anyhow!("the hold is kept, but machine {id}, starting meanwhile, did not confirm it: {error}")),
     }
 }

@@ -19,7 +19,8 @@ pub struct QueueSnapshot {
     pub in_flight: u64,
     /// Stream sequence of the last order handed to a machine.
     pub delivered_sequence: u64,
-    /// Stream sequence of the last order in the queue when it was read.
+    /// Stream sequences of the first and the last order in the queue when it was read.
+    pub first_sequence: u64,
     pub last_sequence: u64,
     /// Sequences after `delivered_sequence` no longer in the queue (cancelled orders), in order.
     pub gaps: Vec<u64>,
@@ -63,7 +64,8 @@ impl QueueSnapshot {
                     // The orders between the last one handed out and this one, but for the
                     // gaps cancelled orders left, and at most the others waiting.
                     Some(sequence) => {
-                        let between = sequence.saturating_sub(self.delivered_sequence.saturating_add(1));
+                        let from = self.delivered_sequence.saturating_add(1).max(self.first_sequence);
+                        let between = sequence.saturating_sub(from);
                         let gaps = self.gaps.iter().filter(|gap| **gap < sequence).count() as u64;
                         let others = match sequence <= self.last_sequence {
                             true => self.waiting.saturating_sub(1),
@@ -133,24 +135,38 @@ pub(crate) async fn refresh(
 
 /// Reads the figures once (also `brewq status <id>`, which shows an order as the API does).
 pub async fn read(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<QueueSnapshot> {
+    // The stream before the consumer: an order in the stream at the first read is counted in
+    // the consumer's figures of the second.
+    let state = stream_state(jetstream).await;
     let consumer: async_nats::jetstream::consumer::PullConsumer =
         jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await?;
     let info = consumer.cached_info();
-    let stream = jetstream.get_stream(subjects::ORDERS_STREAM).await?;
-    let state = stream.info_builder().with_deleted(true).fetch().await?.info.state;
     let delivered_sequence = info.delivered.stream_sequence;
-    let gaps = state.deleted.unwrap_or_default().into_iter().filter(|gap| *gap > delivered_sequence).collect();
+    let (first_sequence, last_sequence, gaps) = match state {
+        Some((first, last, deleted)) => (first, last, deleted.into_iter().filter(|gap| *gap > delivered_sequence).collect()),
+        None => (0, 0, Vec::new()),
+    };
     let machines_bucket = jetstream.get_key_value(subjects::MACHINES_BUCKET).await?;
     let machines = MachineView::fleet(brewq_runtime::kv::all_json(&machines_bucket).await?, now());
     Ok(QueueSnapshot {
         waiting: info.num_pending,
         in_flight: info.num_ack_pending as u64,
         delivered_sequence,
-        last_sequence: state.last_sequence,
+        first_sequence,
+        last_sequence,
         gaps,
         machines,
         fresh: true,
     })
+}
+
+/// The queue's first and last sequences and the ones deleted between them (cancelled orders,
+/// and orders acked out of order); `None` when they cannot be read (a server not yet configured
+/// to let the web read them, during an upgrade), and positions then count every sequence.
+async fn stream_state(jetstream: &async_nats::jetstream::Context) -> Option<(u64, u64, Vec<u64>)> {
+    let stream = jetstream.get_stream_no_info(subjects::ORDERS_STREAM).await.ok()?;
+    let state = stream.info_builder().with_deleted(true).fetch().await.ok()?.info.state;
+    Some((state.first_sequence, state.last_sequence, state.deleted.unwrap_or_default()))
 }
 
 #[cfg(test)]
@@ -173,6 +189,9 @@ mod tests {
         // Two handed out and brewing: they count as ahead of every waiting order.
         let brewing = QueueSnapshot { waiting: 2, in_flight: 2, delivered_sequence: 3, last_sequence: 5, fresh: true, ..QueueSnapshot::default() };
         assert_eq!(brewing.order_view(queued(5)).position, Some(4));
+        // Order 1 cancelled: the queue now starts at 2, with no gap left to count.
+        let first_gone = QueueSnapshot { waiting: 2, first_sequence: 2, last_sequence: 3, fresh: true, ..QueueSnapshot::default() };
+        assert_eq!(first_gone.order_view(queued(2)).position, Some(1));
         // Queued after the figures were read: behind every order waiting then.
         assert_eq!(queue.order_view(queued(6)).position, Some(5));
     }

@@ -8,13 +8,13 @@ pub fn json<T: Serialize>(value: &T) {
     println!("{}", serde_json::to_string_pretty(value).expect("API types serialize"));
 }
 
-/// An error and its causes on one line, like `{:#}`, without a cause that only repeats the
-/// one before it (NATS errors often carry their own cause in their text).
+/// An error and its causes on one line, like `{:#}`, without a cause that only repeats the end
+/// of the one before it (NATS errors often end with their own cause).
 pub fn chain(error: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in error.chain() {
         let text = cause.to_string();
-        if parts.last().is_some_and(|last| last.contains(&text)) {
+        if parts.last().is_some_and(|last| last.ends_with(&text)) {
             continue;
         }
         parts.push(text);

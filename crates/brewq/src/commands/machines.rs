@@ -1,6 +1,9 @@
 //! `brewq machines`: every machine that has sent a heartbeat, online or not.
 
+use std::collections::BTreeMap;
+
 use brewq_maker::Commanded;
+use futures::StreamExt;
 use brewq_protocol::{MachineCommand, MachineState, MachineView, now, subjects};
 
 use crate::args::{ClientArgs, MachineAction, MachinesArgs};
@@ -33,6 +36,9 @@ pub async fn run(args: MachinesArgs) -> anyhow::Result<()> {
         })),
         (_, false) => println!("{}", sent.describe(target.id, command)),
     }
+    if matches!(sent, Commanded::Kept) && !list(&client).await?.iter().any(|machine| machine.heartbeat.id == target.id) {
+        eprintln!("note: no machine {} has sent a heartbeat in the last hour; check the number", target.id);
+    }
     Ok(())
 }
 
@@ -45,17 +51,23 @@ async fn show(args: ClientArgs) -> anyhow::Result<()> {
     }
     let counts = super::health::MachinesHealth::of(&machines);
     println!("{} machine(s) online, {} taking orders", counts.online, counts.taking_orders);
-    let holds = super::bucket(&client, subjects::MACHINE_HOLDS_BUCKET).await?;
+    let mut holds = holds(&client).await.unwrap_or_else(|error| {
+        eprintln!("the operator's holds cannot be read: {}", output::chain(&error));
+        BTreeMap::new()
+    });
     for machine in &machines {
         let beat = &machine.heartbeat;
         let online = if machine.online { "online" } else { "offline" };
         let order = beat.order_id.as_deref().map(|order| format!(" order {order}")).unwrap_or_default();
         // A machine that is down shows its last state: a hold kept since is what it starts under.
-        let held = match held(&holds, beat.id).await {
+        let held = match holds.remove(&beat.id) {
             Some(hold) if !shows(beat.state, hold) => format!("  (held: {})", hold.state_words()),
             _ => String::new(),
         };
         println!("machine {:>2}  {online:<7} {:?}{order}  cups {}  failures {}{held}", beat.id, beat.state, beat.cups, beat.failures);
+    }
+    for (id, hold) in holds {
+        println!("machine {id:>2}  no heartbeat in the last hour  (held: {})", hold.state_words());
     }
     Ok(())
 }
@@ -69,9 +81,19 @@ fn shows(state: MachineState, hold: MachineCommand) -> bool {
     }
 }
 
-/// The hold kept for machine `id`, if any.
-async fn held(holds: &async_nats::jetstream::kv::Store, id: u32) -> Option<MachineCommand> {
-    brewq_runtime::kv::get_json::<MachineCommand>(holds, &subjects::machine_key(id)).await.ok()?.map(|(hold, _)| hold)
+/// The holds kept, by machine.
+async fn holds(client: &async_nats::Client) -> anyhow::Result<BTreeMap<u32, MachineCommand>> {
+    let store = super::bucket(client, subjects::MACHINE_HOLDS_BUCKET).await?;
+    let mut keys = store.keys().await?;
+    let mut holds = BTreeMap::new();
+    while let Some(key) = keys.next().await {
+        let key = key?;
+        let Some(id) = key.strip_prefix("machine.").and_then(|id| id.parse().ok()) else { continue };
+        if let Some((hold, _)) = brewq_runtime::kv::get_json::<MachineCommand>(&store, &key).await? {
+            holds.insert(id, hold);
+        }
+    }
+    Ok(holds)
 }
 
 /// Every machine's last heartbeat, by id.

@@ -26,11 +26,17 @@ async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
         .with_context(|| format!("no order {id}"))?;
     // Where it stands, as `GET /api/orders/{id}` shows it; the record alone if the queue
     // cannot be read.
-    let queue = brewq_web::queue::read(&async_nats::jetstream::new(client.clone())).await;
-    let view = match &queue {
-        Ok(queue) => queue.order_view(record),
-        Err(_) => OrderView { record, position: None, eta_seconds: None, progress: None },
+    let queue = match record.status.is_terminal() {
+        true => None,
+        false => Some(brewq_web::queue::read(&async_nats::jetstream::new(client.clone())).await),
     };
+    let view = match &queue {
+        Some(Ok(queue)) => queue.order_view(record),
+        _ => OrderView { record, position: None, eta_seconds: None, progress: None },
+    };
+    if let Some(Err(error)) = &queue {
+        eprintln!("the queue cannot be read now, so no place or ETA: {}", output::chain(error));
+    }
     if args.json {
         output::json(&view);
         return Ok(());
@@ -44,9 +50,7 @@ async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
         (None, Some(eta), Some(progress)) => println!("{:.0} % brewed, ready in about {eta} s", progress * 100.0),
         _ => {}
     }
-    if let Err(error) = &queue {
-        println!("(the queue cannot be read now: {})", output::chain(error));
-    }
+
     if let Some(reason) = &record.reason {
         println!("reason: {reason}");
     }

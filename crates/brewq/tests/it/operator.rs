@@ -76,7 +76,7 @@ async fn a_paused_machine_takes_no_new_order_until_resumed() {
         let said = cli(&system, &["machines", action, "1"]);
         assert!(said.contains("machine 1 is not running") && said.contains(kept), "{said}");
         let listed = cli(&system, &["machines"]);
-        let machine_1 = listed.lines().find(|line| line.starts_with("machine  1")).unwrap_or_default();
+        let machine_1 = listed.lines().find(|line| line.starts_with("machine  1")).expect("machine 1 is listed");
         match listed_as {
             Some(hold) => assert!(machine_1.contains(hold), "{listed}"),
             None => assert!(!machine_1.contains("(held"), "{listed}"),

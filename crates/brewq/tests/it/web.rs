@@ -144,17 +144,18 @@ async fn cancel_and_idempotency_over_http() {
     let told = waiting["message"].as_str().unwrap_or_default();
     assert!(told.contains("no machine is taking orders"), "with no machine, the customer is told: {waiting}");
 
-    // The operator's `brewq status ID` shows where an order stands as the API does.
+    // Where an order stands: the cancelled order ahead of Grace left the queue, so she is
+    // first and Hedy second; the operator's `brewq status ID` shows it as the API does.
     let (_, second) = post(&http, &base, &order_json("Hedy", "small", "arabica", "none", 0), None).await;
-    let second_id = second["order_id"].as_str().expect("id").to_owned();
+    let ids = [waiting["order_id"].as_str().expect("id").to_owned(), second["order_id"].as_str().expect("id").to_owned()];
     let api = |id: String| {
         let (http, base) = (http.clone(), base.clone());
         async move { http.get(format!("{base}/api/orders/{id}")).send().await.expect("answers").json::<Value>().await.expect("json") }
     };
-    eventually("the API to show Hedy second in the queue", Duration::from_secs(10), || async { api(second_id.clone()).await["position"] == 2 }).await;
-    let status = |json: bool| {
+    eventually("the API to show Hedy second in the queue", Duration::from_secs(10), || async { api(ids[1].clone()).await["position"] == 2 }).await;
+    let status = |id: &str, json: bool| {
         let mut command = std::process::Command::new(crate::harness::brewq_bin());
-        command.args(["status", &second_id, "--data-dir"]).arg(&system.dir);
+        command.args(["status", id, "--data-dir"]).arg(&system.dir);
         if json {
             command.arg("--json");
         }
@@ -162,10 +163,13 @@ async fn cancel_and_idempotency_over_http() {
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
-    let shown: Value = serde_json::from_str(&status(true)).expect("json");
-    let from_api = api(second_id.clone()).await;
-    assert_eq!((&shown["position"], &shown["eta_seconds"]), (&from_api["position"], &from_api["eta_seconds"]), "{shown} against {from_api}");
-    assert!(status(false).contains("position 2 in the queue"), "{}", status(false));
+    for (place, id) in ids.iter().enumerate() {
+        let (shown, from_api): (Value, Value) = (serde_json::from_str(&status(id, true)).expect("json"), api(id.clone()).await);
+        assert_eq!(from_api["position"], place + 1, "{from_api}");
+        assert_eq!((&shown["position"], &shown["eta_seconds"]), (&from_api["position"], &from_api["eta_seconds"]), "{shown} against {from_api}");
+        let text = status(id, false);
+        assert!(text.contains(&format!("position {} in the queue", place + 1)), "{text}");
+    }
     system.stop().await;
 }
 
