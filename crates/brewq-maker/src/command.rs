@@ -27,7 +27,7 @@ impl Commanded {
         match (self, command) {
             (Commanded::Applied(heartbeat), _) => format!("machine {id}: {:?}", heartbeat.state),
             (Commanded::Kept, MachineCommand::Resume) => {
-                format!("machine {id} is not running: its hold is lifted, and it takes orders when it starts")
+                format!("machine {id} is not running: it has no hold now, and takes orders when it starts")
             }
             (Commanded::Kept, hold) => {
                 format!("machine {id} is not running: the hold ({}) is kept, and it starts under it", hold.state_words())
@@ -40,6 +40,7 @@ impl Commanded {
 /// none runs. A machine that starts meanwhile takes up the hold (it listens for commands before
 /// it reads its hold), or gets the command sent again after the hold is written.
 pub async fn command(client: &async_nats::Client, id: u32, command: MachineCommand) -> anyhow::Result<Commanded> {
+    anyhow::ensure!(id >= 1, "no machine 0: machines are numbered from 1");
     let subject = subjects::machine_control(id);
     match request_json::<_, MachineHeartbeat>(client, &subject, &command, ANSWER_WITHIN).await {
         Ok(heartbeat) => return Ok(Commanded::Applied(heartbeat)),

@@ -109,6 +109,15 @@ impl MachineCommand {
         }
     }
 
+    /// The command as the CLI and the web's URLs name it: `pause`, `resume`, `out-of-service`.
+    pub fn action_name(self) -> &'static str {
+        match self {
+            MachineCommand::Pause => "pause",
+            MachineCommand::Resume => "resume",
+            MachineCommand::OutOfService => "out-of-service",
+        }
+    }
+
     /// The state a machine is in under this command, in words: `paused`, `running`, `out of
     /// service`.
     pub fn state_words(self) -> &'static str {

@@ -75,7 +75,12 @@ impl QueueSnapshot {
                     }
                     None => self.waiting,
                 };
-                let position = ahead_waiting + self.in_flight + 1;
+                let position = match view.record.queue_sequence {
+                    // Handed out and handed back (a machine paused or stopping, a failed brew):
+                    // it is counted in flight until it goes out again, before any new order.
+                    Some(sequence) if sequence <= self.delivered_sequence => self.in_flight.max(1),
+                    _ => ahead_waiting + self.in_flight + 1,
+                };
                 let wait = eta(position, self.machines_online(), typical).saturating_sub(typical) + own;
                 view.position = Some(position);
                 view.eta_seconds = Some(wait.as_secs());
@@ -189,6 +194,11 @@ mod tests {
         // Two handed out and brewing: they count as ahead of every waiting order.
         let brewing = QueueSnapshot { waiting: 2, in_flight: 2, delivered_sequence: 3, last_sequence: 5, fresh: true, ..QueueSnapshot::default() };
         assert_eq!(brewing.order_view(queued(5)).position, Some(4));
+        // Order 1 handed to a machine that was paused meanwhile and handed it back: it goes
+        // out again first.
+        let handed_back = QueueSnapshot { waiting: 3, in_flight: 1, delivered_sequence: 1, last_sequence: 4, fresh: true, ..QueueSnapshot::default() };
+        let positions: Vec<_> = [1, 2, 4].into_iter().map(|sequence| handed_back.order_view(queued(sequence)).position).collect();
+        assert_eq!(positions, [Some(1), Some(2), Some(4)]);
         // Order 1 cancelled: the queue now starts at 2, with no gap left to count.
         let first_gone = QueueSnapshot { waiting: 2, first_sequence: 2, last_sequence: 3, fresh: true, ..QueueSnapshot::default() };
         assert_eq!(first_gone.order_view(queued(2)).position, Some(1));

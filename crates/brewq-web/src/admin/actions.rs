@@ -57,13 +57,18 @@ pub async fn machine(
 ) -> Result<axum::response::Response, AppError> {
     let (user, operator) = require(&state, &headers, true)?;
     let command = MachineCommand::parse(&action).ok_or_else(|| AppError::status(StatusCode::NOT_FOUND, "unknown machine action"))?;
+    if id == 0 {
+        return Err(AppError::status(StatusCode::NOT_FOUND, "no machine 0: machines are numbered from 1"));
+    }
+    // One spelling in the audit trail, whichever the URL used.
+    let action = command.action_name();
     let sent = brewq_maker::command(&operator.client, id, command).await;
     let failure = match &sent {
         Ok(Commanded::Applied(_)) => None,
         Ok(Commanded::Kept) => Some("kept (machine not running)".to_owned()),
         Err(error) => Some(format!("{error:#}")),
     };
-    audit(&operator, &user, &action, &format!("machine {id}"), failure).await;
+    audit(&operator, &user, action, &format!("machine {id}"), failure).await;
     let sent = sent?;
     Ok(match &sent {
         Commanded::Applied(heartbeat) => Json(serde_json::to_value(heartbeat).unwrap_or_default()).into_response(),

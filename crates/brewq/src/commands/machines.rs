@@ -18,14 +18,14 @@ pub async fn run(args: MachinesArgs) -> anyhow::Result<()> {
         Some(MachineAction::OutOfService(target)) => (MachineCommand::OutOfService, target),
     };
     let client = super::admin(&target.client).await?;
-    let action = serde_json::to_value(command)?.as_str().unwrap_or_default().replace('_', "-");
+    let action = command.action_name();
     let sent = brewq_maker::command(&client, target.id, command).await;
     let outcome = match &sent {
         Ok(Commanded::Applied(_)) => "ok".to_owned(),
         Ok(Commanded::Kept) => "kept (machine not running)".to_owned(),
         Err(error) => format!("{error:#}"),
     };
-    super::audit(&client, &action, &format!("machine {}", target.id), &outcome).await;
+    super::audit(&client, action, &format!("machine {}", target.id), &outcome).await;
     let sent = sent?;
     match (&sent, target.client.json) {
         (Commanded::Applied(heartbeat), true) => output::json(heartbeat),
@@ -64,7 +64,8 @@ async fn show(args: ClientArgs) -> anyhow::Result<()> {
             Some(hold) if !shows(beat.state, hold) => format!("  (held: {})", hold.state_words()),
             _ => String::new(),
         };
-        println!("machine {:>2}  {online:<7} {:?}{order}  cups {}  failures {}{held}", beat.id, beat.state, beat.cups, beat.failures);
+        let state = serde_json::to_value(beat.state).ok().and_then(|state| state.as_str().map(|state| state.replace('_', " "))).unwrap_or_default();
+        println!("machine {:>2}  {online:<7} {state}{order}  cups {}  failures {}{held}", beat.id, beat.cups, beat.failures);
     }
     for (id, hold) in holds {
         println!("machine {id:>2}  no heartbeat in the last hour  (held: {})", hold.state_words());

@@ -45,7 +45,11 @@ async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
     let order = &record.order;
     println!("order {} for {}: {} {} coffee, milk {}, sugar {}", record.id, order.name, order.size, order.bean_type, order.milk, order.sugar_count);
     println!("status: {}{}", record.status, record.machine.map(|machine| format!(" (machine {machine})")).unwrap_or_default());
+    let no_machine = matches!(&queue, Some(Ok(queue)) if queue.machines_online() == 0);
     match (view.position, view.eta_seconds, view.progress) {
+        (Some(position), _, _) if no_machine => {
+            println!("position {position} in the queue; no machine is taking orders right now, so it waits until one is back")
+        }
         (Some(position), Some(eta), _) => println!("position {position} in the queue, ready in about {eta} s"),
         (None, Some(eta), Some(progress)) => println!("{:.0} % brewed, ready in about {eta} s", progress * 100.0),
         _ => {}

@@ -61,7 +61,7 @@ async fn a_paused_machine_takes_no_new_order_until_resumed() {
     // resume while it is down lifts it.
     let after_hold = [
         ("out-of-service", "(out of service) is kept", Some("(held: out of service)"), MachineState::OutOfService),
-        ("resume", "is lifted", None, MachineState::Idle),
+        ("resume", "it has no hold now", None, MachineState::Idle),
     ];
     for (action, kept, listed_as, state) in after_hold {
         system.system.kill_service(ServiceKind::Maker(1)).await;

@@ -104,15 +104,16 @@ impl Report {
                 self.ready_per_second / take.per_second
             );
             println!(
-                "  KV compare-and-swap, one key            {:>9.1} ops/s    p50 {:>6.2} ms   accepted/raw = {:.3}",
+                "  KV compare-and-swap, one key            {:>9.1} ops/s    p50 {:>6.2} ms   accepted/CAS = {:.3}",
                 cas.per_second,
                 cas.latency.p50_ms,
                 self.accepted_per_second / cas.per_second
             );
-            for (bare, connections) in [(raw.bare_pipeline_one_connection, "one connection"), (raw.bare_pipeline, "own connections")] {
+            // The bare pipeline: the queue and the three record writes of an order, no service.
+            for (bare, connections) in [(raw.bare_pipeline_one_connection, "one conn."), (raw.bare_pipeline, "own conns")] {
+                let label = format!("bare pipeline, {} takers, {connections}", raw.takers);
                 println!(
-                    "  bare pipeline, {:>3} takers, {connections:<15}\n    (queue + 3 record writes per order)   {:>9.1} orders/s p50 {:>6.2} ms   ready/raw    = {:.3}",
-                    raw.takers,
+                    "  {label:<39} {:>9.1} orders/s p50 {:>6.2} ms   ready/raw    = {:.3}",
                     bare.per_second,
                     bare.latency.p50_ms,
                     self.ready_per_second / bare.per_second

@@ -255,7 +255,11 @@ async fn queue_health(jetstream: &async_nats::jetstream::Context) -> anyhow::Res
 async fn stock_alerts(client: &async_nats::Client) -> anyhow::Result<Vec<StockAlert>> {
     let subject = subjects::stock_subject(&StockCommand::Get);
     let reply = brewq_runtime::request::request_json(client, &subject, &StockCommand::Get, Duration::from_secs(5)).await?;
-    let StockReply::Snapshot { stock } = reply else { anyhow::bail!("unexpected stock reply {reply:?}") };
+    let stock = match reply {
+        StockReply::Snapshot { stock } => stock,
+        StockReply::Error { message } => anyhow::bail!("the stock manager cannot read the levels now: {message}"),
+        other => anyhow::bail!("unexpected stock reply {other:?}"),
+    };
     let low = stock.levels.into_iter().filter(|(_, level)| level.is_low());
     Ok(low.map(|(ingredient, level)| StockAlert { ingredient: ingredient.as_str().into(), on_hand: level.on_hand, low_at: level.low_at }).collect())
 }
