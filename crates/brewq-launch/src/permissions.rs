@@ -135,7 +135,7 @@ pub fn rules() -> Vec<Rule> {
     rules.push(rule(web, Publish, stock("read"), "show the stock"));
     rules.push(rule(web, Publish, format!("{API}.CONSUMER.INFO.{consumer}"), "show the queue"));
     rules.push(rule(web, Publish, format!("{API}.STREAM.INFO.{}", subjects::ORDERS_STREAM), "show an order's place in the queue"));
-    for bucket in [subjects::ORDERS_BUCKET, subjects::MACHINES_BUCKET] {
+    for bucket in [subjects::ORDERS_BUCKET, subjects::MACHINES_BUCKET, subjects::MACHINE_HOLDS_BUCKET] {
         kv_read(web, bucket, &mut rules);
         kv_watch(web, bucket, &mut rules);
     }

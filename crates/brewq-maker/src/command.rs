@@ -2,7 +2,10 @@
 //! web's operator page send it: to the machine if it runs, or kept in the holds bucket for it
 //! to take up when it starts, if no machine of that number is running.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use futures::StreamExt;
 
 use brewq_protocol::{MachineCommand, MachineHeartbeat, subjects};
 
@@ -60,4 +63,19 @@ pub async fn command(client: &async_nats::Client, id: u32, command: MachineComma
         Err(RequestError::NoResponders { .. }) => Ok(Commanded::Kept),
         Err(error) => Err(anyhow::anyhow!("the hold is kept, but machine {id}, starting meanwhile, did not confirm it: {error}")),
     }
+}
+
+/// The holds kept, by machine, from the holds bucket.
+pub async fn holds(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<BTreeMap<u32, MachineCommand>> {
+    let store = jetstream.get_key_value(subjects::MACHINE_HOLDS_BUCKET).await?;
+    let mut keys = store.keys().await?;
+    let mut holds = BTreeMap::new();
+    while let Some(key) = keys.next().await {
+        let key = key?;
+        let Some(id) = key.strip_prefix("machine.").and_then(|id| id.parse().ok()) else { continue };
+        if let Some((hold, _)) = brewq_runtime::kv::get_json::<MachineCommand>(&store, &key).await? {
+            holds.insert(id, hold);
+        }
+    }
+    Ok(holds)
 }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use brewer::{BrewFailure, Brewer, SimulatedBrewer};
-pub use command::{Commanded, command};
+pub use command::{Commanded, command, holds};
 use heartbeat::Status;
 
 /// Settings of one machine.

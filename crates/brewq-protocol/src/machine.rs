@@ -1,6 +1,8 @@
 //! A coffee machine's heartbeat: what it is doing, published every few seconds to
 //! [`crate::subjects::MACHINES_BUCKET`] so that the live fleet is read from the running system.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -69,6 +71,10 @@ pub struct MachineView {
     pub online: bool,
     #[serde(flatten)]
     pub heartbeat: MachineHeartbeat,
+    /// The operator's hold kept for it that its state does not show yet: it is not running,
+    /// and starts under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<MachineCommand>,
 }
 
 impl MachineView {
@@ -80,9 +86,17 @@ impl MachineView {
     /// The fleet as shown at `now`, by machine id.
     pub fn fleet(heartbeats: Vec<MachineHeartbeat>, now: OffsetDateTime) -> Vec<MachineView> {
         let mut machines: Vec<MachineView> =
-            heartbeats.into_iter().map(|heartbeat| MachineView { online: heartbeat.is_online(now), heartbeat }).collect();
+            heartbeats.into_iter().map(|heartbeat| MachineView { online: heartbeat.is_online(now), heartbeat, hold: None }).collect();
         machines.sort_by_key(|machine| machine.heartbeat.id);
         machines
+    }
+
+    /// Notes on each machine the hold kept for it (`holds`, by machine id) that its state does
+    /// not show.
+    pub fn note_holds(machines: &mut [MachineView], holds: &BTreeMap<u32, MachineCommand>) {
+        for machine in machines {
+            machine.hold = holds.get(&machine.heartbeat.id).copied().filter(|hold| !hold.shown_by(machine.heartbeat.state));
+        }
     }
 }
 
@@ -106,6 +120,15 @@ impl MachineCommand {
             "resume" => Some(MachineCommand::Resume),
             "out-of-service" => Some(MachineCommand::OutOfService),
             _ => None,
+        }
+    }
+
+    /// Whether a machine in `state` is already under this command.
+    pub fn shown_by(self, state: MachineState) -> bool {
+        match self {
+            MachineCommand::Pause => state == MachineState::Paused,
+            MachineCommand::OutOfService => state == MachineState::OutOfService,
+            MachineCommand::Resume => true,
         }
     }
 

@@ -127,3 +127,23 @@ fn reject_codes_are_named_as_they_serialize() {
         assert_eq!(serde_json::to_value(code).expect("serializes"), code.as_str());
     }
 }
+
+#[test]
+fn a_hold_is_shown_on_a_machine_whose_state_does_not_show_it_yet() {
+    use crate::{MachineCommand, MachineHeartbeat, MachineState, MachineView};
+    let beat = |id, state| MachineHeartbeat {
+        id,
+        state,
+        order_id: None,
+        brewing_since: None,
+        cups: 0,
+        failures: 0,
+        brew_millis: Default::default(),
+        at: crate::now(),
+    };
+    let mut fleet = MachineView::fleet(vec![beat(1, MachineState::Idle), beat(2, MachineState::Paused), beat(3, MachineState::Idle)], crate::now());
+    let holds = [(1, MachineCommand::OutOfService), (2, MachineCommand::Pause)].into_iter().collect();
+    MachineView::note_holds(&mut fleet, &holds);
+    let shown: Vec<_> = fleet.iter().map(|machine| machine.hold).collect();
+    assert_eq!(shown, [Some(MachineCommand::OutOfService), None, None]);
+}

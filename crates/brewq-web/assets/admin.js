@@ -44,6 +44,7 @@ function since(iso) {
   return ` for ${seconds} s`;
 }
 
+const HOLD_TEXT = { pause: "paused", out_of_service: "out of service" };
 const STATE_TEXT = { idle: "idle", brewing: "brewing", paused: "paused", out_of_service: "out of service", stopping: "stopping" };
 
 function render(d) {
@@ -54,7 +55,8 @@ function render(d) {
     row.id = `machine-${m.id}`;
     cell(row, m.id);
     cell(row, m.online ? "online" : "offline");
-    cell(row, STATE_TEXT[m.state] || m.state).className = `state ${m.state}`;
+    const held = m.hold ? ` (held: ${HOLD_TEXT[m.hold] || m.hold})` : "";
+    cell(row, (STATE_TEXT[m.state] || m.state) + held).className = `state ${m.state}`;
     cell(row, m.order_id ? `${m.order_id}${since(m.brewing_since)}` : "");
     cell(row, m.cups);
     cell(row, m.failures);

@@ -152,7 +152,11 @@ pub async fn read(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<
         None => (0, 0, Vec::new()),
     };
     let machines_bucket = jetstream.get_key_value(subjects::MACHINES_BUCKET).await?;
-    let machines = MachineView::fleet(brewq_runtime::kv::all_json(&machines_bucket).await?, now());
+    let mut machines = MachineView::fleet(brewq_runtime::kv::all_json(&machines_bucket).await?, now());
+    // The operator's holds, for the page; not worth failing the figures for.
+    if let Ok(holds) = brewq_maker::holds(jetstream).await {
+        MachineView::note_holds(&mut machines, &holds);
+    }
     Ok(QueueSnapshot {
         waiting: info.num_pending,
         in_flight: info.num_ack_pending as u64,

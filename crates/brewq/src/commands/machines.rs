@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 
 use brewq_maker::Commanded;
-use futures::StreamExt;
-use brewq_protocol::{MachineCommand, MachineState, MachineView, now, subjects};
+use brewq_protocol::{MachineCommand, MachineView, now, subjects};
 
 use crate::args::{ClientArgs, MachineAction, MachinesArgs};
 use crate::output;
@@ -44,26 +43,25 @@ pub async fn run(args: MachinesArgs) -> anyhow::Result<()> {
 
 async fn show(args: ClientArgs) -> anyhow::Result<()> {
     let client = super::admin(&args).await?;
-    let machines = list(&client).await?;
+    let mut machines = list(&client).await?;
+    let mut holds = brewq_maker::holds(&async_nats::jetstream::new(client.clone())).await.unwrap_or_else(|error| {
+        eprintln!("the operator's holds cannot be read: {}", output::chain(&error));
+        BTreeMap::new()
+    });
+    MachineView::note_holds(&mut machines, &holds);
     if args.json {
         output::json(&machines);
         return Ok(());
     }
     let counts = super::health::MachinesHealth::of(&machines);
     println!("{} machine(s) online, {} taking orders", counts.online, counts.taking_orders);
-    let mut holds = holds(&client).await.unwrap_or_else(|error| {
-        eprintln!("the operator's holds cannot be read: {}", output::chain(&error));
-        BTreeMap::new()
-    });
     for machine in &machines {
         let beat = &machine.heartbeat;
+        holds.remove(&beat.id);
         let online = if machine.online { "online" } else { "offline" };
         let order = beat.order_id.as_deref().map(|order| format!(" order {order}")).unwrap_or_default();
         // A machine that is down shows its last state: a hold kept since is what it starts under.
-        let held = match holds.remove(&beat.id) {
-            Some(hold) if !shows(beat.state, hold) => format!("  (held: {})", hold.state_words()),
-            _ => String::new(),
-        };
+        let held = machine.hold.map(|hold| format!("  (held: {})", hold.state_words())).unwrap_or_default();
         let state = serde_json::to_value(beat.state).ok().and_then(|state| state.as_str().map(|state| state.replace('_', " "))).unwrap_or_default();
         println!("machine {:>2}  {online:<7} {state}{order}  cups {}  failures {}{held}", beat.id, beat.cups, beat.failures);
     }
@@ -71,30 +69,6 @@ async fn show(args: ClientArgs) -> anyhow::Result<()> {
         println!("machine {id:>2}  no heartbeat in the last hour  (held: {})", hold.state_words());
     }
     Ok(())
-}
-
-/// Whether a machine in `state` shows `hold` already.
-fn shows(state: MachineState, hold: MachineCommand) -> bool {
-    match hold {
-        MachineCommand::Pause => state == MachineState::Paused,
-        MachineCommand::OutOfService => state == MachineState::OutOfService,
-        MachineCommand::Resume => true,
-    }
-}
-
-/// The holds kept, by machine.
-async fn holds(client: &async_nats::Client) -> anyhow::Result<BTreeMap<u32, MachineCommand>> {
-    let store = super::bucket(client, subjects::MACHINE_HOLDS_BUCKET).await?;
-    let mut keys = store.keys().await?;
-    let mut holds = BTreeMap::new();
-    while let Some(key) = keys.next().await {
-        let key = key?;
-        let Some(id) = key.strip_prefix("machine.").and_then(|id| id.parse().ok()) else { continue };
-        if let Some((hold, _)) = brewq_runtime::kv::get_json::<MachineCommand>(&store, &key).await? {
-            holds.insert(id, hold);
-        }
-    }
-    Ok(holds)
 }
 
 /// Every machine's last heartbeat, by id.

@@ -81,6 +81,10 @@ async fn a_paused_machine_takes_no_new_order_until_resumed() {
             Some(hold) => assert!(machine_1.contains(hold), "{listed}"),
             None => assert!(!machine_1.contains("(held"), "{listed}"),
         }
+        let fleet: Vec<serde_json::Value> = serde_json::from_str(&cli(&system, &["machines", "--json"])).expect("json");
+        let held = fleet.iter().find(|machine| machine["id"] == 1).map(|machine| machine["hold"].clone());
+        let expected = listed_as.map(|_| serde_json::json!("out_of_service")).unwrap_or(serde_json::Value::Null);
+        assert_eq!(held, Some(expected), "the hold in `brewq machines --json`: {fleet:?}");
         assert_eq!(system.system.revive(), ["maker-1"]);
         assert_eq!(first_beat_after(&system, killed).await, state, "machine 1 after `{action}` while it was down");
     }
