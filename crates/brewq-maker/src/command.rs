@@ -50,14 +50,11 @@ pub async fn command(client: &async_nats::Client, id: u32, command: MachineComma
         Err(RequestError::NoResponders { .. }) => {}
         Err(error) => return Err(anyhow::anyhow!("machine {id} did not answer: {error}")),
     }
-    let jetstream = async_nats::jetstream::new(client.clone());
-    let holds = jetstream
-        .get_key_value(subjects::MACHINE_HOLDS_BUCKET)
-        .await
-        .map_err(|error| anyhow::anyhow!("machine {id} is not running, and its hold cannot be kept: {error}"))?;
-    crate::control::keep(id, &holds, command)
-        .await
-        .map_err(|error| anyhow::anyhow!("machine {id} is not running, and its hold cannot be kept: {error:#}"))?;
+    let kept = async {
+        let holds = async_nats::jetstream::new(client.clone()).get_key_value(subjects::MACHINE_HOLDS_BUCKET).await?;
+        crate::control::keep(id, &holds, command).await
+    };
+    kept.await.map_err(|error| anyhow::anyhow!("machine {id} is not running, and its hold cannot be kept: {error:#}"))?;
     match request_json::<_, MachineHeartbeat>(client, &subject, &command, ANSWER_WITHIN).await {
         Ok(heartbeat) => Ok(Commanded::Applied(heartbeat)),
         Err(RequestError::NoResponders { .. }) => Ok(Commanded::Kept),

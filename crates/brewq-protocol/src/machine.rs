@@ -115,12 +115,10 @@ pub enum MachineCommand {
 impl MachineCommand {
     /// Parses `pause`, `resume` or `out-of-service` (or `out_of_service`).
     pub fn parse(text: &str) -> Option<MachineCommand> {
-        match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "pause" => Some(MachineCommand::Pause),
-            "resume" => Some(MachineCommand::Resume),
-            "out-of-service" => Some(MachineCommand::OutOfService),
-            _ => None,
-        }
+        let name = text.trim().to_ascii_lowercase().replace('_', "-");
+        [MachineCommand::Pause, MachineCommand::Resume, MachineCommand::OutOfService]
+            .into_iter()
+            .find(|command| command.action_name() == name)
     }
 
     /// Whether a machine in `state` is already under this command.

@@ -52,6 +52,19 @@ impl QueueSnapshot {
         }
     }
 
+    /// Orders never handed out that wait ahead of the one at `sequence` (itself never handed
+    /// out): those between the last one handed out and it, but for the gaps cancelled orders
+    /// left, and at most the others waiting.
+    fn waiting_before(&self, sequence: u64) -> u64 {
+        let from = self.delivered_sequence.saturating_add(1).max(self.first_sequence);
+        let gaps = self.gaps.iter().filter(|gap| **gap < sequence).count() as u64;
+        let others = match sequence <= self.last_sequence {
+            true => self.waiting.saturating_sub(1),
+            false => self.waiting,
+        };
+        sequence.saturating_sub(from).saturating_sub(gaps).min(others)
+    }
+
     /// Where `record` stands: position and ETA while queued, progress and ETA while brewing.
     pub fn order_view(&self, record: OrderRecord) -> OrderView {
         let times = brew_times(&self.online_heartbeats());
@@ -60,26 +73,12 @@ impl QueueSnapshot {
         let mut view = OrderView { position: None, eta_seconds: None, progress: None, record };
         match view.record.status {
             OrderStatus::Queued => {
-                let ahead_waiting = match view.record.queue_sequence {
-                    // The orders between the last one handed out and this one, but for the
-                    // gaps cancelled orders left, and at most the others waiting.
-                    Some(sequence) => {
-                        let from = self.delivered_sequence.saturating_add(1).max(self.first_sequence);
-                        let between = sequence.saturating_sub(from);
-                        let gaps = self.gaps.iter().filter(|gap| **gap < sequence).count() as u64;
-                        let others = match sequence <= self.last_sequence {
-                            true => self.waiting.saturating_sub(1),
-                            false => self.waiting,
-                        };
-                        between.saturating_sub(gaps).min(others)
-                    }
-                    None => self.waiting,
-                };
                 let position = match view.record.queue_sequence {
                     // Handed out and handed back (a machine paused or stopping, a failed brew):
                     // it is counted in flight until it goes out again, before any new order.
                     Some(sequence) if sequence <= self.delivered_sequence => self.in_flight.max(1),
-                    _ => ahead_waiting + self.in_flight + 1,
+                    Some(sequence) => self.waiting_before(sequence) + self.in_flight + 1,
+                    None => self.waiting + self.in_flight + 1,
                 };
                 let wait = eta(position, self.machines_online(), typical).saturating_sub(typical) + own;
                 view.position = Some(position);
@@ -120,7 +119,13 @@ pub(crate) async fn refresh(
 ) {
     loop {
         let snapshot = match read(&jetstream).await {
-            Ok(snapshot) => snapshot,
+            Ok(mut snapshot) => {
+                // The operator's holds, for the page; not worth failing the figures for.
+                if let Ok(holds) = brewq_maker::holds(&jetstream).await {
+                    MachineView::note_holds(&mut snapshot.machines, &holds);
+                }
+                snapshot
+            }
             Err(error) => {
                 tracing::debug!(error = format!("{error:#}"), "cannot read the queue");
                 QueueSnapshot { fresh: false, ..sender.borrow().clone() }
@@ -138,7 +143,8 @@ pub(crate) async fn refresh(
     }
 }
 
-/// Reads the figures once (also `brewq status <id>`, which shows an order as the API does).
+/// Reads the figures once, without the operator's holds (also `brewq status <id>`, which shows
+/// an order as the API does).
 pub async fn read(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<QueueSnapshot> {
     // The stream before the consumer: an order in the stream at the first read is counted in
     // the consumer's figures of the second.
@@ -152,11 +158,7 @@ pub async fn read(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<
         None => (0, 0, Vec::new()),
     };
     let machines_bucket = jetstream.get_key_value(subjects::MACHINES_BUCKET).await?;
-    let mut machines = MachineView::fleet(brewq_runtime::kv::all_json(&machines_bucket).await?, now());
-    // The operator's holds, for the page; not worth failing the figures for.
-    if let Ok(holds) = brewq_maker::holds(jetstream).await {
-        MachineView::note_holds(&mut machines, &holds);
-    }
+    let machines = MachineView::fleet(brewq_runtime::kv::all_json(&machines_bucket).await?, now());
     Ok(QueueSnapshot {
         waiting: info.num_pending,
         in_flight: info.num_ack_pending as u64,
