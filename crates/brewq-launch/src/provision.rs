@@ -186,6 +186,8 @@ fn kv_stream(bucket: &str, replicas: usize, history: i64, max_age: Duration, dir
         deny_delete: true,
         allow_direct: direct,
         discard: stream::DiscardPolicy::New,
+        // The stock manager writes the levels and the reservation records in one batch.
+        allow_atomic_publish: bucket == subjects::STOCK_BUCKET,
         ..Default::default()
     }
 }

@@ -1,13 +1,11 @@
 //! The stock ledger in KV: one levels document (`levels`) changed by compare-and-swap, and one
 //! reservation record per order. Every operation is idempotent per order id.
 //!
-//! An operation on an order takes two writes: the levels (group-committed by [`crate::writer`]),
-//! then the order's reservation record. The levels write leaves a marker
-//! `in_flight[order_id] = op`, so that a retry after a crash between the two writes knows the
-//! levels already hold the change and only finishes the record. Once the record shows the
-//! operation, the marker is dropped in a later batch. An edit sees the marker and the record
-//! (read after the levels), so a duplicate request, even one racing the original on another
-//! stock manager, never applies a change twice.
+//! An operation on an order changes the levels and the order's reservation record together, in
+//! one atomic batch of the group commit ([`crate::writer`]), each write expecting the revision
+//! it was read at. An edit sees the record as read after the levels, so a duplicate request,
+//! even one racing the original on another stock manager, finds the record its original wrote
+//! (or loses the compare-and-swap and reads again), and never applies a change twice.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -17,10 +15,10 @@ use anyhow::Context;
 use async_nats::jetstream::kv::Store;
 use brewq_protocol::stock::{Items, Reservation, ReservationState, StockLevel, StockSnapshot};
 use brewq_protocol::{Ingredient, StockReply, subjects};
-use brewq_runtime::kv::{Change, get_json, modify};
+use brewq_runtime::kv::get_json;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::writer::{Edit, InFlight, Job, LevelsDoc, Op, forget_job, recorded, write_batches};
+use crate::writer::{Edit, Job, LevelsDoc, Op, Slot, recorded, write_batches};
 
 /// Handle on the stock bucket; cheap to clone.
 #[derive(Clone)]
@@ -31,20 +29,9 @@ pub struct Ledger {
 
 /// What a reserve edit found.
 enum Reserving {
-    /// Applied now, or by an earlier attempt whose record is not written yet.
-    Applied,
-    /// The record already exists: nothing to do but answer from it.
+    /// The order's reservation is recorded in this state (now, or by an earlier request).
     Recorded(ReservationState),
     Short(Ingredient),
-}
-
-/// What a commit or release edit found.
-enum Finishing {
-    /// Applied now, or by an earlier attempt whose record is not written yet; with the record
-    /// and its revision as the batch read them.
-    Applied(Reservation, u64),
-    /// The record already shows it.
-    Recorded,
 }
 
 /// The stock as metrics, per ingredient: `brewq_stock_on_hand`, `brewq_stock_reserved`, and
@@ -92,22 +79,22 @@ fn apply(levels: &mut BTreeMap<Ingredient, StockLevel>, op: Op, items: &Items) -
 
 impl Ledger {
     /// A ledger over the provisioned stock bucket, and its writer task (to spawn; it ends
-    /// when the last clone of the ledger is dropped).
-    pub fn new(store: Store) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
+    /// when the last clone of the ledger is dropped). `client` sends the writer's batches.
+    pub fn new(store: Store, client: async_nats::Client) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
         let store = Arc::new(store);
         let (jobs, queue) = mpsc::channel(1024);
-        (Ledger { store: store.clone(), jobs }, write_batches(store, queue))
+        (Ledger { store: store.clone(), jobs }, write_batches(store, client, queue))
     }
 
-    /// Applies `edit` to the levels in the next batch, with `order_id`'s record as read after
-    /// the levels, and returns its result.
+    /// Applies `edit` to the levels and to `order_id`'s record (as read after the levels) in
+    /// the next batch, and returns its result.
     async fn edit<R: Send + 'static>(
         &self,
         order_id: Option<&str>,
-        mut edit: impl FnMut(&mut LevelsDoc, Option<(&Reservation, u64)>) -> anyhow::Result<R> + Send + 'static,
+        mut edit: impl FnMut(&mut LevelsDoc, &mut Slot) -> anyhow::Result<R> + Send + 'static,
     ) -> anyhow::Result<R> {
         let (done, result) = oneshot::channel();
-        let edit: Edit = Box::new(move |doc, record| edit(doc, record).map(|value| Box::new(value) as Box<dyn Any + Send>));
+        let edit: Edit = Box::new(move |doc, slot| edit(doc, slot).map(|value| Box::new(value) as Box<dyn Any + Send>));
         let job = Job { order_id: order_id.map(str::to_owned), edit, done: Some(done) };
         self.jobs.send(job).await.map_err(|_| anyhow::anyhow!("the stock writer has stopped"))?;
         let value = result.await.map_err(|_| anyhow::anyhow!("the stock writer has stopped"))??;
@@ -115,59 +102,29 @@ impl Ledger {
         Ok(*value.downcast::<R>().expect("an edit's result has the edit's type"))
     }
 
-    /// Drops the marker of `op` in a later batch, without waiting, once the record shows `op`:
-    /// a marker left behind only costs room until the sweep finds it.
-    fn forget(&self, order_id: &str, op: Op) {
-        let _ = self.jobs.try_send(forget_job(order_id, op));
-    }
-
     /// Sets aside `items` for `order_id`, all or nothing.
     pub async fn reserve(&self, order_id: &str, items: &Items) -> anyhow::Result<StockReply> {
         let (id, wanted) = (order_id.to_owned(), items.clone());
         let found = self
-            .edit(Some(order_id), move |doc, record| {
-                if let Some((record, _)) = record {
+            .edit(Some(order_id), move |doc, slot| {
+                if let Some(record) = slot.record() {
                     return Ok(Reserving::Recorded(record.state));
                 }
-                // A marker without a record: an earlier attempt reserved and stopped there.
-                if doc.in_flight.contains_key(&id) {
-                    return Ok(Reserving::Applied);
-                }
-                if let Err(ingredient) = apply(&mut doc.levels, Op::Reserve, &wanted) {
+                // A marker without a record: an earlier version reserved and stopped there.
+                if !doc.in_flight.contains_key(&id)
+                    && let Err(ingredient) = apply(&mut doc.levels, Op::Reserve, &wanted)
+                {
                     return Ok(Reserving::Short(ingredient));
                 }
-                doc.in_flight.insert(id.clone(), InFlight::new(Op::Reserve));
-                Ok(Reserving::Applied)
+                doc.in_flight.remove(&id);
+                slot.set(Reservation { items: wanted.clone(), state: ReservationState::Reserved });
+                Ok(Reserving::Recorded(ReservationState::Reserved))
             })
             .await?;
-        match found {
-            Reserving::Short(ingredient) => return Ok(StockReply::OutOfStock { ingredient }),
-            Reserving::Recorded(state) => return Ok(reply_for(state)),
-            Reserving::Applied => {}
-        }
-        let state = self.record_reservation(order_id, items).await?;
-        self.forget(order_id, Op::Reserve);
-        Ok(reply_for(state))
-    }
-
-    /// Creates the reservation record; if a duplicate of this request got there first (the
-    /// levels hold the change once either way), answers from that record.
-    async fn record_reservation(&self, order_id: &str, items: &Items) -> anyhow::Result<ReservationState> {
-        let key = subjects::reservation_key(order_id);
-        let record = Reservation { items: items.clone(), state: ReservationState::Reserved };
-        // Plain data always serializes.
-        let bytes = serde_json::to_vec(&record).expect("reservation serializes");
-        if self.store.create(&key, bytes.into()).await.is_ok() {
-            return Ok(ReservationState::Reserved);
-        }
-        // Already there, or the create raced another one ("wrong last sequence", 10164): the
-        // compare-and-swap loop reads what is there and retries what may be retried.
-        modify(&self.store, &key, |existing: Option<Reservation>| match existing {
-            Some(existing) => Ok((Change::Keep, existing.state)),
-            None => Ok((Change::Write(record.clone()), ReservationState::Reserved)),
+        Ok(match found {
+            Reserving::Short(ingredient) => StockReply::OutOfStock { ingredient },
+            Reserving::Recorded(state) => reply_for(state),
         })
-        .await
-        .with_context(|| format!("recording the reservation of {order_id}"))
     }
 
     /// The order was brewed: its reservation becomes consumed.
@@ -183,61 +140,38 @@ impl Ledger {
     async fn finish(&self, order_id: &str, op: Op) -> anyhow::Result<StockReply> {
         let target = if op == Op::Commit { ReservationState::Committed } else { ReservationState::Released };
         let id = order_id.to_owned();
-        let found = self
-            .edit(Some(order_id), move |doc, record| {
-                let Some((record, revision)) = record else { anyhow::bail!("order {id} has no reservation") };
-                if record.state == target {
-                    return Ok(Finishing::Recorded);
+        self.edit(Some(order_id), move |doc, slot| {
+            let Some(record) = slot.record().cloned() else { anyhow::bail!("order {id} has no reservation") };
+            let marker = doc.in_flight.get(&id).map(|marker| marker.op);
+            if record.state == target {
+                if marker == Some(op) {
+                    doc.in_flight.remove(&id);
                 }
-                if record.state != ReservationState::Reserved {
-                    anyhow::bail!("order {id} is already {:?}", record.state);
-                }
-                match doc.in_flight.get(&id).map(|marker| marker.op) {
-                    Some(pending) if pending == op => return Ok(Finishing::Applied(record.clone(), revision)),
-                    Some(Op::Commit | Op::Release) => anyhow::bail!("order {id} is being finished another way"),
-                    Some(Op::Reserve) | None => {}
-                }
-                apply(&mut doc.levels, op, &record.items)
-                    .map_err(|ingredient| anyhow::anyhow!("reserved {ingredient} is less than order {id} holds"))?;
-                doc.in_flight.insert(id.clone(), InFlight::new(op));
-                Ok(Finishing::Applied(record.clone(), revision))
-            })
-            .await?;
-        if let Finishing::Applied(record, revision) = found {
-            self.record_finish(order_id, Reservation { state: target, ..record }, revision).await?;
-        }
-        self.forget(order_id, op);
-        Ok(reply_for(target))
-    }
-
-    /// Writes the finished reservation record: straight over the revision the batch read, or,
-    /// if the record moved since (a duplicate of this request), over what is there now.
-    async fn record_finish(&self, order_id: &str, finished: Reservation, revision: u64) -> anyhow::Result<()> {
-        let key = subjects::reservation_key(order_id);
-        // Plain data always serializes.
-        let bytes = serde_json::to_vec(&finished).expect("reservation serializes");
-        if self.store.update(&key, bytes.into(), revision).await.is_ok() {
-            return Ok(());
-        }
-        modify(&self.store, &key, |existing: Option<Reservation>| {
-            let Some(mut record) = existing else { anyhow::bail!("reservation of {order_id} vanished") };
-            if record.state == finished.state {
-                return Ok((Change::Keep, ()));
+                return Ok(());
             }
             if record.state != ReservationState::Reserved {
-                anyhow::bail!("order {order_id} is already {:?}", record.state);
+                anyhow::bail!("order {id} is already {:?}", record.state);
             }
-            record.state = finished.state;
-            Ok((Change::Write(record), ()))
+            match marker {
+                // An earlier version applied it to the levels and stopped before the record.
+                Some(pending) if pending == op => {}
+                Some(Op::Commit | Op::Release) => anyhow::bail!("order {id} is being finished another way"),
+                Some(Op::Reserve) | None => apply(&mut doc.levels, op, &record.items)
+                    .map_err(|ingredient| anyhow::anyhow!("reserved {ingredient} is less than order {id} holds"))?,
+            }
+            doc.in_flight.remove(&id);
+            slot.set(Reservation { state: target, ..record });
+            Ok(())
         })
-        .await
+        .await?;
+        Ok(reply_for(target))
     }
 
     /// Adds `items` to what is on hand.
     pub async fn restock(&self, items: &Items) -> anyhow::Result<StockReply> {
         let items = items.clone();
         let outcome = self
-            .edit(None, move |doc, _| {
+            .edit(None, move |doc, _: &mut Slot| {
                 // Every line is checked before any is applied: a restock is all or nothing.
                 for (&ingredient, &amount) in &items {
                     let level = doc.levels.get(&ingredient).copied().unwrap_or_default();
@@ -266,7 +200,7 @@ impl Ledger {
     pub async fn threshold(&self, items: &Items) -> anyhow::Result<StockReply> {
         let items = items.clone();
         let stock = self
-            .edit(None, move |doc, _| {
+            .edit(None, move |doc, _: &mut Slot| {
                 for (&ingredient, &amount) in &items {
                     doc.levels.entry(ingredient).or_default().low_at = amount;
                 }

@@ -26,7 +26,7 @@ pub async fn run(_config: Config, client: async_nats::Client, shutdown: Cancella
     let Some(store) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::STOCK_BUCKET, &shutdown).await else {
         return Ok(());
     };
-    let (ledger, writer) = Ledger::new(store);
+    let (ledger, writer) = Ledger::new(store, client.clone());
     let writers = TaskTracker::new();
     writers.spawn(writer);
     let mut requests = client

@@ -1,8 +1,9 @@
-//! The one writer of the `levels` document per stock manager: it gathers the changes waiting
-//! and applies them all in one compare-and-swap (group commit), so concurrent orders do not
-//! fight over the one key. Before it runs a batch it reads, after the levels, the reservation
-//! record of every order in the batch: an edit sees both, and a marker is forgotten only once
-//! the record shows its operation, so an edit never misses both (see ARCHITECTURE.md).
+//! The one writer of the stock per stock manager: it gathers the changes waiting and applies
+//! them all in one atomic batch (group commit), the `levels` document by compare-and-swap and,
+//! with it, the reservation record of every order the batch changes, each over the revision it
+//! was read at. Before it runs a batch it reads, after the levels, the reservation record of
+//! every order in the batch; the whole batch is stored or none of it, so the levels and the
+//! records never disagree (see ARCHITECTURE.md).
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +40,8 @@ impl Op {
 }
 
 /// A levels change applied for an order whose reservation record does not show it yet.
+/// Earlier versions wrote the levels and the record in two steps, with this marker in between;
+/// the edits still honour one they find, and the sweep drops those the record shows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct InFlight {
     pub op: Op,
@@ -49,13 +52,7 @@ pub(crate) struct InFlight {
     settled: bool,
 }
 
-impl InFlight {
-    pub fn new(op: Op) -> Self {
-        InFlight { op, at: now(), settled: false }
-    }
-}
-
-/// The `levels` document: the levels, and the markers of changes not yet recorded.
+/// The `levels` document: the levels, and any markers of changes not yet recorded.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct LevelsDoc {
     pub levels: BTreeMap<Ingredient, StockLevel>,
@@ -63,11 +60,31 @@ pub(crate) struct LevelsDoc {
     pub in_flight: BTreeMap<String, InFlight>,
 }
 
-/// A change to the levels, applied in place, seeing the order's reservation record as read
-/// after the levels. It must leave the document untouched when it fails, and may run again
-/// (after a lost compare-and-swap).
-pub(crate) type Edit =
-    Box<dyn FnMut(&mut LevelsDoc, Option<(&Reservation, u64)>) -> anyhow::Result<Box<dyn Any + Send>> + Send>;
+/// An order's reservation record as a batch sees it: read after the levels, then changed by
+/// the batch's edits in turn, so a second edit for the same order sees what the first did.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    record: Option<Reservation>,
+    /// The record's revision as read (0: no record), which its write expects.
+    revision: u64,
+    changed: bool,
+}
+
+impl Slot {
+    pub fn record(&self) -> Option<&Reservation> {
+        self.record.as_ref()
+    }
+
+    /// Writes `record` with the levels, in the same atomic batch.
+    pub fn set(&mut self, record: Reservation) {
+        self.record = Some(record);
+        self.changed = true;
+    }
+}
+
+/// A change to the levels and to the order's reservation record, applied in place. It must
+/// leave both untouched when it fails, and may run again (after a lost compare-and-swap).
+pub(crate) type Edit = Box<dyn FnMut(&mut LevelsDoc, &mut Slot) -> anyhow::Result<Box<dyn Any + Send>> + Send>;
 
 pub(crate) struct Job {
     /// The order whose record the edit needs, if any.
@@ -92,7 +109,7 @@ type Cached = Option<(LevelsDoc, u64)>;
 /// Applies queued changes in batches until every sender is dropped.
 /// Jobs nobody waits for (dropping markers) do not cost a write of their own: they ride along
 /// with the next batch that has a waiting job, or go at the next flush.
-pub(crate) async fn write_batches(store: Arc<Store>, mut jobs: mpsc::Receiver<Job>) {
+pub(crate) async fn write_batches(store: Arc<Store>, client: async_nats::Client, mut jobs: mpsc::Receiver<Job>) {
     let mut cached: Cached = None;
     let mut sweep = tokio::time::interval(Duration::from_secs(30));
     let mut flush = tokio::time::interval(FLUSH_EVERY);
@@ -117,7 +134,7 @@ pub(crate) async fn write_batches(store: Arc<Store>, mut jobs: mpsc::Receiver<Jo
         if batch.is_empty() {
             continue;
         }
-        match apply_batch(&store, &mut cached, &mut batch).await {
+        match apply_batch(&store, &client, &mut cached, &mut batch).await {
             Ok(results) => {
                 for (job, result) in batch.into_iter().zip(results) {
                     if let Some(done) = job.done {
@@ -141,6 +158,7 @@ pub(crate) async fn write_batches(store: Arc<Store>, mut jobs: mpsc::Receiver<Jo
 /// One compare-and-swap for the whole batch, retried on a lost race; each job's result.
 async fn apply_batch(
     store: &Store,
+    client: &async_nats::Client,
     cached: &mut Cached,
     batch: &mut [Job],
 ) -> anyhow::Result<Vec<anyhow::Result<Box<dyn Any + Send>>>> {
@@ -150,26 +168,112 @@ async fn apply_batch(
             Some(cached) => cached,
             None => read_levels(store).await?,
         };
-        let records = read_records(store, &ids).await?;
+        let mut slots = read_records(store, &ids).await?;
         doc.in_flight.retain(|_, marker| !marker.settled);
-        let results: Vec<_> =
-            batch.iter_mut().map(|job| (job.edit)(&mut doc, job.order_id.as_ref().and_then(|id| records.get(id)).map(|(record, revision)| (record, *revision)))).collect();
+        let mut results = Vec::with_capacity(batch.len());
+        for job in batch.iter_mut() {
+            let mut spare = Slot::default();
+            let slot = match &job.order_id {
+                Some(id) => slots.entry(id.clone()).or_default(),
+                None => &mut spare,
+            };
+            results.push((job.edit)(&mut doc, slot));
+        }
+        let records: Vec<(String, Vec<u8>, u64)> = slots
+            .into_iter()
+            .filter_map(|(id, slot)| {
+                let record = slot.record.filter(|_| slot.changed)?;
+                // Plain data always serializes.
+                let bytes = serde_json::to_vec(&record).expect("reservation serializes");
+                Some((subjects::reservation_key(&id), bytes, slot.revision))
+            })
+            .collect();
         // A struct of maps with string keys always serializes.
         let bytes = serde_json::to_vec(&doc).expect("levels serialize");
-        match store.update(subjects::STOCK_KEY, bytes.into(), revision).await {
+        match write(store, client, bytes, revision, records).await {
             Ok(revision) => {
                 crate::ledger::record_levels(&doc.levels);
                 *cached = Some((doc, revision));
                 return Ok(results);
             }
-            Err(error) if is_retryable(&error) => {
-                tracing::debug!(attempt, %error, "levels changed under the batch; reading again");
+            Err(Failure::Lost(reason)) => {
+                tracing::debug!(attempt, reason, "stock changed under the batch; reading again");
                 backoff(attempt).await;
             }
-            Err(error) => return Err(error).context("writing the stock levels"),
+            Err(Failure::Other(error)) => return Err(error.context("writing the stock levels")),
         }
     }
     anyhow::bail!("gave up writing the stock levels: {MAX_ATTEMPTS} conflicting writes in a row")
+}
+
+/// Why a write did not land.
+enum Failure {
+    /// Another writer got there first, or the cluster could not say: read again and retry.
+    Lost(String),
+    Other(anyhow::Error),
+}
+
+/// Writes the levels over `revision` and, in the same atomic batch, the reservation records,
+/// each over the revision it was read at (`key`, value, revision); the levels' new revision.
+async fn write(
+    store: &Store,
+    client: &async_nats::Client,
+    levels: Vec<u8>,
+    revision: u64,
+    records: Vec<(String, Vec<u8>, u64)>,
+) -> Result<u64, Failure> {
+    if records.is_empty() {
+        return store.update(subjects::STOCK_KEY, levels.into(), revision).await.map_err(|error| match is_retryable(&error) {
+            true => Failure::Lost(error.to_string()),
+            false => Failure::Other(error.into()),
+        });
+    }
+        let subject = |key: &str| format!("{}{key}", store.put_prefix.as_deref().unwrap_or(&store.prefix));
+    let batch_id = nuid::next().to_string();
+    let headers = |sequence: usize, expected: u64| {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Batch-Id", batch_id.as_str());
+        headers.insert("Nats-Batch-Sequence", sequence.to_string().as_str());
+        headers.insert(async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, expected.to_string().as_str());
+        headers
+    };
+    let count = records.len() + 1;
+    for (index, (key, value, expected)) in records.into_iter().enumerate() {
+        let sent = client.publish_with_headers(subject(&key), headers(index + 1, expected), value.into()).await;
+        sent.map_err(|error| Failure::Lost(format!("sending the batch: {error}")))?;
+    }
+    // The levels go last, with the commit: the batch's sequence is theirs.
+    let mut commit = headers(count, revision);
+    commit.insert("Nats-Batch-Commit", "1");
+    let reply = client.request_with_headers(subject(subjects::STOCK_KEY), commit, levels.into()).await;
+    let reply = reply.map_err(|error| Failure::Lost(format!("committing the batch: {error}")))?;
+    let ack: BatchAck = serde_json::from_slice(&reply.payload)
+        .map_err(|error| Failure::Other(anyhow::anyhow!("unreadable batch acknowledgement: {error}")))?;
+    match ack.error {
+        None if ack.count == count as u64 => Ok(ack.seq),
+        None => Err(Failure::Other(anyhow::anyhow!("the batch stored {} of {count} messages", ack.count))),
+        // Wrong last sequence (another writer won), a batch the server did not get whole, or
+        // too many batches in flight: nothing was stored, so it is safe to try again.
+        Some(error) if [10071, 10164, 10176, 10210].contains(&error.err_code) => Err(Failure::Lost(error.description)),
+        Some(error) => Err(Failure::Other(anyhow::anyhow!("{} (JetStream error {})", error.description, error.err_code))),
+    }
+}
+
+/// The server's answer to a batch's commit.
+#[derive(Deserialize)]
+struct BatchAck {
+    #[serde(default)]
+    seq: u64,
+    #[serde(default)]
+    count: u64,
+    error: Option<ApiError>,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    err_code: u64,
+    #[serde(default)]
+    description: String,
 }
 
 async fn read_levels(store: &Store) -> anyhow::Result<(LevelsDoc, u64)> {
@@ -181,18 +285,18 @@ async fn read_levels(store: &Store) -> anyhow::Result<(LevelsDoc, u64)> {
 
 /// The reservation records of the batch's orders with their revisions, read concurrently,
 /// after the levels.
-async fn read_records(store: &Store, ids: &[String]) -> anyhow::Result<HashMap<String, (Reservation, u64)>> {
+async fn read_records(store: &Store, ids: &[String]) -> anyhow::Result<HashMap<String, Slot>> {
     let reads = ids.iter().map(|id| async move {
         let key = subjects::reservation_key(id);
         get_json::<Reservation>(store, &key).await.with_context(|| format!("reading the reservation of {id}"))
     });
-    let mut records = HashMap::new();
+    let mut slots = HashMap::new();
     for (id, record) in ids.iter().zip(futures::future::join_all(reads).await) {
-        if let Some(record) = record? {
-            records.insert(id.clone(), record);
+        if let Some((record, revision)) = record? {
+            slots.insert(id.clone(), Slot { record: Some(record), revision, changed: false });
         }
     }
-    Ok(records)
+    Ok(slots)
 }
 
 /// Forgets for the old markers whose record shows their operation (their own forget was
@@ -219,11 +323,11 @@ pub(crate) async fn recorded(store: &Store, order_id: &str, op: Op) -> anyhow::R
 
 /// A job that drops the marker of `op` for `order_id`, for a caller that has seen the record
 /// show `op` (records only move forward, so the batch need not read it again).
-pub(crate) fn forget_job(order_id: &str, op: Op) -> Job {
+fn forget_job(order_id: &str, op: Op) -> Job {
     let id = order_id.to_owned();
     Job {
         order_id: None,
-        edit: Box::new(move |doc, _| {
+        edit: Box::new(move |doc, _: &mut Slot| {
             if doc.in_flight.get(&id).is_some_and(|marker| marker.op == op) {
                 doc.in_flight.remove(&id);
             }
