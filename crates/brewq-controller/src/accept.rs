@@ -44,6 +44,12 @@ fn count(reply: &OrderReply, took: Duration) {
     metrics::histogram!("brewq_order_accept_seconds", "outcome" => outcome).record(took.as_secs_f64());
 }
 
+/// The time one step of accepting an order took, `brewq_order_step_seconds{step}`: reserve,
+/// publish, record.
+fn step_took(step: &'static str, started: Instant) {
+    metrics::histogram!("brewq_order_step_seconds", "step" => step).record(started.elapsed().as_secs_f64());
+}
+
 /// Validates and places an order; always a reply.
 pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> OrderReply {
     let order = match request.validate() {
@@ -100,7 +106,10 @@ async fn place_again(controller: &Controller, key: &str, old_id: &str, order: Or
 async fn place_new(controller: &Controller, order_id: &str, order: Order) -> OrderReply {
     let reserve = StockCommand::Reserve { order_id: order_id.to_owned(), items: recipe(&order) };
     let (subject, header) = (subjects::stock_subject(&reserve), (subjects::ORDER_ID_HEADER, order_id));
-    match request_json_with_header(&controller.client, &subject, header, &reserve, controller.config.stock_timeout).await {
+    let started = Instant::now();
+    let reserved = request_json_with_header(&controller.client, &subject, header, &reserve, controller.config.stock_timeout).await;
+    step_took("reserve", started);
+    match reserved {
         Ok(StockReply::Reserved) => {}
         Ok(StockReply::OutOfStock { ingredient }) => {
             tracing::info!(%ingredient, "order refused: out of stock");
@@ -143,7 +152,10 @@ async fn resume(controller: &Controller, order_id: &str) -> Earlier {
 /// is written once: if this controller stops in between, the machine that takes the order
 /// records it (the order travels in the message).
 async fn queue(controller: &Controller, order_id: &str, order: Order, new: bool) -> OrderReply {
-    let sequence = match publish(controller, order_id, &order).await {
+    let started = Instant::now();
+    let published = publish(controller, order_id, &order).await;
+    step_took("publish", started);
+    let sequence = match published {
         Ok(sequence) => sequence,
         Err(error) => {
             roll_back(controller, order_id, &order).await;
@@ -151,7 +163,10 @@ async fn queue(controller: &Controller, order_id: &str, order: Order, new: bool)
         }
     };
     let record = OrderRecord { queue_sequence: Some(sequence), ..OrderRecord::queued(order_id, order, now()) };
-    let record = match controller.records.create(record.clone()).await {
+    let started = Instant::now();
+    let created = controller.records.create(record.clone()).await;
+    step_took("record", started);
+    let record = match created {
         Ok(record) => record,
         Err(error) => {
             // The order is safe in the queue: it is accepted, and its machine records it.

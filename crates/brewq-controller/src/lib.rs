@@ -66,11 +66,14 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
         return Ok(());
     };
     let queue = Arc::new(QueueStats::new(config.default_brew_time));
+    let (records, writer) = Records::new(records, client.clone());
+    let writers = TaskTracker::new();
+    writers.spawn(writer);
     let controller = Arc::new(Controller {
         config,
         client: client.clone(),
         jetstream: jetstream.clone(),
-        records: Records::new(records),
+        records,
         idempotency,
         dead_letters,
         queue: queue.clone(),
@@ -97,6 +100,10 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
     shutdown.cancelled().await;
     tracker.close();
     tracker.wait().await;
+    // The last handle on the records goes: their writer sends what it holds and ends.
+    drop(controller);
+    writers.close();
+    writers.wait().await;
     client.drain().await.context("draining the NATS connection")?;
     tracing::info!("controller stopped");
     Ok(())

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use async_nats::jetstream::kv::Store;
 use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, UpdateReply, now};
+use brewq_runtime::batch::GroupWriter;
 use brewq_runtime::kv::{Change, get_json, modify, modify_entry};
 
 /// Records of open orders remembered at once; past it, the memory starts afresh.
@@ -16,6 +17,8 @@ const KNOWN_CAPACITY: usize = 20_000;
 #[derive(Clone)]
 pub struct Records {
     store: Store,
+    /// Sends the first try of each write, several together when several wait.
+    writer: GroupWriter,
     /// The last record this instance wrote for each open order, with its revision: the next
     /// change is tried straight over it, with no read, and falls back to reading when another
     /// writer moved the record since.
@@ -23,9 +26,11 @@ pub struct Records {
 }
 
 impl Records {
-    /// Records over the provisioned bucket.
-    pub fn new(store: Store) -> Self {
-        Records { store, known: Arc::default() }
+    /// Records over the provisioned bucket, and the task that sends their writes (to spawn;
+    /// it ends when the last clone of the records is dropped).
+    pub fn new(store: Store, client: async_nats::Client) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
+        let (writer, task) = GroupWriter::new(store.clone(), client);
+        (Records { store, writer, known: Arc::default() }, task)
     }
 
     /// The record of `order_id`, if any.
@@ -37,7 +42,7 @@ impl Records {
     pub async fn create(&self, record: OrderRecord) -> anyhow::Result<OrderRecord> {
         // Our own record type always serializes.
         let bytes = serde_json::to_vec(&record).expect("record serializes");
-        if let Ok(revision) = self.store.create(&record.id, bytes.into()).await {
+        if let Ok(revision) = self.writer.write(&record.id, bytes, 0).await {
             self.remember(record.clone(), revision);
             return Ok(record);
         }
@@ -62,7 +67,7 @@ impl Records {
         {
             // Our own record type always serializes.
             let bytes = serde_json::to_vec(&changed).expect("record serializes");
-            if let Ok(revision) = self.store.update(order_id, bytes.into(), revision).await {
+            if let Ok(revision) = self.writer.write(order_id, bytes, revision).await {
                 self.remember(changed, revision);
                 return Ok(result);
             }

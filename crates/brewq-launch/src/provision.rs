@@ -186,8 +186,9 @@ fn kv_stream(bucket: &str, replicas: usize, history: i64, max_age: Duration, dir
         deny_delete: true,
         allow_direct: direct,
         discard: stream::DiscardPolicy::New,
-        // The stock manager writes the levels and the reservation records in one batch.
-        allow_atomic_publish: bucket == subjects::STOCK_BUCKET,
+        // The stock manager writes the levels and the reservation records in one batch; the
+        // controller sends the order records' writes that wait at once in one batch.
+        allow_atomic_publish: [subjects::STOCK_BUCKET, subjects::ORDERS_BUCKET].contains(&bucket),
         ..Default::default()
     }
 }

@@ -1,7 +1,8 @@
 //! What every brewq service needs and no domain logic: tracing set-up, the shutdown signal,
-//! NATS connections with credentials, JSON request/reply, compare-and-swap on KV, and the
-//! Prometheus metrics endpoint.
+//! NATS connections with credentials, JSON request/reply, compare-and-swap on KV (alone or in
+//! atomic batches), and the Prometheus metrics endpoint.
 
+pub mod batch;
 pub mod connect;
 pub mod jetstream;
 pub mod kv;

@@ -91,11 +91,12 @@ impl Ledger {
     async fn edit<R: Send + 'static>(
         &self,
         order_id: Option<&str>,
+        expects_no_record: bool,
         mut edit: impl FnMut(&mut LevelsDoc, &mut Slot) -> anyhow::Result<R> + Send + 'static,
     ) -> anyhow::Result<R> {
         let (done, result) = oneshot::channel();
         let edit: Edit = Box::new(move |doc, slot| edit(doc, slot).map(|value| Box::new(value) as Box<dyn Any + Send>));
-        let job = Job { order_id: order_id.map(str::to_owned), edit, done: Some(done) };
+        let job = Job { order_id: order_id.map(str::to_owned), expects_no_record, edit, done: Some(done) };
         self.jobs.send(job).await.map_err(|_| anyhow::anyhow!("the stock writer has stopped"))?;
         let value = result.await.map_err(|_| anyhow::anyhow!("the stock writer has stopped"))??;
         // Each job's result is the value its own edit returned.
@@ -106,7 +107,7 @@ impl Ledger {
     pub async fn reserve(&self, order_id: &str, items: &Items) -> anyhow::Result<StockReply> {
         let (id, wanted) = (order_id.to_owned(), items.clone());
         let found = self
-            .edit(Some(order_id), move |doc, slot| {
+            .edit(Some(order_id), true, move |doc, slot| {
                 if let Some(record) = slot.record() {
                     return Ok(Reserving::Recorded(record.state));
                 }
@@ -140,7 +141,7 @@ impl Ledger {
     async fn finish(&self, order_id: &str, op: Op) -> anyhow::Result<StockReply> {
         let target = if op == Op::Commit { ReservationState::Committed } else { ReservationState::Released };
         let id = order_id.to_owned();
-        self.edit(Some(order_id), move |doc, slot| {
+        self.edit(Some(order_id), false, move |doc, slot| {
             let Some(record) = slot.record().cloned() else { anyhow::bail!("order {id} has no reservation") };
             let marker = doc.in_flight.get(&id).map(|marker| marker.op);
             if record.state == target {
@@ -171,7 +172,7 @@ impl Ledger {
     pub async fn restock(&self, items: &Items) -> anyhow::Result<StockReply> {
         let items = items.clone();
         let outcome = self
-            .edit(None, move |doc, _: &mut Slot| {
+            .edit(None, false, move |doc, _: &mut Slot| {
                 // Every line is checked before any is applied: a restock is all or nothing.
                 for (&ingredient, &amount) in &items {
                     let level = doc.levels.get(&ingredient).copied().unwrap_or_default();
@@ -200,7 +201,7 @@ impl Ledger {
     pub async fn threshold(&self, items: &Items) -> anyhow::Result<StockReply> {
         let items = items.clone();
         let stock = self
-            .edit(None, move |doc, _: &mut Slot| {
+            .edit(None, false, move |doc, _: &mut Slot| {
                 for (&ingredient, &amount) in &items {
                     doc.levels.entry(ingredient).or_default().low_at = amount;
                 }

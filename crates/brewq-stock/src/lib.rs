@@ -26,6 +26,12 @@ pub async fn run(_config: Config, client: async_nats::Client, shutdown: Cancella
     let Some(store) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::STOCK_BUCKET, &shutdown).await else {
         return Ok(());
     };
+    if !store.stream.cached_info().config.allow_atomic_publish {
+        tracing::error!(
+            bucket = subjects::STOCK_BUCKET,
+            "the stock bucket does not take atomic batches, so no stock change can be written: run this version's `brewq provision`"
+        );
+    }
     let (ledger, writer) = Ledger::new(store, client.clone());
     let writers = TaskTracker::new();
     writers.spawn(writer);

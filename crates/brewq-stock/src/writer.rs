@@ -14,6 +14,7 @@ use anyhow::Context;
 use async_nats::jetstream::kv::Store;
 use brewq_protocol::stock::{Reservation, ReservationState, StockLevel};
 use brewq_protocol::{Ingredient, now, subjects};
+use brewq_runtime::batch::{BatchFailure, KvWrite, write_atomically};
 use brewq_runtime::kv::{backoff, get_json, is_retryable};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -89,35 +90,48 @@ pub(crate) type Edit = Box<dyn FnMut(&mut LevelsDoc, &mut Slot) -> anyhow::Resul
 pub(crate) struct Job {
     /// The order whose record the edit needs, if any.
     pub order_id: Option<String>,
+    /// A reserve: its order has no record yet, unless this is a duplicate. The record is not
+    /// read first; its write expects none, and a batch that finds one after all reads every
+    /// record and runs again.
+    pub expects_no_record: bool,
     pub edit: Edit,
     /// `None` when nobody waits for the result.
     pub done: Option<oneshot::Sender<anyhow::Result<Box<dyn Any + Send>>>>,
 }
 
 /// Most changes applied in one write.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = brewq_runtime::batch::MAX_WRITES - 1;
 /// Gives up a batch after this many lost compare-and-swaps in a row.
 const MAX_ATTEMPTS: u32 = 200;
 /// How often jobs nobody waits for are written when no other job comes to carry them.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Open reservations remembered at once; past it, the memory starts afresh (they are read).
+const MAX_KNOWN_OPEN: usize = 20_000;
 /// Markers older than this are checked by the sweep.
 const SWEEP_AFTER: time::Duration = time::Duration::seconds(30);
 
-/// The levels as last read or written, with their revision.
-type Cached = Option<(LevelsDoc, u64)>;
+/// What the writer knows without reading: the levels as it last read or wrote them, with their
+/// revision, and the reservation records it has written since that are still reserved, with
+/// theirs. Every record is written with the levels, so the compare-and-swap on the levels tells
+/// whether another writer came in between; a lost one forgets it all.
+#[derive(Default)]
+struct Known {
+    levels: Option<(LevelsDoc, u64)>,
+    open: HashMap<String, (Reservation, u64)>,
+}
 
 /// Applies queued changes in batches until every sender is dropped.
 /// Jobs nobody waits for (dropping markers) do not cost a write of their own: they ride along
 /// with the next batch that has a waiting job, or go at the next flush.
 pub(crate) async fn write_batches(store: Arc<Store>, client: async_nats::Client, mut jobs: mpsc::Receiver<Job>) {
-    let mut cached: Cached = None;
+    let mut known = Known::default();
     let mut sweep = tokio::time::interval(Duration::from_secs(30));
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     let mut deferred: Vec<Job> = Vec::new();
     loop {
         let (mut batch, woken_by_job) = tokio::select! {
             job = jobs.recv() => match job { Some(job) => (vec![job], true), None => break },
-            _ = sweep.tick() => (sweep_markers(&store, &cached).await, false),
+            _ = sweep.tick() => (sweep_markers(&store, &known.levels).await, false),
             _ = flush.tick() => (Vec::new(), false),
         };
         while woken_by_job && batch.len() < MAX_BATCH {
@@ -134,7 +148,7 @@ pub(crate) async fn write_batches(store: Arc<Store>, client: async_nats::Client,
         if batch.is_empty() {
             continue;
         }
-        match apply_batch(&store, &client, &mut cached, &mut batch).await {
+        match apply_batch(&store, &client, &mut known, &mut batch).await {
             Ok(results) => {
                 for (job, result) in batch.into_iter().zip(results) {
                     if let Some(done) = job.done {
@@ -159,16 +173,31 @@ pub(crate) async fn write_batches(store: Arc<Store>, client: async_nats::Client,
 async fn apply_batch(
     store: &Store,
     client: &async_nats::Client,
-    cached: &mut Cached,
+    known: &mut Known,
     batch: &mut [Job],
 ) -> anyhow::Result<Vec<anyhow::Result<Box<dyn Any + Send>>>> {
-    let ids: Vec<String> = batch.iter().filter_map(|job| job.order_id.clone()).collect();
+    // After a lost write, every record is read: a reserve may have met a duplicate.
+    let mut read_all = false;
     for attempt in 0..MAX_ATTEMPTS {
-        let (mut doc, revision) = match cached.take() {
-            Some(cached) => cached,
-            None => read_levels(store).await?,
+        let (mut doc, revision) = match known.levels.take() {
+            Some(levels) => levels,
+            None => {
+                known.open.clear();
+                read_levels(store).await?
+            }
         };
-        let mut slots = read_records(store, &ids).await?;
+        let unknown: Vec<&str> = batch
+            .iter()
+            .filter(|job| read_all || !job.expects_no_record)
+            .filter_map(|job| job.order_id.as_deref())
+            .filter(|id| !known.open.contains_key(*id))
+            .collect();
+        let mut slots = read_records(store, &unknown).await?;
+        for id in batch.iter().filter_map(|job| job.order_id.as_deref()) {
+            if let Some((record, revision)) = known.open.get(id) {
+                slots.insert(id.to_owned(), Slot { record: Some(record.clone()), revision: *revision, changed: false });
+            }
+        }
         doc.in_flight.retain(|_, marker| !marker.settled);
         let mut results = Vec::with_capacity(batch.len());
         for job in batch.iter_mut() {
@@ -179,101 +208,65 @@ async fn apply_batch(
             };
             results.push((job.edit)(&mut doc, slot));
         }
-        let records: Vec<(String, Vec<u8>, u64)> = slots
+        let written: Vec<(String, Reservation, u64)> = slots
             .into_iter()
-            .filter_map(|(id, slot)| {
-                let record = slot.record.filter(|_| slot.changed)?;
-                // Plain data always serializes.
-                let bytes = serde_json::to_vec(&record).expect("reservation serializes");
-                Some((subjects::reservation_key(&id), bytes, slot.revision))
-            })
+            .filter_map(|(id, slot)| Some((id, slot.record.filter(|_| slot.changed)?, slot.revision)))
             .collect();
+        let records = written.iter().map(|(id, record, revision)| KvWrite {
+            key: subjects::reservation_key(id),
+            // Plain data always serializes.
+            value: serde_json::to_vec(record).expect("reservation serializes"),
+            expected: *revision,
+        });
         // A struct of maps with string keys always serializes.
         let bytes = serde_json::to_vec(&doc).expect("levels serialize");
-        match write(store, client, bytes, revision, records).await {
+        match write(store, client, bytes, revision, records.collect()).await {
             Ok(revision) => {
                 crate::ledger::record_levels(&doc.levels);
-                *cached = Some((doc, revision));
+                remember(known, written, revision);
+                known.levels = Some((doc, revision));
                 return Ok(results);
             }
-            Err(Failure::Lost(reason)) => {
+            Err(BatchFailure::Lost(reason)) => {
+                metrics::counter!("brewq_stock_batch_retries_total").increment(1);
                 tracing::debug!(attempt, reason, "stock changed under the batch; reading again");
+                read_all = true;
                 backoff(attempt).await;
             }
-            Err(Failure::Other(error)) => return Err(error.context("writing the stock levels")),
+            Err(BatchFailure::Other(error)) => return Err(error.context("writing the stock levels")),
         }
     }
     anyhow::bail!("gave up writing the stock levels: {MAX_ATTEMPTS} conflicting writes in a row")
 }
 
-/// Why a write did not land.
-enum Failure {
-    /// Another writer got there first, or the cluster could not say: read again and retry.
-    Lost(String),
-    Other(anyhow::Error),
+/// Notes the records a batch wrote: those still reserved with their revisions (the batch's
+/// messages are stored one after the other, the levels last at `revision`), the others
+/// forgotten.
+fn remember(known: &mut Known, written: Vec<(String, Reservation, u64)>, revision: u64) {
+    if known.open.len() >= MAX_KNOWN_OPEN {
+        known.open.clear();
+    }
+    let first = revision - written.len() as u64;
+    for (index, (id, record, _)) in written.into_iter().enumerate() {
+        match record.state {
+            ReservationState::Reserved => known.open.insert(id, (record, first + index as u64)),
+            _ => known.open.remove(&id),
+        };
+    }
 }
 
 /// Writes the levels over `revision` and, in the same atomic batch, the reservation records,
-/// each over the revision it was read at (`key`, value, revision); the levels' new revision.
-async fn write(
-    store: &Store,
-    client: &async_nats::Client,
-    levels: Vec<u8>,
-    revision: u64,
-    records: Vec<(String, Vec<u8>, u64)>,
-) -> Result<u64, Failure> {
+/// each over the revision it was read at; the levels' new revision.
+async fn write(store: &Store, client: &async_nats::Client, levels: Vec<u8>, revision: u64, mut records: Vec<KvWrite>) -> Result<u64, BatchFailure> {
     if records.is_empty() {
         return store.update(subjects::STOCK_KEY, levels.into(), revision).await.map_err(|error| match is_retryable(&error) {
-            true => Failure::Lost(error.to_string()),
-            false => Failure::Other(error.into()),
+            true => BatchFailure::Lost(error.to_string()),
+            false => BatchFailure::Other(error.into()),
         });
     }
-        let subject = |key: &str| format!("{}{key}", store.put_prefix.as_deref().unwrap_or(&store.prefix));
-    let batch_id = nuid::next().to_string();
-    let headers = |sequence: usize, expected: u64| {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Batch-Id", batch_id.as_str());
-        headers.insert("Nats-Batch-Sequence", sequence.to_string().as_str());
-        headers.insert(async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, expected.to_string().as_str());
-        headers
-    };
-    let count = records.len() + 1;
-    for (index, (key, value, expected)) in records.into_iter().enumerate() {
-        let sent = client.publish_with_headers(subject(&key), headers(index + 1, expected), value.into()).await;
-        sent.map_err(|error| Failure::Lost(format!("sending the batch: {error}")))?;
-    }
-    // The levels go last, with the commit: the batch's sequence is theirs.
-    let mut commit = headers(count, revision);
-    commit.insert("Nats-Batch-Commit", "1");
-    let reply = client.request_with_headers(subject(subjects::STOCK_KEY), commit, levels.into()).await;
-    let reply = reply.map_err(|error| Failure::Lost(format!("committing the batch: {error}")))?;
-    let ack: BatchAck = serde_json::from_slice(&reply.payload)
-        .map_err(|error| Failure::Other(anyhow::anyhow!("unreadable batch acknowledgement: {error}")))?;
-    match ack.error {
-        None if ack.count == count as u64 => Ok(ack.seq),
-        None => Err(Failure::Other(anyhow::anyhow!("the batch stored {} of {count} messages", ack.count))),
-        // Wrong last sequence (another writer won), a batch the server did not get whole, or
-        // too many batches in flight: nothing was stored, so it is safe to try again.
-        Some(error) if [10071, 10164, 10176, 10210].contains(&error.err_code) => Err(Failure::Lost(error.description)),
-        Some(error) => Err(Failure::Other(anyhow::anyhow!("{} (JetStream error {})", error.description, error.err_code))),
-    }
-}
-
-/// The server's answer to a batch's commit.
-#[derive(Deserialize)]
-struct BatchAck {
-    #[serde(default)]
-    seq: u64,
-    #[serde(default)]
-    count: u64,
-    error: Option<ApiError>,
-}
-
-#[derive(Deserialize)]
-struct ApiError {
-    err_code: u64,
-    #[serde(default)]
-    description: String,
+    // The levels go last: the batch's revision is theirs.
+    records.push(KvWrite { key: subjects::STOCK_KEY.to_owned(), value: levels, expected: revision });
+    write_atomically(store, client, records).await
 }
 
 async fn read_levels(store: &Store) -> anyhow::Result<(LevelsDoc, u64)> {
@@ -285,7 +278,7 @@ async fn read_levels(store: &Store) -> anyhow::Result<(LevelsDoc, u64)> {
 
 /// The reservation records of the batch's orders with their revisions, read concurrently,
 /// after the levels.
-async fn read_records(store: &Store, ids: &[String]) -> anyhow::Result<HashMap<String, Slot>> {
+async fn read_records(store: &Store, ids: &[&str]) -> anyhow::Result<HashMap<String, Slot>> {
     let reads = ids.iter().map(|id| async move {
         let key = subjects::reservation_key(id);
         get_json::<Reservation>(store, &key).await.with_context(|| format!("reading the reservation of {id}"))
@@ -293,7 +286,7 @@ async fn read_records(store: &Store, ids: &[String]) -> anyhow::Result<HashMap<S
     let mut slots = HashMap::new();
     for (id, record) in ids.iter().zip(futures::future::join_all(reads).await) {
         if let Some((record, revision)) = record? {
-            slots.insert(id.clone(), Slot { record: Some(record), revision, changed: false });
+            slots.insert((*id).to_owned(), Slot { record: Some(record), revision, changed: false });
         }
     }
     Ok(slots)
@@ -301,8 +294,8 @@ async fn read_records(store: &Store, ids: &[String]) -> anyhow::Result<HashMap<S
 
 /// Forgets for the old markers whose record shows their operation (their own forget was
 /// lost, for example to a crash).
-async fn sweep_markers(store: &Store, cached: &Cached) -> Vec<Job> {
-    let Some((doc, _)) = cached else { return Vec::new() };
+async fn sweep_markers(store: &Store, levels: &Option<(LevelsDoc, u64)>) -> Vec<Job> {
+    let Some((doc, _)) = levels else { return Vec::new() };
     let oldest = now() - SWEEP_AFTER;
     let mut forgets = Vec::new();
     for (order_id, marker) in doc.in_flight.iter().filter(|(_, marker)| marker.at < oldest) {
@@ -327,6 +320,7 @@ fn forget_job(order_id: &str, op: Op) -> Job {
     let id = order_id.to_owned();
     Job {
         order_id: None,
+        expects_no_record: false,
         edit: Box::new(move |doc, _: &mut Slot| {
             if doc.in_flight.get(&id).is_some_and(|marker| marker.op == op) {
                 doc.in_flight.remove(&id);

@@ -30,3 +30,48 @@ async fn all_json_reads_the_last_value_of_every_key_and_skips_deleted_ones() {
     jetstream.delete_stream(format!("KV_{}", subjects::BENCH_BUCKET)).await.expect("drop the scratch bucket");
     system.stop().await;
 }
+
+/// `GroupWriter` against a real cluster: many compare-and-swaps at once go out in atomic
+/// batches, each caller gets the revision its own write got, and a write that loses its race
+/// fails alone (its batch is refused and sent again one write at a time).
+#[tokio::test]
+async fn group_writer_batches_waiting_writes_and_fails_only_the_one_that_lost() {
+    let system = TestSystem::start(0, |_| {}).await;
+    let config = system.system.nats_config(Role::Provisioner, "test").expect("provisioner config");
+    let client = brewq_runtime::connect(&config).await.expect("provisioner connects");
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let stream = async_nats::jetstream::stream::Config { allow_atomic_publish: true, ..bench_bucket(3) };
+    jetstream.create_or_update_stream(stream).await.expect("scratch bucket");
+    let store = jetstream.get_key_value(subjects::BENCH_BUCKET).await.expect("bind the bucket");
+    let taken = store.put("taken", "0".into()).await.expect("put");
+    let (writer, task) = brewq_runtime::batch::GroupWriter::new(store.clone(), client);
+    tokio::spawn(task);
+
+    let keys: Vec<String> = (0..300).map(|index| format!("k{index:03}")).collect();
+    let creates = keys.iter().map(|key| writer.write(key, b"1".to_vec(), 0));
+    let (created, stale) = tokio::join!(futures::future::join_all(creates), writer.write("taken", b"2".to_vec(), 0));
+    assert!(stale.is_err(), "a create over an existing key must fail: {stale:?}");
+    let mut sequences = Vec::new();
+    for (key, revision) in keys.iter().zip(created) {
+        let revision = revision.unwrap_or_else(|error| panic!("{key}: {error:#}"));
+        let entry = store.entry(key).await.expect("read").expect("written");
+        assert_eq!(entry.revision, revision, "{key}: the revision the writer answered is the one stored");
+        sequences.push(revision);
+    }
+    let updated = writer.write("taken", b"3".to_vec(), taken).await.expect("an update over the last revision lands");
+    assert_eq!(store.entry("taken").await.expect("read").expect("written").revision, updated);
+
+    // Writes that waited together went out as one batch: the server kept their batch id.
+    let kv_stream = jetstream.get_stream(format!("KV_{}", subjects::BENCH_BUCKET)).await.expect("stream");
+    let mut batched = 0;
+    for sequence in sequences {
+        let message = kv_stream.get_raw_message(sequence).await.expect("raw message");
+        batched += usize::from(message.headers.get("Nats-Batch-Id").is_some());
+    }
+    eprintln!("{batched} of 300 writes were batched");
+    assert!(batched > 0, "no write went out in a batch");
+
+    drop(writer);
+    jetstream.delete_stream(format!("KV_{}", subjects::BENCH_BUCKET)).await.expect("drop the scratch bucket");
+    system.stop().await;
+}
