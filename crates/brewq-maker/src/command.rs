@@ -28,7 +28,7 @@ impl Commanded {
     /// One line for an operator.
     pub fn describe(&self, id: u32, command: MachineCommand) -> String {
         match (self, command) {
-            (Commanded::Applied(heartbeat), _) => format!("machine {id}: {:?}", heartbeat.state),
+            (Commanded::Applied(heartbeat), _) => format!("machine {id}: {}", heartbeat.state.words()),
             (Commanded::Kept, MachineCommand::Resume) => {
                 format!("machine {id} is not running: it has no hold now, and takes orders when it starts")
             }

@@ -28,6 +28,17 @@ impl MachineState {
     pub fn takes_orders(self) -> bool {
         matches!(self, MachineState::Idle | MachineState::Brewing)
     }
+
+    /// The state in words, for an operator.
+    pub fn words(self) -> &'static str {
+        match self {
+            MachineState::Idle => "idle",
+            MachineState::Brewing => "brewing",
+            MachineState::Paused => "paused",
+            MachineState::OutOfService => "out of service",
+            MachineState::Stopping => "stopping",
+        }
+    }
 }
 
 /// One machine's latest news.

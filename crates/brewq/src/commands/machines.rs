@@ -62,7 +62,7 @@ async fn show(args: ClientArgs) -> anyhow::Result<()> {
         let order = beat.order_id.as_deref().map(|order| format!(" order {order}")).unwrap_or_default();
         // A machine that is down shows its last state: a hold kept since is what it starts under.
         let held = machine.hold.map(|hold| format!("  (held: {})", hold.state_words())).unwrap_or_default();
-        let state = serde_json::to_value(beat.state).ok().and_then(|state| state.as_str().map(|state| state.replace('_', " "))).unwrap_or_default();
+        let state = beat.state.words();
         println!("machine {:>2}  {online:<7} {state}{order}  cups {}  failures {}{held}", beat.id, beat.cups, beat.failures);
     }
     for (id, hold) in holds {

@@ -52,7 +52,7 @@ async fn a_paused_machine_takes_no_new_order_until_resumed() {
     assert!(records.values().all(|record| record.machine == Some(2)), "machine 1 brewed after restarting paused");
 
     assert_eq!(command(&system, 1, MachineCommand::Resume).await.state, MachineState::Idle);
-    command(&system, 2, MachineCommand::Pause).await;
+    assert_eq!(cli(&system, &["machines", "pause", "2"]).trim(), "machine 2: paused", "the state in words");
     let second = place(&system, 6, "r").await;
     let records = system.wait_terminal(&second, Duration::from_secs(60)).await;
     assert!(records.values().all(|record| record.machine == Some(1)), "machine 1 takes orders again after resume");
