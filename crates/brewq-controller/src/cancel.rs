@@ -23,9 +23,11 @@ async fn cancel(controller: &Controller, order_id: &str) -> OrderReply {
         machine: None,
         reason: Some("cancelled by the customer".into()),
         order: None,
+        settle: false,
     };
     let record = match controller.records.update(&update).await {
-        Ok(UpdateReply::Applied { record }) => record,
+        // `Records::update` only records; settling is this function's.
+        Ok(UpdateReply::Applied { record } | UpdateReply::Settled { record }) => record,
         Ok(UpdateReply::Refused { record }) => {
             return OrderReply::rejected(
                 RejectCode::Conflict,

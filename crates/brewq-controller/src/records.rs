@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream::kv::Store;
-use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, UpdateReply, now};
+use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, StockCommand, StockReply, UpdateReply, now, subjects};
+use brewq_runtime::request::request_json_with_header;
 use brewq_runtime::batch::GroupWriter;
 use brewq_runtime::kv::{Change, get_json, modify, modify_entry};
 
@@ -160,7 +162,7 @@ fn log_update(update: &OrderUpdate, reply: &UpdateReply) {
         UpdateReply::Refused { record } => {
             tracing::info!(asked = %update.status, current = %record.status, "order update refused");
         }
-        UpdateReply::NotFound | UpdateReply::Error { .. } => {}
+        UpdateReply::Settled { .. } | UpdateReply::NotFound | UpdateReply::Error { .. } => {}
     }
 }
 
@@ -178,7 +180,10 @@ pub(crate) async fn handle_update(controller: &crate::Controller, payload: &[u8]
                         && record.status == brewq_protocol::OrderStatus::Failed {
                             crate::dead_letters::file(controller, &record.id, record.reason.as_deref()).await;
                         }
-                    reply
+                    match update.settle {
+                        true => settle(controller, reply).await,
+                        false => reply,
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(error = format!("{error:#}"), "order update failed");
@@ -188,4 +193,31 @@ pub(crate) async fn handle_update(controller: &crate::Controller, payload: &[u8]
         }
     };
     crate::to_json(&reply)
+}
+
+/// How long the controller waits to settle a machine's order: well under the machines' own
+/// request timeout (3 s by default), so that a slow stock manager leaves the machine the time
+/// to get the record's answer and settle the stock itself.
+const SETTLE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Settles the stock of an order whose record the update left final, for the machine that
+/// asked: after the record, as the machine would. The reply says [`UpdateReply::Settled`] only
+/// once the stock manager confirmed; otherwise the machine settles it itself.
+async fn settle(controller: &crate::Controller, reply: UpdateReply) -> UpdateReply {
+    let (UpdateReply::Applied { record } | UpdateReply::Refused { record }) = &reply else { return reply };
+    let order_id = record.id.clone();
+    let command = match record.status {
+        OrderStatus::Ready => StockCommand::Commit { order_id },
+        OrderStatus::Failed | OrderStatus::Cancelled => StockCommand::Release { order_id },
+        OrderStatus::Queued | OrderStatus::Brewing => return reply,
+    };
+    let (subject, header) = (subjects::stock_subject(&command), (subjects::ORDER_ID_HEADER, record.id.as_str()));
+    let timeout = controller.config.stock_timeout.min(SETTLE_TIMEOUT);
+    match request_json_with_header::<_, StockReply>(&controller.client, &subject, header, &command, timeout).await {
+        Ok(StockReply::Committed | StockReply::Released) => UpdateReply::Settled { record: record.clone() },
+        other => {
+            tracing::warn!(?other, "stock not settled; the machine settles it");
+            reply
+        }
+    }
 }

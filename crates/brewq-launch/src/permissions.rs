@@ -93,7 +93,8 @@ pub fn rules() -> Vec<Rule> {
     }
     rules.push(rule(controller, Publish, subjects::ORDERS_SUBJECTS, "queue accepted orders"));
     rules.push(rule(controller, Publish, stock("reserve"), "reserve stock for an order"));
-    rules.push(rule(controller, Publish, stock("release"), "release the stock of a cancelled order"));
+    rules.push(rule(controller, Publish, stock("release"), "release the stock of a cancelled or failed order"));
+    rules.push(rule(controller, Publish, stock("commit"), "consume the stock of an order a machine reports ready"));
     rules.push(rule(controller, Publish, format!("{API}.CONSUMER.INFO.{consumer}"), "count pending orders"));
     rules.push(rule(controller, Publish, format!("{API}.STREAM.MSG.DELETE.{}", subjects::ORDERS_STREAM), "take a cancelled order off the queue"));
     for bucket in [subjects::ORDERS_BUCKET, subjects::IDEMPOTENCY_BUCKET] {

@@ -59,7 +59,7 @@ impl<B: Brewer> Handling<'_, B> {
         // stopping machine is not an attempt.
         let attempts = match self.brewing(&order).await {
             Some(UpdateReply::Applied { record }) => i64::from(record.attempts),
-            Some(UpdateReply::Refused { record }) => return self.settle(&record).await,
+            Some(UpdateReply::Refused { record } | UpdateReply::Settled { record }) => return self.settle(&record).await,
             Some(UpdateReply::NotFound) => return terminate(self.message, "no record for this order").await,
             Some(UpdateReply::Error { .. }) | None => return self.retry_later().await,
         };
@@ -120,9 +120,11 @@ impl<B: Brewer> Handling<'_, B> {
         }
     }
 
-    /// Records the final status, then settles the stock and acks.
+    /// Records the final status and has the controller settle the stock (or settles it), then
+    /// acks.
     async fn finish(&self, status: OrderStatus, reason: Option<String>) {
-        match self.update(status, reason).await {
+        match self.send(OrderUpdate { settle: true, ..self.update_to(status, reason) }).await {
+            Some(UpdateReply::Settled { record }) => self.done(&record).await,
             Some(UpdateReply::Applied { record } | UpdateReply::Refused { record }) => self.settle(&record).await,
             Some(UpdateReply::NotFound) => terminate(self.message, "no record for this order").await,
             Some(UpdateReply::Error { .. }) | None => self.retry_later().await,
@@ -143,21 +145,23 @@ impl<B: Brewer> Handling<'_, B> {
         let timeout = self.machine.config.request_timeout;
         let (subject, header) = (subjects::stock_subject(&command), (subjects::ORDER_ID_HEADER, self.order_id));
         match request_json_with_header::<_, StockReply>(&self.machine.client, &subject, header, &command, timeout).await {
-            Ok(StockReply::Committed | StockReply::Released) => {
-                // Not waited for: a lost ack only brings the order back after the AckWait, to a
-                // machine that finds the record final and settles the stock again, which the
-                // stock manager answers without a second change.
-                if let Err(error) = self.message.ack().await {
-                    tracing::warn!(%error, "ack not sent; the order will come back and be settled again");
-                    return;
-                }
-                tracing::info!(status = %record.status, "order done");
-            }
+            Ok(StockReply::Committed | StockReply::Released) => self.done(record).await,
             other => {
                 tracing::warn!(?other, "stock not settled; retrying later");
                 self.retry_later().await;
             }
         }
+    }
+
+    /// The record is final and the stock settled: ack. Not waited for: a lost ack only brings
+    /// the order back after the AckWait, to a machine that finds the record final and settles
+    /// the stock again, which the stock manager answers without a second change.
+    async fn done(&self, record: &OrderRecord) {
+        if let Err(error) = self.message.ack().await {
+            tracing::warn!(%error, "ack not sent; the order will come back and be settled again");
+            return;
+        }
+        tracing::info!(status = %record.status, "order done");
     }
 
     /// Shutdown or out of service while brewing: the order goes back to the queue at once for
@@ -187,7 +191,8 @@ impl<B: Brewer> Handling<'_, B> {
     }
 
     fn update_to(&self, status: OrderStatus, reason: Option<String>) -> OrderUpdate {
-        OrderUpdate { order_id: self.order_id.to_owned(), status, machine: Some(self.machine.config.id), reason, order: None }
+        let machine = Some(self.machine.config.id);
+        OrderUpdate { order_id: self.order_id.to_owned(), status, machine, reason, order: None, settle: false }
     }
 
     async fn send(&self, update: OrderUpdate) -> Option<UpdateReply> {

@@ -164,6 +164,11 @@ pub struct OrderUpdate {
     /// queued but stopped before recording gets its record then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<Order>,
+    /// Settle the stock too once the record is final (commit a ready order, release a failed
+    /// or cancelled one), so the machine needs no request of its own; a controller that did
+    /// answers [`UpdateReply::Settled`]. Earlier controllers ignore it, and the machine settles.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settle: bool,
 }
 
 /// The outcome of an [`OrderUpdate`].
@@ -174,6 +179,8 @@ pub enum UpdateReply {
     Applied { record: OrderRecord },
     /// The state machine refused it; here is the record as it stands.
     Refused { record: OrderRecord },
+    /// The record is final (now, or it was already) and its stock settled, as the update asked.
+    Settled { record: OrderRecord },
     /// No order has this id.
     NotFound,
     /// The record could not be read or written; try again later.

@@ -1,4 +1,4 @@
-//! Unit tests for validation, the recipe and the order state machine.
+//! Unit tests for validation, the recipe, the order state machine and the wire forms.
 
 use serde_json::json;
 
@@ -119,6 +119,22 @@ fn an_order_record_reads_as_the_api_shape() {
         assert!(value.get(field).is_some(), "{field} missing in {value}");
     }
     assert_eq!(value["history"][0]["status"], "queued");
+}
+
+#[test]
+fn an_update_asks_to_settle_only_when_it_says_so_and_reads_as_earlier_machines_sent_it() {
+    let earlier: OrderUpdate = serde_json::from_value(json!({"order_id": "o1", "status": "ready", "machine": 2})).expect("parses");
+    assert!(!earlier.settle, "an update from an earlier machine does not ask to settle");
+    let plain = serde_json::to_value(&earlier).expect("json");
+    assert!(plain.get("settle").is_none(), "left out when false, for earlier controllers: {plain}");
+    let settling = serde_json::to_value(OrderUpdate { settle: true, ..earlier }).expect("json");
+    assert_eq!(settling["settle"], true);
+
+    let order = request(seed_payload()).validate().expect("valid");
+    let reply = UpdateReply::Settled { record: OrderRecord::queued("o1", order, now()) };
+    let value = serde_json::to_value(&reply).expect("json");
+    assert_eq!(value["result"], "settled");
+    assert_eq!(serde_json::from_value::<UpdateReply>(value).expect("parses"), reply);
 }
 
 #[test]
