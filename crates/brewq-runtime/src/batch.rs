@@ -3,6 +3,7 @@
 //! [`GroupWriter`], which sends the compare-and-swaps waiting at one moment as one batch.
 
 use std::future::Future;
+use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream::kv::Store;
@@ -20,15 +21,20 @@ pub struct KvWrite {
     pub expected: u64,
 }
 
-/// Why a batch was not stored. Either way, nothing of it was (or, after a timeout, it may
-/// all have been: read again before deciding).
+/// Why a batch was not confirmed.
 #[derive(Debug)]
 pub enum BatchFailure {
     /// A key had moved (another writer got there first), the server did not get the batch
-    /// whole or had too many in flight, or the cluster did not answer: read again, retry.
+    /// whole or had too many in flight: nothing was stored. Or the cluster did not answer in
+    /// time, and all of it may have been. Either way: read again, then retry.
     Lost(String),
+    /// Refused for another reason (atomic batches not allowed on the bucket, say), or an
+    /// acknowledgement that does not add up.
     Other(anyhow::Error),
 }
+
+/// How long a batch's commit waits for the server: under the 3 s its callers' callers wait.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Most writes in one batch (the server takes up to 1,000 messages).
 pub const MAX_WRITES: usize = 512;
@@ -51,8 +57,11 @@ pub async fn write_atomically(store: &Store, client: &async_nats::Client, writes
             continue;
         }
         headers.insert("Nats-Batch-Commit", "1");
-        let reply = client.request_with_headers(subject, headers, write.value.into()).await;
-        let reply = reply.map_err(|error| BatchFailure::Lost(format!("committing the batch: {error}")))?;
+        let commit = client.request_with_headers(subject, headers, write.value.into());
+        let reply = tokio::time::timeout(COMMIT_TIMEOUT, commit)
+            .await
+            .map_err(|_| BatchFailure::Lost("no answer to the batch's commit".into()))?
+            .map_err(|error| BatchFailure::Lost(format!("committing the batch: {error}")))?;
         return acknowledged(&reply.payload, count);
     }
     Err(BatchFailure::Other(anyhow::anyhow!("an empty batch")))
@@ -112,7 +121,8 @@ impl GroupWriter {
     }
 
     /// Writes `value` under `key` if its last revision is `expected` (0: never written); the
-    /// new revision. An error is a lost race as well as a cluster that did not answer.
+    /// new revision. An error is a lost race as well as a cluster that did not answer in time,
+    /// after which the write may have landed: read the key again before deciding.
     pub async fn write(&self, key: &str, value: Vec<u8>, expected: u64) -> anyhow::Result<u64> {
         let (done, result) = oneshot::channel();
         let write = KvWrite { key: key.to_owned(), value, expected };

@@ -3,9 +3,10 @@
 //!
 //! An operation on an order changes the levels and the order's reservation record together, in
 //! one atomic batch of the group commit ([`crate::writer`]), each write expecting the revision
-//! it was read at. An edit sees the record as read after the levels, so a duplicate request,
-//! even one racing the original on another stock manager, finds the record its original wrote
-//! (or loses the compare-and-swap and reads again), and never applies a change twice.
+//! it was read at. An edit sees the record as of the levels it applies to, so a duplicate
+//! request, even one racing the original on another stock manager, finds the record its
+//! original wrote (or loses the compare-and-swap and reads again), and never applies a change
+//! twice.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -94,6 +95,11 @@ impl Ledger {
         expects_no_record: bool,
         mut edit: impl FnMut(&mut LevelsDoc, &mut Slot) -> anyhow::Result<R> + Send + 'static,
     ) -> anyhow::Result<R> {
+        if let Some(order_id) = order_id
+            && !valid_order_id(order_id)
+        {
+            anyhow::bail!("{order_id:?} is not an order id: letters, digits, '-', '_' or '=', at most 64");
+        }
         let (done, result) = oneshot::channel();
         let edit: Edit = Box::new(move |doc, slot| edit(doc, slot).map(|value| Box::new(value) as Box<dyn Any + Send>));
         let job = Job { order_id: order_id.map(str::to_owned), expects_no_record, edit, done: Some(done) };
@@ -230,6 +236,12 @@ impl Ledger {
             .await
             .with_context(|| format!("reading the reservation of {order_id}"))
     }
+}
+
+/// Whether `order_id` can name a reservation record: one key token, as the controllers make
+/// them (a refused write would sink the whole batch it rides in).
+fn valid_order_id(order_id: &str) -> bool {
+    (1..=64).contains(&order_id.len()) && order_id.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_=".contains(&byte))
 }
 
 fn reply_for(state: ReservationState) -> StockReply {

@@ -23,14 +23,11 @@ pub struct Config {}
 /// Serves stock commands until `shutdown` fires, then finishes the commands in hand.
 pub async fn run(_config: Config, client: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
     let jetstream = async_nats::jetstream::new(client.clone());
-    let Some(store) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::STOCK_BUCKET, &shutdown).await else {
+    let Some(mut store) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::STOCK_BUCKET, &shutdown).await else {
         return Ok(());
     };
-    if !store.stream.cached_info().config.allow_atomic_publish {
-        tracing::error!(
-            bucket = subjects::STOCK_BUCKET,
-            "the stock bucket does not take atomic batches, so no stock change can be written: run this version's `brewq provision`"
-        );
+    if !wait_for_atomic_batches(&mut store, &shutdown).await {
+        return Ok(());
     }
     let (ledger, writer) = Ledger::new(store, client.clone());
     let writers = TaskTracker::new();
@@ -59,6 +56,31 @@ pub async fn run(_config: Config, client: async_nats::Client, shutdown: Cancella
     client.drain().await.context("draining the NATS connection")?;
     tracing::info!("stock manager stopped");
     Ok(())
+}
+
+/// Waits until the stock bucket takes atomic batches, which this version's `brewq provision`
+/// turns on: without them no stock change can be written. Says so once; false if shut down
+/// meanwhile.
+async fn wait_for_atomic_batches(store: &mut async_nats::jetstream::kv::Store, shutdown: &CancellationToken) -> bool {
+    let mut said = false;
+    loop {
+        match store.stream.info().await {
+            Ok(info) if info.config.allow_atomic_publish => return true,
+            Ok(_) if !said => {
+                said = true;
+                tracing::error!(
+                    bucket = subjects::STOCK_BUCKET,
+                    "the stock bucket does not take atomic batches yet; waiting for this version's `brewq provision`"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot read the stock bucket's settings; trying again"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return false,
+            () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+        }
+    }
 }
 
 async fn serve(ledger: &Ledger, client: &async_nats::Client, message: async_nats::Message) {

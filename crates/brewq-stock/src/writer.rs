@@ -1,9 +1,10 @@
 //! The one writer of the stock per stock manager: it gathers the changes waiting and applies
 //! them all in one atomic batch (group commit), the `levels` document by compare-and-swap and,
 //! with it, the reservation record of every order the batch changes, each over the revision it
-//! was read at. Before it runs a batch it reads, after the levels, the reservation record of
-//! every order in the batch; the whole batch is stored or none of it, so the levels and the
-//! records never disagree (see ARCHITECTURE.md).
+//! was read at (or expecting none). Each edit sees its order's record as of the levels it
+//! applies to: read after them, kept from the writer's own last batch, or, for a reserve,
+//! assumed absent and checked by the write. The whole batch is stored or none of it, so the
+//! levels and the records never disagree (see ARCHITECTURE.md).
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::kv::Store;
+use async_nats::jetstream::kv::{Operation, Store};
 use brewq_protocol::stock::{Reservation, ReservationState, StockLevel};
 use brewq_protocol::{Ingredient, now, subjects};
 use brewq_runtime::batch::{BatchFailure, KvWrite, write_atomically};
@@ -66,7 +67,8 @@ pub(crate) struct LevelsDoc {
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
     record: Option<Reservation>,
-    /// The record's revision as read (0: no record), which its write expects.
+    /// The revision its write expects: the record's as read or kept, 0 when none was ever
+    /// written (or none was read, for a reserve).
     revision: u64,
     changed: bool,
 }
@@ -99,12 +101,11 @@ pub(crate) struct Job {
     pub done: Option<oneshot::Sender<anyhow::Result<Box<dyn Any + Send>>>>,
 }
 
-/// Most changes applied in one write.
+/// Most changes applied in one write: each writes at most one record, and the levels take one
+/// more place in the batch.
 const MAX_BATCH: usize = brewq_runtime::batch::MAX_WRITES - 1;
 /// Gives up a batch after this many lost compare-and-swaps in a row.
 const MAX_ATTEMPTS: u32 = 200;
-/// How often jobs nobody waits for are written when no other job comes to carry them.
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Open reservations remembered at once; past it, the memory starts afresh (they are read).
 const MAX_KNOWN_OPEN: usize = 20_000;
 /// Markers older than this are checked by the sweep.
@@ -120,31 +121,22 @@ struct Known {
     open: HashMap<String, (Reservation, u64)>,
 }
 
-/// Applies queued changes in batches until every sender is dropped.
-/// Jobs nobody waits for (dropping markers) do not cost a write of their own: they ride along
-/// with the next batch that has a waiting job, or go at the next flush.
+/// Applies queued changes in batches until every sender is dropped, and every 30 s drops the
+/// markers of earlier versions that their records show.
 pub(crate) async fn write_batches(store: Arc<Store>, client: async_nats::Client, mut jobs: mpsc::Receiver<Job>) {
     let mut known = Known::default();
     let mut sweep = tokio::time::interval(Duration::from_secs(30));
-    let mut flush = tokio::time::interval(FLUSH_EVERY);
-    let mut deferred: Vec<Job> = Vec::new();
     loop {
-        let (mut batch, woken_by_job) = tokio::select! {
-            job = jobs.recv() => match job { Some(job) => (vec![job], true), None => break },
-            _ = sweep.tick() => (sweep_markers(&store, &known.levels).await, false),
-            _ = flush.tick() => (Vec::new(), false),
+        let mut batch = tokio::select! {
+            job = jobs.recv() => match job { Some(job) => vec![job], None => break },
+            _ = sweep.tick() => sweep_markers(&store, &known.levels).await,
         };
-        while woken_by_job && batch.len() < MAX_BATCH {
+        while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        if woken_by_job && batch.iter().all(|job| job.done.is_none()) {
-            deferred.append(&mut batch);
-            continue;
-        }
-        batch.append(&mut deferred);
         if batch.is_empty() {
             continue;
         }
@@ -169,7 +161,7 @@ pub(crate) async fn write_batches(store: Arc<Store>, client: async_nats::Client,
     }
 }
 
-/// One compare-and-swap for the whole batch, retried on a lost race; each job's result.
+/// One atomic write for the whole batch, retried on a lost race; each job's result.
 async fn apply_batch(
     store: &Store,
     client: &async_nats::Client,
@@ -239,9 +231,10 @@ async fn apply_batch(
     anyhow::bail!("gave up writing the stock levels: {MAX_ATTEMPTS} conflicting writes in a row")
 }
 
-/// Notes the records a batch wrote: those still reserved with their revisions (the batch's
-/// messages are stored one after the other, the levels last at `revision`), the others
-/// forgotten.
+/// Notes the records a batch wrote: those still reserved with their revisions, the others
+/// forgotten. The server stores a batch's messages one after the other, the levels last at
+/// `revision`; were it not so, a kept revision would only make the next write of that record
+/// fail and be read again.
 fn remember(known: &mut Known, written: Vec<(String, Reservation, u64)>, revision: u64) {
     if known.open.len() >= MAX_KNOWN_OPEN {
         known.open.clear();
@@ -277,17 +270,20 @@ async fn read_levels(store: &Store) -> anyhow::Result<(LevelsDoc, u64)> {
 }
 
 /// The reservation records of the batch's orders with their revisions, read concurrently,
-/// after the levels.
+/// after the levels. A deleted record reads as none, with the revision its write must expect.
 async fn read_records(store: &Store, ids: &[&str]) -> anyhow::Result<HashMap<String, Slot>> {
     let reads = ids.iter().map(|id| async move {
         let key = subjects::reservation_key(id);
-        get_json::<Reservation>(store, &key).await.with_context(|| format!("reading the reservation of {id}"))
+        store.entry(&key).await.with_context(|| format!("reading the reservation of {id}"))
     });
     let mut slots = HashMap::new();
-    for (id, record) in ids.iter().zip(futures::future::join_all(reads).await) {
-        if let Some((record, revision)) = record? {
-            slots.insert((*id).to_owned(), Slot { record: Some(record), revision, changed: false });
-        }
+    for (id, entry) in ids.iter().zip(futures::future::join_all(reads).await) {
+        let Some(entry) = entry? else { continue };
+        let record = match entry.operation {
+            Operation::Put => Some(serde_json::from_slice(&entry.value).with_context(|| format!("decoding the reservation of {id}"))?),
+            Operation::Delete | Operation::Purge => None,
+        };
+        slots.insert((*id).to_owned(), Slot { record, revision: entry.revision, changed: false });
     }
     Ok(slots)
 }

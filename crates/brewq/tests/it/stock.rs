@@ -36,6 +36,9 @@ async fn duplicate_stock_commands_racing_on_two_managers_apply_once() {
     let before = system.stock().await.levels[&Ingredient::Arabica];
 
     let items = Items::from([(Ingredient::Arabica, GRAMS)]);
+    // An id that cannot name a record is refused before it can sink a batch.
+    let refused = send(&controller, StockCommand::Reserve { order_id: "no such.id".into(), items: items.clone() }).await;
+    assert!(matches!(&refused, StockReply::Error { message } if message.contains("not an order id")), "{refused:?}");
     let reserved = join_all(ids.iter().map(|id| {
         duplicates(&controller, StockCommand::Reserve { order_id: id.clone(), items: items.clone() })
     }))
