@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream::kv::Store;
-use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, StockCommand, StockReply, UpdateReply, now, subjects};
+use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, StockReply, UpdateReply, now, subjects};
 use brewq_runtime::request::request_json_with_header;
 use brewq_runtime::batch::GroupWriter;
 use brewq_runtime::kv::{Change, get_json, modify, modify_entry};
@@ -205,12 +205,7 @@ const SETTLE_TIMEOUT: Duration = Duration::from_millis(1500);
 /// once the stock manager confirmed; otherwise the machine settles it itself.
 async fn settle(controller: &crate::Controller, reply: UpdateReply) -> UpdateReply {
     let (UpdateReply::Applied { record } | UpdateReply::Refused { record }) = &reply else { return reply };
-    let order_id = record.id.clone();
-    let command = match record.status {
-        OrderStatus::Ready => StockCommand::Commit { order_id },
-        OrderStatus::Failed | OrderStatus::Cancelled => StockCommand::Release { order_id },
-        OrderStatus::Queued | OrderStatus::Brewing => return reply,
-    };
+    let Some(command) = record.settlement() else { return reply };
     let (subject, header) = (subjects::stock_subject(&command), (subjects::ORDER_ID_HEADER, record.id.as_str()));
     let timeout = controller.config.stock_timeout.min(SETTLE_TIMEOUT);
     match request_json_with_header::<_, StockReply>(&controller.client, &subject, header, &command, timeout).await {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::Message;
 use brewq_protocol::{
-    Order, OrderRecord, OrderRequest, OrderStatus, OrderUpdate, StockCommand, StockReply, UpdateReply, subjects,
+    Order, OrderRecord, OrderRequest, OrderStatus, OrderUpdate, StockReply, UpdateReply, subjects,
 };
 use brewq_runtime::request::request_json_with_header;
 use tokio_util::sync::CancellationToken;
@@ -134,13 +134,9 @@ impl<B: Brewer> Handling<'_, B> {
     /// The record says where the order stands: settle the stock accordingly and ack, or, if it
     /// is still in progress elsewhere, leave it to the queue.
     async fn settle(&self, record: &OrderRecord) {
-        let command = match record.status {
-            OrderStatus::Ready => StockCommand::Commit { order_id: self.order_id.to_owned() },
-            OrderStatus::Failed | OrderStatus::Cancelled => StockCommand::Release { order_id: self.order_id.to_owned() },
-            OrderStatus::Queued | OrderStatus::Brewing => {
-                tracing::warn!(status = %record.status, "order not final yet; offering it again");
-                return self.retry_later().await;
-            }
+        let Some(command) = record.settlement() else {
+            tracing::warn!(status = %record.status, "order not final yet; offering it again");
+            return self.retry_later().await;
         };
         let timeout = self.machine.config.request_timeout;
         let (subject, header) = (subjects::stock_subject(&command), (subjects::ORDER_ID_HEADER, self.order_id));

@@ -95,6 +95,17 @@ pub struct TransitionError {
 }
 
 impl OrderRecord {
+    /// The stock operation that ends this order: commit a ready one, release a failed or
+    /// cancelled one; none while it is still open.
+    pub fn settlement(&self) -> Option<crate::StockCommand> {
+        let order_id = self.id.clone();
+        match self.status {
+            OrderStatus::Ready => Some(crate::StockCommand::Commit { order_id }),
+            OrderStatus::Failed | OrderStatus::Cancelled => Some(crate::StockCommand::Release { order_id }),
+            OrderStatus::Queued | OrderStatus::Brewing => None,
+        }
+    }
+
     /// A freshly accepted order.
     pub fn queued(id: &str, order: Order, at: OffsetDateTime) -> Self {
         OrderRecord {

@@ -106,6 +106,21 @@ fn terminal_states_absorb() {
 }
 
 #[test]
+fn an_order_is_settled_by_commit_when_ready_and_by_release_when_it_ended_otherwise() {
+    let order = request(seed_payload()).validate().expect("valid");
+    let mut record = OrderRecord::queued("o1", order, now());
+    let settlement = |record: &OrderRecord| record.settlement();
+    assert_eq!(settlement(&record), None, "a queued order is not settled");
+    record.transition(OrderStatus::Brewing, Some(1), None, now()).expect("brew");
+    assert_eq!(settlement(&record), None, "a brewing order is not settled");
+    let mut failed = record.clone();
+    record.transition(OrderStatus::Ready, None, None, now()).expect("ready");
+    assert_eq!(settlement(&record), Some(StockCommand::Commit { order_id: "o1".into() }));
+    failed.transition(OrderStatus::Failed, None, None, now()).expect("failed");
+    assert_eq!(settlement(&failed), Some(StockCommand::Release { order_id: "o1".into() }));
+}
+
+#[test]
 fn a_brewing_order_cannot_be_cancelled() {
     assert!(!OrderStatus::Brewing.can_become(OrderStatus::Cancelled));
     assert!(OrderStatus::Queued.can_become(OrderStatus::Cancelled));

@@ -41,30 +41,30 @@ pub const MAX_WRITES: usize = 512;
 
 /// Writes `writes` to `store`'s bucket in one atomic batch, in order; the revision of the last.
 /// The writes before it have the revisions just below, one each.
-pub async fn write_atomically(store: &Store, client: &async_nats::Client, writes: Vec<KvWrite>) -> Result<u64, BatchFailure> {
-    let count = writes.len();
+pub async fn write_atomically(store: &Store, client: &async_nats::Client, mut writes: Vec<KvWrite>) -> Result<u64, BatchFailure> {
+    let Some(last) = writes.pop() else { return Err(BatchFailure::Other(anyhow::anyhow!("an empty batch"))) };
+    let count = writes.len() + 1;
     let prefix = store.put_prefix.as_deref().unwrap_or(&store.prefix);
     let batch_id = nuid::next().to_string();
-    for (index, write) in writes.into_iter().enumerate() {
+    let headers = |sequence: usize, write: &KvWrite| {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Batch-Id", batch_id.as_str());
-        headers.insert("Nats-Batch-Sequence", (index + 1).to_string().as_str());
+        headers.insert("Nats-Batch-Sequence", sequence.to_string().as_str());
         headers.insert(async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, write.expected.to_string().as_str());
-        let subject = format!("{prefix}{}", write.key);
-        if index + 1 < count {
-            let sent = client.publish_with_headers(subject, headers, write.value.into()).await;
-            sent.map_err(|error| BatchFailure::Lost(format!("sending the batch: {error}")))?;
-            continue;
-        }
-        headers.insert("Nats-Batch-Commit", "1");
-        let commit = client.request_with_headers(subject, headers, write.value.into());
-        let reply = tokio::time::timeout(COMMIT_TIMEOUT, commit)
-            .await
-            .map_err(|_| BatchFailure::Lost("no answer to the batch's commit".into()))?
-            .map_err(|error| BatchFailure::Lost(format!("committing the batch: {error}")))?;
-        return acknowledged(&reply.payload, count);
+        headers
+    };
+    for (index, write) in writes.into_iter().enumerate() {
+        let sent = client.publish_with_headers(format!("{prefix}{}", write.key), headers(index + 1, &write), write.value.into()).await;
+        sent.map_err(|error| BatchFailure::Lost(format!("sending the batch: {error}")))?;
     }
-    Err(BatchFailure::Other(anyhow::anyhow!("an empty batch")))
+    let mut commit_headers = headers(count, &last);
+    commit_headers.insert("Nats-Batch-Commit", "1");
+    let commit = client.request_with_headers(format!("{prefix}{}", last.key), commit_headers, last.value.into());
+    let reply = tokio::time::timeout(COMMIT_TIMEOUT, commit)
+        .await
+        .map_err(|_| BatchFailure::Lost("no answer to the batch's commit".into()))?
+        .map_err(|error| BatchFailure::Lost(format!("committing the batch: {error}")))?;
+    acknowledged(&reply.payload, count)
 }
 
 /// The revision of a batch's last message, from the server's answer to its commit.
@@ -136,22 +136,17 @@ async fn run(store: Store, client: async_nats::Client, mut queue: mpsc::Receiver
     let mut next: Vec<Pending> = Vec::new();
     loop {
         tokio::select! {
-            pending = queue.recv(), if in_flight.len() < IN_FLIGHT => {
-                let Some(pending) = pending else { break };
-                next.push(pending);
-                gather(&mut queue, &mut next);
-                let (batch, rest) = one_per_key(std::mem::take(&mut next));
-                next = rest;
-                in_flight.push(send(&store, &client, batch));
-            }
-            Some(()) = in_flight.next(), if !in_flight.is_empty() => {
-                if !next.is_empty() && in_flight.len() < IN_FLIGHT {
-                    gather(&mut queue, &mut next);
-                    let (batch, rest) = one_per_key(std::mem::take(&mut next));
-                    next = rest;
-                    in_flight.push(send(&store, &client, batch));
-                }
-            }
+            pending = queue.recv(), if in_flight.len() < IN_FLIGHT => match pending {
+                Some(pending) => next.push(pending),
+                None => break,
+            },
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+        }
+        if !next.is_empty() && in_flight.len() < IN_FLIGHT {
+            gather(&mut queue, &mut next);
+            let (batch, rest) = one_per_key(std::mem::take(&mut next));
+            next = rest;
+            in_flight.push(send(&store, &client, batch));
         }
     }
     while in_flight.next().await.is_some() {}

@@ -28,13 +28,6 @@ pub struct Ledger {
     jobs: mpsc::Sender<Job>,
 }
 
-/// What a reserve edit found.
-enum Reserving {
-    /// The order's reservation is recorded in this state (now, or by an earlier request).
-    Recorded(ReservationState),
-    Short(Ingredient),
-}
-
 /// The stock as metrics, per ingredient: `brewq_stock_on_hand`, `brewq_stock_reserved`, and
 /// `brewq_stock_low` (1 while below its alert level).
 pub(crate) fn record_levels(levels: &BTreeMap<Ingredient, StockLevel>) {
@@ -112,26 +105,22 @@ impl Ledger {
     /// Sets aside `items` for `order_id`, all or nothing.
     pub async fn reserve(&self, order_id: &str, items: &Items) -> anyhow::Result<StockReply> {
         let (id, wanted) = (order_id.to_owned(), items.clone());
-        let found = self
-            .edit(Some(order_id), true, move |doc, slot| {
-                if let Some(record) = slot.record() {
-                    return Ok(Reserving::Recorded(record.state));
-                }
-                // A marker without a record: an earlier version reserved and stopped there.
-                if !doc.in_flight.contains_key(&id)
-                    && let Err(ingredient) = apply(&mut doc.levels, Op::Reserve, &wanted)
-                {
-                    return Ok(Reserving::Short(ingredient));
-                }
-                doc.in_flight.remove(&id);
-                slot.set(Reservation { items: wanted.clone(), state: ReservationState::Reserved });
-                Ok(Reserving::Recorded(ReservationState::Reserved))
-            })
-            .await?;
-        Ok(match found {
-            Reserving::Short(ingredient) => StockReply::OutOfStock { ingredient },
-            Reserving::Recorded(state) => reply_for(state),
+        self.edit(Some(order_id), true, move |doc, slot| {
+            // Recorded by an earlier request: answer from the record.
+            if let Some(record) = slot.record() {
+                return Ok(reply_for(record.state));
+            }
+            // A marker without a record: an earlier version reserved and stopped there.
+            if !doc.in_flight.contains_key(&id)
+                && let Err(ingredient) = apply(&mut doc.levels, Op::Reserve, &wanted)
+            {
+                return Ok(StockReply::OutOfStock { ingredient });
+            }
+            doc.in_flight.remove(&id);
+            slot.set(Reservation { items: wanted.clone(), state: ReservationState::Reserved });
+            Ok(StockReply::Reserved)
         })
+        .await
     }
 
     /// The order was brewed: its reservation becomes consumed.
