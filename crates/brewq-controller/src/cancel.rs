@@ -24,6 +24,7 @@ async fn cancel(controller: &Controller, order_id: &str) -> OrderReply {
         reason: Some("cancelled by the customer".into()),
         order: None,
         settle: false,
+        brewing_since: None,
     };
     let record = match controller.records.update(&update).await {
         // `Records::update` only records; settling is this function's.

@@ -129,13 +129,14 @@ impl Records {
         .await
     }
 
-    /// Moves an order to `update.status` if the state machine allows it. An order without a
-    /// record that comes with the update (queued by a controller that stopped before recording
-    /// it) is recorded as queued first.
+    /// Moves an order to `update.status` if the state machine allows it (through brewing, for
+    /// an instant brew recorded with its outcome). An order without a record that comes with
+    /// the update (queued by a controller that stopped before recording it) is recorded as
+    /// queued first.
     pub async fn update(&self, update: &OrderUpdate) -> anyhow::Result<UpdateReply> {
         let at = now();
         self.change(&update.order_id, |existing: Option<OrderRecord>| {
-            let mut record = match (existing, &update.order) {
+            let record = match (existing, &update.order) {
                 (Some(record), _) => record,
                 (None, Some(order)) => OrderRecord::queued(&update.order_id, order.clone(), at),
                 (None, None) => return Ok((Change::Keep, UpdateReply::NotFound)),
@@ -144,8 +145,8 @@ impl Records {
                 // Asked again after a crash or a lost reply: already done.
                 return Ok((Change::Keep, UpdateReply::Applied { record }));
             }
-            match record.transition(update.status, update.machine, update.reason.clone(), at) {
-                Ok(()) => Ok((Change::Write(record.clone()), UpdateReply::Applied { record })),
+            match record.updated(update, at) {
+                Ok(record) => Ok((Change::Write(record.clone()), UpdateReply::Applied { record })),
                 // A refused transition leaves the record as it was.
                 Err(_) => Ok((Change::Keep, UpdateReply::Refused { record })),
             }

@@ -18,7 +18,8 @@ pub trait Brewer: Send + Sync + 'static {
     /// abandons the brew.
     fn brew(&self, order: &Order) -> impl Future<Output = Result<(), BrewFailure>> + Send;
 
-    /// How long a cup of `size` should take, before any has been measured (for the ETA).
+    /// How long a cup of `size` should take, before any has been measured (for the ETA). Zero
+    /// means instant: such a brew is recorded with its outcome, in one write.
     fn expected_brew_time(&self, size: Size) -> Duration;
 }
 

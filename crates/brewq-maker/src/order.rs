@@ -1,17 +1,21 @@
 //! One order on one machine, from delivery to ack. The record is moved first (brewing, ready,
 //! failed) and the stock settled after, so that a redelivery after a crash finds the record
 //! final and only settles the stock again (commit and release are idempotent): no order is
-//! brewed twice to completion, and none is lost. Every request names the order in its
-//! `Brewq-Order-Id` header; brew times, failures and redeliveries are metrics.
+//! brewed twice to completion, and none is lost. A brew the machine expects to be instant, on
+//! an order's first delivery, is recorded with its outcome: brewing and ready in one write.
+//! Every request names the order in its `Brewq-Order-Id` header; brew times, failures and
+//! redeliveries are metrics.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::Message;
 use brewq_protocol::{
-    Order, OrderRecord, OrderRequest, OrderStatus, OrderUpdate, StockReply, UpdateReply, subjects,
+    Order, OrderRecord, OrderRequest, OrderStatus, OrderUpdate, StockReply, UpdateReply, now, subjects,
 };
 use brewq_runtime::request::request_json_with_header;
+use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -35,8 +39,12 @@ pub(crate) async fn handle<B: Brewer>(machine: &Machine<B>, message: Message, sh
                     // Paused while its fetch was out: another machine takes the order.
                     return nak(&message, None).await;
                 }
-                let handling = Handling { machine, message: &message, order_id: &order_id };
-                handling.run(order, shutdown).await;
+                // An instant brew needs no brewing record ahead of it: no one could see it. A
+                // redelivery records brewing first, so that its attempts are counted.
+                let instant = delivered == 1 && machine.brewer.expected_brew_time(order.size).is_zero();
+                let handling =
+                    Handling { machine, message: &message, order_id: &order_id, order, instant, brew_started: OnceLock::new() };
+                handling.run(shutdown).await;
             }
             Ok(_) => terminate(&message, "order without an id").await,
             Err(error) => terminate(&message, &error).await,
@@ -50,18 +58,27 @@ struct Handling<'a, B> {
     machine: &'a Machine<B>,
     message: &'a Message,
     order_id: &'a str,
+    order: Order,
+    /// Brewed before anything is recorded, then recorded brewing and done in one update.
+    instant: bool,
+    /// When an instant brew started; every later update carries it.
+    brew_started: OnceLock<OffsetDateTime>,
 }
 
 impl<B: Brewer> Handling<'_, B> {
-    async fn run(&self, order: Order, shutdown: &CancellationToken) {
+    async fn run(&self, shutdown: &CancellationToken) {
         let config = &self.machine.config;
+        let order = &self.order;
         // Brew attempts are counted in the record: a delivery handed back by a paused or
         // stopping machine is not an attempt.
-        let attempts = match self.brewing(&order).await {
-            Some(UpdateReply::Applied { record }) => i64::from(record.attempts),
-            Some(UpdateReply::Refused { record } | UpdateReply::Settled { record }) => return self.settle(&record).await,
-            Some(UpdateReply::NotFound) => return terminate(self.message, "no record for this order").await,
-            Some(UpdateReply::Error { .. }) | None => return self.retry_later().await,
+        let attempts = match self.instant {
+            true => 1,
+            false => match self.brewing().await {
+                Some(UpdateReply::Applied { record }) => i64::from(record.attempts),
+                Some(UpdateReply::Refused { record } | UpdateReply::Settled { record }) => return self.settle(&record).await,
+                Some(UpdateReply::NotFound) => return terminate(self.message, "no record for this order").await,
+                Some(UpdateReply::Error { .. }) | None => return self.retry_later().await,
+            },
         };
         if attempts > config.max_attempts {
             let reason = format!("gave up after {} attempts", config.max_attempts);
@@ -73,9 +90,12 @@ impl<B: Brewer> Handling<'_, B> {
         }
         self.machine.status.brewing(self.order_id);
         tracing::info!(size = %order.size, "brewing");
+        if self.instant {
+            self.brew_started.get_or_init(now);
+        }
         let started = Instant::now();
         let outcome = tokio::select! {
-            outcome = self.brew_with_progress(&order) => outcome,
+            outcome = self.brew_with_progress(order) => outcome,
             () = shutdown.cancelled() => return self.abandon("stopped").await,
             () = out_of_service.cancelled() => return self.abandon("out of service").await,
         };
@@ -165,8 +185,11 @@ impl<B: Brewer> Handling<'_, B> {
     async fn abandon(&self, why: &str) {
         tracing::warn!(why, "brew abandoned, order handed back to the queue");
         self.machine.status.idle();
-        let reason = format!("machine {} {why} mid-brew", self.machine.config.id);
-        self.update(OrderStatus::Queued, Some(reason)).await;
+        if !self.instant {
+            // An instant brew recorded nothing yet: the record still says queued.
+            let reason = format!("machine {} {why} mid-brew", self.machine.config.id);
+            self.update(OrderStatus::Queued, Some(reason)).await;
+        }
         nak(self.message, None).await;
     }
 
@@ -177,8 +200,8 @@ impl<B: Brewer> Handling<'_, B> {
 
     /// Asks the controllers to record that the order is brewing, sending the order along so
     /// that one queued without a record (its controller stopped) gets its record now.
-    async fn brewing(&self, order: &Order) -> Option<UpdateReply> {
-        self.send(OrderUpdate { order: Some(order.clone()), ..self.update_to(OrderStatus::Brewing, None) }).await
+    async fn brewing(&self) -> Option<UpdateReply> {
+        self.send(OrderUpdate { order: Some(self.order.clone()), ..self.update_to(OrderStatus::Brewing, None) }).await
     }
 
     /// Asks the controllers to record a status; `None` if they could not be reached.
@@ -186,9 +209,13 @@ impl<B: Brewer> Handling<'_, B> {
         self.send(self.update_to(status, reason)).await
     }
 
+    /// The update to `status`; after an instant brew, it records the brew's start too, and
+    /// carries the order, as a brewing update does.
     fn update_to(&self, status: OrderStatus, reason: Option<String>) -> OrderUpdate {
         let machine = Some(self.machine.config.id);
-        OrderUpdate { order_id: self.order_id.to_owned(), status, machine, reason, order: None, settle: false }
+        let brewing_since = self.brew_started.get().copied();
+        let order = brewing_since.map(|_| self.order.clone());
+        OrderUpdate { order_id: self.order_id.to_owned(), status, machine, reason, order, settle: false, brewing_since }
     }
 
     async fn send(&self, update: OrderUpdate) -> Option<UpdateReply> {

@@ -155,6 +155,20 @@ impl OrderRecord {
         Ok(())
     }
 
+    /// The record after a machine's `update`, made at `at`. An update that says when its brew
+    /// started (`brewing_since`, an instant brew recorded only with its outcome) moves a queued
+    /// order to brewing at that time first, so the history shows the brew and the attempt counts.
+    pub fn updated(&self, update: &OrderUpdate, at: OffsetDateTime) -> Result<OrderRecord, TransitionError> {
+        let mut record = self.clone();
+        if let Some(since) = update.brewing_since
+            && record.status == OrderStatus::Queued
+        {
+            record.transition(OrderStatus::Brewing, update.machine, None, since)?;
+        }
+        record.transition(update.status, update.machine, update.reason.clone(), at)?;
+        Ok(record)
+    }
+
     /// When the order was accepted.
     pub fn created_at(&self) -> Option<OffsetDateTime> {
         self.history.first().map(|entry| entry.at)
@@ -180,6 +194,12 @@ pub struct OrderUpdate {
     /// answers [`UpdateReply::Settled`]. Earlier controllers ignore it, and the machine settles.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub settle: bool,
+    /// When the machine started a brew it did not record first, because it expected it to be
+    /// instant: the record shows the order brewing from then, written with `status` in one
+    /// change. Earlier controllers ignore it and refuse the update; the machine then offers the
+    /// order again, and a redelivery records brewing first.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub brewing_since: Option<OffsetDateTime>,
 }
 
 /// The outcome of an [`OrderUpdate`].

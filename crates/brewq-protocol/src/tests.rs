@@ -153,6 +153,39 @@ fn an_update_asks_to_settle_only_when_it_says_so_and_reads_as_earlier_machines_s
 }
 
 #[test]
+fn an_instant_brew_records_brewing_at_its_start_and_its_outcome_in_one_change() {
+    let order = request(seed_payload()).validate().expect("valid");
+    let queued = OrderRecord::queued("o1", order.clone(), now());
+    let since = now();
+    let ready = OrderUpdate {
+        order_id: "o1".into(),
+        status: OrderStatus::Ready,
+        machine: Some(3),
+        reason: None,
+        order: Some(order),
+        settle: true,
+        brewing_since: Some(since),
+    };
+    let at = now();
+    let record = queued.updated(&ready, at).expect("queued, then brewing, then ready");
+    let steps: Vec<_> = record.history.iter().map(|entry| (entry.status, entry.machine, entry.at)).collect();
+    assert_eq!(steps[1..], [(OrderStatus::Brewing, Some(3), since), (OrderStatus::Ready, Some(3), at)]);
+    assert_eq!((record.status, record.machine, record.attempts), (OrderStatus::Ready, Some(3), 1));
+
+    // Cancelled while it brewed: refused, as a ready update without the brew's start is.
+    let mut cancelled = queued.clone();
+    cancelled.transition(OrderStatus::Cancelled, None, None, now()).expect("cancel");
+    assert!(cancelled.updated(&ready, now()).is_err());
+    let unannounced = OrderUpdate { brewing_since: None, ..ready.clone() };
+    assert!(queued.updated(&unannounced, now()).is_err(), "queued cannot become ready without a brew");
+
+    let json = serde_json::to_value(&ready).expect("json");
+    assert_eq!(serde_json::from_value::<OrderUpdate>(json).expect("parses"), ready);
+    let plain = serde_json::to_value(&unannounced).expect("json");
+    assert!(plain.get("brewing_since").is_none(), "left out when none: {plain}");
+}
+
+#[test]
 fn reject_codes_are_named_as_they_serialize() {
     for code in [RejectCode::Invalid, RejectCode::OutOfStock, RejectCode::Unavailable, RejectCode::NotFound, RejectCode::Conflict] {
         assert_eq!(serde_json::to_value(code).expect("serializes"), code.as_str());

@@ -1,6 +1,7 @@
 //! The order pipeline against a real cluster: no oversell, exactly-once accounting under
 //! failed brews, a machine or a server killed mid-run, an order its controller queued but never
-//! recorded, a retry after a rollback, bad input and idempotency.
+//! recorded, an instant brew recorded in one write, a retry after a rollback, bad input and
+//! idempotency.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use brewq_launch::ServiceKind;
 use brewq_protocol::stock::{Items, recipe};
 use brewq_protocol::{Ingredient, OrderRecord, OrderRequest, OrderStatus, RejectCode, StockCommand, StockReply, subjects};
+use futures::StreamExt;
 use futures::future::join_all;
 use serde_json::{Value, json};
 
@@ -320,6 +322,40 @@ async fn an_order_queued_but_never_recorded_is_recorded_by_its_machine_and_brewe
     assert_eq!(statuses, [OrderStatus::Queued, OrderStatus::Brewing, OrderStatus::Ready]);
     eventually("the work queue to drain", Duration::from_secs(30), || async { system.queue_depth().await == 0 }).await;
     assert_stock_settled(&system, &consumed_by([record].into_iter())).await;
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn an_instant_brew_is_recorded_brewing_and_ready_in_one_write() {
+    // Brew time 0 (the harness's): the machine records each brew with its outcome. A brew that
+    // takes time is recorded brewing first (a_machine_killed_mid_brew_... sees it).
+    let system = TestSystem::start(1, |_| {}).await;
+    let mut writes = system.bucket(subjects::ORDERS_BUCKET).await.watch(">").await.expect("watch the records");
+    let orders: Vec<Value> = (0..20).map(|index| order_json(&format!("i{index}"), "small", "robusta", "none", 0)).collect();
+    let replies = join_all(orders.iter().map(|order| system.order(order))).await;
+    let accepted: Vec<String> = replies.iter().map(|reply| reply.order_id.clone().expect("accepted")).collect();
+    let done = system.wait_terminal(&accepted, Duration::from_secs(30)).await;
+    for record in done.values() {
+        let steps: Vec<(OrderStatus, Option<u32>)> = record.history.iter().map(|entry| (entry.status, entry.machine)).collect();
+        assert_eq!(steps, [(OrderStatus::Queued, None), (OrderStatus::Brewing, Some(1)), (OrderStatus::Ready, Some(1))]);
+        assert!(record.history[1].at <= record.history[2].at, "brewing recorded at the brew's start: {record:?}");
+        assert_eq!(record.attempts, 1);
+    }
+
+    // Every write of those records, as stored: none of them left an order at brewing.
+    let mut statuses: BTreeMap<String, Vec<OrderStatus>> = BTreeMap::new();
+    let all_ready = |statuses: &BTreeMap<String, Vec<OrderStatus>>| {
+        accepted.iter().all(|id| statuses.get(id).is_some_and(|seen| seen.contains(&OrderStatus::Ready)))
+    };
+    while !all_ready(&statuses) {
+        let entry = tokio::time::timeout(Duration::from_secs(10), writes.next()).await;
+        let entry = entry.expect("a write of every record").expect("the watch goes on").expect("an entry");
+        let record: OrderRecord = serde_json::from_slice(&entry.value).expect("a record");
+        statuses.entry(record.id).or_default().push(record.status);
+    }
+    for (id, seen) in &statuses {
+        assert!(!seen.contains(&OrderStatus::Brewing), "order {id} was written brewing on its own: {seen:?}");
+    }
     system.stop().await;
 }
 
