@@ -1,8 +1,11 @@
 //! The machine's heartbeat: its state, order and counters, written to `coffee-machines` every
-//! few seconds and at once on each change of state, so the fleet is read from the live system.
+//! few seconds and soon after each change of state (changes closer together than a quarter of
+//! the interval go out in one write), so the fleet is read from the live system.
 
 use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use async_nats::jetstream::kv::Store;
 use brewq_protocol::{MachineHeartbeat, MachineState, Size, now, subjects};
@@ -127,7 +130,10 @@ fn millis(time: Duration) -> u64 {
     u64::try_from(time.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Writes heartbeats until `stop`, then a last one saying the machine is going away.
+/// Writes heartbeats until `stop`, then a last one saying the machine is going away. A change
+/// goes out at once, or, if a heartbeat went out less than `every / 4` ago, when that time is
+/// up, with the changes made meanwhile: a machine brewing instant orders changes state many
+/// times a second, and each heartbeat is a replicated write.
 pub(crate) async fn publish(
     id: u32,
     every: Duration,
@@ -137,12 +143,18 @@ pub(crate) async fn publish(
 ) {
     let key = subjects::machine_key(id);
     loop {
+        let written = Instant::now();
         if let Err(error) = brewq_runtime::kv::put_json(&store, &key, &status.heartbeat(id, None)).await {
             tracing::warn!(error = format!("{error:#}"), "cannot publish heartbeat");
         }
         tokio::select! {
             () = stop.cancelled() => break,
-            () = status.changed.notified() => {}
+            () = status.changed.notified() => {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep_until(written + every / 4) => {}
+                }
+            }
             () = tokio::time::sleep(every) => {}
         }
     }

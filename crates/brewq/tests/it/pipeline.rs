@@ -1,6 +1,6 @@
 //! The order pipeline against a real cluster: no oversell, exactly-once accounting under
 //! failed brews, a machine or a server killed mid-run, an order its controller queued but never
-//! recorded, an instant brew recorded in one write, a retry after a rollback, bad input and
+//! recorded, an instant brew recorded in one write (and its machine's heartbeats), a retry after a rollback, bad input and
 //! idempotency.
 
 use std::collections::BTreeMap;
@@ -356,6 +356,40 @@ async fn an_instant_brew_is_recorded_brewing_and_ready_in_one_write() {
     for (id, seen) in &statuses {
         assert!(!seen.contains(&OrderStatus::Brewing), "order {id} was written brewing on its own: {seen:?}");
     }
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_machine_brewing_instant_orders_writes_its_heartbeat_at_most_four_times_an_interval() {
+    // Each change of state is published soon, but changes closer together than a quarter of
+    // the heartbeat interval (2 s) share one write.
+    const QUARTER: f64 = 0.5;
+    let system = TestSystem::start(1, |_| {}).await;
+    let machines = system.bucket(subjects::MACHINES_BUCKET).await;
+    let mut beats = machines.watch(subjects::machine_key(1)).await.expect("watch the heartbeat");
+    let from = brewq_protocol::now();
+    let orders: Vec<Value> = (0..60).map(|index| order_json(&format!("h{index}"), "small", "arabica", "none", 0)).collect();
+    let replies = join_all(orders.iter().map(|order| system.order(order))).await;
+    let accepted: Vec<String> = replies.iter().map(|reply| reply.order_id.clone().expect("accepted")).collect();
+    system.wait_terminal(&accepted, Duration::from_secs(60)).await;
+    let until = brewq_protocol::now();
+
+    // The heartbeats written meanwhile, up to the first one after (they come every 2 s).
+    let mut written = 0;
+    let after = loop {
+        let entry = tokio::time::timeout(Duration::from_secs(10), beats.next()).await;
+        let entry = entry.expect("a heartbeat every 2 s").expect("the watch goes on").expect("an entry");
+        let beat: brewq_protocol::MachineHeartbeat = serde_json::from_slice(&entry.value).expect("a heartbeat");
+        if beat.at > until {
+            break beat;
+        }
+        if beat.at >= from {
+            written += 1;
+        }
+    };
+    assert_eq!(after.cups, 60, "the machine brewed the 60 orders: {after:?}");
+    let allowed = ((until - from).as_seconds_f64() / QUARTER).ceil() as u64 + 1;
+    assert!(written <= allowed, "{written} heartbeats in {:.2} s, at most {allowed} expected", (until - from).as_seconds_f64());
     system.stop().await;
 }
 
