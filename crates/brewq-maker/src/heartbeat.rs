@@ -1,6 +1,6 @@
 //! The machine's heartbeat: its state, order and counters, written to `coffee-machines` every
-//! few seconds and soon after each change of state (changes closer together than a quarter of
-//! the interval go out in one write), so the fleet is read from the live system.
+//! few seconds and soon after a change of state or order that lasts (a brew of a moment only
+//! shows in the counters), so the fleet is read from the live system.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -130,10 +130,12 @@ fn millis(time: Duration) -> u64 {
     u64::try_from(time.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Writes heartbeats until `stop`, then a last one saying the machine is going away. A change
-/// goes out at once, or, if a heartbeat went out less than `every / 4` ago, when that time is
-/// up, with the changes made meanwhile: a machine brewing instant orders changes state many
-/// times a second, and each heartbeat is a replicated write.
+/// Writes heartbeats until `stop`, then a last one saying the machine is going away. One goes
+/// out every `every`, and one soon after a change that shows: a state or an order other than
+/// the last one written. A change is looked at a tenth of the interval after it is made, and no
+/// sooner than a quarter after the last write. Each heartbeat is a replicated write, and a
+/// machine brewing instant orders changes state many times a second: a brew that began and
+/// ended in between shows only in the counters of the next regular heartbeat.
 pub(crate) async fn publish(
     id: u32,
     every: Duration,
@@ -142,24 +144,36 @@ pub(crate) async fn publish(
     stop: CancellationToken,
 ) {
     let key = subjects::machine_key(id);
-    loop {
+    'beats: loop {
+        let shown = status.heartbeat(id, None);
         let written = Instant::now();
-        if let Err(error) = brewq_runtime::kv::put_json(&store, &key, &status.heartbeat(id, None)).await {
+        if let Err(error) = brewq_runtime::kv::put_json(&store, &key, &shown).await {
             tracing::warn!(error = format!("{error:#}"), "cannot publish heartbeat");
         }
-        tokio::select! {
-            () = stop.cancelled() => break,
-            () = status.changed.notified() => {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = tokio::time::sleep_until(written + every / 4) => {}
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break 'beats,
+                () = tokio::time::sleep_until(written + every) => break,
+                () = status.changed.notified() => {
+                    let look = (written + every / 4).max(Instant::now() + every / 10);
+                    tokio::select! {
+                        () = stop.cancelled() => break 'beats,
+                        () = tokio::time::sleep_until(look) => {}
+                    }
+                    if shows_other_than(&status.heartbeat(id, None), &shown) {
+                        break;
+                    }
                 }
             }
-            () = tokio::time::sleep(every) => {}
         }
     }
     let last = status.heartbeat(id, Some(MachineState::Stopping));
     if let Err(error) = brewq_runtime::kv::put_json(&store, &key, &last).await {
         tracing::warn!(error = format!("{error:#}"), "cannot publish the last heartbeat");
     }
+}
+
+/// Whether `now` shows the fleet something `shown` did not: another state or another order.
+fn shows_other_than(now: &MachineHeartbeat, shown: &MachineHeartbeat) -> bool {
+    now.state != shown.state || now.order_id != shown.order_id
 }
