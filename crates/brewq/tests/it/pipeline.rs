@@ -364,7 +364,6 @@ async fn a_machine_brewing_instant_orders_writes_only_its_regular_heartbeats() {
     // A change is looked at a tenth of the heartbeat interval (2 s) after it is made: an
     // instant brew has begun and ended by then, and shows only in the counters, which go out
     // with the heartbeat every 2 s. The orders come one at a time, each done before the next.
-    const EVERY: f64 = 2.0;
     const ORDERS: u64 = 20;
     let system = TestSystem::start(1, |_| {}).await;
     let machines = system.bucket(subjects::MACHINES_BUCKET).await;
@@ -378,24 +377,60 @@ async fn a_machine_brewing_instant_orders_writes_only_its_regular_heartbeats() {
         system.wait_terminal(&[order_id], Duration::from_secs(30)).await;
     }
     let until = brewq_protocol::now();
+    let (written, after) = heartbeats_written(&mut beats, from, until).await;
+    assert_eq!(after.cups, ORDERS, "the machine brewed the orders: {after:?}");
+    assert_at_most(written, from, until, 2.0);
+    system.stop().await;
+}
 
-    // The heartbeats written meanwhile, up to the first one after (they come every 2 s).
+#[tokio::test]
+async fn a_machine_brewing_back_to_back_writes_its_heartbeat_at_most_four_times_an_interval() {
+    // Brews of 0.1 s one after the other: each look (a tenth of the 2 s interval after a
+    // change) finds another order, but looks closer than a quarter of the interval after the
+    // last write wait for that quarter.
+    const ORDERS: u64 = 30;
+    let system = TestSystem::start(1, |config| config.brew_scale = 0.005).await;
+    let machines = system.bucket(subjects::MACHINES_BUCKET).await;
+    let mut beats = machines.watch(subjects::machine_key(1)).await.expect("watch the heartbeat");
+    let from = brewq_protocol::now();
+    let orders: Vec<Value> =
+        (0..ORDERS).map(|index| order_json(&format!("b{index}"), "small", "arabica", "none", 0)).collect();
+    let replies = join_all(orders.iter().map(|order| system.order(order))).await;
+    let accepted: Vec<String> = replies.iter().map(|reply| reply.order_id.clone().expect("accepted")).collect();
+    system.wait_terminal(&accepted, Duration::from_secs(60)).await;
+    let until = brewq_protocol::now();
+    let (written, after) = heartbeats_written(&mut beats, from, until).await;
+    assert_eq!(after.cups, ORDERS, "the machine brewed the orders: {after:?}");
+    assert_at_most(written, from, until, 0.5);
+    system.stop().await;
+}
+
+/// The heartbeats written from `from` to `until`, and the first one after (they come every
+/// 2 s).
+async fn heartbeats_written(
+    beats: &mut async_nats::jetstream::kv::Watch,
+    from: time::OffsetDateTime,
+    until: time::OffsetDateTime,
+) -> (u64, brewq_protocol::MachineHeartbeat) {
     let mut written = 0;
-    let after = loop {
+    loop {
         let entry = tokio::time::timeout(Duration::from_secs(10), beats.next()).await;
         let entry = entry.expect("a heartbeat every 2 s").expect("the watch goes on").expect("an entry");
         let beat: brewq_protocol::MachineHeartbeat = serde_json::from_slice(&entry.value).expect("a heartbeat");
         if beat.at > until {
-            break beat;
+            return (written, beat);
         }
         if beat.at >= from {
             written += 1;
         }
-    };
-    assert_eq!(after.cups, ORDERS, "the machine brewed the orders: {after:?}");
-    let allowed = ((until - from).as_seconds_f64() / EVERY).ceil() as u64 + 1;
-    assert!(written <= allowed, "{written} heartbeats in {:.2} s, at most {allowed} expected", (until - from).as_seconds_f64());
-    system.stop().await;
+    }
+}
+
+/// At most one heartbeat per `seconds` from `from` to `until`, and one more.
+fn assert_at_most(written: u64, from: time::OffsetDateTime, until: time::OffsetDateTime, seconds: f64) {
+    let took = (until - from).as_seconds_f64();
+    let allowed = (took / seconds).ceil() as u64 + 1;
+    assert!(written <= allowed, "{written} heartbeats in {took:.2} s, at most {allowed} expected");
 }
 
 #[tokio::test]
