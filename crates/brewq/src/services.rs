@@ -8,12 +8,14 @@ use crate::args::{MakerArgs, ProvisionArgs, ServiceArgs, WebArgs};
 use crate::connect::{connect_once, nats_config};
 use crate::metrics_server::MetricsServer;
 
-/// A token cancelled on the first Ctrl-C or SIGTERM.
+/// A token cancelled on the first Ctrl-C or SIGTERM from now on: each service takes it first
+/// thing, so that a signal during its start-up stops it cleanly instead of killing it.
 fn shutdown_token() -> CancellationToken {
     let token = CancellationToken::new();
     let trigger = token.clone();
+    let signal = brewq_runtime::shutdown_signal();
     tokio::spawn(async move {
-        brewq_runtime::shutdown_signal().await;
+        signal.await;
         tracing::info!("shutting down");
         trigger.cancel();
     });
@@ -28,20 +30,23 @@ async fn finish(service: anyhow::Result<()>, metrics: MetricsServer) -> anyhow::
 
 /// `brewq controller`.
 pub async fn controller(args: ServiceArgs) -> anyhow::Result<()> {
+    let shutdown = shutdown_token();
     let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Controller, "controller")?).await?;
-    finish(brewq_controller::run(brewq_controller::Config::default(), client, shutdown_token()).await, metrics).await
+    finish(brewq_controller::run(brewq_controller::Config::default(), client, shutdown).await, metrics).await
 }
 
 /// `brewq stock serve`.
 pub async fn stock(args: ServiceArgs) -> anyhow::Result<()> {
+    let shutdown = shutdown_token();
     let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Stock, "stock")?).await?;
-    finish(brewq_stock::run(brewq_stock::Config::default(), client, shutdown_token()).await, metrics).await
+    finish(brewq_stock::run(brewq_stock::Config::default(), client, shutdown).await, metrics).await
 }
 
 /// `brewq maker --id N`.
 pub async fn maker(args: MakerArgs) -> anyhow::Result<()> {
+    let shutdown = shutdown_token();
     anyhow::ensure!((0.0..=1.0).contains(&args.fail_rate), "--fail-rate must be between 0 and 1");
     anyhow::ensure!(args.brew_scale >= 0.0, "--brew-scale must be 0 or more");
     let name = format!("maker-{}", args.id);
@@ -50,12 +55,13 @@ pub async fn maker(args: MakerArgs) -> anyhow::Result<()> {
     let mut config = brewq_maker::Config::new(args.id);
     config.max_attempts = args.max_attempts;
     let brewer = brewq_maker::SimulatedBrewer { brew_scale: args.brew_scale, fail_rate: args.fail_rate };
-    finish(brewq_maker::run(config, brewer, client, shutdown_token()).await, metrics).await
+    finish(brewq_maker::run(config, brewer, client, shutdown).await, metrics).await
 }
 
 /// `brewq web`.
 pub async fn web(args: WebArgs) -> anyhow::Result<()> {
     use anyhow::Context;
+    let shutdown = shutdown_token();
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (is it in use? choose another with --listen)", args.listen))?;
@@ -64,7 +70,7 @@ pub async fn web(args: WebArgs) -> anyhow::Result<()> {
     let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Web, "web")?).await?;
     let config = brewq_web::Config { operator: operator(&args).await?, metrics: Some(recorder), ..brewq_web::Config::default() };
-    finish(brewq_web::run(config, client, listener, shutdown_token()).await, metrics).await
+    finish(brewq_web::run(config, client, listener, shutdown).await, metrics).await
 }
 
 /// The operator's account for the admin pages, if its files are given.
