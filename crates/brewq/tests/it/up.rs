@@ -103,10 +103,13 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
         assert!(reason.contains("sugar_count") && reason.lines().count() == 1, "--sugar {sugar}: {reason}");
     }
 
-    // The benchmark against the same system, through NATS and through HTTP: every order
-    // accepted and brewed, the raw figures measured, and the invariants still hold after it.
-    for via in ["nats", "http"] {
-        let bench = brewq(&["bench", "--orders", "40", "--clients", "4", "--raw-seconds", "1", "--via", via, "--json"], &dir);
+    // The benchmark against the same system, through NATS as fast as it goes and through HTTP
+    // at a rate: every order accepted and brewed, the raw figures measured (the bare pipeline
+    // paced at the run's rate too: 1 s at 20 orders/s), and the invariants still hold after it.
+    for (via, rate) in [("nats", None), ("http", Some("20"))] {
+        let mut args = vec!["bench", "--orders", "40", "--clients", "4", "--raw-seconds", "1", "--via", via, "--json"];
+        args.extend(rate.map(|rate| ["--rate", rate]).into_iter().flatten());
+        let bench = brewq(&args, &dir);
         assert!(bench.status.success(), "brewq bench --via {via}: {}", String::from_utf8_lossy(&bench.stderr));
         let report: serde_json::Value = serde_json::from_slice(&bench.stdout).expect("bench --json prints JSON only");
         assert_eq!((report["accepted"].as_u64(), report["ready"].as_u64()), (Some(40), Some(40)), "{report}");
@@ -114,6 +117,16 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
         assert!(report["acceptance"]["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{report}");
         for raw in ["jetstream_publish", "work_queue_take", "kv_compare_and_swap", "bare_pipeline", "bare_pipeline_one_connection"] {
             assert!(report["raw"][raw]["per_second"].as_f64().is_some_and(|rate| rate > 0.0), "{report}");
+        }
+        let paced = &report["raw"]["bare_pipeline_at_rate"];
+        match rate {
+            None => assert!(paced.is_null(), "{report}"),
+            Some(_) => {
+                for latency in ["acceptance", "order_to_ready"] {
+                    assert_eq!(paced[latency]["count"].as_u64(), Some(20), "{report}");
+                    assert!(paced[latency]["p99_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{report}");
+                }
+            }
         }
     }
     let streams = brewq(&["check", "--json"], &dir);

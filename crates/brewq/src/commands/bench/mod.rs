@@ -51,7 +51,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         for _ in 0..machines_online(&admin).await {
             takers.push(crate::connect::connect_once(&args.client.connect, Role::Provisioner, "brewq-bench-taker").await?);
         }
-        Some(raw::measure(&provisioner, Duration::from_secs(args.raw_seconds), &takers).await?)
+        Some(raw::measure(&provisioner, Duration::from_secs(args.raw_seconds), &takers, args.rate).await?)
     } else {
         None
     };

@@ -44,15 +44,20 @@ pub struct RawFigures {
     pub bare_pipeline: RawFigure,
     /// The same with every taker on one connection, which batches their traffic.
     pub bare_pipeline_one_connection: RawFigure,
+    /// The bare pipeline at the run's rate, each taker on a connection of its own: the
+    /// latencies any design that keeps a replicated work queue and an order's recorded
+    /// statuses has at that rate on this cluster. Only for a run with `--rate`.
+    pub bare_pipeline_at_rate: Option<super::bare::PacedFigure>,
 }
 
 /// Measures each ceiling for `duration`, as the provisioner (the one role that may make and
 /// delete the streams and the bucket); one taker per connection in `takers` takes from the
-/// work queue at once.
+/// work queue at once. With a `rate`, the bare pipeline is also paced at it.
 pub async fn measure(
     client: &async_nats::Client,
     duration: Duration,
     takers: &[async_nats::Client],
+    rate: Option<f64>,
 ) -> anyhow::Result<RawFigures> {
     let jetstream = jetstream::new(client.clone());
     let replicas = jetstream
@@ -70,6 +75,10 @@ pub async fn measure(
     let _ = jetstream.delete_stream(format!("KV_{}", subjects::BENCH_BUCKET)).await;
     let bare_shared = super::bare::measure(&jetstream, replicas, &vec![client.clone(); takers.len()], duration).await;
     let bare = super::bare::measure(&jetstream, replicas, takers, duration).await;
+    let paced = match rate {
+        Some(rate) => Some(super::bare::at_rate(&jetstream, replicas, takers, rate, duration).await),
+        None => None,
+    };
     let _ = jetstream.delete_stream(subjects::BENCH_STREAM).await;
     let _ = jetstream.delete_stream(format!("KV_{}", subjects::BENCH_BUCKET)).await;
     Ok(RawFigures {
@@ -80,6 +89,7 @@ pub async fn measure(
         kv_compare_and_swap: cas?,
         bare_pipeline: bare?,
         bare_pipeline_one_connection: bare_shared?,
+        bare_pipeline_at_rate: paced.transpose()?,
     })
 }
 
@@ -207,7 +217,7 @@ async fn ack(message: jetstream::Message) -> anyhow::Result<()> {
 }
 
 /// Asks for one message, as a machine does; `None` if none came within a second.
-async fn take_one(consumer: &jetstream::consumer::PullConsumer) -> anyhow::Result<Option<jetstream::Message>> {
+pub(super) async fn take_one(consumer: &jetstream::consumer::PullConsumer) -> anyhow::Result<Option<jetstream::Message>> {
     let mut batch = consumer.batch().max_messages(1).expires(Duration::from_secs(1)).messages().await.context("raw take")?;
     batch.next().await.transpose().map_err(|error| anyhow::anyhow!("raw take: {error}"))
 }

@@ -119,6 +119,15 @@ impl Report {
                     self.ready_per_second / bare.per_second
                 );
             }
+            if let Some(paced) = &raw.bare_pipeline_at_rate {
+                println!("  bare pipeline at {} orders/s, {} takers, own conns:", paced.rate, raw.takers);
+                for (label, bare, ours) in [
+                    ("acceptance", paced.acceptance, self.acceptance),
+                    ("order to ready", paced.order_to_ready, self.order_to_ready),
+                ] {
+                    println!("    {label:<15}{bare}   p99 brewq/raw = {:.2}", ours.p99_ms / bare.p99_ms);
+                }
+            }
         }
     }
 }
