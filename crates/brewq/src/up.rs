@@ -2,12 +2,15 @@
 //! enough `nats-server`, starts everything through [`brewq_launch::System`], restarts what
 //! dies, and stops it all cleanly.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::Context;
 use brewq_launch::cluster::{NodePorts, free_port};
 use brewq_launch::{System, SystemConfig};
+use tokio::signal::unix;
 
 use crate::args::{DEFAULT_DATA_DIR, LogFormatArg, UpArgs};
 
@@ -37,12 +40,19 @@ pub async fn run(args: UpArgs, log_format: LogFormatArg) -> anyhow::Result<()> {
             .collect();
         config.ports = Some(ports?);
     }
+    // Listening before anything starts: a stop asked for during the start-up then stops the
+    // system in order once it is up, rather than killing brewq up and leaving its children,
+    // in process groups of their own, running.
+    let stop = stop_asked();
+    tokio::pin!(stop);
     // Ctrl-C in the terminal reaches brewq up alone, which stops everything in order.
     brewq_launch::process::own_process_groups();
     eprintln!("starting a 3-node NATS cluster and the services in {} ...", args.data_dir.display());
-    let mut system = System::start(config).await?;
-    print_banner(&system, &args.data_dir);
-    supervise(&mut system).await;
+    let (mut system, stopping) = start(config, stop.as_mut()).await?;
+    if !stopping {
+        print_banner(&system, &args.data_dir);
+        supervise(&mut system, stop).await;
+    }
     eprintln!("stopping ...");
     system.stop().await?;
     eprintln!("stopped; orders and stock are kept in {}", args.data_dir.display());
@@ -69,23 +79,48 @@ fn print_banner(system: &System, data_dir: &Path) {
     println!("Ctrl-C stops everything.");
 }
 
-/// Restarts whatever dies, until Ctrl-C, SIGTERM, or SIGHUP (the terminal closed: the
-/// children, in groups of their own, would not hear of it).
-async fn supervise(system: &mut System) {
+/// Completes on Ctrl-C, SIGTERM, or SIGHUP (the terminal closed: the children, in groups of
+/// their own, would not hear of it), listening from this call on.
+fn stop_asked() -> impl Future<Output = ()> {
     let signal = brewq_runtime::shutdown_signal();
-    tokio::pin!(signal);
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let hung_up = async {
-        match hangup.as_mut() {
-            Some(hangup) => hangup.recv().await,
-            None => std::future::pending().await,
+    let mut hangup = unix::signal(unix::SignalKind::hangup()).ok();
+    async move {
+        let hung_up = async {
+            match hangup.as_mut() {
+                Some(hangup) => hangup.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = signal => {}
+            _ = hung_up => {}
         }
-    };
-    tokio::pin!(hung_up);
+    }
+}
+
+/// Starts the system. A stop asked for meanwhile waits until it is up (whether one was is
+/// returned with it): a start abandoned half-way kills what it has started rather than stop it
+/// in order, so only a second stop abandons it.
+async fn start(config: SystemConfig, stop: Pin<&mut impl Future<Output = ()>>) -> anyhow::Result<(System, bool)> {
+    let start = System::start(config);
+    tokio::pin!(start);
+    tokio::select! {
+        started = &mut start => return Ok((started?, false)),
+        () = stop => {}
+    }
+    eprintln!("stopping as soon as everything has started (again to abandon the start-up) ...");
+    let again = stop_asked();
+    tokio::select! {
+        started = &mut start => Ok((started?, true)),
+        () = again => anyhow::bail!("start-up abandoned: what had started was killed"),
+    }
+}
+
+/// Restarts whatever dies, until `stop`.
+async fn supervise(system: &mut System, mut stop: Pin<&mut impl Future<Output = ()>>) {
     loop {
         tokio::select! {
-            () = &mut signal => return,
-            _ = &mut hung_up => return,
+            () = &mut stop => return,
             () = tokio::time::sleep(Duration::from_secs(1)) => {
                 for name in system.revive() {
                     tracing::warn!(process = name, "process had stopped; restarted it");

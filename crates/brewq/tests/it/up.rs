@@ -1,6 +1,7 @@
 //! The real binaries, as a user runs them: `brewq up`, then `brewq order --wait` and the other
 //! commands against it (the order's id found in every service's log, `brewq status`), then
-//! SIGTERM stops everything cleanly; and a terminal's Ctrl-C hands a brewing order back.
+//! SIGTERM stops everything cleanly; a terminal's Ctrl-C hands a brewing order back; and a
+//! SIGTERM during the start-up stops everything once it is up.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -208,4 +209,53 @@ async fn ctrl_c_in_the_terminal_hands_the_brewing_order_back_before_the_servers_
     assert!(std::process::Command::new("kill").args(["-TERM", &again.id().expect("pid").to_string()]).status().expect("kill").success());
     let exit = tokio::time::timeout(Duration::from_secs(60), again.wait()).await.expect("stops in time").expect("exit");
     assert!(exit.success(), "brewq up exited with {exit}");
+}
+
+/// The processes whose command line names `data_dir`: the servers (their config) and the
+/// services (their seed file) of a `brewq up` on it, and `brewq up` itself.
+fn processes_naming(data_dir: &std::path::Path) -> Vec<String> {
+    let needle = data_dir.to_str().expect("UTF-8 path");
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(needle))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stop_during_the_start_up_stops_everything_once_it_is_up() {
+    let folder = tempfile::Builder::new().prefix("brewq-early-stop-").tempdir().expect("temp dir");
+    let data_dir = folder.path().to_owned();
+    let output = data_dir.with_extension("out");
+    let listen = free_listen_address();
+    let mut up = tokio::process::Command::new(brewq_bin())
+        .args(["up", "--machines", "2", "--brew-scale", "0", "--listen", &listen, "--data-dir"])
+        .arg(&data_dir)
+        .env("NATS_SERVER_BIN", nats_server_bin())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&output).expect("output file"))
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("brewq up starts");
+    let said = || std::fs::read_to_string(&output).unwrap_or_default();
+    eventually("the servers to run", Duration::from_secs(30), || {
+        let running = processes_naming(&data_dir).iter().any(|cmdline| cmdline.contains("nats-server"));
+        async move { running }
+    })
+    .await;
+    assert!(!data_dir.join("cluster.json").exists(), "already up: {}", said());
+
+    // SIGTERM while the servers and services start: brewq up finishes starting them, then
+    // stops them in order, and leaves nothing running (killed by it, brewq up left the
+    // servers running, in process groups of their own).
+    assert!(std::process::Command::new("kill").args(["-TERM", &up.id().expect("pid").to_string()]).status().expect("kill").success());
+    let exit = tokio::time::timeout(Duration::from_secs(120), up.wait()).await.expect("stops in time").expect("exit");
+    assert!(exit.success(), "brewq up exited with {exit}: {}", said());
+    assert!(said().contains("stopping as soon as everything has started"), "{}", said());
+    assert!(said().contains("stopped; orders and stock are kept"), "{}", said());
+    assert!(data_dir.join("cluster.json").is_file(), "the system never came up: {}", said());
+    let left = processes_naming(&data_dir);
+    assert!(left.is_empty(), "still running after brewq up stopped: {left:#?}");
 }
