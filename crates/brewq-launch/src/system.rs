@@ -81,6 +81,21 @@ pub enum ServiceKind {
     Web,
 }
 
+impl ServiceKind {
+    /// The group of [`ServiceKind::stop_group`] that stops last.
+    const LAST_TO_STOP: u8 = 3;
+
+    /// When this kind stops in [`System::stop`]: the groups in turn, from 0.
+    fn stop_group(self) -> u8 {
+        match self {
+            ServiceKind::Web => 0,
+            ServiceKind::Maker(_) => 1,
+            ServiceKind::Controller => 2,
+            ServiceKind::Stock => Self::LAST_TO_STOP,
+        }
+    }
+}
+
 /// One supervised service.
 struct Service {
     kind: ServiceKind,
@@ -317,14 +332,22 @@ impl System {
         revived
     }
 
-    /// Stops the services (letting brews finish or hand back), then the servers.
+    /// Stops the services (letting brews finish or hand back), then the servers. The services
+    /// stop in groups, every process of a group at once: the web shops (no new orders), then
+    /// the machines (none still fetches when another hands its order back, so no machine
+    /// takes it only to hand it back in turn), then the controllers and the stock managers,
+    /// which record and settle what the machines hand back.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         let mut clean = true;
-        for service in self.services.iter_mut().rev() {
-            if let Some(process) = service.process.as_mut() {
-                let exited_cleanly = process.stop(Duration::from_secs(15)).await;
+        for group in 0..=ServiceKind::LAST_TO_STOP {
+            let stopping = self.services.iter_mut().filter(|service| service.kind.stop_group() == group).filter_map(|service| {
+                let name = service.name.clone();
+                let process = service.process.as_mut()?;
+                Some(async move { (name, process.stop(Duration::from_secs(15)).await) })
+            });
+            for (name, exited_cleanly) in futures::future::join_all(stopping).await {
                 if !exited_cleanly {
-                    tracing::warn!(service = service.name, "service did not exit cleanly");
+                    tracing::warn!(service = name, "service did not exit cleanly");
                     clean = false;
                 }
             }

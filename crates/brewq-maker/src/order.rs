@@ -35,8 +35,10 @@ pub(crate) async fn handle<B: Brewer>(machine: &Machine<B>, message: Message, sh
             .and_then(|request| request.validate().map_err(|error| error.to_string()));
         match order {
             Ok(order) if !order_id.is_empty() => {
-                if machine.control.mode() != crate::control::Mode::Running {
-                    // Paused while its fetch was out: another machine takes the order.
+                if shutdown.is_cancelled() || machine.control.mode() != crate::control::Mode::Running {
+                    // Stopping or paused while its fetch was out: the order goes back as it
+                    // came, with nothing recorded (it is not an attempt), for another machine.
+                    tracing::info!("not taking orders any more; order handed back unopened");
                     return nak(&message, None).await;
                 }
                 // An instant brew needs no brewing record ahead of it: no one could see it. A
@@ -53,6 +55,11 @@ pub(crate) async fn handle<B: Brewer>(machine: &Machine<B>, message: Message, sh
     .instrument(span)
     .await;
 }
+
+/// How long after a stopping machine hands its order back the order can be taken again. When
+/// the whole fleet stops at once, the other machines have stopped fetching by then, so none
+/// takes it only to hand it back in turn (each such brew would count as an attempt).
+const STOPPING_HAND_BACK_DELAY: Duration = Duration::from_secs(1);
 
 struct Handling<'a, B> {
     machine: &'a Machine<B>,
@@ -86,7 +93,7 @@ impl<B: Brewer> Handling<'_, B> {
         }
         let out_of_service = self.machine.control.brew_token();
         if self.machine.control.mode() == crate::control::Mode::OutOfService {
-            return self.abandon("out of service").await;
+            return self.abandon("out of service", None).await;
         }
         self.machine.status.brewing(self.order_id);
         tracing::info!(size = %order.size, "brewing");
@@ -96,8 +103,8 @@ impl<B: Brewer> Handling<'_, B> {
         let started = Instant::now();
         let outcome = tokio::select! {
             outcome = self.brew_with_progress(order) => outcome,
-            () = shutdown.cancelled() => return self.abandon("stopped").await,
-            () = out_of_service.cancelled() => return self.abandon("out of service").await,
+            () = shutdown.cancelled() => return self.abandon("stopped", Some(STOPPING_HAND_BACK_DELAY)).await,
+            () = out_of_service.cancelled() => return self.abandon("out of service", None).await,
         };
         match outcome {
             Ok(()) => {
@@ -180,9 +187,9 @@ impl<B: Brewer> Handling<'_, B> {
         tracing::info!(status = %record.status, "order done");
     }
 
-    /// Shutdown or out of service while brewing: the order goes back to the queue at once for
-    /// another machine.
-    async fn abandon(&self, why: &str) {
+    /// Shutdown or out of service while brewing: the order goes back to the queue for another
+    /// machine, at once or after `delay`.
+    async fn abandon(&self, why: &str, delay: Option<Duration>) {
         tracing::warn!(why, "brew abandoned, order handed back to the queue");
         self.machine.status.idle();
         if !self.instant {
@@ -190,7 +197,7 @@ impl<B: Brewer> Handling<'_, B> {
             let reason = format!("machine {} {why} mid-brew", self.machine.config.id);
             self.update(OrderStatus::Queued, Some(reason)).await;
         }
-        nak(self.message, None).await;
+        nak(self.message, delay).await;
     }
 
     async fn retry_later(&self) {

@@ -179,8 +179,9 @@ async fn ctrl_c_in_the_terminal_hands_the_brewing_order_back_before_the_servers_
     let data_dir = folder.path().to_owned();
     let output = data_dir.with_extension("out");
     let listen = free_listen_address();
-    // One machine, and brews of 20 s: the order is still brewing when Ctrl-C comes.
-    let args = ["--machines", "1", "--brew-scale", "1", "--fail-rate", "0", "--listen", &listen];
+    // Brews of 20 s: the order is still brewing when Ctrl-C comes. Three machines: the two
+    // idle ones are stopping too, and none of them may take the order handed back.
+    let args = ["--machines", "3", "--brew-scale", "1", "--fail-rate", "0", "--listen", &listen];
     let mut up = start_in_terminal(&data_dir, &args, &output).await;
     let placed = brewq(&["order", "--name", "Ada", "--size", "small", "--json"], &data_dir);
     assert!(placed.status.success(), "brewq order: {}", String::from_utf8_lossy(&placed.stderr));
@@ -198,7 +199,9 @@ async fn ctrl_c_in_the_terminal_hands_the_brewing_order_back_before_the_servers_
     let exit = tokio::time::timeout(Duration::from_secs(60), up.wait()).await.expect("stops in time").expect("exit");
     assert!(exit.success(), "brewq up exited with {exit}");
 
-    // Started again, the order's history shows its machine handed it back as it stopped.
+    // Started again, the order's history shows its machine handed it back as it stopped, and
+    // no other machine brewing it meanwhile (each such brew would count as an attempt).
+    let stopped_at = time::OffsetDateTime::now_utc();
     let mut again = start_in_terminal(&data_dir, &args, &output).await;
     let record = order_status(&data_dir, &id);
     let history = record["history"].as_array().expect("history");
@@ -206,6 +209,12 @@ async fn ctrl_c_in_the_terminal_hands_the_brewing_order_back_before_the_servers_
         entry["status"] == "queued" && entry["reason"].as_str().is_some_and(|reason| reason.contains("mid-brew"))
     });
     assert!(handed_back, "the brewing order was not handed back at Ctrl-C: {record:#}");
+    let before_the_restart = |entry: &&serde_json::Value| {
+        let at = entry["at"].as_str().expect("at");
+        time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).expect("RFC 3339") < stopped_at
+    };
+    let brews = history.iter().filter(before_the_restart).filter(|entry| entry["status"] == "brewing").count();
+    assert_eq!(brews, 1, "brewed by more than one machine as the system stopped: {record:#}");
     assert!(std::process::Command::new("kill").args(["-TERM", &again.id().expect("pid").to_string()]).status().expect("kill").success());
     let exit = tokio::time::timeout(Duration::from_secs(60), again.wait()).await.expect("stops in time").expect("exit");
     assert!(exit.success(), "brewq up exited with {exit}");
