@@ -5,5 +5,6 @@ source "$(dirname "$0")/lib.sh"
 ensure_cargo
 ensure_nats_server
 cd "$BREWQ_ROOT"
-cargo build --release --quiet --bin brewq
+echo "building brewq (a release build: a few minutes the first time) ..." >&2
+cargo build --release --bin brewq
 exec "$BREWQ_ROOT/target/release/brewq" up "$@"
