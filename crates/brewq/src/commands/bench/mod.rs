@@ -32,7 +32,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (ends, watch) = follow::start(&admin).await?;
     let tally = Arc::new(Tally::default());
     let start = Instant::now();
-    let progress = tokio::spawn(progress(tally.clone(), ends.clone(), start, args.client.json));
+    // The progress line is for a person watching: not with --json, nor into a file.
+    let quiet = args.client.json || !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let progress = tokio::spawn(progress(tally.clone(), ends.clone(), start, quiet));
     match args.rate {
         Some(rate) => load::at_rate(target, args.orders, args.clients, rate, tally.clone()).await,
         None => load::as_fast_as_possible(target, args.orders, args.clients, tally.clone()).await,
@@ -129,7 +131,7 @@ async fn restock(admin: &async_nats::Client, orders: usize) -> anyhow::Result<()
     Ok(())
 }
 
-/// A progress line every second, on stderr.
+/// A progress line every second, on stderr, unless `quiet`.
 async fn progress(tally: Arc<Tally>, ends: follow::Ends, start: Instant, quiet: bool) {
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.tick().await;
