@@ -284,7 +284,7 @@ async fn roll_back(controller: &Controller, order_id: &str, order: &Order) {
 /// The success reply; `new` says whether this order just joined the queue (not a retry).
 fn accepted(controller: &Controller, record: &OrderRecord, new: bool) -> OrderReply {
     let position = if new { controller.queue.admit() } else { controller.queue.pending().max(1) };
-    let eta = controller.queue.eta(position);
+    let eta = controller.queue.eta(position, record.order.size);
     let mut reply = OrderReply::accepted(&record.id, &record.order.name, position, eta.as_secs());
     if record.status != OrderStatus::Queued {
         // Past the queue: no place in it, and `GET /api/orders/{id}` has its progress.

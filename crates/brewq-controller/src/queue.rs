@@ -3,11 +3,13 @@
 //! from their heartbeats, and the ETA computed from both. The figures are metrics too
 //! (`brewq_queue_pending`, `_waiting`, `_in_flight`, `brewq_machines_online`).
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::kv::Store;
-use brewq_protocol::{MachineHeartbeat, now, subjects};
+use brewq_protocol::{MachineHeartbeat, Size, now, subjects};
 use tokio_util::sync::CancellationToken;
 
 /// How often the figures are read again.
@@ -17,7 +19,8 @@ const REFRESH_EVERY: Duration = Duration::from_secs(1);
 pub struct QueueStats {
     pending: AtomicU64,
     machines: AtomicU64,
-    brew_millis: AtomicU64,
+    /// Mean brew time per size over the machines taking orders.
+    brew_times: Mutex<BTreeMap<Size, Duration>>,
     /// The time per cup assumed while no machine taking orders has measured one.
     default_brew_time: Duration,
     /// Whether the fleet has been read once since the start.
@@ -30,7 +33,7 @@ impl QueueStats {
         QueueStats {
             pending: AtomicU64::new(0),
             machines: AtomicU64::new(0),
-            brew_millis: AtomicU64::new(u64::try_from(default_brew_time.as_millis()).unwrap_or(u64::MAX)),
+            brew_times: Mutex::new(BTreeMap::new()),
             default_brew_time,
             fleet_read: std::sync::atomic::AtomicBool::new(false),
         }
@@ -57,10 +60,10 @@ impl QueueStats {
         self.machines.load(Ordering::Relaxed)
     }
 
-    /// Time until the order at `position` is ready.
-    pub fn eta(&self, position: u64) -> Duration {
-        let brew_time = Duration::from_millis(self.brew_millis.load(Ordering::Relaxed));
-        brewq_protocol::queue::eta(position, self.machines(), brew_time)
+    /// Time until the order of `size` at `position` is ready, as the web shows it.
+    pub fn eta(&self, position: u64, size: Size) -> Duration {
+        let times = self.brew_times.lock().expect("brew times");
+        brewq_protocol::queue::order_eta(position, self.machines(), &times, size, self.default_brew_time)
     }
 }
 
@@ -95,13 +98,8 @@ pub(crate) async fn refresh(
                 stats.machines.store(fleet.len() as u64, Ordering::Relaxed);
                 stats.fleet_read.store(true, Ordering::Relaxed);
                 metrics::gauge!("brewq_machines_online").set(fleet.len() as f64);
-                // As the web computes it: the machines taking orders, or the default without any.
-                let times = brewq_protocol::queue::brew_times(&fleet);
-                let typical = match times.is_empty() {
-                    true => stats.default_brew_time,
-                    false => brewq_protocol::queue::typical_brew_time(&times),
-                };
-                stats.brew_millis.store(u64::try_from(typical.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+                // As the web computes it: from the machines taking orders.
+                *stats.brew_times.lock().expect("brew times") = brewq_protocol::queue::brew_times(&fleet);
             }
             Err(error) => tracing::warn!(error = format!("{error:#}"), "cannot read the machines"),
         }

@@ -52,3 +52,33 @@ pub fn eta(position: u64, machines: u64, brew_time: Duration) -> Duration {
     let rounds = position.max(1).div_ceil(machines.max(1));
     brew_time.saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX))
 }
+
+/// When an order of `size` at `position` will be ready: the rounds of brewing ahead of it at
+/// the typical brew time of `times` (`default` while none is measured), then its own brew. The
+/// controller's answer and the web's view of a queued order both use it.
+pub fn order_eta(position: u64, machines: u64, times: &BTreeMap<Size, Duration>, size: Size, default: Duration) -> Duration {
+    let typical = match times.is_empty() {
+        true => default,
+        false => typical_brew_time(times),
+    };
+    let own = times.get(&size).copied().unwrap_or(typical);
+    eta(position, machines, typical).saturating_sub(typical) + own
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_waits_the_rounds_ahead_of_it_then_its_own_brew() {
+        let times = BTreeMap::from([(Size::Small, Duration::from_secs(2)), (Size::Large, Duration::from_secs(4))]);
+        let default = Duration::from_secs(30);
+        // First on two machines: only its own brew.
+        assert_eq!(order_eta(1, 2, &times, Size::Large, default), Duration::from_secs(4));
+        // Third on two machines: one round at the typical 3 s, then its own.
+        assert_eq!(order_eta(3, 2, &times, Size::Small, default), Duration::from_secs(5));
+        // A size not measured yet brews in the typical time; nothing measured, in the default.
+        assert_eq!(order_eta(1, 2, &times, Size::Medium, default), Duration::from_secs(3));
+        assert_eq!(order_eta(3, 2, &BTreeMap::new(), Size::Large, default), Duration::from_secs(60));
+    }
+}

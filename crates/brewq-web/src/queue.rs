@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use brewq_protocol::queue::{brew_times, eta, typical_brew_time};
+use brewq_protocol::queue::{DEFAULT_BREW_TIME, brew_times, eta, order_eta, typical_brew_time};
 use brewq_protocol::{MachineHeartbeat, MachineView, OrderRecord, OrderStatus, QueueView, now, subjects};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -80,7 +80,7 @@ impl QueueSnapshot {
                     Some(sequence) => self.waiting_before(sequence) + self.in_flight + 1,
                     None => self.waiting + self.in_flight + 1,
                 };
-                let wait = eta(position, self.machines_online(), typical).saturating_sub(typical) + own;
+                let wait = order_eta(position, self.machines_online(), &times, view.record.order.size, DEFAULT_BREW_TIME);
                 view.position = Some(position);
                 view.eta_seconds = Some(wait.as_secs());
             }
