@@ -139,10 +139,41 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     assert!(exit.success(), "brewq up exited with {exit}");
 }
 
+/// A `brewq up` of a test. Dropped while it still runs (the test failed), it is stopped with
+/// SIGTERM, so that it stops its servers and services: killed, it would leave them running, in
+/// process groups of their own.
+struct Up(tokio::process::Child);
+
+impl std::ops::Deref for Up {
+    type Target = tokio::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Up {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let Some(pid) = self.0.id() else { return };
+        if !std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().is_ok_and(|status| status.success()) {
+            return;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while matches!(self.0.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 /// Starts `brewq up` on `data_dir` as a shell in a terminal does: the leader of a process
 /// group of its own, the group a Ctrl-C signals. Returns once `cluster.json` is written.
-async fn start_in_terminal(data_dir: &std::path::Path, args: &[&str], output: &std::path::Path) -> tokio::process::Child {
-    let mut up = tokio::process::Command::new(brewq_bin())
+async fn start_in_terminal(data_dir: &std::path::Path, args: &[&str], output: &std::path::Path) -> Up {
+    let mut up = Up(tokio::process::Command::new(brewq_bin())
         .arg("up")
         .args(args)
         .arg("--data-dir")
@@ -153,7 +184,7 @@ async fn start_in_terminal(data_dir: &std::path::Path, args: &[&str], output: &s
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .expect("brewq up starts");
+        .expect("brewq up starts"));
     let cluster_json = data_dir.join("cluster.json");
     let _ = std::fs::remove_file(&cluster_json);
     let mut exited = None;
@@ -238,7 +269,7 @@ async fn a_stop_during_the_start_up_stops_everything_once_it_is_up() {
     let data_dir = folder.path().to_owned();
     let output = data_dir.with_extension("out");
     let listen = free_listen_address();
-    let mut up = tokio::process::Command::new(brewq_bin())
+    let mut up = Up(tokio::process::Command::new(brewq_bin())
         .args(["up", "--machines", "2", "--brew-scale", "0", "--listen", &listen, "--data-dir"])
         .arg(&data_dir)
         .env("NATS_SERVER_BIN", nats_server_bin())
@@ -247,7 +278,7 @@ async fn a_stop_during_the_start_up_stops_everything_once_it_is_up() {
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .expect("brewq up starts");
+        .expect("brewq up starts"));
     let said = || std::fs::read_to_string(&output).unwrap_or_default();
     eventually("the servers to run", Duration::from_secs(30), || {
         let running = processes_naming(&data_dir).iter().any(|cmdline| cmdline.contains("nats-server"));
