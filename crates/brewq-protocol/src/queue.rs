@@ -57,12 +57,22 @@ pub fn eta(position: u64, machines: u64, brew_time: Duration) -> Duration {
 /// the typical brew time of `times` (`default` while none is measured), then its own brew. The
 /// controller's answer and the web's view of a queued order both use it.
 pub fn order_eta(position: u64, machines: u64, times: &BTreeMap<Size, Duration>, size: Size, default: Duration) -> Duration {
-    let typical = match times.is_empty() {
+    let typical = typical_or(times, default);
+    eta(position, machines, typical).saturating_sub(typical) + own_brew_time(times, size, default)
+}
+
+/// How long a cup of `size` brews: its measured time, else the typical one of `times`, else
+/// `default`.
+pub fn own_brew_time(times: &BTreeMap<Size, Duration>, size: Size, default: Duration) -> Duration {
+    times.get(&size).copied().unwrap_or_else(|| typical_or(times, default))
+}
+
+/// The typical brew time of `times`, or `default` while none is measured.
+fn typical_or(times: &BTreeMap<Size, Duration>, default: Duration) -> Duration {
+    match times.is_empty() {
         true => default,
         false => typical_brew_time(times),
-    };
-    let own = times.get(&size).copied().unwrap_or(typical);
-    eta(position, machines, typical).saturating_sub(typical) + own
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use brewq_protocol::queue::{DEFAULT_BREW_TIME, brew_times, eta, order_eta, typical_brew_time};
+use brewq_protocol::queue::{DEFAULT_BREW_TIME, brew_times, eta, order_eta, own_brew_time, typical_brew_time};
 use brewq_protocol::{MachineHeartbeat, MachineView, OrderRecord, OrderStatus, QueueView, now, subjects};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -68,8 +68,6 @@ impl QueueSnapshot {
     /// Where `record` stands: position and ETA while queued, progress and ETA while brewing.
     pub fn order_view(&self, record: OrderRecord) -> OrderView {
         let times = brew_times(&self.online_heartbeats());
-        let typical = typical_brew_time(&times);
-        let own = times.get(&record.order.size).copied().unwrap_or(typical);
         let mut view = OrderView { position: None, eta_seconds: None, progress: None, record };
         match view.record.status {
             OrderStatus::Queued => {
@@ -85,6 +83,7 @@ impl QueueSnapshot {
                 view.eta_seconds = Some(wait.as_secs());
             }
             OrderStatus::Brewing => {
+                let own = own_brew_time(&times, view.record.order.size, DEFAULT_BREW_TIME);
                 let started = view.record.history.last().map(|entry| entry.at).unwrap_or_else(now);
                 let elapsed = Duration::try_from(now() - started).unwrap_or_default();
                 view.progress = Some((elapsed.as_secs_f64() / own.as_secs_f64().max(0.001)).min(0.99));

@@ -170,10 +170,10 @@ impl Drop for Up {
     }
 }
 
-/// Starts `brewq up` on `data_dir` as a shell in a terminal does: the leader of a process
-/// group of its own, the group a Ctrl-C signals. Returns once `cluster.json` is written.
-async fn start_in_terminal(data_dir: &std::path::Path, args: &[&str], output: &std::path::Path) -> Up {
-    let mut up = Up(tokio::process::Command::new(brewq_bin())
+/// Launches `brewq up` on `data_dir` as a shell in a terminal does: the leader of a process
+/// group of its own, the group a Ctrl-C signals; its stderr goes to `output`.
+fn spawn_in_terminal(data_dir: &std::path::Path, args: &[&str], output: &std::path::Path) -> Up {
+    Up(tokio::process::Command::new(brewq_bin())
         .arg("up")
         .args(args)
         .arg("--data-dir")
@@ -184,7 +184,13 @@ async fn start_in_terminal(data_dir: &std::path::Path, args: &[&str], output: &s
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .expect("brewq up starts"));
+        .expect("brewq up starts"))
+}
+
+/// Starts `brewq up` on `data_dir` with [`spawn_in_terminal`]. Returns once `cluster.json` is
+/// written.
+async fn start_in_terminal(data_dir: &std::path::Path, args: &[&str], output: &std::path::Path) -> Up {
+    let mut up = spawn_in_terminal(data_dir, args, output);
     let cluster_json = data_dir.join("cluster.json");
     let _ = std::fs::remove_file(&cluster_json);
     let mut exited = None;
@@ -269,16 +275,7 @@ async fn a_stop_during_the_start_up_stops_everything_once_it_is_up() {
     let data_dir = folder.path().to_owned();
     let output = data_dir.with_extension("out");
     let listen = free_listen_address();
-    let mut up = Up(tokio::process::Command::new(brewq_bin())
-        .args(["up", "--machines", "2", "--brew-scale", "0", "--listen", &listen, "--data-dir"])
-        .arg(&data_dir)
-        .env("NATS_SERVER_BIN", nats_server_bin())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&output).expect("output file"))
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("brewq up starts"));
+    let mut up = spawn_in_terminal(&data_dir, &["--machines", "2", "--brew-scale", "0", "--listen", &listen], &output);
     let said = || std::fs::read_to_string(&output).unwrap_or_default();
     eventually("the servers to run", Duration::from_secs(30), || {
         let running = processes_naming(&data_dir).iter().any(|cmdline| cmdline.contains("nats-server"));
