@@ -6,6 +6,7 @@ pub mod admin;
 mod api;
 mod error;
 mod events;
+mod limits;
 mod observe;
 mod pages;
 pub mod queue;
@@ -29,21 +30,36 @@ pub struct Config {
     pub request_timeout: Duration,
     /// The operator's account; without one, the admin pages answer 404.
     pub operator: Option<admin::Operator>,
-    /// The process's metrics, served on `/metrics`; no such route without them.
-    pub metrics: Option<brewq_runtime::prometheus::Metrics>,
+    /// Requests answered at once; beyond, 503 with `Retry-After: 1` rather than a queue.
+    pub max_in_flight: usize,
+    /// Event streams open at once (each holds a watch); beyond, 503 with `Retry-After`.
+    pub max_event_streams: usize,
+    /// Longest request body; 413 beyond (an order or a login is a few hundred bytes).
+    pub max_body_bytes: usize,
+    /// Deadline of a whole request, body included (not of an event stream once it is open);
+    /// longer than `request_timeout`, so that a back end's own refusal comes through first.
+    pub answer_within: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { request_timeout: Duration::from_secs(8), operator: None, metrics: None }
+        Config {
+            request_timeout: Duration::from_secs(8),
+            operator: None,
+            max_in_flight: 512,
+            max_event_streams: 1024,
+            max_body_bytes: 4096,
+            answer_within: Duration::from_secs(15),
+        }
     }
 }
 
-/// The router: pages, API, event streams and metrics, every request tracked by
-/// [`observe::track`].
+/// The router: pages, API and event streams, every request bounded by [`limits::guard`] and
+/// tracked by [`observe::track`]. No `/metrics` here: the process serves them on an address of
+/// its own, never the customers'.
 pub fn app(state: AppState) -> Router {
-    let metrics = state.config.metrics.clone();
-    let router = Router::new()
+    let limits = Arc::new(limits::Limits::new(&state.config));
+    Router::new()
         .route("/", get(pages::index))
         .route("/orders/{id}", get(pages::order_page))
         .route("/assets/{file}", get(pages::asset))
@@ -55,12 +71,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stock", get(api::stock))
         .route("/api/machines", get(api::machines))
         .route("/healthz", get(api::healthz))
-        .merge(admin::routes());
-    let router = match metrics {
-        Some(metrics) => router.merge(brewq_runtime::prometheus::router(metrics)),
-        None => router,
-    };
-    router.with_state(Arc::new(state)).layer(axum::middleware::from_fn(observe::track))
+        .merge(admin::routes())
+        .with_state(Arc::new(state))
+        .layer(axum::middleware::from_fn_with_state(limits, limits::guard))
+        .layer(axum::middleware::from_fn(observe::track))
 }
 
 /// Serves on `listener` until `shutdown` fires; open event streams end then too.

@@ -1,10 +1,13 @@
 //! Every HTTP request in a span (`method`, `route`, and `order_id` when the path or the
 //! answer names an order), one log line when it is answered, and the metrics
 //! `brewq_http_requests_total{method,route,status}` and `brewq_http_request_seconds{method,route}`.
+//! Every label has a bounded set of values: the method one of [`METHODS`] or `other`, the route
+//! the pattern matched or `unmatched`, the status a number.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -12,7 +15,7 @@ use tracing::Instrument;
 /// The middleware: wraps the handler in the request's span, then counts and logs the answer.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let span = tracing::info_span!("http", method, route, order_id = tracing::field::Empty);
     if let Some(order_id) = order_id_in_path(&route, request.uri().path()) {
@@ -21,16 +24,24 @@ pub async fn track(request: Request, next: Next) -> Response {
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let took = started.elapsed();
-    metrics::counter!("brewq_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
+    metrics::counter!("brewq_http_requests_total", "method" => method, "route" => route.clone(), "status" => status.to_string())
         .increment(1);
     metrics::histogram!("brewq_http_request_seconds", "method" => method, "route" => route.clone()).record(took.as_secs_f64());
     let millis = took.as_millis() as u64;
-    // Scrapes come every few seconds: they would drown the lines that matter.
+    // Health checks come every few seconds: they would drown the lines that matter.
     span.in_scope(|| match route.as_str() {
-        "/metrics" | "/healthz" => tracing::debug!(status, millis, "answered"),
+        "/healthz" => tracing::debug!(status, millis, "answered"),
         _ => tracing::info!(status, millis, "answered"),
     });
     response
+}
+
+/// The methods that have a label of their own; any other is `other`.
+static METHODS: [Method; 7] = [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS];
+
+/// The `method` label: a client may send any token as a method, and each would be a new series.
+fn method_label(method: &Method) -> &'static str {
+    METHODS.iter().find(|known| *known == method).map_or("other", |known| known.as_str())
 }
 
 /// Names the order the request is about, once the handler knows it (a new order's id comes

@@ -96,3 +96,223 @@ fn the_order_id_of_a_request_is_read_from_order_routes_only() {
     assert_eq!(order_id_in_path("/api/orders", "/api/orders"), None);
     assert_eq!(order_id_in_path("/api/stock", "/api/stock"), None);
 }
+
+// Bounded under abuse: bodies, deadlines, load shedding, event streams, logins, metric labels.
+
+/// A client for a NATS server that is not there: requests wait for an answer until their
+/// deadline.
+async fn offline_client() -> async_nats::Client {
+    async_nats::ConnectOptions::new().retry_on_initial_connect().connect("127.0.0.1:1").await.expect("a client is returned at once")
+}
+
+/// The router with `config`, and its queue refresher, to hold unpolled so that the queue's
+/// event streams stay open.
+async fn offline_app_with(config: Config) -> (axum::Router, impl std::future::Future<Output = ()>) {
+    let (state, refresher) = AppState::new(config, offline_client().await, CancellationToken::new());
+    (app(state), refresher)
+}
+
+async fn send_to(app: &axum::Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let answer = async {
+        let response = app.clone().oneshot(request).await.expect("response");
+        let (status, headers) = (response.status(), response.headers().clone());
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        (status, headers, serde_json::from_slice(&body).unwrap_or_default())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), answer).await.expect("answered in full within 5 s")
+}
+
+const AN_ORDER: &str = r#"{"name":"Ann","size":"small","bean_type":"arabica","milk":"none","sugar_count":0}"#;
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_with_413_naming_it_whether_announced_or_not() {
+    let (app, _refresher) = offline_app_with(Config::default()).await;
+    let large = format!(r#"{{"name":"{}","size":"small","bean_type":"arabica","milk":"none","sugar_count":0}}"#, "A".repeat(5000));
+    let announced = Request::post("/api/orders")
+        .header("content-type", "application/json")
+        .header("content-length", large.len())
+        .body(Body::from(large.clone()))
+        .expect("request");
+    let (status, _, reply) = send_to(&app, announced).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(reply["message"].as_str().is_some_and(|message| message.contains("4096 bytes")), "{reply}");
+
+    let chunks: Vec<Result<String, std::io::Error>> = large.as_bytes().chunks(1000).map(|chunk| Ok(String::from_utf8_lossy(chunk).into_owned())).collect();
+    let streamed = Request::post("/admin/login").body(Body::from_stream(futures::stream::iter(chunks))).expect("request");
+    let (status, _, reply) = send_to(&app, streamed).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
+}
+
+#[tokio::test]
+async fn a_request_not_answered_in_time_gets_503_naming_the_deadline() {
+    let config = Config {
+        request_timeout: std::time::Duration::from_secs(30),
+        answer_within: std::time::Duration::from_millis(200),
+        ..Config::default()
+    };
+    let (app, _refresher) = offline_app_with(config).await;
+    let (status, _, reply) = send_to(&app, post_order(AN_ORDER)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply["code"], "unavailable");
+    assert!(reply["message"].as_str().is_some_and(|message| message.contains("0.2 s")), "{reply}");
+}
+
+#[tokio::test]
+async fn beyond_the_requests_in_flight_the_next_is_refused_at_once_with_retry_after() {
+    let config = Config { request_timeout: std::time::Duration::from_secs(30), max_in_flight: 1, ..Config::default() };
+    let (app, _refresher) = offline_app_with(config).await;
+    // Waits for a controller that is not there.
+    let waiting = tokio::spawn(app.clone().oneshot(post_order(AN_ORDER)));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (status, headers, reply) = send_to(&app, Request::get("/").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
+    assert_eq!(headers.get("retry-after").and_then(|value| value.to_str().ok()), Some("1"));
+    waiting.abort();
+    let _ = waiting.await;
+    let (status, _, _) = send_to(&app, Request::get("/").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::OK, "the slot is free again");
+}
+
+#[tokio::test]
+async fn event_streams_outlive_the_deadline_but_are_capped() {
+    let config = Config { max_event_streams: 1, answer_within: std::time::Duration::from_millis(200), ..Config::default() };
+    let (app, _refresher) = offline_app_with(config).await;
+    let events = || Request::get("/api/queue/events").body(Body::empty()).expect("request");
+    let open = app.clone().oneshot(events()).await.expect("response");
+    assert_eq!(open.status(), StatusCode::OK);
+    let mut body = open.into_body();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(next_chunk(&mut body, 1000).await.is_some(), "the first event comes after the deadline");
+    assert!(next_chunk(&mut body, 100).await.is_none(), "and the stream is still open, waiting for the next");
+
+    let (status, headers, reply) = send_to(&app, events()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
+    assert!(headers.contains_key("retry-after"));
+    let (status, _, _) = send_to(&app, Request::get("/").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::OK, "other requests are not held back");
+
+    drop(body);
+    let again = app.clone().oneshot(events()).await.expect("response");
+    assert_eq!(again.status(), StatusCode::OK, "a closed stream gives its slot back");
+}
+
+/// The next chunk of `body`, or `None` if none comes within `millis` (or it ended).
+async fn next_chunk(body: &mut Body, millis: u64) -> Option<axum::body::Bytes> {
+    use futures::StreamExt;
+    let mut chunks = std::mem::take(body).into_data_stream();
+    let chunk = tokio::time::timeout(std::time::Duration::from_millis(millis), chunks.next()).await.ok().flatten();
+    *body = Body::from_stream(chunks);
+    chunk.and_then(Result::ok)
+}
+
+fn an_operator(client: async_nats::Client) -> crate::admin::Operator {
+    crate::admin::Operator {
+        user: "admin".into(),
+        password_hash: bcrypt::hash("right", 4).expect("hash"),
+        session_key: b"0123456789abcdef0123456789abcdef".to_vec(),
+        client,
+    }
+}
+
+async fn operator_app() -> axum::Router {
+    let client = offline_client().await;
+    let config = Config { operator: Some(an_operator(client.clone())), ..Config::default() };
+    app(AppState::new(config, client, CancellationToken::new()).0)
+}
+
+fn login(user: &str, password: &str) -> Request<Body> {
+    let body = serde_json::json!({"user": user, "password": password}).to_string();
+    Request::post("/admin/login").header("content-type", "application/json").body(Body::from(body)).expect("request")
+}
+
+#[tokio::test]
+async fn a_user_name_too_long_is_refused_naming_the_field() {
+    let app = operator_app().await;
+    let (status, _, reply) = send_to(&app, login(&"a".repeat(65), "x")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply["field"], "user");
+    let (status, _, _) = send_to(&app, login(&"a".repeat(64), "x")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn other_names_share_one_throttle_and_the_operators_has_its_own() {
+    let app = operator_app().await;
+    for name in ["mallory", "eve", "trudy"] {
+        let (status, _, _) = send_to(&app, login(name, "guess")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, headers, reply) = send_to(&app, login("oscar", "guess")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "a new name is in the same bucket: {reply}");
+    assert_eq!(headers.get("retry-after").and_then(|value| value.to_str().ok()), Some("1"));
+    let (status, _, _) = send_to(&app, login("admin", "wrong")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the operator's own bucket is untouched");
+    let (status, headers, _) = send_to(&app, login("admin", "right")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.contains_key("set-cookie"));
+}
+
+#[tokio::test]
+async fn a_failed_order_id_that_cannot_be_one_is_404_not_a_panic() {
+    let app = operator_app().await;
+    let set_cookie = crate::admin::session::issue(b"0123456789abcdef0123456789abcdef", "admin");
+    let cookie = set_cookie.split(';').next().expect("pair").to_owned();
+    for id in ["a%0Ab", "a%0Db", "a%20b", "a.b"] {
+        let request = Request::post(format!("/api/admin/failed/{id}/retry"))
+            .header("cookie", &cookie)
+            .header("x-brewq-csrf", "1")
+            .body(Body::empty())
+            .expect("request");
+        let (status, _, reply) = send_to(&app, request).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {reply}");
+    }
+}
+
+#[tokio::test]
+async fn the_shop_serves_no_metrics() {
+    let (status, _) = send(Request::get("/metrics").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Every label value of the metrics recorded, as `key=value`.
+#[derive(Default)]
+struct Labels(std::sync::Mutex<Vec<String>>);
+
+impl Labels {
+    fn keep(&self, key: &metrics::Key) {
+        let labels = key.labels().map(|label| format!("{}={}", label.key(), label.value()));
+        self.0.lock().expect("lock").extend(labels);
+    }
+}
+
+impl metrics::Recorder for Labels {
+    fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        self.keep(key);
+        metrics::Counter::noop()
+    }
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        self.keep(key);
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+        self.keep(key);
+        metrics::Histogram::noop()
+    }
+}
+
+#[tokio::test]
+async fn the_method_label_takes_only_known_methods() {
+    let labels = Labels::default();
+    let _recording = metrics::set_default_local_recorder(&labels);
+    for method in ["GET", "BREW", "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"] {
+        let (status, _) = send(Request::builder().method(method).uri("/").body(Body::empty()).expect("request")).await;
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let labels = labels.0.lock().expect("lock").clone();
+    assert!(labels.contains(&"method=GET".to_owned()), "{labels:?}");
+    assert!(labels.contains(&"method=other".to_owned()), "{labels:?}");
+    assert!(labels.iter().all(|label| !label.contains("BREW") && !label.contains("XXX")), "{labels:?}");
+}

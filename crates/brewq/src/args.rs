@@ -161,7 +161,7 @@ pub struct WebArgs {
     #[arg(long, env = "BREWQ_OPERATOR_SEED_FILE")]
     pub operator_seed_file: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (`host:port`, path `/metrics`); off when absent
-    /// (the web shop serves `/metrics` on its own address too).
+    /// (never on the shop's own address, which customers reach).
     #[arg(long, env = "BREWQ_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
     #[command(flatten)]

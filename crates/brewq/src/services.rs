@@ -65,11 +65,10 @@ pub async fn web(args: WebArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (is it in use? choose another with --listen)", args.listen))?;
-    // The shop serves `/metrics` on its own address, with or without `--metrics-listen`.
-    let recorder = brewq_runtime::prometheus::install()?;
+    // `/metrics` only on `--metrics-listen`, never on the customers' address.
     let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Web, "web")?).await?;
-    let config = brewq_web::Config { operator: operator(&args).await?, metrics: Some(recorder), ..brewq_web::Config::default() };
+    let config = brewq_web::Config { operator: operator(&args).await?, ..brewq_web::Config::default() };
     finish(brewq_web::run(config, client, listener, shutdown).await, metrics).await
 }
 

@@ -7,15 +7,16 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use brewq_maker::Commanded;
-use brewq_protocol::{AuditEntry, Ingredient, MachineCommand, OrderReply, StockCommand, StockReply, now, subjects};
+use brewq_protocol::{AuditEntry, Ingredient, MachineCommand, OrderReply, RejectCode, StockCommand, StockReply, now, subjects};
 use brewq_runtime::request::{request_bytes_with_header, request_json};
 use serde::Deserialize;
 
 use super::{Operator, require, session};
 use crate::AppState;
-use crate::error::AppError;
+use crate::error::{AppError, not_found};
+use crate::limits::refuse;
 
 type Shared = State<Arc<AppState>>;
 
@@ -25,22 +26,41 @@ pub struct Login {
     password: String,
 }
 
-/// `POST /admin/login`: sets the session cookie; a wrong user or password gets the same 401.
-pub async fn login(State(state): Shared, Json(login): Json<Login>) -> Result<impl IntoResponse, AppError> {
+/// `POST /admin/login`: sets the session cookie; a wrong user or password gets the same 401,
+/// after the same password check. Too many attempts get 429 with `Retry-After`, before any
+/// check (see [`session::Throttle`]).
+pub async fn login(State(state): Shared, Json(login): Json<Login>) -> Result<Response, AppError> {
     let operator = state.config.operator.clone().ok_or_else(|| AppError::status(StatusCode::NOT_FOUND, "no operator account"))?;
-    tokio::time::sleep(state.throttle.delay(&login.user)).await;
-    let hash = operator.password_hash.clone();
-    let password = login.password.clone();
-    let password_ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false)).await.unwrap_or(false);
-    let success = password_ok && login.user == operator.user;
-    state.throttle.record(&login.user, success);
-    if !success {
+    if login.user.len() > session::MAX_USER_BYTES {
+        let message = format!("the user name is longer than {} bytes", session::MAX_USER_BYTES);
+        return Err(AppError::rejected(OrderReply::rejected(RejectCode::Invalid, message, Some("user"))));
+    }
+    // Every other name shares one bucket: they can never succeed, and a bucket per name would
+    // let a flood of names grow the throttle without end.
+    let bucket = if login.user == operator.user { operator.user.as_str() } else { session::OTHER_NAMES };
+    if let Err(wait) = state.throttle.begin(bucket) {
+        tracing::warn!(user = login.user, "operator login throttled");
+        let message = "too many login attempts; please wait before trying again";
+        return Ok(refuse(StatusCode::TOO_MANY_REQUESTS, Some(wait.as_secs_f64().ceil() as u64), message));
+    }
+    let (hash, password) = (operator.password_hash.clone(), login.password.clone());
+    // Checked whatever the name, so that the answer takes as long for a name that is not the
+    // operator's; the permit stays with the check even if the request is dropped.
+    let permit = state.throttle.check().await;
+    let password_ok = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        bcrypt::verify(password, &hash).unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false);
+    if !(password_ok && login.user == operator.user) {
         tracing::warn!(user = login.user, "operator login refused");
         return Err(AppError::status(StatusCode::UNAUTHORIZED, "wrong user or password"));
     }
+    state.throttle.succeeded(bucket);
     tracing::info!(user = login.user, "operator logged in");
     let cookie = session::issue(&operator.session_key, &operator.user);
-    Ok(([(header::SET_COOKIE, cookie)], Json(serde_json::json!({"status": "success", "user": operator.user}))))
+    Ok(([(header::SET_COOKIE, cookie)], Json(serde_json::json!({"status": "success", "user": operator.user}))).into_response())
 }
 
 /// `POST /admin/logout`.
@@ -124,6 +144,10 @@ pub async fn failed(
     Path((order_id, action)): Path<(String, String)>,
 ) -> Result<Json<OrderReply>, AppError> {
     let (user, operator) = require(&state, &headers, true)?;
+    // The id goes into a NATS header, where a line break would be refused with a panic.
+    if !is_order_id(&order_id) {
+        return Err(not_found(&order_id));
+    }
     let subject = match action.as_str() {
         "retry" => subjects::DEAD_LETTER_RETRY,
         "give-up" => subjects::DEAD_LETTER_GIVE_UP,
@@ -135,6 +159,11 @@ pub async fn failed(
     let outcome = (!reply.is_success()).then(|| reply.message.clone());
     audit(&operator, &user, &action, &format!("order {order_id}"), outcome).await;
     if reply.is_success() { Ok(Json(reply)) } else { Err(AppError::rejected(reply)) }
+}
+
+/// The rule of `api::is_order_id`: order ids are NATS KV keys, anything else cannot be one.
+fn is_order_id(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 64 && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Writes the action to the audit trail; a failure to write is logged.
