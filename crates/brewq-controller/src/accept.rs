@@ -66,7 +66,7 @@ pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> Or
             Ok(Err(first)) => return key_reused(key, &first),
             Err(error) => return unavailable(&error),
         },
-        None => nuid::next().to_string(),
+        None => brewq_runtime::respond::new_order_id(),
     };
     place_with_id(controller, &order_id, order, key.as_deref()).await
 }
@@ -75,7 +75,7 @@ pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> Or
 /// so an earlier attempt is looked for first.
 async fn place_with_id(controller: &Controller, order_id: &str, order: Order, key: Option<&str>) -> OrderReply {
     use tracing::Instrument;
-    let span = tracing::info_span!("order", order_id = order_id);
+    let span = tracing::info_span!("order", order = brewq_protocol::ids::order_ref(order_id));
     if let Some(key) = key {
         match resume(controller, order_id).instrument(span.clone()).await {
             Earlier::None => {}
@@ -96,9 +96,9 @@ async fn place_again(controller: &Controller, key: &str, old_id: &str, order: Or
         Err(error) => return unavailable(&error),
     };
     if let Err(error) = controller.records.set_retried_as(old_id, &new_id).await {
-        tracing::warn!(order_id = old_id, error = format!("{error:#}"), "cannot link the rolled-back order to its retry");
+        tracing::warn!(order = brewq_protocol::ids::order_ref(old_id), error = format!("{error:#}"), "cannot link the rolled-back order to its retry");
     }
-    tracing::info!(order_id = old_id, retried_as = new_id.as_str(), "rolled-back order placed again");
+    tracing::info!(order = brewq_protocol::ids::order_ref(old_id), retried_as = brewq_protocol::ids::order_ref(&new_id), "rolled-back order placed again");
     place_with_id(controller, &new_id, order, Some(key)).await
 }
 
@@ -187,7 +187,7 @@ async fn order_id_for_key(
     order: &Order,
     replacing: Option<&str>,
 ) -> anyhow::Result<Result<String, String>> {
-    let placed = KeyedOrder::Placed { order_id: nuid::next().to_string(), order: order.clone() };
+    let placed = KeyedOrder::Placed { order_id: brewq_runtime::respond::new_order_id(), order: order.clone() };
     modify(&controller.idempotency, key, |existing: Option<KeyedOrder>| match existing {
         Some(first) if Some(first.order_id()) != replacing => match first.is_for(order) {
             true => Ok((Change::Keep, Ok(first.order_id().to_owned()))),
@@ -201,7 +201,7 @@ async fn order_id_for_key(
 
 /// The refusal of an idempotency key already used for another order: nothing is placed.
 fn key_reused(key: &str, first: &str) -> OrderReply {
-    tracing::info!(order_id = first, "idempotency key reused for a different order");
+    tracing::info!(order = brewq_protocol::ids::order_ref(first), "idempotency key reused for a different order");
     let message = format!("idempotency key {key:?} was already used for a different order ({first}); use a new key for a new order");
     OrderReply::rejected(RejectCode::Conflict, message, Some("idempotency_key"))
 }
@@ -285,7 +285,7 @@ async fn roll_back(controller: &Controller, order_id: &str, order: &Order) {
 fn accepted(controller: &Controller, record: &OrderRecord, new: bool) -> OrderReply {
     let position = if new { controller.queue.admit() } else { controller.queue.pending().max(1) };
     let eta = controller.queue.eta(position, record.order.size);
-    let mut reply = OrderReply::accepted(&record.id, &record.order.name, position, eta.as_secs());
+    let mut reply = OrderReply::accepted(&record.id, &record.order.name, position, eta.as_secs()).with_ticket(record.ticket());
     if record.status != OrderStatus::Queued {
         // Past the queue: no place in it, and `GET /api/orders/{id}` has its progress.
         reply.message = format!("Order {} is {}", record.id, record.status);

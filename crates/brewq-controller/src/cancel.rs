@@ -9,7 +9,7 @@ use crate::{Controller, to_json};
 /// Serves one cancel request; the payload is the order id.
 pub(crate) async fn handle(controller: &Controller, payload: &[u8]) -> Vec<u8> {
     let order_id = String::from_utf8_lossy(payload).trim().to_owned();
-    let span = tracing::info_span!("cancel", order_id = order_id.as_str());
+    let span = tracing::info_span!("cancel", order = brewq_protocol::ids::order_ref(&order_id));
     to_json(&tracing::Instrument::instrument(cancel(controller, &order_id), span).await)
 }
 

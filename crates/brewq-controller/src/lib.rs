@@ -7,6 +7,7 @@ mod cancel;
 mod dead_letters;
 mod queue;
 pub mod records;
+pub mod view;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,8 @@ struct Controller {
     idempotency: async_nats::jetstream::kv::Store,
     dead_letters: async_nats::jetstream::kv::Store,
     queue: Arc<QueueStats>,
+    /// The queue as customers see it, read once a second.
+    snapshot: tokio::sync::watch::Receiver<brewq_protocol::QueueSnapshot>,
 }
 
 /// Serves until `shutdown` fires, then finishes the requests in hand and drains.
@@ -66,6 +69,7 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
         return Ok(());
     };
     let queue = Arc::new(QueueStats::new(config.default_brew_time));
+    let (snapshots, snapshot) = tokio::sync::watch::channel(brewq_protocol::QueueSnapshot::default());
     let (records, writer) = Records::new(records, client.clone());
     let writers = TaskTracker::new();
     writers.spawn(writer);
@@ -77,13 +81,17 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
         idempotency,
         dead_letters,
         queue: queue.clone(),
+        snapshot,
     });
     let tracker = TaskTracker::new();
     tracker.spawn(queue::refresh(queue, jetstream.clone(), values, machines, shutdown.clone()));
+    tracker.spawn(view::refresh(jetstream.clone(), snapshots, shutdown.clone()));
     for subject in [
         subjects::ORDER_REQUESTS,
         subjects::ORDER_CANCEL,
         subjects::ORDER_UPDATES,
+        subjects::ORDER_READ,
+        subjects::SHOP_READ,
         subjects::DEAD_LETTER_RETRY,
         subjects::DEAD_LETTER_GIVE_UP,
     ] {
@@ -125,12 +133,14 @@ async fn serve(
         let controller = controller.clone();
         let span = request_span(subject, &message);
         tracker.spawn(tracing::Instrument::instrument(async move {
-            let Some(reply_to) = message.reply.clone() else { return };
+            let Some(reply_to) = brewq_runtime::respond::reply_subject(subject, &message) else { return };
             let reply = match subject {
                 subjects::ORDER_REQUESTS => accept::handle(&controller, &message.payload).await,
                 subjects::ORDER_CANCEL => cancel::handle(&controller, &message.payload).await,
                 subjects::DEAD_LETTER_RETRY => dead_letters::retry(&controller, &message.payload).await,
                 subjects::DEAD_LETTER_GIVE_UP => dead_letters::give_up(&controller, &message.payload).await,
+                subjects::ORDER_READ => view::order(&controller, &message.payload).await,
+                subjects::SHOP_READ => view::shop(&controller),
                 _ => records::handle_update(&controller, &message.payload).await,
             };
             if let Err(error) = controller.client.publish(reply_to, reply.into()).await {
@@ -146,7 +156,7 @@ async fn serve(
 fn request_span(subject: &'static str, message: &async_nats::Message) -> tracing::Span {
     let order_id = message.headers.as_ref().and_then(|headers| headers.get(subjects::ORDER_ID_HEADER));
     match order_id {
-        Some(order_id) => tracing::info_span!("request", subject, order_id = order_id.as_str()),
+        Some(order_id) => tracing::info_span!("request", subject, order = brewq_protocol::ids::order_ref(order_id.as_str())),
         None => tracing::info_span!("request", subject),
     }
 }

@@ -25,14 +25,16 @@ pub struct Records {
     /// change is tried straight over it, with no read, and falls back to reading when another
     /// writer moved the record since.
     known: Arc<Mutex<HashMap<String, (OrderRecord, u64)>>>,
+    /// Announces each change on [`subjects::order_changed`].
+    client: async_nats::Client,
 }
 
 impl Records {
     /// Records over the provisioned bucket, and the task that sends their writes (to spawn;
     /// it ends when the last clone of the records is dropped).
     pub fn new(store: Store, client: async_nats::Client) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
-        let (writer, task) = GroupWriter::new(store.clone(), client);
-        (Records { store, writer, known: Arc::default() }, task)
+        let (writer, task) = GroupWriter::new(store.clone(), client.clone());
+        (Records { store, writer, known: Arc::default(), client }, task)
     }
 
     /// The record of `order_id`, if any.
@@ -45,7 +47,7 @@ impl Records {
         // Our own record type always serializes.
         let bytes = serde_json::to_vec(&record).expect("record serializes");
         if let Ok(revision) = self.writer.write(&record.id, bytes, 0).await {
-            self.remember(record.clone(), revision);
+            self.wrote(record.clone(), revision).await;
             return Ok(record);
         }
         self.change(&record.id.clone(), |existing: Option<OrderRecord>| match existing {
@@ -70,16 +72,22 @@ impl Records {
             // Our own record type always serializes.
             let bytes = serde_json::to_vec(&changed).expect("record serializes");
             if let Ok(revision) = self.writer.write(order_id, bytes, revision).await {
-                self.remember(changed, revision);
+                self.wrote(changed, revision).await;
                 return Ok(result);
             }
         }
         let (result, written) = modify_entry(&self.store, order_id, decide).await?;
         match written {
-            Some((record, revision)) => self.remember(record, revision),
+            Some((record, revision)) => self.wrote(record, revision).await,
             None => self.forget(order_id),
         }
         Ok(result)
+    }
+
+    /// Notes a record this instance wrote, and says so to whoever follows the order.
+    async fn wrote(&self, record: OrderRecord, revision: u64) {
+        self.announce(&record).await;
+        self.remember(record, revision);
     }
 
     fn remember(&self, record: OrderRecord, revision: u64) {
@@ -92,6 +100,12 @@ impl Records {
             known.clear();
         }
         known.insert(record.id.clone(), (record, revision));
+    }
+
+    /// Best effort: a page that misses it reads the order on its next tick anyway.
+    async fn announce(&self, record: &OrderRecord) {
+        let status = record.status.to_string();
+        let _ = self.client.publish(subjects::order_changed(&record.id), status.into()).await;
     }
 
     fn forget(&self, order_id: &str) {
@@ -168,12 +182,12 @@ fn log_update(update: &OrderUpdate, reply: &UpdateReply) {
 }
 
 /// Serves one [`OrderUpdate`] request; a failed order is filed for the operator.
-#[tracing::instrument(skip_all, fields(order_id))]
+#[tracing::instrument(skip_all, fields(order))]
 pub(crate) async fn handle_update(controller: &crate::Controller, payload: &[u8]) -> Vec<u8> {
     let reply = match serde_json::from_slice::<OrderUpdate>(payload) {
         Err(error) => UpdateReply::Error { message: format!("bad order update: {error}") },
         Ok(update) => {
-            tracing::Span::current().record("order_id", update.order_id.as_str());
+            tracing::Span::current().record("order", brewq_protocol::ids::order_ref(&update.order_id));
             match controller.records.update(&update).await {
                 Ok(reply) => {
                     log_update(&update, &reply);

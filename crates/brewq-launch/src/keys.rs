@@ -16,14 +16,17 @@ pub enum Role {
     Controller,
     Stock,
     Maker,
+    /// The public web shop: a customer's rights.
     Web,
+    /// The operator's pages: the operator's actions, not the whole admin.
+    Operator,
     /// The operator's CLI.
     Admin,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: &[Role] = &[Role::Provisioner, Role::Controller, Role::Stock, Role::Maker, Role::Web, Role::Admin];
+    pub const ALL: &[Role] = &[Role::Provisioner, Role::Controller, Role::Stock, Role::Maker, Role::Web, Role::Operator, Role::Admin];
 
     /// The role's name, used for its key file and inbox prefix.
     pub fn as_str(self) -> &'static str {
@@ -33,6 +36,7 @@ impl Role {
             Role::Stock => "stock",
             Role::Maker => "maker",
             Role::Web => "web",
+            Role::Operator => "operator",
             Role::Admin => "admin",
         }
     }

@@ -27,9 +27,6 @@ pub struct Rule {
 pub struct Permissions {
     pub publish: Vec<String>,
     pub subscribe: Vec<String>,
-    /// May answer the requests it receives (one reply each), without publish rights on the
-    /// requesters' inboxes.
-    pub allow_responses: bool,
 }
 
 const API: &str = "$JS.API";
@@ -62,13 +59,37 @@ fn kv_write(role: Role, bucket: &str, key: &str, rules: &mut Vec<Rule>) {
     rules.push(rule(role, Direction::Publish, format!("$KV.{bucket}.{key}"), "write keys"));
 }
 
-/// The subject of one stock operation.
-fn stock(op: &str) -> String {
-    subjects::STOCK_SUBJECTS.replace('*', op)
-}
-
 fn rule(role: Role, direction: Direction, subject: impl Into<String>, why: &'static str) -> Rule {
     Rule { role, direction, subject: subject.into(), why }
+}
+
+/// Each service's subject: its callers may publish there, the role serving it subscribes, and
+/// may publish on its callers' inboxes (no `allow_responses`: with it, the servers would let a
+/// requester name any reply subject, and the service would write there with its own rights).
+fn services(rules: &mut Vec<Rule>) {
+    use Direction::{Publish, Subscribe};
+    let mut answers: Vec<(Role, String)> = Vec::new();
+    for &(subject, server) in subjects::SERVICES {
+        let server = role_named(server);
+        let subscription = subjects::subscription_serving(subject);
+        if !rules.iter().any(|known| known.role == server && known.direction == Subscribe && known.subject == subscription) {
+            rules.push(rule(server, Subscribe, subscription, "serve these requests"));
+        }
+        for caller in subjects::callers(&subject.replace('*', "1")) {
+            rules.push(rule(role_named(caller), Publish, subject, "send these requests"));
+            let inbox = format!("{}.>", subjects::inbox_prefix(caller));
+            if !answers.contains(&(server, inbox.clone())) {
+                answers.push((server, inbox));
+            }
+        }
+    }
+    for (server, inbox) in answers {
+        rules.push(rule(server, Publish, inbox, "answer its callers, on their inboxes only"));
+    }
+}
+
+fn role_named(name: &str) -> Role {
+    *Role::ALL.iter().find(|role| role.as_str() == name).expect("every role named in the protocol exists")
 }
 
 /// Every allowed subject of every role.
@@ -87,15 +108,13 @@ pub fn rules() -> Vec<Rule> {
     rules.push(rule(provisioner, Publish, subjects::BENCH_ACKS, "ack raw takes from a work queue (`brewq bench`)"));
     kv_write(provisioner, subjects::BENCH_BUCKET, ">", &mut rules);
 
+    services(&mut rules);
+
     let controller = Role::Controller;
-    for subject in [subjects::ORDER_REQUESTS, subjects::ORDER_CANCEL, subjects::ORDER_UPDATES] {
-        rules.push(rule(controller, Subscribe, subject, "serve orders, cancels and status changes"));
-    }
     rules.push(rule(controller, Publish, subjects::ORDERS_SUBJECTS, "queue accepted orders"));
-    rules.push(rule(controller, Publish, stock("reserve"), "reserve stock for an order"));
-    rules.push(rule(controller, Publish, stock("release"), "release the stock of a cancelled or failed order"));
-    rules.push(rule(controller, Publish, stock("commit"), "consume the stock of an order a machine reports ready"));
+    rules.push(rule(controller, Publish, subjects::ORDER_CHANGES, "say that an order changed (by its reference)"));
     rules.push(rule(controller, Publish, format!("{API}.CONSUMER.INFO.{consumer}"), "count pending orders"));
+    rules.push(rule(controller, Publish, format!("{API}.STREAM.INFO.{}", subjects::ORDERS_STREAM), "an order's place in the queue"));
     rules.push(rule(controller, Publish, format!("{API}.STREAM.MSG.DELETE.{}", subjects::ORDERS_STREAM), "take a cancelled order off the queue"));
     for bucket in [subjects::ORDERS_BUCKET, subjects::IDEMPOTENCY_BUCKET] {
         kv_read(controller, bucket, &mut rules);
@@ -103,16 +122,14 @@ pub fn rules() -> Vec<Rule> {
     }
     kv_read(controller, subjects::VALUES_BUCKET, &mut rules);
     kv_write(controller, subjects::VALUES_BUCKET, subjects::PENDING_KEY, &mut rules);
-    for subject in [subjects::DEAD_LETTER_RETRY, subjects::DEAD_LETTER_GIVE_UP] {
-        rules.push(rule(controller, Subscribe, subject, "retry or give up failed orders"));
-    }
     kv_read(controller, subjects::DEAD_LETTERS_BUCKET, &mut rules);
     kv_write(controller, subjects::DEAD_LETTERS_BUCKET, ">", &mut rules);
     kv_read(controller, subjects::MACHINES_BUCKET, &mut rules);
     kv_watch(controller, subjects::MACHINES_BUCKET, &mut rules);
+    kv_read(controller, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
+    kv_watch(controller, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
 
     let stock_role = Role::Stock;
-    rules.push(rule(stock_role, Subscribe, subjects::STOCK_SUBJECTS, "serve stock commands"));
     kv_read(stock_role, subjects::STOCK_BUCKET, &mut rules);
     kv_write(stock_role, subjects::STOCK_BUCKET, ">", &mut rules);
 
@@ -121,43 +138,34 @@ pub fn rules() -> Vec<Rule> {
     rules.push(rule(maker, Publish, format!("{API}.CONSUMER.MSG.NEXT.{consumer}"), "fetch one order"));
     rules.push(rule(maker, Publish, format!("$JS.ACK.{consumer}.>"), "ack, nak, in-progress, term"));
     rules.push(rule(maker, Publish, format!("$JS.ACK.*.*.{consumer}.>"), "the same, in the v2 ack format"));
-    rules.push(rule(maker, Publish, subjects::ORDER_UPDATES, "ask for status changes"));
-    rules.push(rule(maker, Publish, stock("commit"), "consume the stock of a brewed order"));
-    rules.push(rule(maker, Publish, stock("release"), "release the stock of a failed order"));
     rules.push(rule(maker, Publish, format!("{API}.STREAM.INFO.{}", kv_stream(subjects::MACHINES_BUCKET)), "bind to the heartbeats"));
     kv_write(maker, subjects::MACHINES_BUCKET, "machine.*", &mut rules);
     kv_read(maker, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
     kv_write(maker, subjects::MACHINE_HOLDS_BUCKET, "machine.*", &mut rules);
-    rules.push(rule(maker, Subscribe, subjects::MACHINE_CONTROL_SUBJECTS, "take the operator's commands"));
 
-    let web = Role::Web;
-    rules.push(rule(web, Publish, subjects::ORDER_REQUESTS, "place orders"));
-    rules.push(rule(web, Publish, subjects::ORDER_CANCEL, "cancel orders"));
-    rules.push(rule(web, Publish, stock("read"), "show the stock"));
-    rules.push(rule(web, Publish, format!("{API}.CONSUMER.INFO.{consumer}"), "show the queue"));
-    rules.push(rule(web, Publish, format!("{API}.STREAM.INFO.{}", subjects::ORDERS_STREAM), "show an order's place in the queue"));
-    for bucket in [subjects::ORDERS_BUCKET, subjects::MACHINES_BUCKET, subjects::MACHINE_HOLDS_BUCKET] {
-        kv_read(web, bucket, &mut rules);
-        kv_watch(web, bucket, &mut rules);
-    }
+    // The public web shop has no rights beyond its services' subjects and its inbox: no
+    // JetStream API at all (a JetStream API request answers on any reply subject its sender
+    // names, with the servers' rights), no bucket, no stream.
+    rules.push(rule(Role::Web, Subscribe, subjects::ORDER_CHANGES, "follow an order it shows as it changes"));
+
+    let operator = Role::Operator;
+    rules.push(rule(operator, Publish, subjects::AUDIT_SUBJECTS, "record its actions"));
+    rules.push(rule(operator, Publish, format!("{API}.STREAM.MSG.GET.{}", subjects::AUDIT_STREAM), "read the audit trail"));
+    rules.push(rule(operator, Publish, format!("{API}.STREAM.INFO.{}", subjects::AUDIT_STREAM), "read the audit trail"));
+    kv_read(operator, subjects::DEAD_LETTERS_BUCKET, &mut rules);
+    kv_watch(operator, subjects::DEAD_LETTERS_BUCKET, &mut rules);
+    kv_read(operator, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
+    kv_watch(operator, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
+    kv_write(operator, subjects::MACHINE_HOLDS_BUCKET, "machine.*", &mut rules);
+    kv_read(operator, subjects::MACHINES_BUCKET, &mut rules);
 
     let admin = Role::Admin;
-    for subject in [subjects::ORDER_REQUESTS, subjects::ORDER_CANCEL] {
-        rules.push(rule(admin, Publish, subject, "order and cancel from the CLI"));
-    }
-    rules.push(rule(admin, Publish, stock("read"), "show the stock"));
-    rules.push(rule(admin, Publish, stock("restock"), "restock"));
-    rules.push(rule(admin, Publish, subjects::MACHINE_CONTROL_SUBJECTS, "pause, resume, out of service"));
     rules.push(rule(
         admin,
         Publish,
         format!("$KV.{}.machine.*", subjects::MACHINE_HOLDS_BUCKET),
         "keep a hold for a machine that is not running",
     ));
-    rules.push(rule(admin, Publish, stock("threshold"), "set low-stock alerts"));
-    for subject in [subjects::DEAD_LETTER_RETRY, subjects::DEAD_LETTER_GIVE_UP] {
-        rules.push(rule(admin, Publish, subject, "retry or give up failed orders"));
-    }
     rules.push(rule(admin, Publish, subjects::AUDIT_SUBJECTS, "record its actions"));
     rules.push(rule(admin, Publish, format!("{API}.STREAM.MSG.GET.{}", subjects::AUDIT_STREAM), "read the audit trail"));
     rules.push(rule(admin, Publish, format!("{API}.INFO"), "check that JetStream is up"));
@@ -180,10 +188,7 @@ pub fn rules() -> Vec<Rule> {
 
 /// The permissions of `role`, from [`rules`].
 pub fn permissions(role: Role) -> Permissions {
-    let mut permissions = Permissions {
-        allow_responses: matches!(role, Role::Controller | Role::Stock | Role::Maker),
-        ..Permissions::default()
-    };
+    let mut permissions = Permissions::default();
     for rule in rules().into_iter().filter(|rule| rule.role == role) {
         match rule.direction {
             Direction::Publish => permissions.publish.push(rule.subject),
@@ -197,10 +202,9 @@ pub fn permissions(role: Role) -> Permissions {
 pub fn render(permissions: &Permissions) -> String {
     let list = |subjects: &[String]| subjects.iter().map(|subject| format!("\"{subject}\"")).collect::<Vec<_>>().join(", ");
     format!(
-        "permissions: {{ publish: {{ allow: [{}] }}, subscribe: {{ allow: [{}] }}{} }}",
+        "permissions: {{ publish: {{ allow: [{}] }}, subscribe: {{ allow: [{}] }} }}",
         list(&permissions.publish),
         list(&permissions.subscribe),
-        if permissions.allow_responses { ", allow_responses: true" } else { "" },
     )
 }
 
@@ -213,9 +217,6 @@ pub fn matrix_markdown() -> String {
             Direction::Subscribe => "sub",
         };
         table.push_str(&format!("| {} | {direction} | `{}` | {} |\n", rule.role.as_str(), rule.subject, rule.why));
-    }
-    for role in [Role::Controller, Role::Stock, Role::Maker] {
-        table.push_str(&format!("| {} | pub | replies to the requests it receives (`allow_responses`) | answer requesters |\n", role.as_str()));
     }
     table
 }

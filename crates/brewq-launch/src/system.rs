@@ -236,7 +236,7 @@ impl System {
                     "--session-key-file".into(),
                     keys.join(crate::keys::SESSION_KEY_FILE).display().to_string(),
                     "--operator-seed-file".into(),
-                    self.keys.seed_file(Role::Admin).display().to_string(),
+                    self.keys.seed_file(Role::Operator).display().to_string(),
                 ];
                 (format!("web-{}", same_kind + 1), Role::Web, args)
             }

@@ -104,7 +104,7 @@ pub(crate) async fn serve(
             () = shutdown.cancelled() => break,
             message = requests.next() => match message { Some(message) => message, None => break },
         };
-        let Some(reply_to) = message.reply.clone() else { continue };
+        let Some(reply_to) = brewq_runtime::respond::reply_subject(message.subject.as_str(), &message) else { continue };
         let payload = match serde_json::from_slice::<MachineCommand>(&message.payload) {
             Ok(command) => {
                 tracing::info!(machine = id, ?command, "operator command");

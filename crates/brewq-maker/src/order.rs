@@ -25,7 +25,7 @@ use crate::{Brewer, Machine};
 pub(crate) async fn handle<B: Brewer>(machine: &Machine<B>, message: Message, shutdown: &CancellationToken) {
     let order_id = order_id_of(&message);
     let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
-    let span = tracing::info_span!("order", order_id = order_id.as_str(), machine = machine.config.id, delivered);
+    let span = tracing::info_span!("order", order = brewq_protocol::ids::order_ref(&order_id), machine = machine.config.id, delivered);
     if delivered > 1 {
         metrics::counter!("brewq_redeliveries_total", "machine" => machine.config.id.to_string()).increment(1);
     }

@@ -100,7 +100,9 @@ fn check_order(record: &OrderRecord, reservation: Option<&Reservation>, problems
 }
 
 fn check_line(ingredient: Ingredient, line: &Line, problems: &mut Vec<String>) {
-    if line.on_hand + line.reserved + line.consumed != line.added {
+    // Checked: levels past what a u64 holds do not add up either.
+    let total = line.on_hand.checked_add(line.reserved).and_then(|total| total.checked_add(line.consumed));
+    if total != Some(line.added) {
         problems.push(format!(
             "{ingredient}: on hand {} + reserved {} + consumed {} != added {}",
             line.on_hand, line.reserved, line.consumed, line.added

@@ -3,6 +3,7 @@
 
 pub mod accounting;
 pub mod audit;
+pub mod ids;
 pub mod machine;
 pub mod order;
 pub mod queue;
@@ -10,6 +11,7 @@ pub mod record;
 pub mod reply;
 pub mod stock;
 pub mod subjects;
+pub mod view;
 
 pub use audit::{AuditEntry, DeadLetter};
 pub use machine::{MachineCommand, MachineHeartbeat, MachineState, MachineView};
@@ -17,6 +19,7 @@ pub use queue::QueueView;
 pub use order::{Bean, KeyedOrder, Milk, Order, OrderRequest, Size, ValidationError};
 pub use record::{HistoryEntry, OrderRecord, OrderStatus, OrderUpdate, TransitionError, UpdateReply};
 pub use reply::{OrderReply, RejectCode};
+pub use view::{OrderLookup, OrderView, QueueSnapshot, ShopView};
 pub use stock::{Ingredient, Items, StockCommand, StockLevel, StockReply, StockSnapshot};
 
 /// Current time, the one clock every record and event uses.

@@ -101,7 +101,7 @@ macro_rules! word_enum {
                 match text.trim().to_ascii_lowercase().as_str() {
                     $($canonical $(| $alias)* => Ok($name::$variant),)+
                     _ => Err(ValidationError::new($field, format!(
-                        "unknown {} {text:?}; expected one of: {}", $field,
+                        "unknown {} {}; expected one of: {}", $field, quoted(text),
                         [$($canonical),+].join(", ")))),
                 }
             }
@@ -193,6 +193,18 @@ pub fn check_idempotency_key(key: &str) -> Result<String, ValidationError> {
     }
 }
 
+/// Longest piece of a refused value that an error message quotes back.
+const QUOTED_CHARS: usize = 24;
+
+/// `text` quoted and escaped for an error message, cut short: a refusal does not send back
+/// (nor put in a log) the megabyte it was given.
+fn quoted(text: &str) -> String {
+    match text.char_indices().nth(QUOTED_CHARS) {
+        Some((end, _)) => format!("{:?}…", &text[..end]),
+        None => format!("{text:?}"),
+    }
+}
+
 fn required_str<'a>(field: &'static str, value: Option<&'a Value>) -> Result<&'a str, ValidationError> {
     match value {
         None | Some(Value::Null) => Err(ValidationError::new(field, "is required")),
@@ -206,22 +218,100 @@ fn parse_name(value: Option<&Value>) -> Result<String, ValidationError> {
     if name.is_empty() {
         return Err(ValidationError::new("name", "is required"));
     }
-    if name.chars().all(is_invisible) {
-        return Err(ValidationError::new("name", "must have a visible character"));
-    }
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(ValidationError::new("name", format!("must be at most {MAX_NAME_CHARS} characters")));
     }
     if name.chars().any(char::is_control) {
         return Err(ValidationError::new("name", "must not contain control characters"));
     }
+    if let Some(hidden) = name.chars().find(|c| is_hidden(*c)) {
+        let message = format!("must not contain invisible or text-direction characters (U+{:04X})", u32::from(hidden));
+        return Err(ValidationError::new("name", message));
+    }
+    check_marks(name)?;
     Ok(name.to_owned())
 }
 
-/// Spaces, and the characters that print as nothing (zero-width spaces and joiners, the
-/// byte-order mark, the soft hyphen).
-fn is_invisible(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+/// Characters that print as nothing or change how the text around them shows, and so have no
+/// place in a name on a public screen: every format character (Unicode category Cf: the
+/// bidirectional embeddings, overrides, isolates and marks, zero-width spaces and joiners, the
+/// byte-order mark, the soft hyphen, tags), the other default-ignorable ones (the combining
+/// grapheme joiner, the Hangul fillers, the unassigned code points kept for format characters),
+/// the braille blank, and the line and paragraph separators. Ranges are inclusive.
+const HIDDEN: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{2028}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{2800}', '\u{2800}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF0}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0000}', '\u{E00FF}'),
+    ('\u{E01F0}', '\u{E0FFF}'),
+];
+
+/// Combining marks of the generic blocks (accents that stack on any letter) and variation
+/// selectors: each belongs on the character before it, so a name may not start with one, put
+/// one on a space, or pile up more than [`MAX_MARKS_IN_A_ROW`] (text that spills over the
+/// lines around it).
+const MARKS: &[(char, char)] = &[
+    ('\u{0300}', '\u{036F}'),
+    ('\u{180B}', '\u{180D}'),
+    ('\u{180F}', '\u{180F}'),
+    ('\u{1AB0}', '\u{1AFF}'),
+    ('\u{1DC0}', '\u{1DFF}'),
+    ('\u{20D0}', '\u{20FF}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FE20}', '\u{FE2F}'),
+    ('\u{E0100}', '\u{E01EF}'),
+];
+
+/// Most combining marks and variation selectors in a row (a letter with two accents and an
+/// emoji's presentation selector fit).
+pub const MAX_MARKS_IN_A_ROW: usize = 3;
+
+fn in_table(table: &[(char, char)], c: char) -> bool {
+    table.iter().any(|(first, last)| (*first..=*last).contains(&c))
+}
+
+fn is_hidden(c: char) -> bool {
+    in_table(HIDDEN, c)
+}
+
+fn check_marks(name: &str) -> Result<(), ValidationError> {
+    let mut before = ' ';
+    let mut in_a_row = 0;
+    for c in name.chars() {
+        if !in_table(MARKS, c) {
+            (before, in_a_row) = (c, 0);
+            continue;
+        }
+        if before.is_whitespace() {
+            return Err(ValidationError::new("name", "must not have an accent or variation selector without a letter before it"));
+        }
+        in_a_row += 1;
+        if in_a_row > MAX_MARKS_IN_A_ROW {
+            return Err(ValidationError::new("name", format!("must not stack more than {MAX_MARKS_IN_A_ROW} accents on one letter")));
+        }
+    }
+    Ok(())
 }
 
 fn parse_sugar(value: Option<&Value>) -> Result<u8, ValidationError> {

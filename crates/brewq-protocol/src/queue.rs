@@ -12,7 +12,7 @@ use crate::{MachineHeartbeat, Size};
 pub const DEFAULT_BREW_TIME: Duration = Duration::from_secs(30);
 
 /// The queue right now, as `GET /api/queue` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueueView {
     /// Orders waiting or being brewed.
     pub pending: u64,
@@ -30,7 +30,9 @@ pub fn brew_times(fleet: &[MachineHeartbeat]) -> BTreeMap<Size, Duration> {
     for machine in fleet {
         for (&size, &millis) in &machine.brew_millis {
             let (total, count) = sums.entry(size).or_default();
-            *total += millis;
+            // Saturating: a heartbeat is a machine's word, and an absurd one must not stop the
+            // services that read it.
+            *total = total.saturating_add(millis);
             *count += 1;
         }
     }
@@ -58,7 +60,7 @@ pub fn eta(position: u64, machines: u64, brew_time: Duration) -> Duration {
 /// controller's answer and the web's view of a queued order both use it.
 pub fn order_eta(position: u64, machines: u64, times: &BTreeMap<Size, Duration>, size: Size, default: Duration) -> Duration {
     let typical = typical_or(times, default);
-    eta(position, machines, typical).saturating_sub(typical) + own_brew_time(times, size, default)
+    eta(position, machines, typical).saturating_sub(typical).saturating_add(own_brew_time(times, size, default))
 }
 
 /// How long a cup of `size` brews: its measured time, else the typical one of `times`, else

@@ -141,7 +141,7 @@ impl OrderRecord {
             return Err(TransitionError { order_id: self.id.clone(), from: self.status, to: next });
         }
         if next == OrderStatus::Brewing {
-            self.attempts += 1;
+            self.attempts = self.attempts.saturating_add(1);
         }
         self.status = next;
         if machine.is_some() {
@@ -167,6 +167,11 @@ impl OrderRecord {
         }
         record.transition(update.status, update.machine, update.reason.clone(), at)?;
         Ok(record)
+    }
+
+    /// The order's public ticket, once it has its place in the work queue.
+    pub fn ticket(&self) -> Option<u32> {
+        self.queue_sequence.map(crate::ids::ticket)
     }
 
     /// When the order was accepted.

@@ -44,6 +44,9 @@ pub struct OrderReply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
     /// Orders ahead of this one plus itself, when accepted.
+    /// The order's public ticket (what the pickup screens show), when accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +64,7 @@ impl OrderReply {
             status: "success".into(),
             message: format!("Thanks {name}, your order {order_id} is number {position} in the queue"),
             order_id: Some(order_id.into()),
+            ticket: None,
             position: Some(position),
             eta_seconds: Some(eta_seconds),
             code: None,
@@ -74,6 +78,7 @@ impl OrderReply {
             status: "success".into(),
             message: message.into(),
             order_id: Some(order_id.into()),
+            ticket: None,
             position: None,
             eta_seconds: None,
             code: None,
@@ -87,6 +92,7 @@ impl OrderReply {
             status: "error".into(),
             message: message.into(),
             order_id: None,
+            ticket: None,
             position: None,
             eta_seconds: None,
             code: Some(code),
@@ -111,6 +117,12 @@ impl OrderReply {
             format!("sorry, we are out of {}", ingredient.label()),
             Some(ingredient.as_str()),
         )
+    }
+
+    /// The same reply, with the order's ticket.
+    pub fn with_ticket(mut self, ticket: Option<u32>) -> Self {
+        self.ticket = ticket;
+        self
     }
 
     /// True when the order was accepted or the action done.

@@ -108,3 +108,146 @@ pub const BENCH_QUEUE: &str = "coffee.bench.queue";
 pub const BENCH_ACKS: &str = "$JS.ACK.brewq-bench.>";
 /// Bucket that `brewq bench` uses to measure a raw KV compare-and-swap (made and deleted by it).
 pub const BENCH_BUCKET: &str = "coffee-bench";
+
+/// Request/reply: one order as its customer sees it ([`crate::OrderLookup`]); the payload is
+/// the order id. Whoever holds the id may read the order; nothing lists them.
+pub const ORDER_READ: &str = "coffee.web.order";
+/// Request/reply: the queue and the fleet as the shop shows them ([`crate::ShopView`]).
+pub const SHOP_READ: &str = "coffee.web.shop";
+
+/// Core NATS, no reply: the controllers say here that an order's record changed, on
+/// `coffee.web.changed.<order reference>` (see [`crate::ids::order_ref`]) with the new status
+/// as payload, so that a page following the order asks for it at once. The subject carries
+/// the reference, never the id: whoever listens to all of them learns that some order moved,
+/// not which one nor whose.
+pub const ORDER_CHANGES: &str = "coffee.web.changed.*";
+
+/// The subject on which a change of the order `order_id` is announced.
+pub fn order_changed(order_id: &str) -> String {
+    format!("coffee.web.changed.{}", crate::ids::order_ref(order_id))
+}
+
+/// The roles that connect to NATS, by the name of their credential and inbox prefix.
+pub mod roles {
+    pub const PROVISIONER: &str = "provisioner";
+    pub const CONTROLLER: &str = "controller";
+    pub const STOCK: &str = "stock";
+    pub const MAKER: &str = "maker";
+    /// The public web shop: a customer's rights.
+    pub const WEB: &str = "web";
+    /// The operator's web process: the operator's actions.
+    pub const OPERATOR: &str = "operator";
+    /// The operator's command line.
+    pub const ADMIN: &str = "admin";
+}
+
+/// The prefix of every reply subject of `role`: `_INBOX_<role>`. Each role reads replies
+/// under its own prefix only, and services answer only under the prefixes of their callers.
+pub fn inbox_prefix(role: &str) -> String {
+    format!("_INBOX_{role}")
+}
+
+/// The roles that may send requests on `subject`, one of the services' subjects: the servers
+/// let no one else publish there, and the service answers on no one else's inbox. Empty for a
+/// subject that is no service's.
+pub fn callers(subject: &str) -> &'static [&'static str] {
+    use roles::*;
+    match subject {
+        ORDER_REQUESTS => &[WEB, ADMIN],
+        ORDER_CANCEL | ORDER_READ | SHOP_READ => &[WEB, OPERATOR, ADMIN],
+        ORDER_UPDATES => &[MAKER],
+        DEAD_LETTER_RETRY | DEAD_LETTER_GIVE_UP => &[OPERATOR, ADMIN],
+        "coffee.stock.reserve" => &[CONTROLLER],
+        "coffee.stock.commit" | "coffee.stock.release" => &[CONTROLLER, MAKER],
+        "coffee.stock.read" => &[WEB, OPERATOR, ADMIN],
+        "coffee.stock.restock" | "coffee.stock.threshold" => &[OPERATOR, ADMIN],
+        _ if is_machine_control(subject) => &[OPERATOR, ADMIN],
+        _ => &[],
+    }
+}
+
+/// Every service subject with the role that serves it, for the permissions: a responder may
+/// publish on the inboxes of the callers of what it serves, and nowhere else of theirs.
+pub const SERVICES: &[(&str, &str)] = &[
+    (ORDER_REQUESTS, roles::CONTROLLER),
+    (ORDER_CANCEL, roles::CONTROLLER),
+    (ORDER_READ, roles::CONTROLLER),
+    (SHOP_READ, roles::CONTROLLER),
+    (ORDER_UPDATES, roles::CONTROLLER),
+    (DEAD_LETTER_RETRY, roles::CONTROLLER),
+    (DEAD_LETTER_GIVE_UP, roles::CONTROLLER),
+    ("coffee.stock.reserve", roles::STOCK),
+    ("coffee.stock.commit", roles::STOCK),
+    ("coffee.stock.release", roles::STOCK),
+    ("coffee.stock.read", roles::STOCK),
+    ("coffee.stock.restock", roles::STOCK),
+    ("coffee.stock.threshold", roles::STOCK),
+    (MACHINE_CONTROL_SUBJECTS, roles::MAKER),
+];
+
+/// The subscription a service takes to serve `subject`: the stock manager serves all of
+/// [`STOCK_SUBJECTS`] with one.
+pub fn subscription_serving(subject: &str) -> &str {
+    if subject.starts_with("coffee.stock.") { STOCK_SUBJECTS } else { subject }
+}
+
+fn is_machine_control(subject: &str) -> bool {
+    let mut tokens = subject.split('.');
+    matches!(
+        (tokens.next(), tokens.next(), tokens.next(), tokens.next(), tokens.next()),
+        (Some("coffee"), Some("machines"), Some(id), Some("control"), None) if !id.is_empty()
+    )
+}
+
+/// Whether a service that received a request on `subject` may answer on `reply`: a plain
+/// subject (no wildcard, no space) under the inbox prefix of one of the subject's callers. A
+/// request whose reply points anywhere else (a key, a stream, another role's inbox) is
+/// someone steering the service's rights, and gets no answer.
+pub fn may_answer(subject: &str, reply: &str) -> bool {
+    let plain = !reply.is_empty()
+        && reply.split('.').all(|token| !token.is_empty() && token != "*" && token != ">")
+        && !reply.contains(|c: char| c.is_whitespace() || c.is_control());
+    plain
+        && callers(subject).iter().any(|role| {
+            reply.strip_prefix(inbox_prefix(role).as_str()).is_some_and(|rest| rest.starts_with('.') && rest.len() > 1)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_answers_its_callers_inboxes_only() {
+        assert!(may_answer(ORDER_REQUESTS, "_INBOX_web.abc.1"));
+        assert!(may_answer("coffee.stock.reserve", "_INBOX_controller.x"));
+        assert!(may_answer("coffee.machines.3.control", "_INBOX_operator.x"));
+        for (subject, reply) in [
+            ("coffee.stock.reserve", "_INBOX_web.x"),
+            ("coffee.stock.read", "$KV.coffee-stock.levels"),
+            ("coffee.stock.read", "coffee.orders.arabica"),
+            ("coffee.stock.read", "$JS.API.STREAM.DELETE.coffee-orders"),
+            (ORDER_REQUESTS, "_INBOX_webby.x"),
+            (ORDER_REQUESTS, "_INBOX_web"),
+            (ORDER_REQUESTS, "_INBOX_web."),
+            (ORDER_REQUESTS, "_INBOX_web.*"),
+            (ORDER_REQUESTS, "_INBOX_web.>"),
+            (ORDER_REQUESTS, "_INBOX_web.a b"),
+            (ORDER_REQUESTS, "_INBOX_web..a"),
+            (ORDER_UPDATES, "_INBOX_web.x"),
+            ("coffee.machines.3.control", "_INBOX_web.x"),
+            ("coffee.machines.3.4.control", "_INBOX_admin.x"),
+            ("coffee.nothing", "_INBOX_admin.x"),
+        ] {
+            assert!(!may_answer(subject, reply), "{subject} answered on {reply}");
+        }
+    }
+
+    #[test]
+    fn every_service_subject_has_callers() {
+        for (subject, _) in SERVICES {
+            let example = subject.replace('*', "1");
+            assert!(!callers(&example).is_empty(), "{subject}");
+        }
+    }
+}

@@ -211,3 +211,58 @@ fn a_hold_is_shown_on_a_machine_whose_state_does_not_show_it_yet() {
     let shown: Vec<_> = fleet.iter().map(|machine| machine.hold).collect();
     assert_eq!(shown, [Some(MachineCommand::OutOfService), None, None]);
 }
+
+fn name_check(name: &str) -> Result<String, ValidationError> {
+    let mut payload = seed_payload();
+    payload["name"] = json!(name);
+    request(payload).validate().map(|order| order.name)
+}
+
+#[test]
+fn names_in_any_script_with_accents_and_emoji_are_accepted() {
+    let names = [
+        "Zoë", "François", "李", "Ali", "علي", "José María", "Nguye\u{0302}\u{0303}n", "Jean-Luc O'Brien", "山田 太郎",
+        "Ana ☕", "\u{2764}\u{FE0F} Léa", "1\u{FE0F}\u{20E3}", "Ζωή", "Анна", "👍🏽",
+    ];
+    for name in names {
+        assert_eq!(name_check(name).as_deref(), Ok(name), "{name:?}");
+    }
+    assert_eq!(name_check("  Zoë \u{3000}").as_deref(), Ok("Zoë"), "surrounding spaces are trimmed");
+}
+
+#[test]
+fn names_that_could_reorder_or_hide_the_text_around_them_are_refused() {
+    let hidden = [
+        '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        '\u{200E}', '\u{200F}', '\u{061C}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{2061}', '\u{2064}',
+        '\u{FEFF}', '\u{00AD}', '\u{180E}', '\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{E0001}', '\u{E0041}',
+        '\u{E007F}', '\u{034F}', '\u{2028}', '\u{2029}', '\u{2800}', '\u{0600}', '\u{FFF9}', '\u{1D173}',
+    ];
+    for c in hidden {
+        let error = name_check(&format!("Ana{c}Bob")).expect_err("refused");
+        assert_eq!(error.field, "name", "{c:?}");
+        assert!(error.message.contains("invisible or text-direction") && error.message.contains(&format!("{:04X}", u32::from(c))), "{c:?}: {error}");
+    }
+    let misplaced = [
+        "\u{0301}Ana", "Ana \u{0301}Bob", "\u{FE0F}", "Ana \u{FE0F}", "\u{E0100}Ana", "Za\u{0301}\u{0302}\u{0303}\u{0304}lgo",
+    ];
+    for name in misplaced {
+        assert_eq!(name_check(name).expect_err(name).field, "name", "{name:?}");
+    }
+    for blank in ["", "   ", "\u{3000}", "\u{00A0}\t"] {
+        assert_eq!(name_check(blank).expect_err(blank), ValidationError { field: "name", message: "is required".into() });
+    }
+}
+
+#[test]
+fn a_refusal_quotes_only_the_start_of_a_long_value() {
+    let mut payload = seed_payload();
+    payload["size"] = json!(format!("{}\u{202E}", "x".repeat(100_000)));
+    let error = request(payload).validate().expect_err("refused");
+    assert_eq!(error.field, "size");
+    assert!(error.message.len() < 200, "{}", error.message);
+    payload = seed_payload();
+    payload["milk"] = json!("oat\u{202E}");
+    let error = request(payload).validate().expect_err("refused");
+    assert!(error.message.contains(r#""oat\u{202e}""#), "escaped, not shown: {}", error.message);
+}

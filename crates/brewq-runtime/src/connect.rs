@@ -40,7 +40,7 @@ pub struct NatsConfig {
 impl NatsConfig {
     /// The private inbox prefix of this role: replies meant for it arrive under it only.
     pub fn inbox_prefix(&self) -> String {
-        format!("_INBOX_{}", self.role)
+        brewq_protocol::subjects::inbox_prefix(&self.role)
     }
 }
 

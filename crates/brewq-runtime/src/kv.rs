@@ -143,11 +143,16 @@ const ALL_VALUES_STALL: Duration = Duration::from_secs(5);
 /// Every value of the bucket, decoded as `T`, by key order. One consumer delivers the last value
 /// of each key (as `keys()` delivers the keys), rather than one read per key.
 pub async fn all_json<T: DeserializeOwned>(store: &Store) -> anyhow::Result<Vec<T>> {
+    Ok(all_json_by_key(store).await?.into_values().collect())
+}
+
+/// Every value of the bucket, decoded as `T`, by key.
+pub async fn all_json_by_key<T: DeserializeOwned>(store: &Store) -> anyhow::Result<std::collections::BTreeMap<String, T>> {
     use futures::StreamExt;
     // `Store::status` is the info of when the store was bound: ask the stream afresh.
     let mut stream = store.stream.clone();
     if stream.info().await.context("reading the bucket's status")?.state.messages == 0 {
-        return Ok(Vec::new());
+        return Ok(std::collections::BTreeMap::new());
     }
     let mut values = std::collections::BTreeMap::new();
     let mut entries = store.watch_with_history(">").await.context("reading the bucket")?;
@@ -167,5 +172,5 @@ pub async fn all_json<T: DeserializeOwned>(store: &Store) -> anyhow::Result<Vec<
             break;
         }
     }
-    Ok(values.into_values().collect())
+    Ok(values)
 }

@@ -8,6 +8,7 @@ pub mod jetstream;
 pub mod kv;
 pub mod prometheus;
 pub mod request;
+pub mod respond;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -84,7 +84,7 @@ async fn wait_for_atomic_batches(store: &mut async_nats::jetstream::kv::Store, s
 }
 
 async fn serve(ledger: &Ledger, client: &async_nats::Client, message: async_nats::Message) {
-    let Some(reply_to) = message.reply.clone() else { return };
+    let Some(reply_to) = brewq_runtime::respond::reply_subject(message.subject.as_str(), &message) else { return };
     let reply = match serde_json::from_slice::<StockCommand>(&message.payload) {
         // The subject says what the sender may do; a payload asking for more is refused.
         Ok(command) if message.subject.as_str() != subjects::stock_subject(&command) => {
@@ -93,7 +93,8 @@ async fn serve(ledger: &Ledger, client: &async_nats::Client, message: async_nats
         Ok(command) => {
             let header = message.headers.as_ref().and_then(|headers| headers.get(subjects::ORDER_ID_HEADER));
             let order_id = header.map(|value| value.as_str()).unwrap_or_else(|| order_id(&command)).to_owned();
-            let span = tracing::info_span!("stock", op = command.op(), order_id);
+            let order = brewq_protocol::ids::order_ref(&order_id);
+            let span = tracing::info_span!("stock", op = command.op(), order);
             let op = command.op();
             let reply = execute(ledger, command).instrument(span.clone()).await;
             let result = result_name(&reply);

@@ -8,14 +8,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use brewq_protocol::{
-    MachineView, OrderRecord, OrderReply, OrderRequest, QueueView, StockCommand, StockReply, StockSnapshot, subjects,
+    MachineView, OrderReply, OrderRequest, OrderView, QueueView, StockCommand, StockReply, StockSnapshot, subjects,
 };
 use brewq_runtime::request::{request_bytes_with_header, request_json};
 use serde_json::Value;
 
 use crate::AppState;
 use crate::error::{AppError, not_found};
-use crate::queue::OrderView;
 
 type Shared = State<Arc<AppState>>;
 
@@ -48,29 +47,15 @@ pub async fn create_order(
     Ok((StatusCode::CREATED, Json(reply)))
 }
 
-/// `GET /api/orders/{id}`: the order with where it stands now.
+/// `GET /api/orders/{id}`: the order with where it stands now, for whoever holds its id.
 pub async fn get_order(State(state): Shared, Path(order_id): Path<String>) -> Result<Json<OrderView>, AppError> {
-    let record = read_record(&state, &order_id).await?.ok_or_else(|| not_found(&order_id))?;
-    Ok(Json(state.queue.borrow().order_view(record)))
-}
-
-/// The record of `order_id`, if the id is well formed and known.
-pub async fn read_record(state: &AppState, order_id: &str) -> Result<Option<OrderRecord>, AppError> {
-    if !is_order_id(order_id) {
-        return Ok(None);
-    }
-    let records = state.records().await?;
-    Ok(brewq_runtime::kv::get_json(records, order_id).await?.map(|(record, _)| record))
-}
-
-/// Order ids are NATS KV keys; anything else cannot be one.
-fn is_order_id(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 64 && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    let view = crate::queue::order(&state.client, &order_id, state.config.request_timeout).await?;
+    Ok(Json(view.ok_or_else(|| not_found(&order_id))?))
 }
 
 /// `DELETE /api/orders/{id}`: cancels a queued order (200), 404 unknown, 409 too late.
 pub async fn cancel_order(State(state): Shared, Path(order_id): Path<String>) -> Result<Json<OrderReply>, AppError> {
-    if !is_order_id(&order_id) {
+    if !brewq_protocol::ids::is_order_id(&order_id) {
         return Err(not_found(&order_id));
     }
     let header = (subjects::ORDER_ID_HEADER, order_id.as_str());
@@ -82,11 +67,9 @@ pub async fn cancel_order(State(state): Shared, Path(order_id): Path<String>) ->
 
 /// `GET /api/queue`: pending orders, machines online, the ETA of an order placed now.
 pub async fn queue(State(state): Shared) -> Result<Json<QueueView>, AppError> {
-    let snapshot = state.queue.borrow().clone();
-    if !snapshot.fresh {
-        return Err(AppError::Unavailable(anyhow::anyhow!("queue figures unavailable")));
-    }
-    Ok(Json(snapshot.view()))
+    let figures = state.queue.borrow().clone();
+    let queue = figures.fresh_queue().ok_or_else(|| AppError::Unavailable(anyhow::anyhow!("queue figures unavailable")))?;
+    Ok(Json(queue.clone()))
 }
 
 /// `GET /api/stock`.
@@ -101,11 +84,11 @@ pub async fn stock(State(state): Shared) -> Result<Json<StockSnapshot>, AppError
 
 /// `GET /api/machines`: every machine that has sent a heartbeat, online or not.
 pub async fn machines(State(state): Shared) -> Result<Json<Vec<MachineView>>, AppError> {
-    let snapshot = state.queue.borrow().clone();
-    if !snapshot.fresh {
+    let figures = state.queue.borrow().clone();
+    if figures.fresh_queue().is_none() {
         return Err(AppError::Unavailable(anyhow::anyhow!("machine heartbeats unavailable")));
     }
-    Ok(Json(snapshot.machines))
+    Ok(Json(figures.machines))
 }
 
 /// `GET /healthz`: 200 while connected to NATS, 503 otherwise.

@@ -1,5 +1,6 @@
-//! Every HTTP request in a span (`method`, `route`, and `order_id` when the path or the
-//! answer names an order), one log line when it is answered, and the metrics
+//! Every HTTP request in a span (`method`, `route`, and `order`, the order's reference, when
+//! the path or the answer names an order: never the id, which is the customer's capability),
+//! one log line when it is answered, and the metrics
 //! `brewq_http_requests_total{method,route,status}` and `brewq_http_request_seconds{method,route}`.
 //! Every label has a bounded set of values: the method one of [`METHODS`] or `other`, the route
 //! the pattern matched or `unmatched`, the status a number.
@@ -17,9 +18,9 @@ pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
     let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    let span = tracing::info_span!("http", method, route, order_id = tracing::field::Empty);
+    let span = tracing::info_span!("http", method, route, order = tracing::field::Empty);
     if let Some(order_id) = order_id_in_path(&route, request.uri().path()) {
-        span.record("order_id", order_id);
+        span.record("order", brewq_protocol::ids::order_ref(order_id));
     }
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
@@ -47,7 +48,7 @@ fn method_label(method: &Method) -> &'static str {
 /// Names the order the request is about, once the handler knows it (a new order's id comes
 /// from the controller's answer).
 pub fn record_order_id(order_id: &str) {
-    tracing::Span::current().record("order_id", order_id);
+    tracing::Span::current().record("order", brewq_protocol::ids::order_ref(order_id));
 }
 
 /// The `{id}` of the routes about one order.

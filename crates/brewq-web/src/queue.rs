@@ -1,138 +1,60 @@
-//! The queue as the web shows it, refreshed once a second by one task per instance: pending
-//! and in-flight orders from the makers' consumer, the fleet from its heartbeats, and from
-//! them an order's place in the queue, its ETA and, while brewing, its progress.
+//! The shop's figures as the pages show them: the queue and the fleet, asked of the
+//! controllers once a second by one task per instance, and one order by its id. The web holds
+//! no JetStream rights: it cannot list or watch orders, only ask for one it has the id of.
 
 use std::time::Duration;
 
-use brewq_protocol::queue::{DEFAULT_BREW_TIME, brew_times, eta, order_eta, own_brew_time, typical_brew_time};
-use brewq_protocol::{MachineHeartbeat, MachineView, OrderRecord, OrderStatus, QueueView, now, subjects};
-use serde::Serialize;
+use brewq_protocol::{MachineView, OrderLookup, OrderView, QueueView, ShopView, subjects};
+use brewq_runtime::request::request_bytes;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::AppError;
+
 /// The latest figures.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct QueueSnapshot {
-    /// Orders not yet delivered to a machine.
+pub struct Figures {
+    pub queue: Option<QueueView>,
     pub waiting: u64,
-    /// Orders delivered and not yet acknowledged (brewing, or waiting for a retry).
     pub in_flight: u64,
-    /// Stream sequence of the last order handed to a machine.
-    pub delivered_sequence: u64,
-    /// Stream sequences of the first and the last order in the queue when it was read.
-    pub first_sequence: u64,
-    pub last_sequence: u64,
-    /// Sequences after `delivered_sequence` no longer in the queue (cancelled orders), in order.
-    pub gaps: Vec<u64>,
     pub machines: Vec<MachineView>,
-    /// False until the first successful read, and after a failed one.
-    pub fresh: bool,
 }
 
-impl QueueSnapshot {
-    /// Machines online and taking orders.
-    pub fn machines_online(&self) -> u64 {
-        self.online_heartbeats().len() as u64
-    }
-
-    fn online_heartbeats(&self) -> Vec<MachineHeartbeat> {
-        let at = now();
-        self.machines.iter().filter(|machine| machine.heartbeat.takes_orders(at)).map(|machine| machine.heartbeat.clone()).collect()
-    }
-
-    /// The queue as `GET /api/queue` shows it.
-    pub fn view(&self) -> QueueView {
-        let times = brew_times(&self.online_heartbeats());
-        let pending = self.waiting + self.in_flight;
-        QueueView {
-            pending,
-            machines_online: self.machines_online(),
-            eta_seconds: eta(pending + 1, self.machines_online(), typical_brew_time(&times)).as_secs(),
-            brew_seconds: times.iter().map(|(size, time)| (*size, time.as_secs_f64())).collect(),
+impl Figures {
+    /// The figures of a controller's answer; none when it could not read them.
+    fn of(view: ShopView) -> Self {
+        match view {
+            ShopView::Current { queue, waiting, in_flight, machines } => {
+                Figures { queue: Some(queue), waiting, in_flight, machines }
+            }
+            ShopView::Unavailable { .. } => Figures::default(),
         }
     }
 
-    /// Orders never handed out that wait ahead of the one at `sequence` (itself never handed
-    /// out): those between the last one handed out and it, but for the gaps cancelled orders
-    /// left, and at most the others waiting.
-    fn waiting_before(&self, sequence: u64) -> u64 {
-        let from = self.delivered_sequence.saturating_add(1).max(self.first_sequence);
-        let gaps = self.gaps.iter().filter(|gap| **gap < sequence).count() as u64;
-        let others = match sequence <= self.last_sequence {
-            true => self.waiting.saturating_sub(1),
-            false => self.waiting,
-        };
-        sequence.saturating_sub(from).saturating_sub(gaps).min(others)
-    }
-
-    /// Where `record` stands: position and ETA while queued, progress and ETA while brewing.
-    pub fn order_view(&self, record: OrderRecord) -> OrderView {
-        let times = brew_times(&self.online_heartbeats());
-        let mut view = OrderView { position: None, eta_seconds: None, progress: None, record };
-        match view.record.status {
-            OrderStatus::Queued => {
-                let position = match view.record.queue_sequence {
-                    // Handed out and handed back (a machine paused or stopping, a failed brew):
-                    // it is counted in flight until it goes out again, before any new order.
-                    Some(sequence) if sequence <= self.delivered_sequence => self.in_flight.max(1),
-                    Some(sequence) => self.waiting_before(sequence) + self.in_flight + 1,
-                    None => self.waiting + self.in_flight + 1,
-                };
-                let wait = order_eta(position, self.machines_online(), &times, view.record.order.size, DEFAULT_BREW_TIME);
-                view.position = Some(position);
-                view.eta_seconds = Some(wait.as_secs());
-            }
-            OrderStatus::Brewing => {
-                let own = own_brew_time(&times, view.record.order.size, DEFAULT_BREW_TIME);
-                let started = view.record.history.last().map(|entry| entry.at).unwrap_or_else(now);
-                let elapsed = Duration::try_from(now() - started).unwrap_or_default();
-                view.progress = Some((elapsed.as_secs_f64() / own.as_secs_f64().max(0.001)).min(0.99));
-                view.eta_seconds = Some(own.saturating_sub(elapsed).as_secs());
-            }
-            OrderStatus::Ready | OrderStatus::Failed | OrderStatus::Cancelled => {}
-        }
-        view
+    /// The queue, unless the figures are not known now.
+    pub fn fresh_queue(&self) -> Option<&QueueView> {
+        self.queue.as_ref()
     }
 }
 
-/// An order as the API shows it: its record, and where it stands now.
-#[derive(Debug, Clone, Serialize)]
-pub struct OrderView {
-    #[serde(flatten)]
-    pub record: OrderRecord,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub position: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eta_seconds: Option<u64>,
-    /// From 0 to 1, while brewing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub progress: Option<f64>,
-}
-
-/// Reads the figures every `every` until shutdown.
+/// Asks for the figures every `every` until shutdown; an unanswered request makes them unknown.
 pub(crate) async fn refresh(
-    jetstream: async_nats::jetstream::Context,
-    sender: watch::Sender<QueueSnapshot>,
+    client: async_nats::Client,
+    sender: watch::Sender<Figures>,
     every: Duration,
     shutdown: CancellationToken,
 ) {
     loop {
-        let snapshot = match read(&jetstream).await {
-            Ok(mut snapshot) => {
-                // The operator's holds, for the page; not worth failing the figures for.
-                if let Ok(holds) = brewq_maker::holds(&jetstream).await {
-                    MachineView::note_holds(&mut snapshot.machines, &holds);
-                }
-                snapshot
-            }
+        let figures = match request_bytes::<ShopView>(&client, subjects::SHOP_READ, Vec::new(), every * 3).await {
+            Ok(view) => Figures::of(view),
             Err(error) => {
                 tracing::debug!(error = format!("{error:#}"), "cannot read the queue");
-                QueueSnapshot { fresh: false, ..sender.borrow().clone() }
+                Figures::default()
             }
         };
         sender.send_if_modified(|current| {
-            let changed = *current != snapshot;
-            *current = snapshot;
+            let changed = *current != figures;
+            *current = figures;
             changed
         });
         tokio::select! {
@@ -142,72 +64,23 @@ pub(crate) async fn refresh(
     }
 }
 
-/// Reads the figures once, without the operator's holds (also `brewq status <id>`, which shows
-/// an order as the API does).
-pub async fn read(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<QueueSnapshot> {
-    // The stream before the consumer: an order in the stream at the first read is counted in
-    // the consumer's figures of the second.
-    let state = stream_state(jetstream).await;
-    let consumer: async_nats::jetstream::consumer::PullConsumer =
-        jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await?;
-    let info = consumer.cached_info();
-    let delivered_sequence = info.delivered.stream_sequence;
-    let (first_sequence, last_sequence, gaps) = match state {
-        Some((first, last, deleted)) => (first, last, deleted.into_iter().filter(|gap| *gap > delivered_sequence).collect()),
-        None => (0, 0, Vec::new()),
-    };
-    let machines_bucket = jetstream.get_key_value(subjects::MACHINES_BUCKET).await?;
-    let machines = MachineView::fleet(brewq_runtime::kv::all_json(&machines_bucket).await?, now());
-    Ok(QueueSnapshot {
-        waiting: info.num_pending,
-        in_flight: info.num_ack_pending as u64,
-        delivered_sequence,
-        first_sequence,
-        last_sequence,
-        gaps,
-        machines,
-        fresh: true,
-    })
-}
-
-/// The queue's first and last sequences and the ones deleted between them (cancelled orders,
-/// and orders acked out of order); `None` when they cannot be read (a server not yet configured
-/// to let the web read them, during an upgrade), and positions then count every sequence.
-async fn stream_state(jetstream: &async_nats::jetstream::Context) -> Option<(u64, u64, Vec<u64>)> {
-    let stream = jetstream.get_stream_no_info(subjects::ORDERS_STREAM).await.ok()?;
-    let state = stream.info_builder().with_deleted(true).fetch().await.ok()?.info.state;
-    Some((state.first_sequence, state.last_sequence, state.deleted.unwrap_or_default()))
-}
-
-#[cfg(test)]
-mod tests {
-    use brewq_protocol::{Bean, Milk, Order, OrderRecord, Size, now};
-
-    use super::QueueSnapshot;
-
-    fn queued(sequence: u64) -> OrderRecord {
-        let order = Order { name: "Ada".into(), size: Size::Small, bean_type: Bean::Arabica, milk: Milk::None, sugar_count: 0 };
-        OrderRecord { queue_sequence: Some(sequence), ..OrderRecord::queued(&format!("o{sequence}"), order, now()) }
+/// The order `order_id` with where it stands now, if there is one.
+pub async fn order(client: &async_nats::Client, order_id: &str, timeout: Duration) -> Result<Option<OrderView>, AppError> {
+    if !brewq_protocol::ids::is_order_id(order_id) {
+        return Ok(None);
     }
-
-    #[test]
-    fn a_cancelled_order_ahead_does_not_count_in_the_position() {
-        // Orders 1 to 5 queued, none handed out yet; 2 was cancelled and left the queue.
-        let queue = QueueSnapshot { waiting: 4, last_sequence: 5, gaps: vec![2], fresh: true, ..QueueSnapshot::default() };
-        let positions: Vec<_> = [1, 3, 4, 5].into_iter().map(|sequence| queue.order_view(queued(sequence)).position).collect();
-        assert_eq!(positions, [Some(1), Some(2), Some(3), Some(4)]);
-        // Two handed out and brewing: they count as ahead of every waiting order.
-        let brewing = QueueSnapshot { waiting: 2, in_flight: 2, delivered_sequence: 3, last_sequence: 5, fresh: true, ..QueueSnapshot::default() };
-        assert_eq!(brewing.order_view(queued(5)).position, Some(4));
-        // Order 1 handed to a machine that was paused meanwhile and handed it back: it goes
-        // out again first.
-        let handed_back = QueueSnapshot { waiting: 3, in_flight: 1, delivered_sequence: 1, last_sequence: 4, fresh: true, ..QueueSnapshot::default() };
-        let positions: Vec<_> = [1, 2, 4].into_iter().map(|sequence| handed_back.order_view(queued(sequence)).position).collect();
-        assert_eq!(positions, [Some(1), Some(2), Some(4)]);
-        // Order 1 cancelled: the queue now starts at 2, with no gap left to count.
-        let first_gone = QueueSnapshot { waiting: 2, first_sequence: 2, last_sequence: 3, fresh: true, ..QueueSnapshot::default() };
-        assert_eq!(first_gone.order_view(queued(2)).position, Some(1));
-        // Queued after the figures were read: behind every order waiting then.
-        assert_eq!(queue.order_view(queued(6)).position, Some(5));
+    let header = (subjects::ORDER_ID_HEADER, order_id);
+    let lookup: OrderLookup = brewq_runtime::request::request_bytes_with_header(
+        client,
+        subjects::ORDER_READ,
+        header,
+        order_id.as_bytes().to_vec(),
+        timeout,
+    )
+    .await?;
+    match lookup {
+        OrderLookup::Found { order } => Ok(Some(*order)),
+        OrderLookup::NotFound => Ok(None),
+        OrderLookup::Unavailable { message } => Err(AppError::Unavailable(anyhow::anyhow!(message))),
     }
 }

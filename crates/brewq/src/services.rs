@@ -88,7 +88,7 @@ async fn operator(args: &WebArgs) -> anyhow::Result<Option<brewq_web::admin::Ope
     anyhow::ensure!(session_key.len() >= 16, "the session key in {} is too short", key_file.display());
     let mut connect = args.connect.clone();
     connect.seed_file = Some(seed_file.clone());
-    let client = brewq_runtime::connect(&nats_config(&connect, Role::Admin, "web-operator")?).await?;
+    let client = brewq_runtime::connect(&nats_config(&connect, Role::Operator, "web-operator")?).await?;
     Ok(Some(brewq_web::admin::Operator {
         user: args.operator_user.clone(),
         password_hash: read(hash_file)?,

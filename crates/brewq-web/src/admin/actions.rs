@@ -145,7 +145,7 @@ pub async fn failed(
 ) -> Result<Json<OrderReply>, AppError> {
     let (user, operator) = require(&state, &headers, true)?;
     // The id goes into a NATS header, where a line break would be refused with a panic.
-    if !is_order_id(&order_id) {
+    if !brewq_protocol::ids::is_order_id(&order_id) {
         return Err(not_found(&order_id));
     }
     let subject = match action.as_str() {
@@ -159,11 +159,6 @@ pub async fn failed(
     let outcome = (!reply.is_success()).then(|| reply.message.clone());
     audit(&operator, &user, &action, &format!("order {order_id}"), outcome).await;
     if reply.is_success() { Ok(Json(reply)) } else { Err(AppError::rejected(reply)) }
-}
-
-/// The rule of `api::is_order_id`: order ids are NATS KV keys, anything else cannot be one.
-fn is_order_id(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 64 && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Writes the action to the audit trail; a failure to write is logged.

@@ -91,7 +91,7 @@ async fn read(state: &AppState, operator: &Operator, user: String) -> Dashboard 
     Dashboard {
         operator: user,
         machines: snapshot.machines.clone(),
-        queue: snapshot.view(),
+        queue: snapshot.queue.clone().unwrap_or_default(),
         waiting: snapshot.waiting,
         in_flight: snapshot.in_flight,
         stock,

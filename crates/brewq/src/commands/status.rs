@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use brewq_protocol::{OrderRecord, OrderReply, subjects};
-use brewq_web::queue::OrderView;
+use brewq_protocol::{OrderRecord, OrderReply, OrderView, subjects};
 
 use crate::args::{ClientArgs, ShowStatusArgs, StatusArgs};
 use crate::output;
@@ -28,11 +27,11 @@ async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
     // cannot be read.
     let queue = match record.status.is_terminal() {
         true => None,
-        false => Some(brewq_web::queue::read(&async_nats::jetstream::new(client.clone())).await),
+        false => Some(brewq_controller::view::read(&async_nats::jetstream::new(client.clone())).await),
     };
     let view = match &queue {
         Some(Ok(queue)) => queue.order_view(record),
-        _ => OrderView { record, position: None, eta_seconds: None, progress: None },
+        _ => OrderView::of(record),
     };
     if let Some(Err(error)) = &queue {
         eprintln!("the queue cannot be read now, so no place or ETA: {}", output::chain(error));
@@ -44,6 +43,8 @@ async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
     let record = &view.record;
     let order = &record.order;
     println!("order {} for {}: {} {} coffee, milk {}, sugar {}", record.id, order.name, order.size, order.bean_type, order.milk, order.sugar_count);
+    let ticket = view.ticket.map(|ticket| format!("ticket {ticket}, ")).unwrap_or_default();
+    println!("{ticket}in the logs {}", brewq_protocol::ids::order_ref(&record.id));
     println!("status: {}{}", record.status, record.machine.map(|machine| format!(" (machine {machine})")).unwrap_or_default());
     let no_machine = matches!(&queue, Some(Ok(queue)) if queue.machines_online() == 0);
     match (view.position, view.eta_seconds, view.progress) {

@@ -155,7 +155,7 @@ impl Deployment {
         }
         let listen = format!("{}:{WEB_PORT}", self.lan.addresses[0]);
         let keys = self.etc().join("keys");
-        let (hash, session, operator) = (path(&keys.join("admin.bcrypt")), path(&keys.join("session.key")), path(&keys.join("admin.nk")));
+        let (hash, session, operator) = (path(&keys.join("admin.bcrypt")), path(&keys.join("session.key")), path(&keys.join("operator.nk")));
         let web = ["web", "--listen", &listen, "--operator-password-hash-file", &hash, "--session-key-file", &session, "--operator-seed-file", &operator];
         self.start_service(0, "web", "web", &web);
     }

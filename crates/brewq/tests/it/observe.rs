@@ -47,9 +47,11 @@ fn stock_gauges(page: &str) -> BTreeMap<Ingredient, (f64, f64)> {
         .collect()
 }
 
-/// Whether a JSON log line was written inside a span naming `order_id`.
+/// Whether a JSON log line was written inside a span naming the order `order_id` by its
+/// reference (logs never carry the id itself: it is the customer's key to the order).
 fn names_order(line: &Value, order_id: &str) -> bool {
-    let in_span = |span: &Value| span["order_id"] == order_id;
+    let reference = brewq_protocol::ids::order_ref(order_id);
+    let in_span = |span: &Value| span["order"] == reference.as_str();
     in_span(&line["span"]) || line["spans"].as_array().is_some_and(|spans| spans.iter().any(in_span))
 }
 
@@ -119,7 +121,9 @@ async fn an_order_shows_in_every_services_metrics_and_logs_and_status_sees_a_ser
         brews += sum_of(&scrape(&metrics[&format!("maker-{machine}")]).await, "brewq_brew_seconds_count");
     }
     assert_eq!(brews, 1.0, "one brew time observed across the machines");
-    let web = scrape(&format!("http://{listen}/metrics")).await;
+    let public = reqwest::get(format!("http://{listen}/metrics")).await.expect("the shop answers").status();
+    assert_eq!(public, 404, "the metrics are off the customers' address");
+    let web = scrape(&metrics["web-1"]).await;
     let created = "brewq_http_requests_total{method=\"POST\",route=\"/api/orders\",status=\"201\"}";
     assert_eq!(series(&web, created), Some(1.0), "{web}");
     assert!(scrape(&metrics["web-1"]).await.contains("brewq_http_request_seconds_count"));
@@ -143,13 +147,20 @@ async fn an_order_shows_in_every_services_metrics_and_logs_and_status_sees_a_ser
 
     let logs = test.dir.join("logs");
     let mut naming = Vec::new();
-    eventually("the order id in every service's log", Duration::from_secs(10), || {
+    eventually("the order's reference in every service's log", Duration::from_secs(10), || {
         naming = files_naming(&logs, &order_id);
         let kinds = ["controller-", "stock-", "maker-", "web-"];
         let done = kinds.iter().all(|kind| naming.iter().any(|file| file.starts_with(kind)));
         async move { done }
     })
     .await;
+    // Neither the id (the customer's key to the order) nor the customer's name is in any log.
+    for entry in std::fs::read_dir(&logs).expect("logs folder") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("log readable");
+        assert!(!text.contains(&order_id), "{} carries the order id", path.display());
+        assert!(!text.contains("Quentin"), "{} carries the customer's name", path.display());
+    }
 
     let (health, verdict) = status(&test.dir).await;
     assert_eq!(verdict, Ok(()), "{health:#}");

@@ -88,7 +88,7 @@ async fn each_role_can_do_its_job_and_nothing_else() {
     let web = RoleClient::connect(&system, Role::Web).await;
     assert!(web.request_answered(subjects::ORDER_REQUESTS, order.clone()).await, "web places orders");
     assert!(web.request_answered(&read_subject, read.clone()).await, "web reads the stock");
-    assert!(web.request_answered(&consumer_info, Vec::new()).await, "web reads the queue");
+    assert!(web.request_answered(subjects::SHOP_READ, Vec::new()).await, "web reads the queue");
     let maker = RoleClient::connect(&system, Role::Maker).await;
     assert!(maker.request_answered(&consumer_info, Vec::new()).await, "a maker binds to the work queue");
     let admin = RoleClient::connect(&system, Role::Admin).await;
@@ -105,6 +105,24 @@ async fn each_role_can_do_its_job_and_nothing_else() {
         (Role::Web, "pub", "coffee.stock.reserve".into()),
         (Role::Web, "pub", subjects::ORDER_UPDATES.into()),
         (Role::Web, "pub", delete_stream.clone()),
+        // The public shop has no JetStream rights: it reads one order by its id, through the
+        // controllers, and can neither list nor watch orders.
+        (Role::Web, "pub", consumer_info.clone()),
+        (Role::Web, "pub", format!("$JS.API.STREAM.INFO.KV_{}", subjects::ORDERS_BUCKET)),
+        (Role::Web, "pub", format!("$JS.API.STREAM.MSG.GET.KV_{}", subjects::ORDERS_BUCKET)),
+        (Role::Web, "pub", format!("$JS.API.CONSUMER.CREATE.KV_{}", subjects::ORDERS_BUCKET)),
+        (Role::Web, "pub", format!("$KV.{}.someone", subjects::ORDERS_BUCKET)),
+        (Role::Web, "pub", subjects::DEAD_LETTER_RETRY.into()),
+        (Role::Web, "pub", subjects::machine_control(1)),
+        (Role::Operator, "pub", subjects::ORDER_REQUESTS.into()),
+        (Role::Operator, "pub", delete_stream.clone()),
+        (Role::Operator, "pub", "coffee.stock.reserve".into()),
+        (Role::Operator, "pub", format!("$KV.{}.someone", subjects::ORDERS_BUCKET)),
+        // Responders answer on their callers' inboxes, and nowhere else.
+        (Role::Stock, "pub", "_INBOX_provisioner.x".into()),
+        (Role::Controller, "pub", "_INBOX_stock.x".into()),
+        (Role::Stock, "pub", "coffee.audit.x".into()),
+        (Role::Maker, "pub", "_INBOX_web.x".into()),
         (Role::Web, "sub", "_INBOX.>".into()),
         (Role::Web, "sub", "_INBOX_maker.>".into()),
         (Role::Web, "sub", subjects::ORDER_REQUESTS.into()),
@@ -234,5 +252,82 @@ async fn with_tls_a_plaintext_client_is_refused_and_orders_still_flow() {
     let answer = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.expect("an answer");
     let answer = answer.unwrap_or_default().unwrap_or_default();
     assert!(!answer.contains("PONG"), "a plaintext client was served: {answer}");
+    system.stop().await;
+}
+
+/// The attack of a compromised public process: a request whose reply subject is a key of a
+/// bucket, a subject of the work queue, or another role's inbox. Before services checked reply
+/// subjects (and had `allow_responses`), the stock manager answered a web request on
+/// `$KV.coffee-stock.levels` and overwrote the stock; now no service answers such a request,
+/// and nothing is written.
+#[tokio::test]
+async fn no_requester_can_steer_where_a_service_answers() {
+    let system = TestSystem::start(0, |_| {}).await;
+    let stock = system.bucket(subjects::STOCK_BUCKET).await;
+    let levels_before = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
+    let web = RoleClient::connect(&system, Role::Web).await;
+    let read = json(&StockCommand::Get);
+    let read_subject = subjects::stock_subject(&StockCommand::Get);
+    let order = br#"{"name":"Eve","size":"small","bean_type":"arabica","milk":"none","sugar_count":0}"#.to_vec();
+    let targets = [
+        format!("$KV.{}.{}", subjects::STOCK_BUCKET, subjects::STOCK_KEY),
+        format!("$KV.{}.victim", subjects::ORDERS_BUCKET),
+        "coffee.orders.arabica".to_owned(),
+        "coffee.audit.forged".to_owned(),
+        "_INBOX_controller.forged".to_owned(),
+    ];
+    // Listening where an answer to another role's inbox would land.
+    let controller = RoleClient::connect(&system, Role::Controller).await;
+    let mut landed = controller.client.subscribe("_INBOX_controller.forged").await.expect("subscribe");
+    controller.client.flush().await.expect("flush");
+    for target in &targets {
+        for (subject, payload) in [(read_subject.as_str(), read.clone()), (subjects::SHOP_READ, Vec::new()), (subjects::ORDER_REQUESTS, order.clone())] {
+            web.client.publish_with_reply(subject.to_owned(), target.clone(), payload.into()).await.expect("publish");
+        }
+    }
+    web.client.flush().await.expect("flush");
+    // A request of the same kind with a proper inbox is answered: the services were there.
+    assert!(web.request_answered(&read_subject, read.clone()).await, "the stock manager answers its callers");
+    assert!(web.request_answered(subjects::SHOP_READ, Vec::new()).await, "the controller answers its callers");
+    let levels_after = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
+    assert_eq!(levels_before, levels_after, "the stock levels were written by a steered answer");
+    let records = system.bucket(subjects::ORDERS_BUCKET).await;
+    assert!(records.entry("victim").await.expect("read").is_none(), "an order record was written by a steered answer");
+    assert_eq!(system.stream_messages().await, 0, "a steered answer went into the work queue");
+    let forged = tokio::time::timeout(Duration::from_millis(500), futures::StreamExt::next(&mut landed)).await;
+    assert!(forged.is_err(), "a service answered on another role's inbox");
+    system.stop().await;
+}
+
+/// Order ids are random: from a run of orders, nothing about one tells another. The earlier
+/// ids (one counter per controller) shared their first 12 characters and counted up.
+#[tokio::test]
+async fn order_ids_cannot_be_guessed_from_other_orders() {
+    let system = TestSystem::start(0, |config| config.web_listen = Some(crate::harness::free_listen_address())).await;
+    let mut ids = Vec::new();
+    let mut tickets = Vec::new();
+    for n in 0..12 {
+        let reply = system.order(&crate::harness::order_json(&format!("Guest{n}"), "small", "arabica", "none", 0)).await;
+        assert!(reply.is_success(), "{reply:?}");
+        tickets.push(reply.ticket.expect("an accepted order has a ticket"));
+        ids.push(reply.order_id.expect("id"));
+    }
+    for id in &ids {
+        assert!(id.len() >= 26 && brewq_protocol::ids::is_order_id(id), "{id}");
+    }
+    for (i, a) in ids.iter().enumerate() {
+        for b in &ids[i + 1..] {
+            let shared = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+            assert!(shared < 8, "{a} and {b} share {shared} leading characters");
+        }
+    }
+    // The tickets are the short public numbers, one per order.
+    let distinct: std::collections::HashSet<_> = tickets.iter().collect();
+    assert_eq!(distinct.len(), tickets.len(), "{tickets:?}");
+    assert!(tickets.iter().all(|ticket| (1..=999).contains(ticket)), "{tickets:?}");
+    // The public shop answers 404 for an id nobody was given.
+    let guess = format!("{}/api/orders/{}", system.http_url(), "a".repeat(26));
+    let status = reqwest::get(guess).await.expect("http").status();
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
     system.stop().await;
 }

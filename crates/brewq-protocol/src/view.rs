@@ -1,0 +1,180 @@
+//! Where an order stands, as its customer sees it: the queue's figures (read by the
+//! controllers from the makers' consumer, the stream and the heartbeats) and, from them, an
+//! order's place, its waiting time and, while brewing, its progress. Also the replies of
+//! [`crate::subjects::ORDER_READ`] and [`crate::subjects::SHOP_READ`].
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::queue::{DEFAULT_BREW_TIME, brew_times, eta, order_eta, own_brew_time, typical_brew_time};
+use crate::{MachineHeartbeat, MachineView, OrderRecord, OrderStatus, QueueView, now};
+
+/// The latest figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueSnapshot {
+    /// Orders not yet delivered to a machine.
+    pub waiting: u64,
+    /// Orders delivered and not yet acknowledged (brewing, or waiting for a retry).
+    pub in_flight: u64,
+    /// Stream sequence of the last order handed to a machine.
+    pub delivered_sequence: u64,
+    /// Stream sequences of the first and the last order in the queue when it was read.
+    pub first_sequence: u64,
+    pub last_sequence: u64,
+    /// Sequences after `delivered_sequence` no longer in the queue (cancelled orders), in order.
+    pub gaps: Vec<u64>,
+    pub machines: Vec<MachineView>,
+    /// False until the first successful read, and after a failed one.
+    pub fresh: bool,
+}
+
+impl QueueSnapshot {
+    /// Machines online and taking orders.
+    pub fn machines_online(&self) -> u64 {
+        self.online_heartbeats().len() as u64
+    }
+
+    fn online_heartbeats(&self) -> Vec<MachineHeartbeat> {
+        let at = now();
+        self.machines.iter().filter(|machine| machine.heartbeat.takes_orders(at)).map(|machine| machine.heartbeat.clone()).collect()
+    }
+
+    /// The queue as `GET /api/queue` shows it.
+    pub fn view(&self) -> QueueView {
+        let times = brew_times(&self.online_heartbeats());
+        let pending = self.waiting + self.in_flight;
+        QueueView {
+            pending,
+            machines_online: self.machines_online(),
+            eta_seconds: eta(pending + 1, self.machines_online(), typical_brew_time(&times)).as_secs(),
+            brew_seconds: times.iter().map(|(size, time)| (*size, time.as_secs_f64())).collect(),
+        }
+    }
+
+    /// Orders never handed out that wait ahead of the one at `sequence` (itself never handed
+    /// out): those between the last one handed out and it, but for the gaps cancelled orders
+    /// left, and at most the others waiting.
+    fn waiting_before(&self, sequence: u64) -> u64 {
+        let from = self.delivered_sequence.saturating_add(1).max(self.first_sequence);
+        let gaps = self.gaps.iter().filter(|gap| **gap < sequence).count() as u64;
+        let others = match sequence <= self.last_sequence {
+            true => self.waiting.saturating_sub(1),
+            false => self.waiting,
+        };
+        sequence.saturating_sub(from).saturating_sub(gaps).min(others)
+    }
+
+    /// Where `record` stands: position and ETA while queued, progress and ETA while brewing.
+    pub fn order_view(&self, record: OrderRecord) -> OrderView {
+        let times = brew_times(&self.online_heartbeats());
+        let mut view = OrderView::of(record);
+        match view.record.status {
+            OrderStatus::Queued => {
+                let position = match view.record.queue_sequence {
+                    // Handed out and handed back (a machine paused or stopping, a failed brew):
+                    // it is counted in flight until it goes out again, before any new order.
+                    Some(sequence) if sequence <= self.delivered_sequence => self.in_flight.max(1),
+                    Some(sequence) => self.waiting_before(sequence) + self.in_flight + 1,
+                    None => self.waiting + self.in_flight + 1,
+                };
+                let wait = order_eta(position, self.machines_online(), &times, view.record.order.size, DEFAULT_BREW_TIME);
+                view.position = Some(position);
+                view.eta_seconds = Some(wait.as_secs());
+            }
+            OrderStatus::Brewing => {
+                let own = own_brew_time(&times, view.record.order.size, DEFAULT_BREW_TIME);
+                let started = view.record.history.last().map(|entry| entry.at).unwrap_or_else(now);
+                let elapsed = Duration::try_from(now() - started).unwrap_or_default();
+                view.progress = Some((elapsed.as_secs_f64() / own.as_secs_f64().max(0.001)).min(0.99));
+                view.eta_seconds = Some(own.saturating_sub(elapsed).as_secs());
+            }
+            OrderStatus::Ready | OrderStatus::Failed | OrderStatus::Cancelled => {}
+        }
+        view
+    }
+}
+
+/// An order as the API shows it: its record, and where it stands now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderView {
+    #[serde(flatten)]
+    pub record: OrderRecord,
+    /// The order's ticket: what screens and lists that other people see show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<u64>,
+    /// From 0 to 1, while brewing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+}
+
+impl OrderView {
+    /// The record alone, with its ticket: an order that has ended, or one whose queue is not
+    /// known.
+    pub fn of(record: OrderRecord) -> Self {
+        let ticket = record.ticket();
+        OrderView { record, ticket, position: None, eta_seconds: None, progress: None }
+    }
+}
+
+/// The answer to [`crate::subjects::ORDER_READ`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum OrderLookup {
+    Found { order: Box<OrderView> },
+    /// No order has this id (or it is not an order id at all).
+    NotFound,
+    /// The record or the queue could not be read; try again.
+    Unavailable { message: String },
+}
+
+/// The answer to [`crate::subjects::SHOP_READ`]: the queue and the fleet, as the shop shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ShopView {
+    Current {
+        queue: QueueView,
+        /// Orders not yet handed to a machine, and handed out but not finished.
+        waiting: u64,
+        in_flight: u64,
+        machines: Vec<MachineView>,
+    },
+    Unavailable { message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Bean, Milk, Order, OrderRecord, Size, now};
+
+    use super::QueueSnapshot;
+
+    fn queued(sequence: u64) -> OrderRecord {
+        let order = Order { name: "Ada".into(), size: Size::Small, bean_type: Bean::Arabica, milk: Milk::None, sugar_count: 0 };
+        OrderRecord { queue_sequence: Some(sequence), ..OrderRecord::queued(&format!("o{sequence}"), order, now()) }
+    }
+
+    #[test]
+    fn a_cancelled_order_ahead_does_not_count_in_the_position() {
+        // Orders 1 to 5 queued, none handed out yet; 2 was cancelled and left the queue.
+        let queue = QueueSnapshot { waiting: 4, last_sequence: 5, gaps: vec![2], fresh: true, ..QueueSnapshot::default() };
+        let positions: Vec<_> = [1, 3, 4, 5].into_iter().map(|sequence| queue.order_view(queued(sequence)).position).collect();
+        assert_eq!(positions, [Some(1), Some(2), Some(3), Some(4)]);
+        // Two handed out and brewing: they count as ahead of every waiting order.
+        let brewing = QueueSnapshot { waiting: 2, in_flight: 2, delivered_sequence: 3, last_sequence: 5, fresh: true, ..QueueSnapshot::default() };
+        assert_eq!(brewing.order_view(queued(5)).position, Some(4));
+        // Order 1 handed to a machine that was paused meanwhile and handed it back: it goes
+        // out again first.
+        let handed_back = QueueSnapshot { waiting: 3, in_flight: 1, delivered_sequence: 1, last_sequence: 4, fresh: true, ..QueueSnapshot::default() };
+        let positions: Vec<_> = [1, 2, 4].into_iter().map(|sequence| handed_back.order_view(queued(sequence)).position).collect();
+        assert_eq!(positions, [Some(1), Some(2), Some(4)]);
+        // Order 1 cancelled: the queue now starts at 2, with no gap left to count.
+        let first_gone = QueueSnapshot { waiting: 2, first_sequence: 2, last_sequence: 3, fresh: true, ..QueueSnapshot::default() };
+        assert_eq!(first_gone.order_view(queued(2)).position, Some(1));
+        // Queued after the figures were read: behind every order waiting then.
+        assert_eq!(queue.order_view(queued(6)).position, Some(5));
+    }
+}
