@@ -1,6 +1,8 @@
 //! Failed orders (dead letters) wait in `coffee-dead-letters` for an operator: retry queues
 //! the same coffee again as a new order (reserving its stock again; the stock of the failed
-//! one was released when it failed), give up just closes the case.
+//! one was released when it failed), give up just closes the case. A failed order whose
+//! customer's name was removed (long after it failed) cannot be retried: nobody would be
+//! called to take the coffee, so the operator gives it up instead.
 
 use brewq_protocol::{DeadLetter, OrderReply, OrderRequest, RejectCode, now};
 use serde_json::Value;
@@ -33,6 +35,10 @@ async fn retry_order(controller: &Controller, order_id: &str) -> OrderReply {
     }
     if failed.status != brewq_protocol::OrderStatus::Failed {
         return OrderReply::rejected(RejectCode::Conflict, format!("order {order_id} is {}, not failed", failed.status), None);
+    }
+    if failed.name_removed_at.is_some() {
+        let message = format!("order {order_id} failed too long ago to be retried: its customer's name was removed; give it up instead");
+        return OrderReply::rejected(RejectCode::Conflict, message, None);
     }
     // The key makes a repeated retry (a lost reply) the same new order.
     let mut request = OrderRequest::from(&failed.order);

@@ -1,10 +1,12 @@
 //! The controller: takes orders on `coffee.web.requests` (validate, reserve, queue, reply),
 //! cancels queued orders, and is the one writer of order records, applying the status changes
-//! machines ask for. Any number of instances share the work through a queue group.
+//! machines ask for. Any number of instances share the work through a queue group. Each also
+//! removes customers' names from the records of orders that ended long enough ago.
 
 mod accept;
 mod cancel;
 mod dead_letters;
+pub mod privacy;
 mod queue;
 pub mod records;
 pub mod view;
@@ -30,7 +32,16 @@ pub struct Config {
     pub stock_timeout: Duration,
     /// Brew time per cup used for the ETA until machines report measured ones.
     pub default_brew_time: Duration,
+    /// How long a customer's name stays on the record of an order that ended.
+    pub names_kept_for: Duration,
+    /// How often the records are scanned for names to remove (also once at start).
+    pub name_scan_every: Duration,
 }
+
+/// Customers' names are kept for 30 days after their order ends.
+pub const DEFAULT_NAMES_KEPT_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The records are scanned for names to remove every 5 minutes.
+pub const DEFAULT_NAME_SCAN_EVERY: Duration = Duration::from_secs(5 * 60);
 
 impl Default for Config {
     fn default() -> Self {
@@ -38,6 +49,8 @@ impl Default for Config {
             publish_timeout: Duration::from_secs(5),
             stock_timeout: Duration::from_secs(3),
             default_brew_time: brewq_protocol::queue::DEFAULT_BREW_TIME,
+            names_kept_for: DEFAULT_NAMES_KEPT_FOR,
+            name_scan_every: DEFAULT_NAME_SCAN_EVERY,
         }
     }
 }
@@ -73,6 +86,7 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
     let (records, writer) = Records::new(records, client.clone());
     let writers = TaskTracker::new();
     writers.spawn(writer);
+    let names = privacy::sweep(records.clone(), config.names_kept_for, config.name_scan_every, shutdown.clone());
     let controller = Arc::new(Controller {
         config,
         client: client.clone(),
@@ -86,6 +100,7 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
     let tracker = TaskTracker::new();
     tracker.spawn(queue::refresh(queue, jetstream.clone(), values, machines, shutdown.clone()));
     tracker.spawn(view::refresh(jetstream.clone(), snapshots, shutdown.clone()));
+    tracker.spawn(names);
     for subject in [
         subjects::ORDER_REQUESTS,
         subjects::ORDER_CANCEL,
@@ -104,6 +119,7 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
     // Shown at 0 from the start, so that a dashboard sees the series before the first one.
     metrics::counter!("brewq_orders_accepted_total").increment(0);
     metrics::counter!("brewq_dead_letters_total").increment(0);
+    metrics::counter!("brewq_names_removed_total").increment(0);
     tracing::info!("controller ready");
     shutdown.cancelled().await;
     tracker.close();

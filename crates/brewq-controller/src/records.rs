@@ -1,5 +1,6 @@
 //! Order records in KV: created when an order is accepted, then moved through the state
-//! machine of [`brewq_protocol::OrderStatus`] by compare-and-swap. Only controllers write here.
+//! machine of [`brewq_protocol::OrderStatus`] by compare-and-swap, and stripped of the
+//! customer's name some time after the order ends. Only controllers write here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,7 @@ use async_nats::jetstream::kv::Store;
 use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, StockReply, UpdateReply, now, subjects};
 use brewq_runtime::request::request_json_with_header;
 use brewq_runtime::batch::GroupWriter;
-use brewq_runtime::kv::{Change, get_json, modify, modify_entry};
+use brewq_runtime::kv::{Change, get_json, modify, modify_entry, modify_rolling_up, scan_json};
 
 /// Records of open orders remembered at once; past it, the memory starts afresh.
 const KNOWN_CAPACITY: usize = 20_000;
@@ -27,6 +28,7 @@ pub struct Records {
     known: Arc<Mutex<HashMap<String, (OrderRecord, u64)>>>,
     /// Announces each change on [`subjects::order_changed`].
     client: async_nats::Client,
+    jetstream: async_nats::jetstream::Context,
 }
 
 impl Records {
@@ -34,7 +36,8 @@ impl Records {
     /// it ends when the last clone of the records is dropped).
     pub fn new(store: Store, client: async_nats::Client) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
         let (writer, task) = GroupWriter::new(store.clone(), client.clone());
-        (Records { store, writer, known: Arc::default(), client }, task)
+        let jetstream = async_nats::jetstream::new(client.clone());
+        (Records { store, writer, known: Arc::default(), client, jetstream }, task)
     }
 
     /// The record of `order_id`, if any.
@@ -110,6 +113,37 @@ impl Records {
 
     fn forget(&self, order_id: &str) {
         self.known.lock().expect("known records").remove(order_id);
+    }
+
+    /// The ids of the records `pick` picks, in one pass over the bucket that holds one record
+    /// at a time.
+    pub async fn select(&self, mut pick: impl FnMut(&OrderRecord) -> bool) -> anyhow::Result<Vec<String>> {
+        let mut picked = std::collections::BTreeSet::new();
+        scan_json(&self.store, |order_id, record: Option<(OrderRecord, u64)>| {
+            if record.is_some_and(|(record, _)| pick(&record)) {
+                picked.insert(order_id);
+            }
+        })
+        .await
+        .context("reading the order records")?;
+        Ok(picked.into_iter().collect())
+    }
+
+    /// Removes the customer's name from the record of `order_id` if `due` says so of the
+    /// record as it is when written; the write drops every earlier revision of the record,
+    /// which still holds the name. True when this call removed it.
+    pub async fn remove_name(&self, order_id: &str, due: impl Fn(&OrderRecord) -> bool) -> anyhow::Result<bool> {
+        let at = now();
+        let (removed, written) = modify_rolling_up(&self.store, &self.jetstream, order_id, |existing: Option<OrderRecord>| match existing {
+            Some(record) if due(&record) => Ok((Change::Write(record.without_name(at)), true)),
+            _ => Ok((Change::Keep, false)),
+        })
+        .await
+        .context("removing the customer's name")?;
+        if let Some((record, _)) = written {
+            self.announce(&record).await;
+        }
+        Ok(removed)
     }
 
     /// Links a failed order to the new order that retries it.

@@ -120,6 +120,8 @@ pub fn rules() -> Vec<Rule> {
         kv_read(controller, bucket, &mut rules);
         kv_write(controller, bucket, ">", &mut rules);
     }
+    // The scan for customers' names to remove reads every record.
+    kv_watch(controller, subjects::ORDERS_BUCKET, &mut rules);
     kv_read(controller, subjects::VALUES_BUCKET, &mut rules);
     kv_write(controller, subjects::VALUES_BUCKET, subjects::PENDING_KEY, &mut rules);
     kv_read(controller, subjects::DEAD_LETTERS_BUCKET, &mut rules);

@@ -192,6 +192,15 @@ mod tests {
     }
 
     #[test]
+    fn records_whose_names_were_removed_still_add_up() {
+        let (records, reservations, stock) = consistent();
+        let records: Vec<_> = records.iter().map(|record| record.without_name(now())).collect();
+        let accounting = check(&records, &reservations, &stock);
+        assert!(accounting.problems.is_empty(), "{accounting}");
+        assert_eq!(accounting.orders, 2, "{accounting}");
+    }
+
+    #[test]
     fn a_rolled_back_order_placed_again_is_checked_but_counted_once() {
         let (mut records, mut reservations, stock) = consistent();
         let mut rolled_back = OrderRecord::queued("old", order(), now());

@@ -82,8 +82,15 @@ pub struct OrderRecord {
     /// The new order an operator queued in place of this failed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retried_as: Option<String>,
+    /// When the customer's name was removed from the record (some time after the order
+    /// ended; the name is then empty). Everything else stays, for the statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub name_removed_at: Option<OffsetDateTime>,
     pub history: Vec<HistoryEntry>,
 }
+
+/// What pages and the CLI show in place of a name that was removed.
+pub const REMOVED_NAME: &str = "—";
 
 /// A change the state machine refuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +124,7 @@ impl OrderRecord {
             attempts: 0,
             queue_sequence: None,
             retried_as: None,
+            name_removed_at: None,
             history: vec![HistoryEntry { status: OrderStatus::Queued, at, machine: None, reason: None }],
         }
     }
@@ -177,6 +185,32 @@ impl OrderRecord {
     /// When the order was accepted.
     pub fn created_at(&self) -> Option<OffsetDateTime> {
         self.history.first().map(|entry| entry.at)
+    }
+
+    /// When the order ended (ready, failed or cancelled); `None` while it is open. Terminal
+    /// states absorb, so the end is the last change.
+    pub fn ended_at(&self) -> Option<OffsetDateTime> {
+        match self.status.is_terminal() {
+            true => self.history.last().map(|entry| entry.at),
+            false => None,
+        }
+    }
+
+    /// The record without the customer's name, removed at `at`: an empty name and the time it
+    /// went. Size, recipe, statuses and timings stay.
+    pub fn without_name(&self, at: OffsetDateTime) -> OrderRecord {
+        let mut record = self.clone();
+        record.order.name.clear();
+        record.name_removed_at = Some(at);
+        record
+    }
+
+    /// The customer's name, or [`REMOVED_NAME`] once it was removed.
+    pub fn shown_name(&self) -> &str {
+        match self.name_removed_at {
+            Some(_) => REMOVED_NAME,
+            None => &self.order.name,
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::record::REMOVED_NAME;
 use crate::stock::recipe;
 use crate::*;
 
@@ -134,6 +135,31 @@ fn an_order_record_reads_as_the_api_shape() {
         assert!(value.get(field).is_some(), "{field} missing in {value}");
     }
     assert_eq!(value["history"][0]["status"], "queued");
+}
+
+#[test]
+fn a_record_without_its_name_keeps_the_rest_and_reads_back_as_it_was_written() {
+    let order = request(seed_payload()).validate().expect("valid");
+    let mut record = OrderRecord::queued("o1", order, now());
+    record.transition(OrderStatus::Brewing, Some(2), None, now()).expect("brew");
+    record.transition(OrderStatus::Ready, None, None, now()).expect("ready");
+    let plain = serde_json::to_value(&record).expect("json");
+    assert!(plain.get("name_removed_at").is_none(), "left out while the name is there: {plain}");
+    assert_eq!(record.shown_name(), "Quentin");
+
+    let removed = record.without_name(now());
+    assert_eq!(removed.order.name, "");
+    assert_eq!(removed.shown_name(), REMOVED_NAME);
+    assert_eq!((removed.status, removed.machine, removed.order.size, &removed.history), (record.status, record.machine, record.order.size, &record.history));
+    let value = serde_json::to_value(&removed).expect("json");
+    assert_eq!(value["name"], "");
+    assert_eq!(serde_json::from_value::<OrderRecord>(value).expect("reads back"), removed);
+    // A record written before names were removed reads as one that still has its name.
+    assert_eq!(serde_json::from_value::<OrderRecord>(plain).expect("reads"), record);
+
+    let view = serde_json::to_value(OrderView::of(removed)).expect("json");
+    assert_eq!(view["name"], REMOVED_NAME, "pages show a mark, not an empty name: {view}");
+    assert!(view["name_removed_at"].is_string(), "{view}");
 }
 
 #[test]

@@ -95,7 +95,9 @@ impl QueueSnapshot {
     }
 }
 
-/// An order as the API shows it: its record, and where it stands now.
+/// An order as the API shows it: its record, and where it stands now. Once the customer's
+/// name is removed, `name` shows [`crate::record::REMOVED_NAME`] (and `name_removed_at` says
+/// when), so that pages greet no one rather than show an empty name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderView {
     #[serde(flatten)]
@@ -115,8 +117,9 @@ pub struct OrderView {
 impl OrderView {
     /// The record alone, with its ticket: an order that has ended, or one whose queue is not
     /// known.
-    pub fn of(record: OrderRecord) -> Self {
+    pub fn of(mut record: OrderRecord) -> Self {
         let ticket = record.ticket();
+        record.order.name = record.shown_name().to_owned();
         OrderView { record, ticket, position: None, eta_seconds: None, progress: None }
     }
 }

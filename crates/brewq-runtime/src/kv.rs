@@ -52,6 +52,42 @@ where
 pub async fn modify_entry<T, R>(
     store: &Store,
     key: &str,
+    decide: impl FnMut(Option<T>) -> anyhow::Result<(Change<T>, R)>,
+) -> anyhow::Result<(R, Option<(T, u64)>)>
+where
+    T: Serialize + DeserializeOwned,
+{
+    modify_with(store, Earlier::Keep, key, decide).await
+}
+
+/// [`modify_entry`], where the write also removes every earlier revision of the key (a rollup,
+/// in the same compare-and-swap): for a change that must leave no trace of what it took out.
+/// `jetstream` is a context on the store's connection.
+pub async fn modify_rolling_up<T, R>(
+    store: &Store,
+    jetstream: &async_nats::jetstream::Context,
+    key: &str,
+    decide: impl FnMut(Option<T>) -> anyhow::Result<(Change<T>, R)>,
+) -> anyhow::Result<(R, Option<(T, u64)>)>
+where
+    T: Serialize + DeserializeOwned,
+{
+    modify_with(store, Earlier::RollUp(jetstream), key, decide).await
+}
+
+/// What a write does with the key's earlier revisions.
+#[derive(Clone, Copy)]
+enum Earlier<'a> {
+    /// The bucket keeps as many as its history allows.
+    Keep,
+    /// The write removes them all, published through this context.
+    RollUp(&'a async_nats::jetstream::Context),
+}
+
+async fn modify_with<T, R>(
+    store: &Store,
+    earlier: Earlier<'_>,
+    key: &str,
     mut decide: impl FnMut(Option<T>) -> anyhow::Result<(Change<T>, R)>,
 ) -> anyhow::Result<(R, Option<(T, u64)>)>
 where
@@ -70,9 +106,10 @@ where
         let (change, result) = decide(current)?;
         let Change::Write(value) = change else { return Ok((result, None)) };
         let bytes = serde_json::to_vec(&value).context("encoding value")?;
-        let written = match revision {
-            Some(revision) => store.update(key, bytes.into(), revision).await,
-            None => store.create(key, bytes.into()).await.map_err(|error| {
+        let written = match (revision, earlier) {
+            (Some(revision), Earlier::Keep) => store.update(key, bytes.into(), revision).await,
+            (Some(revision), Earlier::RollUp(jetstream)) => update_rolling_up(store, jetstream, key, bytes, revision).await,
+            (None, _) => store.create(key, bytes.into()).await.map_err(|error| {
                 let kind = match error.kind() {
                     async_nats::jetstream::kv::CreateErrorKind::AlreadyExists => UpdateErrorKind::WrongLastRevision,
                     _ => UpdateErrorKind::Other,
@@ -87,6 +124,22 @@ where
         }
     }
     anyhow::bail!("gave up writing {key}: {MAX_ATTEMPTS} conflicting writes in a row")
+}
+
+/// `store.update`, with the header that has the stream drop the key's earlier revisions.
+async fn update_rolling_up(
+    store: &Store,
+    jetstream: &async_nats::jetstream::Context,
+    key: &str,
+    value: Vec<u8>,
+    revision: u64,
+) -> Result<u64, async_nats::jetstream::kv::UpdateError> {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, revision.to_string().as_str());
+    headers.insert(async_nats::header::NATS_ROLLUP, "sub");
+    let subject = format!("{}{key}", store.put_prefix.as_deref().unwrap_or(&store.prefix));
+    let acknowledgement = jetstream.publish_with_headers(subject, headers, value.into()).await?;
+    Ok(acknowledgement.await?.sequence)
 }
 
 /// Whether a failed compare-and-swap may be tried again: a lost race (wrong revision), a
@@ -148,13 +201,30 @@ pub async fn all_json<T: DeserializeOwned>(store: &Store) -> anyhow::Result<Vec<
 
 /// Every value of the bucket, decoded as `T`, by key.
 pub async fn all_json_by_key<T: DeserializeOwned>(store: &Store) -> anyhow::Result<std::collections::BTreeMap<String, T>> {
+    let mut values = std::collections::BTreeMap::new();
+    scan_json(store, |key, value: Option<(T, u64)>| match value {
+        Some((value, _)) => {
+            values.insert(key, value);
+        }
+        None => {
+            values.remove(&key);
+        }
+    })
+    .await?;
+    Ok(values)
+}
+
+/// Every key of the bucket, one at a time, with its value decoded as `T` and its revision
+/// (`None` once deleted), as one consumer delivers the last revision of each (as `keys()`
+/// delivers the keys): a whole bucket read without holding it all. A key written during the
+/// read may come again, with its newer value.
+pub async fn scan_json<T: DeserializeOwned>(store: &Store, mut visit: impl FnMut(String, Option<(T, u64)>)) -> anyhow::Result<()> {
     use futures::StreamExt;
     // `Store::status` is the info of when the store was bound: ask the stream afresh.
     let mut stream = store.stream.clone();
     if stream.info().await.context("reading the bucket's status")?.state.messages == 0 {
-        return Ok(std::collections::BTreeMap::new());
+        return Ok(());
     }
-    let mut values = std::collections::BTreeMap::new();
     let mut entries = store.watch_with_history(">").await.context("reading the bucket")?;
     loop {
         let entry = match tokio::time::timeout(ALL_VALUES_STALL, entries.next()).await {
@@ -162,15 +232,17 @@ pub async fn all_json_by_key<T: DeserializeOwned>(store: &Store) -> anyhow::Resu
             Ok(None) => anyhow::bail!("the bucket {} stopped delivering its values", store.name),
             Err(_) => anyhow::bail!("the bucket {} delivered no value for {ALL_VALUES_STALL:?}", store.name),
         };
-        if entry.operation == Operation::Put {
-            let value = serde_json::from_slice(&entry.value).with_context(|| format!("decoding {}", entry.key))?;
-            values.insert(entry.key, value);
-        } else {
-            values.remove(&entry.key);
-        }
-        if entry.delta == 0 {
-            break;
+        let value = match entry.operation {
+            Operation::Put => {
+                let value = serde_json::from_slice(&entry.value).with_context(|| format!("decoding {}", entry.key))?;
+                Some((value, entry.revision))
+            }
+            Operation::Delete | Operation::Purge => None,
+        };
+        let last = entry.delta == 0;
+        visit(entry.key, value);
+        if last {
+            return Ok(());
         }
     }
-    Ok(values)
 }

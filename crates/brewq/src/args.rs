@@ -38,7 +38,7 @@ pub enum Command {
     /// Run the whole system here: a 3-node NATS cluster, the services and 5 machines.
     Up(UpArgs),
     /// Run a controller: takes orders, records their life.
-    Controller(ServiceArgs),
+    Controller(ControllerArgs),
     /// Show the stock, restock it, or (with `serve`) run a stock manager.
     Stock(StockArgs),
     /// Run one coffee machine.
@@ -119,6 +119,34 @@ pub struct ServiceArgs {
     pub metrics_listen: Option<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+/// `brewq controller`.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ControllerArgs {
+    /// How long a customer's name stays on the record of an order that ended (ready, failed,
+    /// cancelled), as a number and a unit: `30d`, `12h`, `90m`, `45s`.
+    #[arg(long, default_value = "30d", value_parser = parse_period, env = "BREWQ_NAMES_KEPT_FOR")]
+    pub names_kept_for: std::time::Duration,
+    /// How often the records are scanned for names to remove (and once at start).
+    #[arg(long, default_value = "5m", value_parser = parse_period, env = "BREWQ_NAME_SCAN_EVERY")]
+    pub name_scan_every: std::time::Duration,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
+
+/// A period as a whole number and a unit: `d`, `h`, `m` or `s`.
+fn parse_period(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let unit = match text.chars().last() {
+        Some('d') => 24 * 3600,
+        Some('h') => 3600,
+        Some('m') => 60,
+        Some('s') => 1,
+        _ => return Err("expected a number and a unit: 30d, 12h, 90m or 45s".into()),
+    };
+    let count: u64 = text[..text.len() - 1].parse().map_err(|_| format!("{text:?} is not a whole number and a unit (30d, 12h, 90m, 45s)"))?;
+    count.checked_mul(unit).map(std::time::Duration::from_secs).ok_or_else(|| format!("{text:?} is too long"))
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -404,4 +432,20 @@ pub enum StockAction {
     },
     /// Run a stock manager.
     Serve(ServiceArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_period_is_a_whole_number_and_a_unit() {
+        assert_eq!(super::parse_period("30d"), Ok(Duration::from_secs(30 * 24 * 3600)));
+        assert_eq!(super::parse_period("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(super::parse_period("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(super::parse_period(" 1s "), Ok(Duration::from_secs(1)));
+        for wrong in ["30", "d", "1.5h", "-1d", "3w", "", "99999999999999999d"] {
+            assert!(super::parse_period(wrong).is_err(), "{wrong:?}");
+        }
+    }
 }

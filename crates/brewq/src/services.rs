@@ -4,7 +4,7 @@
 use brewq_launch::Role;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{MakerArgs, ProvisionArgs, ServiceArgs, WebArgs};
+use crate::args::{ControllerArgs, MakerArgs, ProvisionArgs, ServiceArgs, WebArgs};
 use crate::connect::{connect_once, nats_config};
 use crate::metrics_server::MetricsServer;
 
@@ -29,11 +29,17 @@ async fn finish(service: anyhow::Result<()>, metrics: MetricsServer) -> anyhow::
 }
 
 /// `brewq controller`.
-pub async fn controller(args: ServiceArgs) -> anyhow::Result<()> {
+pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_token();
-    let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
-    let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Controller, "controller")?).await?;
-    finish(brewq_controller::run(brewq_controller::Config::default(), client, shutdown).await, metrics).await
+    anyhow::ensure!(!args.name_scan_every.is_zero(), "--name-scan-every must be more than 0");
+    let metrics = MetricsServer::start(args.service.metrics_listen.as_deref()).await?;
+    let client = brewq_runtime::connect(&nats_config(&args.service.connect, Role::Controller, "controller")?).await?;
+    let config = brewq_controller::Config {
+        names_kept_for: args.names_kept_for,
+        name_scan_every: args.name_scan_every,
+        ..brewq_controller::Config::default()
+    };
+    finish(brewq_controller::run(config, client, shutdown).await, metrics).await
 }
 
 /// `brewq stock serve`.

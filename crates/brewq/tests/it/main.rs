@@ -11,6 +11,7 @@ mod lan;
 mod observe;
 mod operator;
 mod pipeline;
+mod privacy;
 mod restart;
 mod security;
 mod stock;
