@@ -22,6 +22,9 @@ pub struct ClusterInfo {
     /// The web shop, once it runs.
     #[serde(default)]
     pub http_url: Option<String>,
+    /// The operator's pages, once they run.
+    #[serde(default)]
+    pub office_url: Option<String>,
     pub admin_user: String,
     pub admin_password: String,
     /// CA certificate clients must trust, when the cluster requires TLS.
@@ -157,6 +160,7 @@ impl NatsCluster {
             .enumerate()
             .map(|(index, ports)| NodeSpec {
                 name: node_name(index),
+                monitor_on_host: true,
                 host: hosts[index].address.clone(),
                 ports: *ports,
                 store_dir: dir.join("jetstream").join(node_name(index)),

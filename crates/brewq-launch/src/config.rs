@@ -22,6 +22,8 @@ pub struct NodeSpec {
     pub name: String,
     /// Where the other nodes and the clients reach it.
     pub host: String,
+    /// Whether monitoring listens on `host` too; on 127.0.0.1 only when false.
+    pub monitor_on_host: bool,
     pub ports: NodePorts,
     /// Its JetStream store.
     pub store_dir: PathBuf,
@@ -39,10 +41,11 @@ pub struct TlsFiles {
 pub fn node_config(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&TlsFiles>) -> anyhow::Result<String> {
     let node = &nodes[index];
     let listen = listen_host(&node.host);
+    let monitor_listen = if node.monitor_on_host { listen } else { "127.0.0.1" };
     // Pings every 5 s, 2 unanswered allowed: a peer or client cut off the network is noticed
     // within about 15 s, not the default 4 minutes.
     let mut config = format!(
-        "server_name: \"{name}\"\nlisten: \"{listen}:{client}\"\nhttp: \"{listen}:{monitor}\"\n\
+        "server_name: \"{name}\"\nlisten: \"{listen}:{client}\"\nhttp: \"{monitor_listen}:{monitor}\"\n\
          ping_interval: \"5s\"\nping_max: 2\n\
          jetstream {{\n  store_dir: \"{store}\"\n  sync_interval: always\n}}\n",
         name = node.name,
@@ -58,6 +61,13 @@ pub fn node_config(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&T
     }
     config.push_str(&accounts_block(keys)?);
     Ok(config)
+}
+
+impl NodeSpec {
+    /// Where its monitoring is reached.
+    pub fn monitor_host(&self) -> &str {
+        if self.monitor_on_host { &self.host } else { "127.0.0.1" }
+    }
 }
 
 /// Binds to the node's own address when it is one, else to every interface.

@@ -54,10 +54,9 @@ pub struct Keys {
     pub sys_password: String,
 }
 
-/// File names, in the keys folder, of what the web shop's operator login needs.
+/// File name, in the keys folder, of what the operator's login needs: the admin password's
+/// bcrypt hash.
 pub const OPERATOR_HASH_FILE: &str = "admin.bcrypt";
-/// The key that signs operator session cookies.
-pub const SESSION_KEY_FILE: &str = "session.key";
 
 impl Keys {
     /// Loads the keys in `dir`, creating any that are missing (mode 0600).
@@ -97,15 +96,15 @@ impl Keys {
         &self.dir
     }
 
-    /// Writes the files the web shop's operator login reads (the admin password's bcrypt hash
-    /// and a session key), if missing.
+    /// Writes the file the operator's login reads (the admin password's bcrypt hash), if
+    /// missing.
     pub fn ensure_operator_files(&self) -> anyhow::Result<()> {
         let hash_path = self.dir.join(OPERATOR_HASH_FILE);
         if !hash_path.is_file() {
             let hash = bcrypt::hash(&self.admin_password, 10).context("hashing the admin password")?;
             write_secret(&hash_path, &hash)?;
         }
-        secret_in(&self.dir, SESSION_KEY_FILE).map(|_| ())
+        Ok(())
     }
 
     /// The seed file of `role`.

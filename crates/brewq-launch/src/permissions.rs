@@ -160,6 +160,9 @@ pub fn rules() -> Vec<Rule> {
     kv_watch(operator, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
     kv_write(operator, subjects::MACHINE_HOLDS_BUCKET, "machine.*", &mut rules);
     kv_read(operator, subjects::MACHINES_BUCKET, &mut rules);
+    kv_read(operator, subjects::SESSIONS_BUCKET, &mut rules);
+    kv_write(operator, subjects::SESSIONS_BUCKET, "*", &mut rules);
+    rules.push(rule(operator, Publish, format!("{API}.STREAM.PURGE.{}", kv_stream(subjects::SESSIONS_BUCKET)), "log out everywhere"));
 
     let admin = Role::Admin;
     rules.push(rule(
@@ -181,6 +184,7 @@ pub fn rules() -> Vec<Rule> {
         subjects::DEAD_LETTERS_BUCKET,
         subjects::STOCK_BUCKET,
         subjects::MACHINE_HOLDS_BUCKET,
+        subjects::SESSIONS_BUCKET,
     ] {
         kv_read(admin, bucket, &mut rules);
         kv_watch(admin, bucket, &mut rules);

@@ -83,6 +83,7 @@ async fn provision_once(client: &async_nats::Client, topology: &Topology) -> any
         (subjects::MACHINES_BUCKET, 1, Duration::from_secs(3600), true),
         (subjects::MACHINE_HOLDS_BUCKET, 1, Duration::ZERO, false),
         (subjects::DEAD_LETTERS_BUCKET, 1, Duration::ZERO, false),
+        (subjects::SESSIONS_BUCKET, 1, brewq_protocol::SESSION_LIFETIME, false),
     ] {
         jetstream
             .create_or_update_stream(kv_stream(bucket, topology.replicas, history, max_age, direct))

@@ -33,6 +33,10 @@ pub(crate) async fn not_ready(
         && tokio::net::TcpStream::connect(listen.as_str()).await.is_err() {
             return "web shop".into();
         }
+    if let Some(listen) = &config.office_listen
+        && tokio::net::TcpStream::connect(listen.as_str()).await.is_err() {
+            return "operator's pages".into();
+        }
     let Ok(store) = async_nats::jetstream::new(admin.clone()).get_key_value(subjects::MACHINES_BUCKET).await else {
         return "machines bucket".into();
     };

@@ -23,6 +23,8 @@ pub struct SecurityInit {
     pub tls: bool,
     /// JetStream store folder on each host.
     pub store_dir: PathBuf,
+    /// Monitoring on the node's own address; on 127.0.0.1 when false.
+    pub monitor_on_host: bool,
 }
 
 /// Writes the folder; returns what clients need (also written as `cluster.json`).
@@ -49,11 +51,12 @@ pub fn init(request: &SecurityInit) -> anyhow::Result<ClusterInfo> {
     let info = ClusterInfo {
         nats_urls: nodes.iter().map(|node| format!("{scheme}://{}:{}", node.host, node.ports.client)).collect(),
         http_url: None,
+        office_url: None,
         admin_user: keys.admin_user.clone(),
         admin_password: keys.admin_password.clone(),
         tls_ca: request.tls.then(|| crate::tls::ca_path(&out.join("tls"))),
         ports: nodes.iter().map(|node| node.ports).collect(),
-        monitor_urls: nodes.iter().map(|node| format!("http://{}:{}", node.host, node.ports.monitor)).collect(),
+        monitor_urls: nodes.iter().map(|node| format!("http://{}:{}", node.monitor_host(), node.ports.monitor)).collect(),
         metrics_urls: Default::default(),
     };
     info.save(&out)?;
@@ -69,6 +72,7 @@ fn node_specs(request: &SecurityInit) -> Vec<NodeSpec> {
             let offset = if shared { index as u16 } else { 0 };
             NodeSpec {
                 name: crate::cluster::node_name(index),
+                monitor_on_host: request.monitor_on_host,
                 host,
                 ports: NodePorts { client: 4222 + offset, route: 6222 + offset, monitor: 8222 + offset },
                 store_dir: request.store_dir.join(crate::cluster::node_name(index)),
@@ -85,6 +89,35 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn init_in(dir: &Path, monitor_on_host: bool) -> (ClusterInfo, String) {
+        let request = SecurityInit {
+            nodes: 3,
+            out: dir.to_owned(),
+            hosts: vec!["10.0.0.11".into(), "10.0.0.12".into(), "10.0.0.13".into()],
+            tls: false,
+            store_dir: "/var/lib/brewq/nats".into(),
+            monitor_on_host,
+        };
+        let info = init(&request).expect("init");
+        (info, std::fs::read_to_string(dir.join("n1.conf")).expect("n1.conf"))
+    }
+
+    /// The servers' monitoring (no authentication) is on loopback unless asked for on the host.
+    #[test]
+    fn monitoring_stays_on_loopback_unless_asked_for() {
+        let dir = std::env::temp_dir().join(format!("brewq-security-init-{}", std::process::id()));
+        let (info, config) = init_in(&dir, false);
+        assert!(config.contains("http: \"127.0.0.1:8222\""), "{config}");
+        assert!(config.contains("listen: \"10.0.0.11:4222\""), "{config}");
+        assert_eq!(info.monitor_urls[0], "http://127.0.0.1:8222");
+        let (info, config) = init_in(&dir, true);
+        assert!(config.contains("http: \"10.0.0.11:8222\""), "{config}");
+        assert_eq!(info.monitor_urls[1], "http://10.0.0.12:8222");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
     /// SECURITY.md carries the matrix the configs are generated from, word for word.
     #[test]
     fn security_md_shows_the_generated_permission_matrix() {

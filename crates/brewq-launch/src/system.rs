@@ -39,6 +39,8 @@ pub struct SystemConfig {
     pub node_hosts: Vec<NodeHost>,
     /// Where the web shop listens (`host:port`); no web shop when `None`.
     pub web_listen: Option<String>,
+    /// Where the operator's pages listen (`host:port`); none when `None`.
+    pub office_listen: Option<String>,
     /// Extra environment for every service (e.g. `RUST_LOG`, `BREWQ_LOG_FORMAT`).
     pub service_env: Vec<(String, String)>,
     /// Give each service process a loopback port for its Prometheus metrics (listed in
@@ -63,6 +65,7 @@ impl SystemConfig {
             topology: Topology::new(3),
             ports: None,
             web_listen: None,
+            office_listen: None,
             tls: false,
             node_hosts: Vec::new(),
             service_env: Vec::new(),
@@ -79,6 +82,8 @@ pub enum ServiceKind {
     /// A machine, by number.
     Maker(u32),
     Web,
+    /// The operator's pages.
+    Office,
 }
 
 impl ServiceKind {
@@ -88,7 +93,7 @@ impl ServiceKind {
     /// When this kind stops in [`System::stop`]: the groups in turn, from 0.
     fn stop_group(self) -> u8 {
         match self {
-            ServiceKind::Web => 0,
+            ServiceKind::Web | ServiceKind::Office => 0,
             ServiceKind::Maker(_) => 1,
             ServiceKind::Controller => 2,
             ServiceKind::Stock => Self::LAST_TO_STOP,
@@ -145,6 +150,7 @@ impl System {
         let info = ClusterInfo {
             nats_urls: cluster.urls(),
             http_url: config.web_listen.as_ref().map(|listen| format!("http://{listen}")),
+            office_url: config.office_listen.as_ref().map(|listen| format!("http://{listen}")),
             admin_user: keys.admin_user.clone(),
             admin_password: keys.admin_password.clone(),
             tls_ca: cluster.tls_ca.clone(),
@@ -209,6 +215,9 @@ impl System {
         if self.config.web_listen.is_some() {
             wanted.push(ServiceKind::Web);
         }
+        if self.config.office_listen.is_some() {
+            wanted.push(ServiceKind::Office);
+        }
         for kind in wanted {
             self.add_service(kind)?;
         }
@@ -223,22 +232,21 @@ impl System {
             ServiceKind::Stock => (format!("stock-{}", same_kind + 1), Role::Stock, vec!["stock".into(), "serve".into()]),
             ServiceKind::Web => {
                 let listen = self.config.web_listen.clone().context("no address for the web shop")?;
+                (format!("web-{}", same_kind + 1), Role::Web, vec!["web".into(), "--listen".into(), listen])
+            }
+            ServiceKind::Office => {
+                let listen = self.config.office_listen.clone().context("no address for the operator's pages")?;
                 self.keys.ensure_operator_files()?;
-                let keys = self.keys.dir();
                 let args = vec![
-                    "web".into(),
+                    "office".into(),
                     "--listen".into(),
                     listen,
                     "--operator-user".into(),
                     self.keys.admin_user.clone(),
                     "--operator-password-hash-file".into(),
-                    keys.join(crate::keys::OPERATOR_HASH_FILE).display().to_string(),
-                    "--session-key-file".into(),
-                    keys.join(crate::keys::SESSION_KEY_FILE).display().to_string(),
-                    "--operator-seed-file".into(),
-                    self.keys.seed_file(Role::Operator).display().to_string(),
+                    self.keys.dir().join(crate::keys::OPERATOR_HASH_FILE).display().to_string(),
                 ];
-                (format!("web-{}", same_kind + 1), Role::Web, args)
+                (format!("office-{}", same_kind + 1), Role::Operator, args)
             }
             ServiceKind::Maker(id) => (
                 format!("maker-{id}"),
@@ -286,6 +294,7 @@ impl System {
             .flat_map(|ports| [ports.client, ports.route, ports.monitor])
             .chain(self.info.metrics_urls.values().filter_map(|url| port_of(url)))
             .chain(self.config.web_listen.as_deref().and_then(port_of))
+            .chain(self.config.office_listen.as_deref().and_then(port_of))
             .collect();
         for _ in 0..100 {
             let port = crate::cluster::free_service_port()?;

@@ -1,5 +1,5 @@
-//! The audit trail: every operator action, who did it and when, kept in the `coffee-audit`
-//! stream.
+//! The operator's side: the audit trail (every operator action, who did it and when, kept in
+//! the `coffee-audit` stream) and the operator's sessions (in [`crate::subjects::SESSIONS_BUCKET`]).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -26,4 +26,16 @@ pub struct DeadLetter {
     pub reason: String,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+}
+
+/// How long an operator's login lasts; also the age limit of the sessions bucket, so that an
+/// expired session is gone from it too.
+pub const SESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+/// An operator's session, under the SHA-256 of its cookie's token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorSession {
+    pub user: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }

@@ -13,7 +13,7 @@ pub mod stock;
 pub mod subjects;
 pub mod view;
 
-pub use audit::{AuditEntry, DeadLetter};
+pub use audit::{AuditEntry, DeadLetter, OperatorSession, SESSION_LIFETIME};
 pub use machine::{MachineCommand, MachineHeartbeat, MachineState, MachineView};
 pub use queue::QueueView;
 pub use order::{Bean, KeyedOrder, Milk, Order, OrderRequest, Size, ValidationError};

@@ -81,6 +81,11 @@ pub const DEAD_LETTER_RETRY: &str = "coffee.admin.retry";
 /// Request/reply (operator): give up on a failed order; payload: the order id.
 pub const DEAD_LETTER_GIVE_UP: &str = "coffee.admin.give-up";
 
+/// KV bucket of the operator's sessions: key the SHA-256 of the cookie's token (the bucket
+/// never holds a token), value the user; entries expire with the bucket's age limit, and a
+/// logout deletes one, "log out everywhere" purges them all.
+pub const SESSIONS_BUCKET: &str = "coffee-operator-sessions";
+
 /// KV bucket: the operator's hold on each machine (pause, out of service), under
 /// [`machine_key`], kept until resumed so that a machine restarting keeps it.
 pub const MACHINE_HOLDS_BUCKET: &str = "coffee-machine-holds";

@@ -113,6 +113,22 @@ function startDashboard() {
     await post("/admin/logout").catch(() => {});
     location.href = "/admin/login";
   });
+  $("logout-everywhere").addEventListener("click", async () => {
+    await post("/admin/logout-everywhere").catch(() => {});
+    location.href = "/admin/login";
+  });
+}
+
+// Why a login did not go through, in words: a throttled attempt says how long to wait.
+function loginRefusal(response) {
+  if (!response) return "The operator pages cannot be reached; try again.";
+  if (response.status === 401) return "Wrong user or password.";
+  if (response.status === 429) {
+    const wait = Number(response.headers.get("Retry-After")) || 1;
+    return `Too many attempts: wait ${wait} s before trying again.`;
+  }
+  if (response.status === 400) return "That user name is too long.";
+  return `The login failed (the server answered ${response.status}); try again.`;
 }
 
 function startLogin() {
@@ -126,10 +142,10 @@ function startLogin() {
     }).catch(() => null);
     if (response && response.ok) {
       location.href = "/admin";
-    } else {
-      $("login-error").textContent = "Wrong user or password.";
-      $("password").focus();
+      return;
     }
+    $("login-error").textContent = loginRefusal(response);
+    $("password").focus();
   });
 }
 

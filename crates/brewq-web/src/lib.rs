@@ -1,6 +1,7 @@
 //! The coffee shop on the web: the customer's pages (order form, the order's own live page)
-//! and the JSON API (README.md, "The HTTP API"), over NATS. It holds no state of its own, so
-//! any number of instances can run behind a load balancer.
+//! and the JSON API (README.md, "The HTTP API"), over NATS with a customer's rights only; and,
+//! in a process of its own, the operator's side ([`admin`]). Neither holds state of its own,
+//! so any number of instances can run behind a load balancer.
 
 pub mod admin;
 mod api;
@@ -28,7 +29,7 @@ pub use state::AppState;
 pub struct Config {
     /// How long the controllers and stock managers may take to answer a request.
     pub request_timeout: Duration,
-    /// The operator's account; without one, the admin pages answer 404.
+    /// The operator's account, for the operator's side ([`admin::run`]); the shop has none.
     pub operator: Option<admin::Operator>,
     /// Requests answered at once; beyond, 503 with `Retry-After: 1` rather than a queue.
     pub max_in_flight: usize,
@@ -71,32 +72,45 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stock", get(api::stock))
         .route("/api/machines", get(api::machines))
         .route("/healthz", get(api::healthz))
-        .merge(admin::routes())
         .with_state(Arc::new(state))
         .layer(axum::middleware::from_fn_with_state(limits, limits::guard))
         .layer(axum::middleware::from_fn(observe::track))
 }
 
-/// Serves on `listener` until `shutdown` fires; open event streams end then too.
+/// Serves the shop on `listener` until `shutdown` fires; open event streams end then too.
 pub async fn run(
     config: Config,
     client: async_nats::Client,
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let config = Config { operator: None, ..config };
+    let address = listener.local_addr().context("reading the listening address")?;
+    serve(config, client, listener, shutdown, app, "web shop", address).await
+}
+
+/// Serves `router` over a fresh state until `shutdown` fires, then drains the connection.
+async fn serve(
+    config: Config,
+    client: async_nats::Client,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+    router: fn(AppState) -> Router,
+    what: &'static str,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     let (state, refresher) = AppState::new(config, client.clone(), shutdown.clone());
     tracker.spawn(refresher);
-    let address = listener.local_addr().context("reading the listening address")?;
-    tracing::info!(%address, "web shop ready");
-    axum::serve(listener, app(state))
+    tracing::info!(%address, "{what} ready");
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
         .context("serving HTTP")?;
     tracker.close();
     tracker.wait().await;
     client.drain().await.context("draining the NATS connection")?;
-    tracing::info!("web shop stopped");
+    tracing::info!("{what} stopped");
     Ok(())
 }
 

@@ -17,7 +17,7 @@ pub struct AppState {
     /// Fires when the server shuts down, to end open event streams.
     pub shutdown: CancellationToken,
     /// Failed logins, to slow guessing down.
-    pub throttle: crate::admin::session::Throttle,
+    pub throttle: crate::admin::throttle::Throttle,
 }
 
 impl AppState {
@@ -29,7 +29,7 @@ impl AppState {
     ) -> (AppState, impl std::future::Future<Output = ()> + Send + 'static) {
         let (sender, queue) = watch::channel(Figures::default());
         let refresher = refresh(client.clone(), sender, Duration::from_secs(1), shutdown.clone());
-        let state = AppState { config, client, queue, shutdown, throttle: crate::admin::session::Throttle::default() };
+        let state = AppState { config, client, queue, shutdown, throttle: crate::admin::throttle::Throttle::default() };
         (state, refresher)
     }
 }

@@ -138,7 +138,7 @@ async fn a_body_over_the_limit_is_refused_with_413_naming_it_whether_announced_o
     assert!(reply["message"].as_str().is_some_and(|message| message.contains("4096 bytes")), "{reply}");
 
     let chunks: Vec<Result<String, std::io::Error>> = large.as_bytes().chunks(1000).map(|chunk| Ok(String::from_utf8_lossy(chunk).into_owned())).collect();
-    let streamed = Request::post("/admin/login").body(Body::from_stream(futures::stream::iter(chunks))).expect("request");
+    let streamed = Request::post("/api/orders").body(Body::from_stream(futures::stream::iter(chunks))).expect("request");
     let (status, _, reply) = send_to(&app, streamed).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
 }
@@ -203,69 +203,6 @@ async fn next_chunk(body: &mut Body, millis: u64) -> Option<axum::body::Bytes> {
     let chunk = tokio::time::timeout(std::time::Duration::from_millis(millis), chunks.next()).await.ok().flatten();
     *body = Body::from_stream(chunks);
     chunk.and_then(Result::ok)
-}
-
-fn an_operator(client: async_nats::Client) -> crate::admin::Operator {
-    crate::admin::Operator {
-        user: "admin".into(),
-        password_hash: bcrypt::hash("right", 4).expect("hash"),
-        session_key: b"0123456789abcdef0123456789abcdef".to_vec(),
-        client,
-    }
-}
-
-async fn operator_app() -> axum::Router {
-    let client = offline_client().await;
-    let config = Config { operator: Some(an_operator(client.clone())), ..Config::default() };
-    app(AppState::new(config, client, CancellationToken::new()).0)
-}
-
-fn login(user: &str, password: &str) -> Request<Body> {
-    let body = serde_json::json!({"user": user, "password": password}).to_string();
-    Request::post("/admin/login").header("content-type", "application/json").body(Body::from(body)).expect("request")
-}
-
-#[tokio::test]
-async fn a_user_name_too_long_is_refused_naming_the_field() {
-    let app = operator_app().await;
-    let (status, _, reply) = send_to(&app, login(&"a".repeat(65), "x")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply["field"], "user");
-    let (status, _, _) = send_to(&app, login(&"a".repeat(64), "x")).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-}
-
-#[tokio::test]
-async fn other_names_share_one_throttle_and_the_operators_has_its_own() {
-    let app = operator_app().await;
-    for name in ["mallory", "eve", "trudy"] {
-        let (status, _, _) = send_to(&app, login(name, "guess")).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-    }
-    let (status, headers, reply) = send_to(&app, login("oscar", "guess")).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "a new name is in the same bucket: {reply}");
-    assert_eq!(headers.get("retry-after").and_then(|value| value.to_str().ok()), Some("1"));
-    let (status, _, _) = send_to(&app, login("admin", "wrong")).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the operator's own bucket is untouched");
-    let (status, headers, _) = send_to(&app, login("admin", "right")).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(headers.contains_key("set-cookie"));
-}
-
-#[tokio::test]
-async fn a_failed_order_id_that_cannot_be_one_is_404_not_a_panic() {
-    let app = operator_app().await;
-    let set_cookie = crate::admin::session::issue(b"0123456789abcdef0123456789abcdef", "admin");
-    let cookie = set_cookie.split(';').next().expect("pair").to_owned();
-    for id in ["a%0Ab", "a%0Db", "a%20b", "a.b"] {
-        let request = Request::post(format!("/api/admin/failed/{id}/retry"))
-            .header("cookie", &cookie)
-            .header("x-brewq-csrf", "1")
-            .body(Body::empty())
-            .expect("request");
-        let (status, _, reply) = send_to(&app, request).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {reply}");
-    }
 }
 
 #[tokio::test]

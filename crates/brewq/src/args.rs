@@ -43,8 +43,10 @@ pub enum Command {
     Stock(StockArgs),
     /// Run one coffee machine.
     Maker(MakerArgs),
-    /// Run the web shop (pages and JSON API).
+    /// Run the web shop (pages and JSON API), with a customer's rights.
     Web(WebArgs),
+    /// Run the operator's pages (dashboard, actions, login) on an address of their own.
+    Office(OfficeArgs),
     /// Create or update the streams and buckets on a cluster.
     Provision(ProvisionArgs),
     /// Place an order.
@@ -73,7 +75,7 @@ pub enum Command {
 impl Command {
     /// Long-running services use every core; one-shot commands a single thread.
     pub fn runs_services(&self) -> bool {
-        matches!(self, Command::Up(_) | Command::Controller(_) | Command::Maker(_) | Command::Web(_))
+        matches!(self, Command::Up(_) | Command::Controller(_) | Command::Maker(_) | Command::Web(_) | Command::Office(_))
             || matches!(self, Command::Stock(StockArgs { action: Some(StockAction::Serve(_)), .. }))
     }
 
@@ -176,20 +178,27 @@ pub struct WebArgs {
     /// Address to serve HTTP on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "BREWQ_LISTEN")]
     pub listen: String,
-    /// The operator's user name for the admin pages.
-    #[arg(long, default_value = "admin", env = "BREWQ_OPERATOR_USER")]
-    pub operator_user: String,
-    /// File holding the bcrypt hash of the operator's password; no admin pages without it.
-    #[arg(long, env = "BREWQ_OPERATOR_PASSWORD_HASH_FILE")]
-    pub operator_password_hash_file: Option<PathBuf>,
-    /// File holding the key that signs session cookies (the same for every web instance).
-    #[arg(long, env = "BREWQ_SESSION_KEY_FILE")]
-    pub session_key_file: Option<PathBuf>,
-    /// nkey seed file of the admin role, used for the operator's actions.
-    #[arg(long, env = "BREWQ_OPERATOR_SEED_FILE")]
-    pub operator_seed_file: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (`host:port`, path `/metrics`); off when absent
     /// (never on the shop's own address, which customers reach).
+    #[arg(long, env = "BREWQ_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `brewq office`: connects with the operator role (its seed in `--seed-file`).
+#[derive(Debug, Clone, ClapArgs)]
+pub struct OfficeArgs {
+    /// Address to serve the operator's pages on; keep it off the customers' network.
+    #[arg(long, default_value = "127.0.0.1:8081", env = "BREWQ_OFFICE_LISTEN")]
+    pub listen: String,
+    /// The operator's user name.
+    #[arg(long, default_value = "admin", env = "BREWQ_OPERATOR_USER")]
+    pub operator_user: String,
+    /// File holding the bcrypt hash of the operator's password.
+    #[arg(long, env = "BREWQ_OPERATOR_PASSWORD_HASH_FILE")]
+    pub operator_password_hash_file: PathBuf,
+    /// Serve Prometheus metrics on this address (`host:port`, path `/metrics`); off when absent.
     #[arg(long, env = "BREWQ_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
     #[command(flatten)]
@@ -222,6 +231,9 @@ pub struct UpArgs {
     /// HTTP address of the web shop.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// HTTP address of the operator's pages.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub office_listen: String,
     /// Require TLS on client and route connections (certificates made in `<data-dir>/nats/tls`).
     #[arg(long)]
     pub tls: bool,
@@ -286,6 +298,10 @@ pub enum SecurityCommand {
         /// JetStream store folder on each host.
         #[arg(long, default_value = "/var/lib/brewq/nats")]
         store_dir: PathBuf,
+        /// Serve each server's monitoring (plain HTTP, no authentication) on the node's own
+        /// address; without it, on 127.0.0.1 only. Firewall it to the operator and Prometheus.
+        #[arg(long)]
+        monitor_on_host: bool,
     },
     /// Print the permission matrix (role, pub/sub, subject) as Markdown.
     Matrix,

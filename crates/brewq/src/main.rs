@@ -38,6 +38,7 @@ async fn dispatch(command: Command, log_format: args::LogFormatArg) -> anyhow::R
         Command::Stock(stock) => commands::stock::run(stock).await,
         Command::Maker(maker) => services::maker(maker).await,
         Command::Web(web) => services::web(web).await,
+        Command::Office(office) => services::office(office).await,
         Command::Provision(provision) => services::provision(provision).await,
         Command::Order(order) => commands::order::run(order).await,
         Command::Status(status) => commands::status::run(status).await,

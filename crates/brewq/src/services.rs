@@ -4,7 +4,7 @@
 use brewq_launch::Role;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{ControllerArgs, MakerArgs, ProvisionArgs, ServiceArgs, WebArgs};
+use crate::args::{ControllerArgs, MakerArgs, OfficeArgs, ProvisionArgs, ServiceArgs, WebArgs};
 use crate::connect::{connect_once, nats_config};
 use crate::metrics_server::MetricsServer;
 
@@ -64,43 +64,39 @@ pub async fn maker(args: MakerArgs) -> anyhow::Result<()> {
     finish(brewq_maker::run(config, brewer, client, shutdown).await, metrics).await
 }
 
-/// `brewq web`.
+/// `brewq web`: the shop, with a customer's rights.
 pub async fn web(args: WebArgs) -> anyhow::Result<()> {
-    use anyhow::Context;
     let shutdown = shutdown_token();
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (is it in use? choose another with --listen)", args.listen))?;
+    let listener = bind(&args.listen).await?;
     // `/metrics` only on `--metrics-listen`, never on the customers' address.
     let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Web, "web")?).await?;
-    let config = brewq_web::Config { operator: operator(&args).await?, ..brewq_web::Config::default() };
-    finish(brewq_web::run(config, client, listener, shutdown).await, metrics).await
+    finish(brewq_web::run(brewq_web::Config::default(), client, listener, shutdown).await, metrics).await
 }
 
-/// The operator's account for the admin pages, if its files are given.
-async fn operator(args: &WebArgs) -> anyhow::Result<Option<brewq_web::admin::Operator>> {
+/// `brewq office`: the operator's pages, with the operator role.
+pub async fn office(args: OfficeArgs) -> anyhow::Result<()> {
     use anyhow::Context;
-    let (Some(hash_file), Some(key_file), Some(seed_file)) =
-        (&args.operator_password_hash_file, &args.session_key_file, &args.operator_seed_file)
-    else {
-        tracing::info!("no operator account given: the admin pages are off");
-        return Ok(None);
+    let shutdown = shutdown_token();
+    let password_hash = std::fs::read_to_string(&args.operator_password_hash_file)
+        .map(|text| text.trim().to_owned())
+        .with_context(|| format!("reading {}", args.operator_password_hash_file.display()))?;
+    let listener = bind(&args.listen).await?;
+    let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
+    let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Operator, "office")?).await?;
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let Some(store) = brewq_runtime::kv::wait_for_bucket(&jetstream, brewq_protocol::subjects::SESSIONS_BUCKET, &shutdown).await else {
+        return finish(Ok(()), metrics).await;
     };
-    let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path).map(|text| text.trim().to_owned()).with_context(|| format!("reading {}", path.display()))
-    };
-    let session_key = read(key_file)?.into_bytes();
-    anyhow::ensure!(session_key.len() >= 16, "the session key in {} is too short", key_file.display());
-    let mut connect = args.connect.clone();
-    connect.seed_file = Some(seed_file.clone());
-    let client = brewq_runtime::connect(&nats_config(&connect, Role::Operator, "web-operator")?).await?;
-    Ok(Some(brewq_web::admin::Operator {
-        user: args.operator_user.clone(),
-        password_hash: read(hash_file)?,
-        session_key,
-        client,
-    }))
+    let sessions = brewq_web::admin::session::Sessions::new(store);
+    let operator = brewq_web::admin::Operator { user: args.operator_user, password_hash, sessions, client: client.clone() };
+    let config = brewq_web::Config { operator: Some(operator), ..brewq_web::Config::default() };
+    finish(brewq_web::admin::run(config, client, listener, shutdown).await, metrics).await
+}
+
+async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    use anyhow::Context;
+    tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen} (is it in use? choose another with --listen)"))
 }
 
 /// `brewq provision`.

@@ -28,6 +28,7 @@ pub async fn run(args: UpArgs, log_format: LogFormatArg) -> anyhow::Result<()> {
     config.brew_scale = args.brew_scale;
     config.fail_rate = args.fail_rate;
     config.web_listen = Some(args.listen.clone());
+    config.office_listen = Some(args.office_listen.clone());
     config.tls = args.tls;
     if let LogFormatArg::Json = log_format {
         config.service_env.push(("BREWQ_LOG_FORMAT".into(), "json".into()));
@@ -63,6 +64,9 @@ fn print_banner(system: &System, data_dir: &Path) {
     println!("brewq is up: {} machine(s)", system.config.machines);
     if let Some(url) = &system.info.http_url {
         println!("  open:   {url}");
+    }
+    if let Some(url) = &system.info.office_url {
+        println!("  operator: {url}/admin");
     }
     println!("  NATS:   {}", system.info.nats_urls.join(","));
     println!("  admin:  user {} (password in {})", system.info.admin_user, data_dir.join("cluster.json").display());

@@ -13,7 +13,7 @@ use brewq_protocol::{AuditEntry, Ingredient, MachineCommand, OrderReply, RejectC
 use brewq_runtime::request::{request_bytes_with_header, request_json};
 use serde::Deserialize;
 
-use super::{Operator, require, session};
+use super::{Operator, require, throttle};
 use crate::AppState;
 use crate::error::{AppError, not_found};
 use crate::limits::refuse;
@@ -28,16 +28,16 @@ pub struct Login {
 
 /// `POST /admin/login`: sets the session cookie; a wrong user or password gets the same 401,
 /// after the same password check. Too many attempts get 429 with `Retry-After`, before any
-/// check (see [`session::Throttle`]).
+/// check (see [`throttle::Throttle`]).
 pub async fn login(State(state): Shared, Json(login): Json<Login>) -> Result<Response, AppError> {
     let operator = state.config.operator.clone().ok_or_else(|| AppError::status(StatusCode::NOT_FOUND, "no operator account"))?;
-    if login.user.len() > session::MAX_USER_BYTES {
-        let message = format!("the user name is longer than {} bytes", session::MAX_USER_BYTES);
+    if login.user.len() > throttle::MAX_USER_BYTES {
+        let message = format!("the user name is longer than {} bytes", throttle::MAX_USER_BYTES);
         return Err(AppError::rejected(OrderReply::rejected(RejectCode::Invalid, message, Some("user"))));
     }
     // Every other name shares one bucket: they can never succeed, and a bucket per name would
     // let a flood of names grow the throttle without end.
-    let bucket = if login.user == operator.user { operator.user.as_str() } else { session::OTHER_NAMES };
+    let bucket = if login.user == operator.user { operator.user.as_str() } else { throttle::OTHER_NAMES };
     if let Err(wait) = state.throttle.begin(bucket) {
         tracing::warn!(user = login.user, "operator login throttled");
         let message = "too many login attempts; please wait before trying again";
@@ -59,13 +59,23 @@ pub async fn login(State(state): Shared, Json(login): Json<Login>) -> Result<Res
     }
     state.throttle.succeeded(bucket);
     tracing::info!(user = login.user, "operator logged in");
-    let cookie = session::issue(&operator.session_key, &operator.user);
+    let cookie = operator.sessions.start(&operator.user).await?;
     Ok(([(header::SET_COOKIE, cookie)], Json(serde_json::json!({"status": "success", "user": operator.user}))).into_response())
 }
 
-/// `POST /admin/logout`.
-pub async fn logout() -> impl IntoResponse {
-    ([(header::SET_COOKIE, session::clear())], Json(serde_json::json!({"status": "success"})))
+/// `POST /admin/logout`: ends this session, here and in every instance.
+pub async fn logout(State(state): Shared, headers: HeaderMap) -> Result<impl IntoResponse, AppError> {
+    let operator = state.config.operator.clone().ok_or_else(|| AppError::status(StatusCode::NOT_FOUND, "no operator account"))?;
+    operator.sessions.end(&headers).await?;
+    Ok(([(header::SET_COOKIE, super::session::clear())], Json(serde_json::json!({"status": "success"}))))
+}
+
+/// `POST /admin/logout-everywhere`: ends every session of the operator, on every device.
+pub async fn logout_everywhere(State(state): Shared, headers: HeaderMap) -> Result<impl IntoResponse, AppError> {
+    let (user, operator) = require(&state, &headers, true).await?;
+    operator.sessions.end_all().await?;
+    audit(&operator, &user, "logout-everywhere", "every session", None).await;
+    Ok(([(header::SET_COOKIE, super::session::clear())], Json(serde_json::json!({"status": "success"}))))
 }
 
 /// `POST /api/admin/machines/{id}/{pause|resume|out-of-service}`: the machine's heartbeat after
@@ -75,7 +85,7 @@ pub async fn machine(
     headers: HeaderMap,
     Path((id, action)): Path<(u32, String)>,
 ) -> Result<axum::response::Response, AppError> {
-    let (user, operator) = require(&state, &headers, true)?;
+    let (user, operator) = require(&state, &headers, true).await?;
     let command = MachineCommand::parse(&action).ok_or_else(|| AppError::status(StatusCode::NOT_FOUND, "unknown machine action"))?;
     if id == 0 {
         return Err(AppError::status(StatusCode::NOT_FOUND, "no machine 0: machines are numbered from 1"));
@@ -108,7 +118,7 @@ pub struct Restock {
 
 /// `POST /api/admin/stock/restock` with `{"items": {"arabica": 1000}}`.
 pub async fn restock(State(state): Shared, headers: HeaderMap, Json(restock): Json<Restock>) -> Result<impl IntoResponse, AppError> {
-    let (user, operator) = require(&state, &headers, true)?;
+    let (user, operator) = require(&state, &headers, true).await?;
     let mut items = brewq_protocol::stock::Items::new();
     for (name, amount) in &restock.items {
         let ingredient = Ingredient::parse(name).ok_or_else(|| AppError::status(StatusCode::BAD_REQUEST, &format!("unknown ingredient {name}")))?;
@@ -143,7 +153,7 @@ pub async fn failed(
     headers: HeaderMap,
     Path((order_id, action)): Path<(String, String)>,
 ) -> Result<Json<OrderReply>, AppError> {
-    let (user, operator) = require(&state, &headers, true)?;
+    let (user, operator) = require(&state, &headers, true).await?;
     // The id goes into a NATS header, where a line break would be refused with a panic.
     if !brewq_protocol::ids::is_order_id(&order_id) {
         return Err(not_found(&order_id));

@@ -1,20 +1,24 @@
-//! The operator's side of the shop, behind a login: a live dashboard of machines, stock,
-//! queue, failed orders and the audit trail, and the actions on them. Actions go out over the
-//! operator's own NATS connection (the admin role), never the customer-facing one, and each is
-//! written to the audit trail with the operator's name.
+//! The operator's side of the shop, a process of its own on its own listener: a live
+//! dashboard of machines, stock, queue, failed orders and the audit trail, and the actions on
+//! them, behind a login with server-side sessions. It connects with the operator role, which
+//! has exactly the operator's actions; each action is written to the audit trail with the
+//! operator's name. The public shop ([`crate::app`]) has none of this.
 
 mod actions;
 pub mod session;
+pub mod throttle;
 mod view;
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
 
-use crate::AppState;
 use crate::error::AppError;
+use crate::{AppState, Config};
 
 /// The operator's account and connection.
 #[derive(Clone)]
@@ -22,9 +26,9 @@ pub struct Operator {
     pub user: String,
     /// bcrypt hash of the password.
     pub password_hash: String,
-    /// Key that signs session cookies (shared by all web instances).
-    pub session_key: Vec<u8>,
-    /// A connection with the admin role's rights.
+    /// Where sessions live (shared by every instance).
+    pub sessions: session::Sessions,
+    /// The connection with the operator role's rights.
     pub client: async_nats::Client,
 }
 
@@ -34,27 +38,47 @@ impl std::fmt::Debug for Operator {
     }
 }
 
-/// The admin routes.
-pub fn routes() -> Router<Arc<AppState>> {
+/// The operator's pages and API, bounded and tracked like the shop's.
+pub fn app(state: AppState) -> Router {
+    let limits = Arc::new(crate::limits::Limits::new(&state.config));
     Router::new()
+        .route("/", get(|| async { axum::response::Redirect::to("/admin") }))
         .route("/admin", get(view::dashboard))
         .route("/admin/login", get(view::login_page).post(actions::login))
         .route("/admin/logout", post(actions::logout))
-        .route("/assets/admin.js", get(view::script))
+        .route("/admin/logout-everywhere", post(actions::logout_everywhere))
+        .route("/assets/{file}", get(view::asset))
         .route("/api/admin/state", get(view::state))
         .route("/api/admin/events", get(view::events))
         .route("/api/admin/machines/{id}/{action}", post(actions::machine))
         .route("/api/admin/stock/restock", post(actions::restock))
         .route("/api/admin/failed/{id}/{action}", post(actions::failed))
+        .route("/healthz", get(crate::api::healthz))
+        .with_state(Arc::new(state))
+        .layer(axum::middleware::from_fn_with_state(limits, crate::limits::guard))
+        .layer(axum::middleware::from_fn(crate::observe::track))
 }
 
-/// The operator if the request carries a valid session; 401 otherwise, and 404 when this
-/// instance has no operator account. Actions (`changes`) must also come from the shop's own
-/// pages: a custom header that a cross-site form cannot send, and a same-origin `Origin`.
-fn require(state: &AppState, headers: &HeaderMap, changes: bool) -> Result<(String, Operator), AppError> {
+/// Serves the operator's side on `listener` until `shutdown` fires. `config.operator` must be
+/// set; `client` is the operator role's connection.
+pub async fn run(
+    config: Config,
+    client: async_nats::Client,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(config.operator.is_some(), "the operator's side needs the operator's account");
+    let address = listener.local_addr().context("reading the listening address")?;
+    crate::serve(config, client, listener, shutdown, app, "operator pages", address).await
+}
+
+/// The operator if the request carries a live session; 401 otherwise, 503 when the sessions
+/// cannot be read, and 404 when this instance has no operator account. Actions (`changes`)
+/// must also come from the operator's own pages: a custom header that a cross-site form
+/// cannot send, and a same-origin `Origin`.
+async fn require(state: &AppState, headers: &HeaderMap, changes: bool) -> Result<(String, Operator), AppError> {
     let operator = state.config.operator.clone().ok_or_else(|| AppError::status(StatusCode::NOT_FOUND, "no operator account"))?;
-    let user = session::operator(&operator.session_key, headers)
-        .ok_or_else(|| AppError::status(StatusCode::UNAUTHORIZED, "log in first"))?;
+    let user = operator.sessions.user(headers).await?.ok_or_else(|| AppError::status(StatusCode::UNAUTHORIZED, "log in first"))?;
     if changes && !same_origin(headers) {
         return Err(AppError::status(StatusCode::FORBIDDEN, "cross-site request refused"));
     }

@@ -1,151 +1,90 @@
-//! The operator's session: a cookie signed with HMAC-SHA256 (any web instance sharing the key
-//! can check it, so instances stay stateless), HttpOnly and SameSite=Strict; and a brake on
-//! password guessing.
+//! The operator's sessions, kept server side: a login draws a random token for the cookie
+//! (`HttpOnly`, `SameSite=Strict`) and stores its SHA-256 in [`brewq_protocol::subjects::SESSIONS_BUCKET`]
+//! with the user; a request is the operator's while that entry exists and has not expired.
+//! Logout deletes the entry, "log out everywhere" purges the bucket: either ends the session
+//! at once in every instance. The bucket's age limit ([`SESSION_LIFETIME`]) removes the rest.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
+use anyhow::Context;
+use async_nats::jetstream::kv::Store;
 use axum::http::HeaderMap;
-use ring::hmac;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use brewq_protocol::{OperatorSession, SESSION_LIFETIME, now};
+use ring::rand::SecureRandom;
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "brewq_session";
-/// How long a login lasts.
-const LIFETIME: Duration = Duration::from_secs(12 * 3600);
+/// Bytes of a session token, from the OS's random source.
+const TOKEN_BYTES: usize = 32;
 
-/// The `Set-Cookie` value of a new session for `user`.
-pub fn issue(key: &[u8], user: &str) -> String {
-    let expires = unix_now() + LIFETIME.as_secs();
-    let payload = format!("{user}:{expires}");
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), payload.as_bytes());
-    let value = format!("{payload}:{}", hex(tag.as_ref()));
-    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", LIFETIME.as_secs())
+/// The sessions bucket.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Store,
 }
 
-/// The `Set-Cookie` value that ends the session.
+impl Sessions {
+    /// Over the provisioned bucket.
+    pub fn new(store: Store) -> Sessions {
+        Sessions { store }
+    }
+
+    /// A new session for `user`: the `Set-Cookie` value to send.
+    pub async fn start(&self, user: &str) -> anyhow::Result<String> {
+        let mut token = [0u8; TOKEN_BYTES];
+        ring::rand::SystemRandom::new().fill(&mut token).map_err(|_| anyhow::anyhow!("the OS's random source failed"))?;
+        let token = hex(&token);
+        let session = OperatorSession { user: user.to_owned(), expires_at: now() + SESSION_LIFETIME };
+        let value = serde_json::to_vec(&session).expect("a session serializes");
+        self.store.put(key_of(&token), value.into()).await.context("storing the session")?;
+        Ok(format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_LIFETIME.as_secs()))
+    }
+
+    /// The operator of the live session whose cookie `headers` carry, if any. An error is the
+    /// bucket not answering (the caller answers 503, not 401).
+    pub async fn user(&self, headers: &HeaderMap) -> anyhow::Result<Option<String>> {
+        let Some(token) = token_in(headers) else { return Ok(None) };
+        let Some(entry) = self.store.get(key_of(token)).await.context("reading the session")? else { return Ok(None) };
+        let session: Option<OperatorSession> = serde_json::from_slice(&entry).ok();
+        Ok(session.filter(|session| session.expires_at > now()).map(|session| session.user))
+    }
+
+    /// Ends the session whose cookie `headers` carry (nothing if there is none).
+    pub async fn end(&self, headers: &HeaderMap) -> anyhow::Result<()> {
+        if let Some(token) = token_in(headers) {
+            self.store.purge(key_of(token)).await.context("ending the session")?;
+        }
+        Ok(())
+    }
+
+    /// Ends every session, this one included.
+    pub async fn end_all(&self) -> anyhow::Result<()> {
+        self.store.stream.purge().await.context("ending every session")?;
+        Ok(())
+    }
+}
+
+/// The `Set-Cookie` value that removes the cookie from the browser.
 pub fn clear() -> String {
     format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-/// The operator of a valid, unexpired session cookie in `headers`.
-pub fn operator(key: &[u8], headers: &HeaderMap) -> Option<String> {
-    let cookies = headers.get_all(axum::http::header::COOKIE);
-    let value = cookies
+/// The session token of the cookie in `headers`, if it has the shape of one.
+fn token_in(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|header| header.to_str().ok())
         .flat_map(|header| header.split(';'))
-        .find_map(|cookie| cookie.trim().strip_prefix(&format!("{COOKIE}=")))?;
-    let (payload, tag) = value.rsplit_once(':')?;
-    let (user, expires) = payload.rsplit_once(':')?;
-    let tag = unhex(tag)?;
-    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, key), payload.as_bytes(), &tag).ok()?;
-    (expires.parse::<u64>().ok()? > unix_now()).then(|| user.to_owned())
+        .find_map(|cookie| cookie.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter(|token| token.len() == 2 * TOKEN_BYTES && token.bytes().all(|byte| byte.is_ascii_hexdigit()))
 }
 
-/// Failed logins, to slow guessing down (per instance), in bounded memory and CPU: per bucket
-/// (the operator's name, and one for every other name, which can never succeed), each attempt
-/// past the first few must wait twice as long as the one before (up to [`LONGEST_WAIT`]); a
-/// bucket is forgotten [`REMEMBERED`] after its last attempt and at most [`MAX_BUCKETS`] are
-/// kept; and at most [`CONCURRENT_CHECKS`] passwords are checked at once.
-pub struct Throttle {
-    buckets: Mutex<HashMap<String, Attempts>>,
-    checks: Arc<Semaphore>,
-}
-
-/// The bucket of every user name that is not the operator's.
-pub const OTHER_NAMES: &str = "";
-/// Longest user name looked at; a longer one is refused before any password check.
-pub const MAX_USER_BYTES: usize = 64;
-/// Attempts per bucket that need not wait.
-const FREE_ATTEMPTS: u32 = 3;
-/// The wait after the first attempt past the free ones; each further one doubles it.
-const FIRST_WAIT: Duration = Duration::from_millis(500);
-/// The longest wait between two attempts.
-const LONGEST_WAIT: Duration = Duration::from_secs(32);
-/// How long a bucket is kept after its last attempt.
-const REMEMBERED: Duration = Duration::from_secs(900);
-/// Most buckets kept; a new one beyond waits until the oldest is forgotten.
-const MAX_BUCKETS: usize = 1024;
-/// Password checks (bcrypt, a quarter second of a core each) at once.
-const CONCURRENT_CHECKS: usize = 2;
-
-/// The attempts in one bucket not yet followed by a success.
-#[derive(Debug, Clone, Copy)]
-struct Attempts {
-    count: u32,
-    last: Instant,
-}
-
-impl Attempts {
-    /// When the next attempt may start.
-    fn next_at(&self) -> Instant {
-        let Some(past_free) = self.count.checked_sub(FREE_ATTEMPTS) else { return self.last };
-        self.last + FIRST_WAIT.saturating_mul(2u32.saturating_pow(past_free)).min(LONGEST_WAIT)
-    }
-}
-
-impl Default for Throttle {
-    fn default() -> Self {
-        Throttle { buckets: Mutex::new(HashMap::new()), checks: Arc::new(Semaphore::new(CONCURRENT_CHECKS)) }
-    }
-}
-
-impl Throttle {
-    /// Starts a login attempt in `bucket`, counted as failed until [`Throttle::succeeded`];
-    /// or refuses it, with how long to wait. Counted at the start, so that attempts sent
-    /// together cannot all pass before the first has failed.
-    pub fn begin(&self, bucket: &str) -> Result<(), Duration> {
-        self.begin_at(bucket, Instant::now())
-    }
-
-    fn begin_at(&self, bucket: &str, now: Instant) -> Result<(), Duration> {
-        // A panic elsewhere while holding the lock leaves the counts usable.
-        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        buckets.retain(|_, attempts| now.saturating_duration_since(attempts.last) < REMEMBERED);
-        if let Some(attempts) = buckets.get_mut(bucket) {
-            let next_at = attempts.next_at();
-            if now < next_at {
-                return Err(next_at - now);
-            }
-            *attempts = Attempts { count: attempts.count + 1, last: now };
-            return Ok(());
-        }
-        if buckets.len() >= MAX_BUCKETS {
-            let oldest = buckets.values().map(|attempts| attempts.last).min().unwrap_or(now);
-            return Err((oldest + REMEMBERED).saturating_duration_since(now).max(Duration::from_secs(1)));
-        }
-        buckets.insert(bucket.to_owned(), Attempts { count: 1, last: now });
-        Ok(())
-    }
-
-    /// The attempt in `bucket` succeeded: its count starts again.
-    pub fn succeeded(&self, bucket: &str) {
-        self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(bucket);
-    }
-
-    /// Waits for the right to check a password; hold it until the check is done.
-    pub async fn check(&self) -> OwnedSemaphorePermit {
-        // The semaphore is never closed, so acquiring cannot fail; without a permit the
-        // check would still be correct, only unbounded.
-        self.checks.clone().acquire_owned().await.expect("the throttle's semaphore is never closed")
-    }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|since| since.as_secs()).unwrap_or(0)
+/// The bucket's key of a token: its SHA-256, so that whoever reads the bucket holds no cookie.
+fn key_of(token: &str) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|index| u8::from_str_radix(text.get(index..index + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]
@@ -159,75 +98,21 @@ mod tests {
     }
 
     #[test]
-    fn a_signed_cookie_names_its_operator_and_a_forged_one_nothing() {
-        let key = b"0123456789abcdef0123456789abcdef";
-        let set_cookie = issue(key, "admin");
-        let pair = set_cookie.split(';').next().expect("pair");
-        assert_eq!(operator(key, &with_cookie(pair)), Some("admin".into()));
-        assert_eq!(operator(b"another key", &with_cookie(pair)), None);
-        let forged = pair.replace("admin:", "mallory:");
-        assert_eq!(operator(key, &with_cookie(&forged)), None);
-        assert_eq!(operator(key, &with_cookie("brewq_session=admin:1:00")), None);
+    fn only_a_token_shaped_cookie_is_looked_up() {
+        let token = "ab".repeat(TOKEN_BYTES);
+        assert_eq!(token_in(&with_cookie(&format!("other=1; {COOKIE}={token}"))), Some(token.as_str()));
+        for bad in ["", "admin:1:00", &"zz".repeat(TOKEN_BYTES), &"ab".repeat(TOKEN_BYTES + 1)] {
+            assert_eq!(token_in(&with_cookie(&format!("{COOKIE}={bad}"))), None, "{bad:?}");
+        }
+        assert_eq!(token_in(&with_cookie(&format!("{COOKIE}x={token}"))), None);
     }
 
     #[test]
-    fn attempts_past_the_free_ones_wait_twice_as_long_each_time_and_a_success_resets() {
-        let throttle = Throttle::default();
-        let start = Instant::now();
-        for _ in 0..FREE_ATTEMPTS {
-            assert_eq!(throttle.begin_at("admin", start), Ok(()));
-        }
-        assert_eq!(throttle.begin_at("admin", start), Err(FIRST_WAIT));
-        assert_eq!(throttle.begin_at("admin", start + FIRST_WAIT), Ok(()));
-        let later = start + FIRST_WAIT;
-        assert_eq!(throttle.begin_at("admin", later), Err(FIRST_WAIT * 2));
-        let mut now = later;
-        for _ in 0..20 {
-            now += LONGEST_WAIT;
-            assert_eq!(throttle.begin_at("admin", now), Ok(()), "never more than the longest wait");
-        }
-        assert_eq!(throttle.begin_at("admin", now), Err(LONGEST_WAIT));
-        assert_eq!(throttle.begin_at(OTHER_NAMES, now), Ok(()), "buckets are separate");
-        throttle.succeeded("admin");
-        assert_eq!(throttle.begin_at("admin", now), Ok(()));
-    }
-
-    #[test]
-    fn attempts_are_forgotten_after_a_while() {
-        let throttle = Throttle::default();
-        let start = Instant::now();
-        for _ in 0..=FREE_ATTEMPTS {
-            let _ = throttle.begin_at("admin", start);
-        }
-        assert!(throttle.begin_at("admin", start).is_err());
-        assert_eq!(throttle.begin_at("admin", start + REMEMBERED), Ok(()));
-        assert_eq!(throttle.buckets.lock().expect("lock")["admin"].count, 1, "counted from scratch");
-    }
-
-    #[test]
-    fn the_buckets_are_capped_and_a_new_one_waits_for_the_oldest_to_be_forgotten() {
-        let throttle = Throttle::default();
-        let start = Instant::now();
-        for index in 0..MAX_BUCKETS {
-            assert_eq!(throttle.begin_at(&format!("user{index}"), start), Ok(()));
-        }
-        let later = start + Duration::from_secs(60);
-        assert_eq!(throttle.begin_at("one too many", later), Err(REMEMBERED - Duration::from_secs(60)));
-        assert_eq!(throttle.begin_at("user0", later), Ok(()), "a kept bucket goes on");
-        assert_eq!(throttle.buckets.lock().expect("lock").len(), MAX_BUCKETS);
-        assert_eq!(throttle.begin_at("one too many", start + REMEMBERED), Ok(()));
-        assert_eq!(throttle.buckets.lock().expect("lock").len(), 2, "the forgotten ones are gone");
-    }
-
-    #[tokio::test]
-    async fn at_most_two_passwords_are_checked_at_once() {
-        let throttle = Throttle::default();
-        let first = throttle.check().await;
-        let _second = throttle.check().await;
-        let third = tokio::time::timeout(Duration::from_millis(50), throttle.check()).await;
-        assert!(third.is_err(), "a third check waits");
-        drop(first);
-        let third = tokio::time::timeout(Duration::from_secs(5), throttle.check()).await;
-        assert!(third.is_ok(), "and goes once one is done");
+    fn the_bucket_holds_a_hash_of_the_token_never_the_token() {
+        let token = "ab".repeat(TOKEN_BYTES);
+        let key = key_of(&token);
+        assert_eq!(key.len(), 64);
+        assert_ne!(key, token);
+        assert_eq!(key, key_of(&token));
     }
 }

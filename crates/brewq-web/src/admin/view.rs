@@ -35,14 +35,19 @@ pub async fn login_page() -> Html<&'static str> {
     Html(include_str!("../../assets/admin-login.html"))
 }
 
-/// `GET /assets/admin.js`.
-pub async fn script() -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../assets/admin.js")).into_response()
+/// `GET /assets/{file}`: the operator pages' script and the shared style sheet.
+pub async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (body, content_type) = match file.as_str() {
+        "admin.js" => (include_str!("../../assets/admin.js"), "text/javascript; charset=utf-8"),
+        "style.css" => (include_str!("../../assets/style.css"), "text/css; charset=utf-8"),
+        _ => return (axum::http::StatusCode::NOT_FOUND, "no such asset").into_response(),
+    };
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
 
 /// `GET /admin`: the dashboard, or the login page for a visitor without a session.
 pub async fn dashboard(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    match require(&state, &headers, false) {
+    match require(&state, &headers, false).await {
         Ok(_) => Html(include_str!("../../assets/admin.html")).into_response(),
         Err(_) => Redirect::to("/admin/login").into_response(),
     }
@@ -50,7 +55,7 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, headers: HeaderMap) -
 
 /// `GET /api/admin/state`.
 pub async fn state(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Dashboard>, AppError> {
-    let (user, operator) = require(&state, &headers, false)?;
+    let (user, operator) = require(&state, &headers, false).await?;
     Ok(Json(read(&state, &operator, user).await))
 }
 
@@ -59,7 +64,7 @@ pub async fn events(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let (user, operator) = require(&state, &headers, false)?;
+    let (user, operator) = require(&state, &headers, false).await?;
     let stream = futures::stream::unfold((state, operator, user, true), |(state, operator, user, first)| async move {
         if !first {
             tokio::select! {

@@ -7,8 +7,8 @@ use crate::args::SecurityCommand;
 /// Runs a security subcommand.
 pub fn run(command: SecurityCommand) -> anyhow::Result<()> {
     match command {
-        SecurityCommand::Init { nodes, out, hosts, tls, store_dir } => {
-            let info = init(&SecurityInit { nodes, out: out.clone(), hosts, tls, store_dir })?;
+        SecurityCommand::Init { nodes, out, hosts, tls, store_dir, monitor_on_host } => {
+            let info = init(&SecurityInit { nodes, out: out.clone(), hosts, tls, store_dir, monitor_on_host })?;
             println!("wrote {} node config(s), keys and cluster.json to {}", nodes, out.display());
             println!("client URLs: {}", info.nats_urls.join(","));
             println!("start each node with: nats-server -c {}/n<N>.conf", out.display());

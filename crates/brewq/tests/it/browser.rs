@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::harness::{TestSystem, free_listen_address};
+use crate::harness::{TestSystem, free_listen_address, with_web_and_office};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
@@ -39,9 +39,9 @@ async fn run_browser(script: &str, args: &[String]) -> PathBuf {
 
 #[tokio::test]
 async fn an_operator_logs_in_and_pauses_a_machine_in_chromium() {
-    let system = TestSystem::start(2, |config| config.web_listen = Some(free_listen_address())).await;
+    let system = TestSystem::start(2, with_web_and_office).await;
     let keys = &system.system.keys;
-    let shots = run_browser("admin.mjs", &[system.http_url(), keys.admin_user.clone(), keys.admin_password.clone()]).await;
+    let shots = run_browser("admin.mjs", &[system.office_url(), keys.admin_user.clone(), keys.admin_password.clone()]).await;
     let path = shots.join("4-dashboard-paused.png");
     assert!(std::fs::metadata(&path).is_ok_and(|meta| meta.len() > 1000), "no screenshot {}", path.display());
     println!("screenshot: {}", path.display());

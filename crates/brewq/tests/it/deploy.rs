@@ -25,6 +25,8 @@ use crate::lan::Lan;
 
 /// The web shop's port, on the first host.
 const WEB_PORT: u16 = 8080;
+/// The operator pages' port, on the first host.
+const OFFICE_PORT: u16 = 8081;
 /// The monitoring port `brewq security init` gives each node on a host of its own.
 const MONITOR_PORT: u16 = 8222;
 /// The host cut off the network: the third.
@@ -94,7 +96,7 @@ impl Deployment {
     /// `brewq security init` for the hosts' addresses, as DEPLOY.md runs it.
     fn security_init(&self) {
         let mut command = std::process::Command::new(brewq_bin());
-        command.args(["security", "init", "--nodes", "3", "--tls", "--out"]).arg(self.etc());
+        command.args(["security", "init", "--nodes", "3", "--tls", "--monitor-on-host", "--out"]).arg(self.etc());
         command.arg("--store-dir").arg(self.dir.join("var"));
         for address in &self.lan.addresses {
             command.args(["--host", address]);
@@ -154,10 +156,10 @@ impl Deployment {
             self.start_service(host, &format!("stock-h{}", host + 1), "stock", &["stock", "serve"]);
         }
         let listen = format!("{}:{WEB_PORT}", self.lan.addresses[0]);
-        let keys = self.etc().join("keys");
-        let (hash, session, operator) = (path(&keys.join("admin.bcrypt")), path(&keys.join("session.key")), path(&keys.join("operator.nk")));
-        let web = ["web", "--listen", &listen, "--operator-password-hash-file", &hash, "--session-key-file", &session, "--operator-seed-file", &operator];
-        self.start_service(0, "web", "web", &web);
+        self.start_service(0, "web", "web", &["web", "--listen", &listen]);
+        let office = format!("{}:{OFFICE_PORT}", self.lan.addresses[0]);
+        let hash = path(&self.etc().join("keys/admin.bcrypt"));
+        self.start_service(0, "office", "operator", &["office", "--listen", &office, "--operator-password-hash-file", &hash]);
     }
 
     /// Runs `brewq args...` inside host `host`; `None` when it takes longer than `timeout`.
@@ -253,12 +255,20 @@ impl Deployment {
         eprintln!("deploy: order {key} ready through the web shop");
     }
 
-    /// The operator logs in to the shop with the admin password `security init` wrote.
+    /// The operator logs in to the operator's pages with the admin password `security init`
+    /// wrote; the shop's own address has no login.
     async fn operator_logs_in(&self) {
         let password = std::fs::read_to_string(self.etc().join("keys/admin.password")).expect("admin password");
-        let url = format!("http://{}:{WEB_PORT}/admin/login", self.lan.addresses[0]);
         let login = json!({"user": "admin", "password": password.trim()});
-        let response = self.http.post(url).json(&login).send().await.expect("the shop answers");
+        let shop = format!("http://{}:{WEB_PORT}/admin/login", self.lan.addresses[0]);
+        let response = self.http.post(shop).json(&login).send().await.expect("the shop answers");
+        assert_eq!(response.status(), 404, "no operator login on the shop");
+        let office = format!("http://{}:{OFFICE_PORT}", self.lan.addresses[0]);
+        eventually("the operator's pages answer", Duration::from_secs(60), || async {
+            self.http.get(format!("{office}/healthz")).send().await.is_ok_and(|response| response.status().is_success())
+        })
+        .await;
+        let response = self.http.post(format!("{office}/admin/login")).json(&login).send().await.expect("the operator's pages answer");
         assert_eq!(response.status(), 200, "operator login");
         assert!(response.headers().contains_key("set-cookie"), "a session cookie");
     }

@@ -62,6 +62,11 @@ impl TestSystem {
         TestSystem { system, admin, dir: dir.to_owned(), _temp: None }
     }
 
+    /// The operator pages' base URL, when they run.
+    pub fn office_url(&self) -> String {
+        self.system.info.office_url.clone().expect("the system runs the operator's pages")
+    }
+
     /// The web shop's base URL (`http://127.0.0.1:port`), when it runs.
     pub fn http_url(&self) -> String {
         self.system.info.http_url.clone().expect("the system runs a web shop")
@@ -216,6 +221,14 @@ pub async fn order_until_answered(client: &async_nats::Client, payload: &Value, 
 /// A free loopback address for a web shop.
 pub fn free_listen_address() -> String {
     format!("127.0.0.1:{}", brewq_launch::cluster::free_service_port().expect("free port"))
+}
+
+/// Free addresses for the web shop and the operator's pages, on two different ports.
+pub fn with_web_and_office(config: &mut brewq_launch::SystemConfig) {
+    let web = free_listen_address();
+    let office = std::iter::repeat_with(free_listen_address).find(|office| *office != web).expect("a second free port");
+    config.web_listen = Some(web);
+    config.office_listen = Some(office);
 }
 
 /// Reads a Server-Sent Events response as `(event, data)` pairs.

@@ -101,6 +101,10 @@ async fn each_role_can_do_its_job_and_nothing_else() {
     // What each role must not do: a table of (role, action, subject).
     let table: &[(Role, &str, String)] = &[
         (Role::Web, "pub", "coffee.orders.arabica".into()),
+        // Minting an operator session, or ending them all.
+        (Role::Web, "pub", format!("$KV.{}.forged", subjects::SESSIONS_BUCKET)),
+        (Role::Web, "pub", format!("$JS.API.STREAM.PURGE.KV_{}", subjects::SESSIONS_BUCKET)),
+        (Role::Maker, "pub", format!("$KV.{}.forged", subjects::SESSIONS_BUCKET)),
         (Role::Web, "pub", subjects::stock_subject(&restock)),
         (Role::Web, "pub", "coffee.stock.reserve".into()),
         (Role::Web, "pub", subjects::ORDER_UPDATES.into()),
@@ -329,5 +333,53 @@ async fn order_ids_cannot_be_guessed_from_other_orders() {
     let guess = format!("{}/api/orders/{}", system.http_url(), "a".repeat(26));
     let status = reqwest::get(guess).await.expect("http").status();
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    system.stop().await;
+}
+
+/// A hostile client of the public shop and of `coffee.web.requests`: oversized bodies, names
+/// that would reorder or hide text on a public screen, a login name of megabytes, an order id
+/// made to break a log line or a key. Each is refused with a clear error, and nothing of it
+/// reaches the back end.
+#[tokio::test]
+async fn a_hostile_client_is_refused_clearly_and_leaves_nothing_behind() {
+    let system = TestSystem::start(0, crate::harness::with_web_and_office).await;
+    let (shop, office) = (system.http_url(), system.office_url());
+    // Twice the cap, small enough to be sent whole before the refusal comes back.
+    let http = reqwest::Client::new();
+    let post_order = |body: String| http.post(format!("{shop}/api/orders")).header("content-type", "application/json").body(body).send();
+
+    let huge = format!(r#"{{"name":"{}","size":"small","bean_type":"arabica","milk":"none","sugar_count":0}}"#, "A".repeat(8000));
+    let response = post_order(huge).await.expect("answers");
+    assert_eq!(response.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Bidirectional overrides and invisible characters, over HTTP and over NATS.
+    for name in ["Ann\u{202E}sirap", "\u{2066}Bob", "Z\u{200B}oe", "Eve\u{E0041}"] {
+        let order = crate::harness::order_json(name, "small", "arabica", "none", 0);
+        let response = post_order(order.to_string()).await.expect("answers");
+        assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST, "{name:?}");
+        let refusal: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(refusal["field"], "name", "{name:?}: {refusal}");
+        let reply = system.order(&order).await;
+        assert_eq!(reply.field.as_deref(), Some("name"), "{name:?} over NATS: {reply:?}");
+    }
+    // A long login name is refused before any password check, naming the field (a body of
+    // megabytes never gets that far: the cap above holds on every route).
+    let login = serde_json::json!({"user": "u".repeat(3000), "password": "x"});
+    let response = http.post(format!("{office}/admin/login")).json(&login).send().await.expect("answers");
+    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+    assert_eq!(response.json::<serde_json::Value>().await.expect("json")["field"], "user");
+
+    // Ids that cannot be keys: 404, never a panic or a 500.
+    for id in ["a%0Ab", "a.b", "a%20b", "*", "%3E"] {
+        let status = http.get(format!("{shop}/api/orders/{id}")).send().await.expect("answers").status();
+        assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{id}");
+        let status = http.delete(format!("{shop}/api/orders/{id}")).send().await.expect("answers").status();
+        assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "cancel {id}");
+    }
+    assert_eq!(system.stream_messages().await, 0, "nothing was queued");
+    let records = system.bucket(subjects::ORDERS_BUCKET).await;
+    let recorded: Vec<String> = futures::TryStreamExt::try_collect(records.keys().await.expect("keys")).await.expect("list");
+    assert!(recorded.is_empty(), "nothing was recorded: {recorded:?}");
+    assert_eq!(system.stock().await.in_flight, 0, "nothing was reserved");
     system.stop().await;
 }

@@ -18,12 +18,12 @@ fn brewq(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
 }
 
 /// The kinds of service (`controller`, `maker`, ...) whose log files under `logs` contain
-/// `order_id`, as `grep -l` would find them.
-fn services_naming(logs: &std::path::Path, order_id: &str) -> Vec<String> {
+/// `text`, as `grep -l` would find them.
+fn services_naming(logs: &std::path::Path, text: &str) -> Vec<String> {
     let mut kinds: Vec<String> = std::fs::read_dir(logs)
         .expect("logs folder")
         .map(|entry| entry.expect("entry").path())
-        .filter(|path| std::fs::read_to_string(path).is_ok_and(|text| text.contains(order_id)))
+        .filter(|path| std::fs::read_to_string(path).is_ok_and(|log| log.contains(text)))
         .filter_map(|path| Some(path.file_stem()?.to_str()?.split('-').next()?.to_owned()))
         .collect();
     kinds.sort();
@@ -37,7 +37,8 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     let data_dir = folder.path().to_owned();
     let output = data_dir.with_extension("out");
     let listen = free_listen_address();
-    let args = ["--log-format", "json", "--machines", "2", "--brew-scale", "0", "--fail-rate", "0", "--listen", &listen];
+    let office = std::iter::repeat_with(free_listen_address).find(|office| *office != listen).expect("a second free port");
+    let args = ["--log-format", "json", "--machines", "2", "--brew-scale", "0", "--fail-rate", "0", "--listen", &listen, "--office-listen", &office];
     let mut up = start_in_terminal(&data_dir, &args, &output).await;
     let cluster_json = data_dir.join("cluster.json");
     let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&cluster_json).expect("read")).expect("json");
@@ -47,9 +48,12 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     assert_eq!(info["monitor_urls"].as_array().map(Vec::len), Some(3));
     let metrics_urls = info["metrics_urls"].as_object().expect("metrics_urls");
     let services: Vec<&str> = metrics_urls.keys().map(String::as_str).collect();
-    assert_eq!(services, ["controller-1", "maker-1", "maker-2", "stock-1", "web-1"]);
+    assert_eq!(services, ["controller-1", "maker-1", "maker-2", "office-1", "stock-1", "web-1"]);
     let page = reqwest::get(format!("http://{listen}/")).await.expect("the shop answers");
     assert!(page.text().await.expect("page").contains("Order my coffee"));
+    assert_eq!(info["office_url"].as_str(), Some(format!("http://{office}").as_str()));
+    let login = reqwest::get(format!("http://{office}/admin/login")).await.expect("the operator's pages answer");
+    assert!(login.text().await.expect("page").contains("operator login"));
 
     let dir = data_dir.clone();
     let order = tokio::task::spawn_blocking(move || {
@@ -69,8 +73,10 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     let followed = reqwest::get(format!("http://{listen}/api/orders/{id}")).await.expect("the shop answers");
     assert_eq!(followed.status(), 200);
     let logs = data_dir.join("logs");
-    eventually("the order id in the log of every service", Duration::from_secs(10), || {
-        let naming = services_naming(&logs, &id);
+    // Logs name an order by its reference, never by its id (the customer's key to it).
+    let reference = brewq_protocol::ids::order_ref(&id);
+    eventually("the order's reference in the log of every service", Duration::from_secs(10), || {
+        let naming = services_naming(&logs, &reference);
         async move { naming == ["controller", "maker", "stock", "web"] }
     })
     .await;
@@ -216,9 +222,10 @@ async fn ctrl_c_in_the_terminal_hands_the_brewing_order_back_before_the_servers_
     let data_dir = folder.path().to_owned();
     let output = data_dir.with_extension("out");
     let listen = free_listen_address();
+    let office = std::iter::repeat_with(free_listen_address).find(|office| *office != listen).expect("a second free port");
     // Brews of 20 s: the order is still brewing when Ctrl-C comes. Three machines: the two
     // idle ones are stopping too, and none of them may take the order handed back.
-    let args = ["--machines", "3", "--brew-scale", "1", "--fail-rate", "0", "--listen", &listen];
+    let args = ["--machines", "3", "--brew-scale", "1", "--fail-rate", "0", "--listen", &listen, "--office-listen", &office];
     let mut up = start_in_terminal(&data_dir, &args, &output).await;
     let placed = brewq(&["order", "--name", "Ada", "--size", "small", "--json"], &data_dir);
     assert!(placed.status.success(), "brewq order: {}", String::from_utf8_lossy(&placed.stderr));
@@ -275,7 +282,8 @@ async fn a_stop_during_the_start_up_stops_everything_once_it_is_up() {
     let data_dir = folder.path().to_owned();
     let output = data_dir.with_extension("out");
     let listen = free_listen_address();
-    let mut up = spawn_in_terminal(&data_dir, &["--machines", "2", "--brew-scale", "0", "--listen", &listen], &output);
+    let office = std::iter::repeat_with(free_listen_address).find(|office| *office != listen).expect("a second free port");
+    let mut up = spawn_in_terminal(&data_dir, &["--machines", "2", "--brew-scale", "0", "--listen", &listen, "--office-listen", &office], &output);
     let said = || std::fs::read_to_string(&output).unwrap_or_default();
     eventually("the servers to run", Duration::from_secs(30), || {
         let running = processes_naming(&data_dir).iter().any(|cmdline| cmdline.contains("nats-server"));

@@ -1,5 +1,6 @@
-//! The web shop over real HTTP against a real cluster: every status code of the API, the live
-//! event stream of an order from queued to ready, cancel and idempotency.
+//! The web shop and the operator's pages over real HTTP against a real cluster: every status
+//! code of the API, the live event stream of an order from queued to ready, cancel and
+//! idempotency; the operator's login, sessions and actions.
 
 use std::time::Duration;
 
@@ -9,11 +10,11 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{TestSystem, eventually, free_listen_address, order_json, sse_events};
+use crate::harness::{TestSystem, eventually, order_json, sse_events, with_web_and_office};
 
 async fn web_system(machines: u32) -> TestSystem {
     TestSystem::start(machines, |config| {
-        config.web_listen = Some(free_listen_address());
+        with_web_and_office(config);
         config.brew_scale = 0.02;
         config.topology.initial_stock.insert(Ingredient::SoyMilk, 0);
     })
@@ -176,8 +177,13 @@ async fn cancel_and_idempotency_over_http() {
 #[tokio::test]
 async fn the_admin_side_needs_a_session_and_refuses_wrong_credentials_and_cross_site_actions() {
     let system = web_system(1).await;
-    let base = system.http_url();
+    let base = system.office_url();
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    // The public shop has no operator side at all.
+    for path in ["/admin", "/admin/login", "/api/admin/state", "/assets/admin.js"] {
+        let status = http.get(format!("{}{path}", system.http_url())).send().await.expect("answers").status();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path} on the shop's address");
+    }
     for (method, path) in [
         ("GET", "/api/admin/state"),
         ("GET", "/api/admin/events"),
@@ -244,5 +250,68 @@ async fn the_admin_side_needs_a_session_and_refuses_wrong_credentials_and_cross_
     let audit = dashboard["audit"].as_array().expect("audit");
     let refused = audit.iter().find(|entry| entry["action"] == "restock").expect("the refused restock audited");
     assert!(refused["outcome"].as_str().is_some_and(|outcome| outcome.starts_with("refused")), "{refused}");
+    system.stop().await;
+}
+
+/// Logs in on the operator's pages; the session cookie (`name=value`) on success.
+async fn operator_login(http: &reqwest::Client, base: &str, user: &str, password: &str) -> (StatusCode, Option<String>) {
+    let response = http.post(format!("{base}/admin/login")).json(&json!({"user": user, "password": password})).send().await.expect("answers");
+    let cookie = response.headers().get("set-cookie").and_then(|value| value.to_str().ok()).and_then(|value| value.split(';').next()).map(str::to_owned);
+    (response.status(), cookie)
+}
+
+#[tokio::test]
+async fn operator_sessions_end_at_logout_everywhere_and_logins_are_throttled() {
+    let system = web_system(0).await;
+    let (base, keys) = (system.office_url(), &system.system.keys);
+    let http = reqwest::Client::new();
+    let state = |cookie: String| http.get(format!("{base}/api/admin/state")).header("cookie", cookie).send();
+    let act = |path: &str, cookie: &str| http.post(format!("{base}{path}")).header("cookie", cookie).header("X-Brewq-Csrf", "1").send();
+
+    // Two devices log in; a made-up token of the right shape is no session.
+    let (_, first) = operator_login(&http, &base, &keys.admin_user, &keys.admin_password).await;
+    let (_, second) = operator_login(&http, &base, &keys.admin_user, &keys.admin_password).await;
+    let (first, second) = (first.expect("a cookie"), second.expect("a cookie"));
+    assert_ne!(first, second, "each login has its own token");
+    assert_eq!(state(first.clone()).await.expect("answers").status(), StatusCode::OK);
+    let forged = format!("brewq_session={}", "ab".repeat(32));
+    assert_eq!(state(forged).await.expect("answers").status(), StatusCode::UNAUTHORIZED);
+    // The bucket holds no token: a stolen copy of it gives no session.
+    let sessions = system.bucket(brewq_protocol::subjects::SESSIONS_BUCKET).await;
+    let stored: Vec<String> = futures::TryStreamExt::try_collect(sessions.keys().await.expect("keys")).await.expect("list");
+    let token = |cookie: &str| cookie.split_once('=').expect("pair").1.to_owned();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(!stored.contains(&token(&first)) && !stored.contains(&token(&second)), "{stored:?}");
+
+    // A failed order id that cannot be one is a 404, not a panic.
+    for id in ["a%0Ab", "a%0Db", "a%20b", "a.b"] {
+        let status = act(&format!("/api/admin/failed/{id}/retry"), &first).await.expect("answers").status();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
+    }
+
+    // Logout ends that session at once, server side: the old cookie no longer works.
+    assert_eq!(act("/admin/logout", &first).await.expect("answers").status(), StatusCode::OK);
+    assert_eq!(state(first.clone()).await.expect("answers").status(), StatusCode::UNAUTHORIZED, "a logged-out cookie");
+    assert_eq!(state(second.clone()).await.expect("answers").status(), StatusCode::OK, "the other device stays in");
+    let (_, third) = operator_login(&http, &base, &keys.admin_user, &keys.admin_password).await;
+    let third = third.expect("a cookie");
+    assert_eq!(act("/admin/logout-everywhere", &third).await.expect("answers").status(), StatusCode::OK);
+    for cookie in [second, third] {
+        assert_eq!(state(cookie).await.expect("answers").status(), StatusCode::UNAUTHORIZED, "after logging out everywhere");
+    }
+
+    // A user name too long is refused naming the field, before any password check.
+    let too_long = http.post(format!("{base}/admin/login")).json(&json!({"user": "a".repeat(65), "password": "x"})).send().await.expect("answers");
+    assert_eq!(too_long.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(too_long.json::<Value>().await.expect("json")["field"], "user");
+    // Every other name shares one throttle: a flood of new names cannot grow it, and the
+    // operator's own name keeps its attempts.
+    for name in ["mallory", "eve", "trudy"] {
+        assert_eq!(operator_login(&http, &base, name, "guess").await.0, StatusCode::UNAUTHORIZED);
+    }
+    let throttled = http.post(format!("{base}/admin/login")).json(&json!({"user": "oscar", "password": "guess"})).send().await.expect("answers");
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS, "a new name is in the same bucket");
+    assert!(throttled.headers().contains_key("retry-after"));
+    assert_eq!(operator_login(&http, &base, &keys.admin_user, &keys.admin_password).await.0, StatusCode::OK, "the operator's own bucket is untouched");
     system.stop().await;
 }
