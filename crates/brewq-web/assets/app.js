@@ -126,15 +126,15 @@ const STATUS_TEXT = {
 };
 
 function render(order) {
-  const who = order.name;
+  // A long-ended order's name is removed (personal data): then the page greets no one.
+  const greeting = order.name_removed_at ? "" : `${order.name}, `;
   const machine = order.machine ? ` at machine ${order.machine}` : "";
   document.body.dataset.status = order.status;
   $("cup").className = `cup ${order.status}`;
-  if (order.status === "ready") {
-    $("headline").textContent = `${who}, your coffee is ready${machine}!`;
-  } else {
-    $("headline").textContent = `${who}, your ${order.size} ${order.bean_type} ${STATUS_TEXT[order.status]}${order.status === "brewing" ? machine : ""}.`;
-  }
+  const headline = order.status === "ready"
+    ? `${greeting}your coffee is ready${machine}!`
+    : `${greeting}your ${order.size} ${order.bean_type} ${STATUS_TEXT[order.status]}${order.status === "brewing" ? machine : ""}.`;
+  $("headline").textContent = headline.charAt(0).toUpperCase() + headline.slice(1);
   let detail = "";
   if (order.status === "queued") detail = `Number ${order.position} in the queue · ready in ${waitText(order.eta_seconds)}.`;
   if (order.status === "brewing") detail = `About ${waitText(order.eta_seconds)} to go.`;
