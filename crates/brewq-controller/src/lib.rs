@@ -1,13 +1,15 @@
 //! The controller: takes orders on `coffee.web.requests` (validate, reserve, queue, reply),
 //! cancels queued orders, and is the one writer of order records, applying the status changes
 //! machines ask for. Any number of instances share the work through a queue group. Each also
-//! removes customers' names from the records of orders that ended long enough ago.
+//! removes customers' names from the records of orders that ended long enough ago, and gives
+//! back stock left reserved for no open order.
 
 mod accept;
 mod cancel;
 mod dead_letters;
 pub mod privacy;
 mod queue;
+pub mod reconcile;
 pub mod records;
 pub mod view;
 
@@ -36,12 +38,20 @@ pub struct Config {
     pub names_kept_for: Duration,
     /// How often the records are scanned for names to remove (also once at start).
     pub name_scan_every: Duration,
+    /// How often the reservations are scanned for stock held for no open order (also once at start).
+    pub reconcile_every: Duration,
+    /// How long a reservation stays reserved before the reconciler looks at its order.
+    pub leak_after: Duration,
 }
 
 /// Customers' names are kept for 30 days after their order ends.
 pub const DEFAULT_NAMES_KEPT_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The records are scanned for names to remove every 5 minutes.
 pub const DEFAULT_NAME_SCAN_EVERY: Duration = Duration::from_secs(5 * 60);
+/// The reservations are scanned every 30 seconds.
+pub const DEFAULT_RECONCILE_EVERY: Duration = Duration::from_secs(30);
+/// A reservation held a minute, far longer than accepting an order takes, is looked at.
+pub const DEFAULT_LEAK_AFTER: Duration = Duration::from_secs(60);
 
 impl Default for Config {
     fn default() -> Self {
@@ -51,6 +61,8 @@ impl Default for Config {
             default_brew_time: brewq_protocol::queue::DEFAULT_BREW_TIME,
             names_kept_for: DEFAULT_NAMES_KEPT_FOR,
             name_scan_every: DEFAULT_NAME_SCAN_EVERY,
+            reconcile_every: DEFAULT_RECONCILE_EVERY,
+            leak_after: DEFAULT_LEAK_AFTER,
         }
     }
 }
@@ -72,12 +84,13 @@ struct Controller {
 pub async fn run(config: Config, client: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
     let jetstream = async_nats::jetstream::new(client.clone());
     let wait = |bucket| brewq_runtime::kv::wait_for_bucket(&jetstream, bucket, &shutdown);
-    let (Some(records), Some(idempotency), Some(values), Some(machines), Some(dead_letters)) = (
+    let (Some(records), Some(idempotency), Some(values), Some(machines), Some(dead_letters), Some(stock)) = (
         wait(subjects::ORDERS_BUCKET).await,
         wait(subjects::IDEMPOTENCY_BUCKET).await,
         wait(subjects::VALUES_BUCKET).await,
         wait(subjects::MACHINES_BUCKET).await,
         wait(subjects::DEAD_LETTERS_BUCKET).await,
+        wait(subjects::STOCK_BUCKET).await,
     ) else {
         return Ok(());
     };
@@ -87,6 +100,15 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
     let writers = TaskTracker::new();
     writers.spawn(writer);
     let names = privacy::sweep(records.clone(), config.names_kept_for, config.name_scan_every, shutdown.clone());
+    let reconciler = reconcile::Reconciler {
+        client: client.clone(),
+        jetstream: jetstream.clone(),
+        stock,
+        records: records.clone(),
+        leak_after: config.leak_after,
+        stock_timeout: config.stock_timeout,
+    };
+    let leaks = reconcile::sweep(reconciler, config.reconcile_every, shutdown.clone());
     let controller = Arc::new(Controller {
         config,
         client: client.clone(),
@@ -101,6 +123,7 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
     tracker.spawn(queue::refresh(queue, jetstream.clone(), values, machines, shutdown.clone()));
     tracker.spawn(view::refresh(jetstream.clone(), snapshots, shutdown.clone()));
     tracker.spawn(names);
+    tracker.spawn(leaks);
     for subject in [
         subjects::ORDER_REQUESTS,
         subjects::ORDER_CANCEL,

@@ -130,6 +130,14 @@ pub fn rules() -> Vec<Rule> {
     kv_watch(controller, subjects::MACHINES_BUCKET, &mut rules);
     kv_read(controller, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
     kv_watch(controller, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
+    // The reconciler scans the reservations, looks for an unrecorded order's message in the
+    // work queue, and records what it settles.
+    kv_read(controller, subjects::STOCK_BUCKET, &mut rules);
+    kv_watch(controller, subjects::STOCK_BUCKET, &mut rules);
+    rules.push(rule(controller, Publish, format!("{API}.STREAM.MSG.GET.{}", subjects::ORDERS_STREAM), "find an unrecorded order in the queue"));
+    for action in brewq_protocol::audit::reconcile_actions() {
+        rules.push(rule(controller, Publish, subjects::audit_subject(&action), "record the stock it gives back or commits"));
+    }
 
     let stock_role = Role::Stock;
     kv_read(stock_role, subjects::STOCK_BUCKET, &mut rules);

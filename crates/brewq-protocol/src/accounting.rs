@@ -34,6 +34,36 @@ pub struct Accounting {
     pub lines: BTreeMap<Ingredient, Line>,
     /// Every difference found; empty when every invariant holds.
     pub problems: Vec<String>,
+    /// Stock still reserved with no open order, by order id (each also makes a difference).
+    pub leaks: Vec<Leak>,
+}
+
+/// A reservation still held for an order that is not open: one with no record (its
+/// controller stopped before recording it, or it waits in the work queue unrecorded), or one
+/// that ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Leak {
+    pub order_id: String,
+    /// The order's status; none when it has no record.
+    pub status: Option<OrderStatus>,
+}
+
+/// Whether `reservation` holds stock that no open order stands for: still reserved, and the
+/// order (its `record`) absent or ended.
+pub fn is_leak(reservation: &Reservation, record: Option<&OrderRecord>) -> bool {
+    reservation.state == ReservationState::Reserved && record.is_none_or(|record| record.status.is_terminal())
+}
+
+/// The leaks among `reservations` (by order id), given every order record.
+fn leaks(records: &[OrderRecord], reservations: &BTreeMap<String, Reservation>) -> Vec<Leak> {
+    let by_id: BTreeMap<&str, &OrderRecord> = records.iter().map(|record| (record.id.as_str(), record)).collect();
+    reservations
+        .iter()
+        .filter_map(|(order_id, reservation)| {
+            let record = by_id.get(order_id.as_str()).copied();
+            is_leak(reservation, record).then(|| Leak { order_id: order_id.clone(), status: record.map(|record| record.status) })
+        })
+        .collect()
 }
 
 /// Checks `records` (every accepted order), their `reservations` (by order id) and `stock`.
@@ -73,6 +103,7 @@ pub fn check(records: &[OrderRecord], reservations: &BTreeMap<String, Reservatio
         check_line(ingredient, &line, &mut accounting.problems);
         accounting.lines.insert(ingredient, line);
     }
+    accounting.leaks = leaks(records, reservations);
     accounting
 }
 
@@ -140,6 +171,10 @@ impl std::fmt::Display for Accounting {
                 line.ready_recipes,
                 line.open_recipes
             )?;
+        }
+        for leak in &self.leaks {
+            let status = leak.status.map_or("no record".to_owned(), |status| format!("order {status}"));
+            writeln!(f, "LEAK: {} still reserved ({status})", leak.order_id)?;
         }
         if self.problems.is_empty() {
             writeln!(f, "every invariant holds")
@@ -236,6 +271,36 @@ mod tests {
         let accounting = check(&records, &reservations, &stock);
         assert!(accounting.problems.iter().any(|problem| problem.contains("order r reached a final state 2 times")), "{accounting}");
         assert!(accounting.problems.iter().any(|problem| problem.contains("order f is failed but its stock is Reserved")), "{accounting}");
+    }
+
+    #[test]
+    fn stock_reserved_for_no_open_order_is_named_as_a_leak() {
+        let (mut records, mut reservations, mut stock) = consistent();
+        let mut queued = OrderRecord::queued("q", order(), now());
+        queued.queue_sequence = Some(3);
+        records.push(queued);
+        let items = recipe(&order());
+        for id in ["q", "gone"] {
+            reservations.insert(id.into(), Reservation { items: items.clone(), state: ReservationState::Reserved });
+        }
+        for (ingredient, amount) in &items {
+            let level = stock.levels.get_mut(ingredient).expect("level");
+            level.on_hand -= 2 * amount;
+            level.reserved += 2 * amount;
+        }
+        reservations.get_mut("f").expect("f").state = ReservationState::Reserved;
+        let accounting = check(&records, &reservations, &stock);
+        let leaks: Vec<(&str, Option<OrderStatus>)> =
+            accounting.leaks.iter().map(|leak| (leak.order_id.as_str(), leak.status)).collect();
+        assert_eq!(leaks, [("f", Some(OrderStatus::Failed)), ("gone", None)], "{accounting}");
+        assert!(accounting.problems.iter().any(|problem| problem.contains("reserved 28 but open orders' recipes make 14")), "{accounting}");
+        assert!(accounting.to_string().contains("LEAK: gone still reserved (no record)"), "{accounting}");
+    }
+
+    #[test]
+    fn a_consistent_system_has_no_leak() {
+        let (records, reservations, stock) = consistent();
+        assert!(check(&records, &reservations, &stock).leaks.is_empty());
     }
 
     #[test]

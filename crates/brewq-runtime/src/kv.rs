@@ -219,6 +219,25 @@ pub async fn all_json_by_key<T: DeserializeOwned>(store: &Store) -> anyhow::Resu
 /// delivers the keys): a whole bucket read without holding it all. A key written during the
 /// read may come again, with its newer value.
 pub async fn scan_json<T: DeserializeOwned>(store: &Store, mut visit: impl FnMut(String, Option<(T, u64)>)) -> anyhow::Result<()> {
+    scan_entries(store, "", |key, entry: Option<Scanned<T>>| visit(key, entry.map(|entry| (entry.value, entry.revision)))).await
+}
+
+/// The last revision of one key, as [`scan_entries`] delivers it.
+#[derive(Debug, Clone)]
+pub struct Scanned<T> {
+    pub value: T,
+    pub revision: u64,
+    /// When this revision was written, by the server's clock.
+    pub written_at: std::time::SystemTime,
+}
+
+/// [`scan_json`] of the keys that start with `prefix`, each with the time its last revision was
+/// written; the other keys are passed over without being decoded (they may hold another type).
+pub async fn scan_entries<T: DeserializeOwned>(
+    store: &Store,
+    prefix: &str,
+    mut visit: impl FnMut(String, Option<Scanned<T>>),
+) -> anyhow::Result<()> {
     use futures::StreamExt;
     // `Store::status` is the info of when the store was bound: ask the stream afresh.
     let mut stream = store.stream.clone();
@@ -232,15 +251,17 @@ pub async fn scan_json<T: DeserializeOwned>(store: &Store, mut visit: impl FnMut
             Ok(None) => anyhow::bail!("the bucket {} stopped delivering its values", store.name),
             Err(_) => anyhow::bail!("the bucket {} delivered no value for {ALL_VALUES_STALL:?}", store.name),
         };
-        let value = match entry.operation {
-            Operation::Put => {
-                let value = serde_json::from_slice(&entry.value).with_context(|| format!("decoding {}", entry.key))?;
-                Some((value, entry.revision))
-            }
-            Operation::Delete | Operation::Purge => None,
-        };
         let last = entry.delta == 0;
-        visit(entry.key, value);
+        if entry.key.starts_with(prefix) {
+            let value = match entry.operation {
+                Operation::Put => {
+                    let value = serde_json::from_slice(&entry.value).with_context(|| format!("decoding {}", entry.key))?;
+                    Some(Scanned { value, revision: entry.revision, written_at: entry.created.into() })
+                }
+                Operation::Delete | Operation::Purge => None,
+            };
+            visit(entry.key, value);
+        }
         if last {
             return Ok(());
         }

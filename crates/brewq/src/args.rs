@@ -133,6 +133,13 @@ pub struct ControllerArgs {
     /// How often the records are scanned for names to remove (and once at start).
     #[arg(long, default_value = "5m", value_parser = parse_period, env = "BREWQ_NAME_SCAN_EVERY")]
     pub name_scan_every: std::time::Duration,
+    /// How often the reservations are scanned for stock held for no open order (and once at start).
+    #[arg(long, default_value = "30s", value_parser = parse_period, env = "BREWQ_RECONCILE_EVERY")]
+    pub reconcile_every: std::time::Duration,
+    /// How long a reservation may stay reserved before its order is looked at: settled as its
+    /// record says, or released when the order has no record and is not in the work queue.
+    #[arg(long, default_value = "60s", value_parser = parse_period, env = "BREWQ_LEAK_AFTER")]
+    pub leak_after: std::time::Duration,
     #[command(flatten)]
     pub service: ServiceArgs,
 }

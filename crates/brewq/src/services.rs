@@ -32,11 +32,14 @@ async fn finish(service: anyhow::Result<()>, metrics: MetricsServer) -> anyhow::
 pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_token();
     anyhow::ensure!(!args.name_scan_every.is_zero(), "--name-scan-every must be more than 0");
+    anyhow::ensure!(!args.reconcile_every.is_zero(), "--reconcile-every must be more than 0");
     let metrics = MetricsServer::start(args.service.metrics_listen.as_deref()).await?;
     let client = brewq_runtime::connect(&nats_config(&args.service.connect, Role::Controller, "controller")?).await?;
     let config = brewq_controller::Config {
         names_kept_for: args.names_kept_for,
         name_scan_every: args.name_scan_every,
+        reconcile_every: args.reconcile_every,
+        leak_after: args.leak_after,
         ..brewq_controller::Config::default()
     };
     finish(brewq_controller::run(config, client, shutdown).await, metrics).await

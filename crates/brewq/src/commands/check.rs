@@ -1,6 +1,7 @@
 //! `brewq check`: reads every order record, every reservation and the stock, and proves the
 //! invariants with an accounting table (see `brewq_protocol::accounting`). Run it when the
-//! queue is quiet: a brew in progress is still open. Exits non-zero on any difference.
+//! queue is quiet: a brew in progress is still open. Exits non-zero on any difference. Names
+//! each leak: an order whose stock is still reserved while the order has no record or ended.
 
 use std::collections::BTreeMap;
 

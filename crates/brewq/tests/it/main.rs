@@ -12,6 +12,7 @@ mod observe;
 mod operator;
 mod pipeline;
 mod privacy;
+mod reconcile;
 mod restart;
 mod security;
 mod stock;

@@ -1,8 +1,10 @@
 //! `brewq status` with no order id: the whole system at a glance. Each server (up or down,
 //! from its monitoring endpoint), the JetStream meta leader and the work queue's stream leader,
-//! the machines online, the queue, stock alerts and failed orders waiting for the operator.
+//! the machines online, the queue, stock alerts, failed orders waiting for the operator, and
+//! the leaked reservations the controllers settled.
 
 mod monitor;
+mod reconciled;
 mod report;
 
 use std::time::Duration;
@@ -12,6 +14,7 @@ use futures::TryStreamExt;
 use serde::Serialize;
 
 pub use monitor::ServerHealth;
+pub use reconciled::ReconcilerHealth;
 
 use crate::args::ShowStatusArgs as StatusArgs;
 
@@ -29,6 +32,8 @@ pub struct Health {
     pub stock_alerts: Vec<StockAlert>,
     /// Failed orders waiting for the operator (`brewq failed`).
     pub dead_letters: Option<u64>,
+    /// Leaked reservations the controllers released or committed (from the audit trail).
+    pub reconciled: Option<ReconcilerHealth>,
     /// What could not be read, and why.
     pub errors: Vec<String>,
 }
@@ -163,6 +168,7 @@ async fn gather(args: &StatusArgs) -> Health {
         queue: None,
         stock_alerts: Vec::new(),
         dead_letters: None,
+        reconciled: None,
         errors: Vec::new(),
     };
     match tokio::time::timeout(Duration::from_secs(10), super::admin(&args.client)).await {
@@ -203,6 +209,10 @@ async fn read_system(client: &async_nats::Client, health: &mut Health) {
     match dead_letters(client).await {
         Ok(count) => health.dead_letters = Some(count),
         Err(error) => health.errors.push(format!("failed orders: {}", crate::output::chain(&error))),
+    }
+    match reconciled::read(&jetstream).await {
+        Ok(reconciled) => health.reconciled = Some(reconciled),
+        Err(error) => health.errors.push(format!("reconciler: {}", crate::output::chain(&error))),
     }
 }
 

@@ -45,7 +45,24 @@ pub fn print(health: &Health) {
     if let Some(count) = health.dead_letters {
         println!("failed orders waiting: {count}");
     }
+    if let Some(reconciled) = &health.reconciled {
+        print_reconciled(reconciled);
+    }
     for error in &health.errors {
         println!("cannot read: {error}");
     }
+}
+
+/// One line: what the reconciler settled, and its latest entry.
+fn print_reconciled(reconciled: &super::ReconcilerHealth) {
+    let last = reconciled.last.as_ref().map(|entry| {
+        let at = entry.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        format!("; last {at}, {} {}", entry.action, entry.target)
+    });
+    println!(
+        "leaked stock settled by the controllers: {} released, {} committed{}",
+        reconciled.released,
+        reconciled.committed,
+        last.unwrap_or_default()
+    );
 }
