@@ -1,7 +1,11 @@
 //! Accepting an order: validate, give it an id (the same one for a retried idempotency key),
 //! reserve its ingredients, put it in the work queue and wait for the PubAck, record it with
 //! its place in the queue, reply.
-//! Every step is idempotent per order id, so a retry resumes where a failed attempt stopped.
+//! Every step is idempotent per order id, so a retry resumes where a failed attempt stopped;
+//! and the controller retries each step itself, on the same order id, until its deadline
+//! (`Config::answer_within`, inside the caller's own), so that an election of the cluster
+//! costs time, not the order. A step whose outcome stays unknown is undone before the answer
+//! (ARCHITECTURE.md, "Accepting an order when an outcome is unknown").
 
 use std::time::{Duration, Instant};
 
@@ -50,7 +54,7 @@ fn step_took(step: &'static str, started: Instant) {
     metrics::histogram!("brewq_order_step_seconds", "step" => step).record(started.elapsed().as_secs_f64());
 }
 
-/// Validates and places an order; always a reply.
+/// Validates and places an order; always a reply, within `Config::answer_within`.
 pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> OrderReply {
     let order = match request.validate() {
         Ok(order) => order,
@@ -60,37 +64,60 @@ pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> Or
         Ok(key) => key,
         Err(error) => return OrderReply::invalid(&error),
     };
+    let deadline = Instant::now() + controller.config.answer_within;
     let order_id = match &key {
-        Some(key) => match order_id_for_key(controller, key, &order, None).await {
+        Some(key) => match until(deadline, || order_id_for_key(controller, key, &order, None)).await {
             Ok(Ok(order_id)) => order_id,
             Ok(Err(first)) => return key_reused(key, &first),
             Err(error) => return unavailable(&error),
         },
         None => brewq_runtime::respond::new_order_id(),
     };
-    place_with_id(controller, &order_id, order, key.as_deref()).await
+    place_with_id(controller, &order_id, order, key.as_deref(), deadline).await
 }
+
+/// Tries `step` again while it fails and `deadline` is ahead (an election of the cluster
+/// makes reads and writes fail for a few seconds); its last error after that.
+async fn until<T, F, Fut>(deadline: Instant, mut step: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    loop {
+        match step().await {
+            Ok(value) => return Ok(value),
+            Err(error) if Instant::now() + RETRY_PAUSE < deadline => {
+                tracing::debug!(error = format!("{error:#}"), "step failed; trying again");
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// The pause between two tries of a step.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 /// Places the order `order_id`. With an idempotency `key`, the id may have been used before,
 /// so an earlier attempt is looked for first.
-async fn place_with_id(controller: &Controller, order_id: &str, order: Order, key: Option<&str>) -> OrderReply {
+async fn place_with_id(controller: &Controller, order_id: &str, order: Order, key: Option<&str>, deadline: Instant) -> OrderReply {
     use tracing::Instrument;
     let span = tracing::info_span!("order", order = brewq_protocol::ids::order_ref(order_id));
     if let Some(key) = key {
-        match resume(controller, order_id).instrument(span.clone()).await {
+        match resume(controller, order_id, deadline).instrument(span.clone()).await {
             Earlier::None => {}
             Earlier::Reply(reply) => return reply,
-            Earlier::RolledBack => return Box::pin(place_again(controller, key, order_id, order)).await,
+            Earlier::RolledBack => return Box::pin(place_again(controller, key, order_id, order, deadline)).await,
         }
     }
-    place_new(controller, order_id, order).instrument(span).await
+    place_new(controller, order_id, order, deadline).instrument(span).await
 }
 
 /// An earlier attempt with this idempotency key was rolled back, and its customer told to
 /// retry: this retry places the order afresh, under a new id that the key stands for from now
 /// on (the rolled-back order points to it).
-async fn place_again(controller: &Controller, key: &str, old_id: &str, order: Order) -> OrderReply {
-    let new_id = match order_id_for_key(controller, key, &order, Some(old_id)).await {
+async fn place_again(controller: &Controller, key: &str, old_id: &str, order: Order, deadline: Instant) -> OrderReply {
+    let new_id = match until(deadline, || order_id_for_key(controller, key, &order, Some(old_id))).await {
         Ok(Ok(new_id)) => new_id,
         Ok(Err(first)) => return key_reused(key, &first),
         Err(error) => return unavailable(&error),
@@ -99,26 +126,66 @@ async fn place_again(controller: &Controller, key: &str, old_id: &str, order: Or
         tracing::warn!(order = brewq_protocol::ids::order_ref(old_id), error = format!("{error:#}"), "cannot link the rolled-back order to its retry");
     }
     tracing::info!(order = brewq_protocol::ids::order_ref(old_id), retried_as = brewq_protocol::ids::order_ref(&new_id), "rolled-back order placed again");
-    place_with_id(controller, &new_id, order, Some(key)).await
+    place_with_id(controller, &new_id, order, Some(key), deadline).await
 }
 
 /// Reserves, queues and records a new order; always a reply.
-async fn place_new(controller: &Controller, order_id: &str, order: Order) -> OrderReply {
-    let reserve = StockCommand::Reserve { order_id: order_id.to_owned(), items: recipe(&order) };
-    let (subject, header) = (subjects::stock_subject(&reserve), (subjects::ORDER_ID_HEADER, order_id));
+async fn place_new(controller: &Controller, order_id: &str, order: Order, deadline: Instant) -> OrderReply {
     let started = Instant::now();
-    let reserved = request_json_with_header(&controller.client, &subject, header, &reserve, controller.config.stock_timeout).await;
+    let reserved = reserve(controller, order_id, &order, deadline).await;
     step_took("reserve", started);
     match reserved {
-        Ok(StockReply::Reserved) => {}
-        Ok(StockReply::OutOfStock { ingredient }) => {
+        Reserved::Yes => queue(controller, order_id, order, true, deadline).await,
+        Reserved::OutOfStock(ingredient) => {
             tracing::info!(%ingredient, "order refused: out of stock");
-            return OrderReply::out_of_stock(ingredient);
+            OrderReply::out_of_stock(ingredient)
         }
-        Ok(other) => return unavailable(&anyhow::anyhow!("stock manager answered {other:?}")),
-        Err(error) => return unavailable(&error.into()),
+        Reserved::No(error) => unavailable(&error),
+        Reserved::Unknown(error) => {
+            // The stock manager may have set the stock aside after all, or may still: a
+            // release leaves a released reservation that a late reserve finds.
+            tracing::warn!(error = format!("{error:#}"), "no answer to the reserve in time; undoing it");
+            metrics::counter!("brewq_order_steps_undone_total", "step" => "reserve").increment(1);
+            release(controller, order_id).await;
+            unavailable(&error)
+        }
     }
-    queue(controller, order_id, order, true).await
+}
+
+/// What came of reserving an order's ingredients.
+enum Reserved {
+    Yes,
+    OutOfStock(brewq_protocol::Ingredient),
+    /// Nothing is set aside, for sure.
+    No(anyhow::Error),
+    /// No answer in time: something may be set aside.
+    Unknown(anyhow::Error),
+}
+
+/// Asks the stock managers to set the order's ingredients aside, again (on the same order id,
+/// so a repeat is answered from the first) until a definite answer or the deadline.
+async fn reserve(controller: &Controller, order_id: &str, order: &Order, deadline: Instant) -> Reserved {
+    let reserve = StockCommand::Reserve { order_id: order_id.to_owned(), items: recipe(order) };
+    let (subject, header) = (subjects::stock_subject(&reserve), (subjects::ORDER_ID_HEADER, order_id));
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = controller.config.stock_timeout.min(RESERVE_TRY).min(left).max(RETRY_PAUSE);
+        let error = match request_json_with_header(&controller.client, &subject, header, &reserve, timeout).await {
+            Ok(StockReply::Reserved) => return Reserved::Yes,
+            Ok(StockReply::OutOfStock { ingredient }) => return Reserved::OutOfStock(ingredient),
+            // Released or committed already: an earlier attempt was undone; nothing is held.
+            Ok(reply @ (StockReply::Released | StockReply::Committed)) => {
+                return Reserved::No(anyhow::anyhow!("the stock of this order was already {reply:?}"));
+            }
+            Ok(other) => anyhow::anyhow!("stock manager answered {other:?}"),
+            Err(error) => anyhow::Error::from(error).context("reserving the stock"),
+        };
+        if Instant::now() + RETRY_PAUSE >= deadline {
+            return Reserved::Unknown(error);
+        }
+        tracing::debug!(error = format!("{error:#}"), "reserve not answered; trying again");
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
 }
 
 /// What an earlier attempt under the same order id left.
@@ -132,14 +199,14 @@ enum Earlier {
 }
 
 /// Looks for an earlier attempt under `order_id`, finishing it if it stopped half-way.
-async fn resume(controller: &Controller, order_id: &str) -> Earlier {
-    match controller.records.get(order_id).await {
+async fn resume(controller: &Controller, order_id: &str, deadline: Instant) -> Earlier {
+    match until(deadline, || controller.records.get(order_id)).await {
         Ok(Some(record)) if record.never_queued() => Earlier::RolledBack,
         // Recorded before it was queued, by an earlier version that wrote the record first:
         // publishing again is safe (the stream drops a duplicate id; a machine drops an order
         // already done).
         Ok(Some(record)) if record.status == OrderStatus::Queued && record.queue_sequence.is_none() => {
-            Earlier::Reply(queue(controller, order_id, record.order, false).await)
+            Earlier::Reply(queue(controller, order_id, record.order, false, deadline).await)
         }
         Ok(Some(record)) => Earlier::Reply(accepted(controller, &record, false)),
         Ok(None) => Earlier::None,
@@ -151,9 +218,11 @@ async fn resume(controller: &Controller, order_id: &str) -> Earlier {
 /// replies; rolls it back when it cannot be queued. Queued before it is recorded, the record
 /// is written once: if this controller stops in between, the machine that takes the order
 /// records it (the order travels in the message).
-async fn queue(controller: &Controller, order_id: &str, order: Order, new: bool) -> OrderReply {
+async fn queue(controller: &Controller, order_id: &str, order: Order, new: bool, deadline: Instant) -> OrderReply {
     let started = Instant::now();
-    let published = publish(controller, order_id, &order).await;
+    // At least a few tries, however long the reserve took.
+    let publish_until = deadline.max(started + MIN_PUBLISH_TIME);
+    let published = publish(controller, order_id, &order, publish_until).await;
     step_took("publish", started);
     let sequence = match published {
         Ok(sequence) => sequence,
@@ -208,19 +277,23 @@ fn key_reused(key: &str, first: &str) -> OrderReply {
 
 /// Puts the order in the work queue, retrying until the PubAck or the deadline. The order id
 /// is the `Nats-Msg-Id`, so a retry whose first attempt landed is dropped by the stream.
-async fn publish(controller: &Controller, order_id: &str, order: &Order) -> anyhow::Result<u64> {
+async fn publish(controller: &Controller, order_id: &str, order: &Order, deadline: Instant) -> anyhow::Result<u64> {
     // Our own order type always serializes.
     let payload = serde_json::to_vec(&OrderRequest::from(order)).expect("order serializes");
     let subject = subjects::order_subject(order.bean_type);
-    let deadline = Instant::now() + controller.config.publish_timeout;
     loop {
         let message = PublishMessage::build()
             .message_id(order_id)
             .header(subjects::ORDER_ID_HEADER, order_id)
             .payload(payload.clone().into());
+        // Short tries: a PubAck that does not come in a second is asked for again (the same
+        // message id, so the stream keeps one copy), and the next try may reach a new leader.
         let attempt = async {
             let ack = controller.jetstream.send_publish(subject.clone(), message).await?;
-            ack.await.map_err(anyhow::Error::from)
+            match tokio::time::timeout(PUBLISH_TRY, ack).await {
+                Ok(ack) => ack.map_err(anyhow::Error::from),
+                Err(_) => Err(anyhow::anyhow!("no PubAck within {PUBLISH_TRY:?}")),
+            }
         };
         match attempt.await {
             Ok(ack) => {
@@ -238,6 +311,13 @@ async fn publish(controller: &Controller, order_id: &str, order: &Order) -> anyh
 
 /// How long a rollback keeps trying.
 const ROLL_BACK_FOR: Duration = Duration::from_secs(30);
+/// The least time given to putting a reserved order in the queue.
+const MIN_PUBLISH_TIME: Duration = Duration::from_secs(2);
+/// How long one try of a reserve waits for its answer: a stock manager answers in
+/// milliseconds, and a request lost with a server that stopped is better asked again soon.
+const RESERVE_TRY: Duration = Duration::from_millis(1500);
+/// How long one try of a publish waits for its PubAck.
+const PUBLISH_TRY: Duration = Duration::from_secs(1);
 
 /// The order could not be queued: it ends failed and its stock goes back. If the publish did
 /// land after all, the machine that takes it finds it failed and only releases, again.
@@ -260,11 +340,18 @@ async fn roll_back(controller: &Controller, order_id: &str, order: &Order) {
             }
         }
     }
-    // No message carries this order, so no machine will release its stock: keep trying.
+    // No message carries this order, so no machine will release its stock.
+    release(controller, order_id).await;
+}
+
+/// Releases the stock of an order that will not be queued, trying for [`ROLL_BACK_FOR`]
+/// (idempotent; an order with nothing reserved gets a released reservation holding nothing).
+/// Past that, the reconciler releases it.
+async fn release(controller: &Controller, order_id: &str) {
+    let deadline = Instant::now() + ROLL_BACK_FOR;
     let release = StockCommand::Release { order_id: order_id.to_owned() };
+    let (subject, header) = (subjects::stock_subject(&release), (subjects::ORDER_ID_HEADER, order_id));
     loop {
-        let subject = subjects::stock_subject(&release);
-        let header = (subjects::ORDER_ID_HEADER, order_id);
         let released: Result<StockReply, _> =
             request_json_with_header(&controller.client, &subject, header, &release, controller.config.stock_timeout).await;
         match released {
@@ -274,7 +361,7 @@ async fn roll_back(controller: &Controller, order_id: &str, order: &Order) {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             other => {
-                tracing::error!(?other, "cannot release the stock of an unqueued order; `brewq check` will show it reserved");
+                tracing::error!(?other, "cannot release the stock of an unqueued order; the reconciler will");
                 return;
             }
         }

@@ -28,8 +28,9 @@ pub use records::Records;
 /// Settings of one controller instance.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// How long to keep trying to get an order into the stream before giving up on it.
-    pub publish_timeout: Duration,
+    /// How long accepting one order may take, every retry included: callers wait 10 s, and a
+    /// stream electing a new leader takes up to about 9.
+    pub answer_within: Duration,
     /// How long the stock manager may take to answer.
     pub stock_timeout: Duration,
     /// Brew time per cup used for the ETA until machines report measured ones.
@@ -56,7 +57,7 @@ pub const DEFAULT_LEAK_AFTER: Duration = Duration::from_secs(60);
 impl Default for Config {
     fn default() -> Self {
         Config {
-            publish_timeout: Duration::from_secs(5),
+            answer_within: Duration::from_secs(9),
             stock_timeout: Duration::from_secs(3),
             default_brew_time: brewq_protocol::queue::DEFAULT_BREW_TIME,
             names_kept_for: DEFAULT_NAMES_KEPT_FOR,
@@ -82,7 +83,7 @@ struct Controller {
 
 /// Serves until `shutdown` fires, then finishes the requests in hand and drains.
 pub async fn run(config: Config, client: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let jetstream = async_nats::jetstream::new(client.clone());
+    let jetstream = brewq_runtime::connect::jetstream(&client);
     let wait = |bucket| brewq_runtime::kv::wait_for_bucket(&jetstream, bucket, &shutdown);
     let (Some(records), Some(idempotency), Some(values), Some(machines), Some(dead_letters), Some(stock)) = (
         wait(subjects::ORDERS_BUCKET).await,

@@ -36,7 +36,7 @@ impl Records {
     /// it ends when the last clone of the records is dropped).
     pub fn new(store: Store, client: async_nats::Client) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
         let (writer, task) = GroupWriter::new(store.clone(), client.clone());
-        let jetstream = async_nats::jetstream::new(client.clone());
+        let jetstream = brewq_runtime::connect::jetstream(&client);
         (Records { store, writer, known: Arc::default(), client, jetstream }, task)
     }
 

@@ -59,12 +59,28 @@ pub fn options(config: &NatsConfig) -> async_nats::ConnectOptions {
     }
 }
 
+/// How often a client pings its server.
+pub const PING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long one JetStream API request, read or write waits: short, so that during an
+/// election a caller fails fast and tries again (its own deadline bounds the whole).
+pub const JETSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A JetStream context whose requests wait [`JETSTREAM_TIMEOUT`].
+pub fn jetstream(client: &async_nats::Client) -> async_nats::jetstream::Context {
+    let mut context = async_nats::jetstream::new(client.clone());
+    context.set_timeout(JETSTREAM_TIMEOUT);
+    context
+}
+
 /// Connects, retrying in the background until a server answers, and reconnecting forever.
 pub async fn connect(config: &NatsConfig) -> anyhow::Result<async_nats::Client> {
     let name = config.name.clone();
     let connected_before = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     options(config)
-        .ping_interval(Duration::from_secs(10))
+        // A server that stops answering (paused, cut off) is left after about three pings,
+        // within a customer's 10 s, not minutes.
+        .ping_interval(PING_INTERVAL)
         .connection_timeout(Duration::from_secs(3))
         .retry_on_initial_connect()
         .event_callback(move |event| {

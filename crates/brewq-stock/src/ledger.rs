@@ -128,7 +128,10 @@ impl Ledger {
         self.finish(order_id, Op::Commit).await
     }
 
-    /// The order failed or was cancelled: its reservation goes back on hand.
+    /// The order failed or was cancelled: its reservation goes back on hand. An order with no
+    /// reservation gets a released one holding nothing: a reserve of it that arrives later
+    /// (sent before a timeout made its controller give up on it) then finds it released and
+    /// sets nothing aside, so undoing a reserve whose outcome is unknown is always safe.
     pub async fn release(&self, order_id: &str) -> anyhow::Result<StockReply> {
         self.finish(order_id, Op::Release).await
     }
@@ -137,6 +140,10 @@ impl Ledger {
         let target = if op == Op::Commit { ReservationState::Committed } else { ReservationState::Released };
         let id = order_id.to_owned();
         self.edit(Some(order_id), false, move |doc, slot| {
+            if slot.record().is_none() && op == Op::Release && !doc.in_flight.contains_key(&id) {
+                slot.set(Reservation { items: Items::new(), state: ReservationState::Released });
+                return Ok(());
+            }
             let Some(record) = slot.record().cloned() else { anyhow::bail!("order {id} has no reservation") };
             let marker = doc.in_flight.get(&id).map(|marker| marker.op);
             if record.state == target {

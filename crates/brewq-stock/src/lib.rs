@@ -22,7 +22,7 @@ pub struct Config {}
 
 /// Serves stock commands until `shutdown` fires, then finishes the commands in hand.
 pub async fn run(_config: Config, client: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let jetstream = async_nats::jetstream::new(client.clone());
+    let jetstream = brewq_runtime::connect::jetstream(&client);
     let Some(mut store) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::STOCK_BUCKET, &shutdown).await else {
         return Ok(());
     };

@@ -45,7 +45,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            request_timeout: Duration::from_secs(8),
+            request_timeout: Duration::from_secs(10),
             operator: None,
             max_in_flight: 512,
             max_event_streams: 1024,

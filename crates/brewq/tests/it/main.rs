@@ -2,6 +2,7 @@
 //! brewq service processes on free loopback ports, drives them, and checks the invariants.
 //! Run through `scripts/test.sh`, which installs nats-server and bounds the parallelism.
 
+mod availability;
 mod browser;
 mod chaos;
 mod deploy;

@@ -84,3 +84,32 @@ async fn duplicate_stock_commands_racing_on_two_managers_apply_once() {
     assert_eq!(after.on_hand + after.reserved + after.consumed, after.added);
     system.stop().await;
 }
+
+/// Undoing a reserve whose answer never came is safe whichever arrives first: a release of an
+/// order with no reservation leaves a released one holding nothing, and the reserve that
+/// arrives after it (sent before its controller gave up) sets nothing aside.
+#[tokio::test]
+async fn a_reserve_arriving_after_its_release_sets_nothing_aside() {
+    let system = TestSystem::start(0, |_| {}).await;
+    let config = system.system.nats_config(Role::Controller, "test").expect("config");
+    let controller = brewq_runtime::connect(&config).await.expect("connects");
+    let before = system.stock().await.levels[&Ingredient::Arabica];
+    let order_id = "late-reserve".to_owned();
+
+    let released = send(&controller, StockCommand::Release { order_id: order_id.clone() }).await;
+    assert_eq!(released, StockReply::Released, "a release of nothing is done, not an error");
+    let items = Items::from([(Ingredient::Arabica, GRAMS)]);
+    let late = send(&controller, StockCommand::Reserve { order_id: order_id.clone(), items }).await;
+    assert_eq!(late, StockReply::Released, "the late reserve finds the order released");
+    assert_eq!(send(&controller, StockCommand::Release { order_id: order_id.clone() }).await, StockReply::Released, "again: idempotent");
+
+    let after = system.stock().await.levels[&Ingredient::Arabica];
+    assert_eq!((after.on_hand, after.reserved), (before.on_hand, before.reserved), "nothing set aside");
+    let store = system.bucket(subjects::STOCK_BUCKET).await;
+    let (reservation, _) = brewq_runtime::kv::get_json::<Reservation>(&store, &subjects::reservation_key(&order_id))
+        .await
+        .expect("read")
+        .expect("a released reservation holding nothing");
+    assert_eq!((reservation.state, reservation.items.is_empty()), (ReservationState::Released, true));
+    system.stop().await;
+}
