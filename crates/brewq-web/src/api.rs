@@ -35,8 +35,7 @@ pub async fn create_order(
     // Checked here too, so that bad input costs no trip to the back end.
     request.validate().map_err(|error| AppError::rejected(OrderReply::invalid(&error)))?;
     request.idempotency_key().map_err(|error| AppError::rejected(OrderReply::invalid(&error)))?;
-    let reply: OrderReply =
-        request_json(&state.client, subjects::ORDER_REQUESTS, &request, state.config.request_timeout).await?;
+    let reply = place(&state, &request).await?;
     if !reply.is_success() {
         return Err(AppError::rejected(reply));
     }
@@ -46,6 +45,29 @@ pub async fn create_order(
     }
     Ok((StatusCode::CREATED, Json(reply)))
 }
+
+/// Sends the order to the controllers, again while none is there to take it (one restarting,
+/// or reconnecting after its server stopped): a request nobody received placed nothing, so
+/// sending it again is safe even without an idempotency key. Any other failure is final.
+async fn place(state: &AppState, request: &OrderRequest) -> Result<OrderReply, AppError> {
+    let deadline = std::time::Instant::now() + state.config.request_timeout;
+    let mut waited = false;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match request_json(&state.client, subjects::ORDER_REQUESTS, request, left).await {
+            Err(brewq_runtime::request::RequestError::NoResponders { .. }) if left > NO_RESPONDERS_PAUSE * 2 => {
+                if !std::mem::replace(&mut waited, true) {
+                    tracing::info!("no controller takes orders right now; the order waits for one");
+                }
+                tokio::time::sleep(NO_RESPONDERS_PAUSE).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// The pause before sending again an order that no controller received.
+const NO_RESPONDERS_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// `GET /api/orders/{id}`: the order with where it stands now, for whoever holds its id.
 pub async fn get_order(State(state): Shared, Path(order_id): Path<String>) -> Result<Json<OrderView>, AppError> {

@@ -315,3 +315,26 @@ async fn operator_sessions_end_at_logout_everywhere_and_logins_are_throttled() {
     assert_eq!(operator_login(&http, &base, &keys.admin_user, &keys.admin_password).await.0, StatusCode::OK, "the operator's own bucket is untouched");
     system.stop().await;
 }
+
+/// An order sent while no controller runs (one restarting) is sent again until one takes it,
+/// within the shop's deadline: a request nobody received placed nothing, so this is safe
+/// without an idempotency key, and the customer gets an answer instead of a 503.
+#[tokio::test]
+async fn an_order_posted_while_the_controller_restarts_is_placed_once() {
+    let mut system = web_system(1).await;
+    let (http, base) = (reqwest::Client::new(), system.http_url());
+    system.system.kill_service(ServiceKind::Controller).await;
+    let order = order_json("Grace", "small", "arabica", "none", 0);
+    let posted = tokio::spawn(async move { post(&http, &base, &order, None).await });
+    // No controller for a while: the fault's length, not a wait for an event.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    system.system.add_service(ServiceKind::Controller).expect("a controller starts again");
+    let (status, reply) = posted.await.expect("the request ends");
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let order_id = reply["order_id"].as_str().expect("id").to_owned();
+    let records = system.wait_terminal(&[order_id], Duration::from_secs(60)).await;
+    assert_eq!(records.len(), 1);
+    let log = std::fs::read_to_string(system.dir.join("logs/web-1.log")).expect("web log");
+    assert!(log.contains("the order waits for one"), "the order waited for a controller");
+    system.stop().await;
+}
