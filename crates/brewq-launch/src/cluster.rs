@@ -1,7 +1,7 @@
 //! A cluster of real `nats-server` processes on loopback: one config file per node (JetStream
 //! on file storage with `sync_interval: always`, authenticated routes, nkey users), started,
-//! checked ready, killed or restarted one by one, and described in `cluster.json` (client,
-//! monitoring and metrics addresses, admin credentials).
+//! checked ready, killed or restarted one by one (on their data, or with it removed), and
+//! described in `cluster.json` (client, monitoring and metrics addresses, admin credentials).
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -163,7 +163,7 @@ impl NatsCluster {
                 monitor_on_host: true,
                 host: hosts[index].address.clone(),
                 ports: *ports,
-                store_dir: dir.join("jetstream").join(node_name(index)),
+                store_dir: store_dir(dir, index),
             })
             .collect();
         let tls_files = if tls { Some(crate::tls::ensure(&dir.join("tls"), &nodes)?) } else { None };
@@ -224,6 +224,17 @@ impl NatsCluster {
             self.nodes[index] = Some(self.spawn(index)?);
         }
         Ok(())
+    }
+
+    /// Kills node `index`, removes its JetStream data and starts it again with its config, as
+    /// a server whose disk was replaced: it must catch up from its peers.
+    pub async fn replace_disk(&mut self, index: usize) -> anyhow::Result<()> {
+        self.kill(index).await;
+        let store = store_dir(&self.dir, index);
+        if store.exists() {
+            std::fs::remove_dir_all(&store).with_context(|| format!("removing {}", store.display()))?;
+        }
+        self.restart(index)
     }
 
     /// Stops every node gracefully.
@@ -317,6 +328,11 @@ impl NatsCluster {
 /// configs of `brewq security init`: `n1`, `n2`, ...
 pub fn node_name(index: usize) -> String {
     format!("n{}", index + 1)
+}
+
+/// Where the node at `index` keeps its JetStream data, under the cluster's folder `dir`.
+fn store_dir(dir: &Path, index: usize) -> PathBuf {
+    dir.join("jetstream").join(node_name(index))
 }
 
 fn config_path(dir: &Path, index: usize) -> PathBuf {
