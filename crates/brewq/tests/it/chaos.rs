@@ -88,7 +88,8 @@ async fn the_system_keeps_every_invariant_through_a_chaos_run() {
     let rate = sent as f64 / took.as_secs_f64();
     println!("{sent} orders sent in {took:.0?} ({rate:.1}/s; planned: {wanted} in {PLANNED:?}), {} accepted\n", accepted.len());
     println!("{}", figures::markdown(&rows));
-    println!("{} plain orders unanswered but brewed (the answer was lost, not the order)", figures::brewed_unanswered(&outcomes, &end.evidence));
+    let brewed = figures::brewed_unanswered(&outcomes, &end.evidence);
+    println!("{brewed} plain orders brewed after no answer, or the web shop's 503 (the answer was lost, not the order)");
     let missed: Vec<String> = rows[..faults.len()]
         .iter()
         .filter(|row| !row.unserved_within(UNSERVED_GOAL))

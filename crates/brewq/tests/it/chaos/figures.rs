@@ -173,17 +173,20 @@ impl Row {
 
 /// Records that no customer's answer explains: a record of an order nobody sent, or a record
 /// beside the accepted one (or of a refused order) that was not rolled back before it was
-/// queued. A customer who got no answer may have had the order placed all the same.
+/// queued. A customer whose answer leaves the outcome unknown may have had the order placed
+/// all the same.
 pub fn unexplained(outcomes: &[Outcome], evidence: &Evidence) -> Vec<String> {
     let by_name: HashMap<&str, &Outcome> = outcomes.iter().map(|outcome| (outcome.name.as_str(), outcome)).collect();
     let mut unexplained = Vec::new();
     for (name, records) in &evidence.records {
         for record in records {
-            let explained = match by_name.get(name.as_str()).map(|outcome| &outcome.answer) {
+            let explained = match by_name.get(name.as_str()) {
                 None => false,
-                Some(Answer::Accepted(order_id)) => record.id == *order_id || record.never_queued(),
-                Some(Answer::Refused(_)) => record.never_queued(),
-                Some(Answer::TimedOut) => true,
+                Some(outcome) if outcome_unknown(outcome) => true,
+                Some(outcome) => match &outcome.answer {
+                    Answer::Accepted(order_id) => record.id == *order_id || record.never_queued(),
+                    _ => record.never_queued(),
+                },
             };
             if !explained {
                 unexplained.push(format!("{name}: order {} {}", record.id, record.status));
@@ -193,13 +196,22 @@ pub fn unexplained(outcomes: &[Outcome], evidence: &Evidence) -> Vec<String> {
     unexplained
 }
 
-/// Plain customers who got no answer but whose order was brewed.
+/// Plain customers whose answer left the outcome unknown, but whose order was brewed.
 pub fn brewed_unanswered(outcomes: &[Outcome], evidence: &Evidence) -> usize {
-    outcomes
-        .iter()
-        .filter(|outcome| outcome.answer == Answer::TimedOut)
-        .filter(|outcome| evidence.records.get(&outcome.name).is_some_and(|records| records.iter().any(|record| record.status == OrderStatus::Ready)))
-        .count()
+    let brewed = |outcome: &Outcome| {
+        evidence.records.get(&outcome.name).is_some_and(|records| records.iter().any(|record| record.status == OrderStatus::Ready))
+    };
+    outcomes.iter().filter(|outcome| outcome_unknown(outcome) && brewed(outcome)).count()
+}
+
+/// Whether the customer's answer leaves the order's fate unknown: no answer, or the web shop's
+/// 503, which it also gives when its own wait for the controllers runs out.
+fn outcome_unknown(outcome: &Outcome) -> bool {
+    match &outcome.answer {
+        Answer::TimedOut => true,
+        Answer::Refused(code) => code.starts_with("HTTP 503"),
+        Answer::Accepted(_) => false,
+    }
 }
 
 /// The rows as a Markdown table.
