@@ -110,7 +110,7 @@ async fn place_with_id(controller: &Controller, order_id: &str, order: Order, ke
             Earlier::RolledBack => return Box::pin(place_again(controller, key, order_id, order, deadline)).await,
         }
     }
-    place_new(controller, order_id, order, deadline).instrument(span).await
+    place_new(controller, order_id, order, key, deadline).instrument(span).await
 }
 
 /// An earlier attempt with this idempotency key was rolled back, and its customer told to
@@ -130,7 +130,7 @@ async fn place_again(controller: &Controller, key: &str, old_id: &str, order: Or
 }
 
 /// Reserves, queues and records a new order; always a reply.
-async fn place_new(controller: &Controller, order_id: &str, order: Order, deadline: Instant) -> OrderReply {
+async fn place_new(controller: &Controller, order_id: &str, order: Order, key: Option<&str>, deadline: Instant) -> OrderReply {
     let started = Instant::now();
     let reserved = reserve(controller, order_id, &order, deadline).await;
     step_took("reserve", started);
@@ -140,13 +140,24 @@ async fn place_new(controller: &Controller, order_id: &str, order: Order, deadli
             tracing::info!(%ingredient, "order refused: out of stock");
             OrderReply::out_of_stock(ingredient)
         }
-        Reserved::No(error) => unavailable(&error),
+        // An earlier attempt under this id was undone: with a key, the order is placed again
+        // under a new id, as after any rollback; without one, nobody can ask for it again.
+        Reserved::No(error) => match key {
+            Some(key) => {
+                roll_back(controller, order_id, &order).await;
+                Box::pin(place_again(controller, key, order_id, order, deadline)).await
+            }
+            None => unavailable(&error),
+        },
         Reserved::Unknown(error) => {
-            // The stock manager may have set the stock aside after all, or may still: a
-            // release leaves a released reservation that a late reserve finds.
+            // The stock manager may have set the stock aside after all, or may still. The
+            // order is rolled back, not only released: another attempt under the same id (a
+            // retry with the same key, on another controller) finds it failed and stops,
+            // rather than queueing an order whose stock is gone. A late reserve finds the
+            // released reservation and sets nothing aside.
             tracing::warn!(error = format!("{error:#}"), "no answer to the reserve in time; undoing it");
             metrics::counter!("brewq_order_steps_undone_total", "step" => "reserve").increment(1);
-            release(controller, order_id).await;
+            roll_back(controller, order_id, &order).await;
             unavailable(&error)
         }
     }
@@ -236,6 +247,11 @@ async fn queue(controller: &Controller, order_id: &str, order: Order, new: bool,
     let created = controller.records.create(record.clone()).await;
     step_took("record", started);
     let record = match created {
+        // Rolled back meanwhile by another attempt under the same id: its machine finds it
+        // failed and only releases (again); the customer is told to try again.
+        Ok(record) if record.never_queued() => {
+            return unavailable(&anyhow::anyhow!("the order was rolled back while it was being queued"));
+        }
         Ok(record) => record,
         Err(error) => {
             // The order is safe in the queue: it is accepted, and its machine records it.

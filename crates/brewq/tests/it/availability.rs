@@ -126,3 +126,41 @@ async fn plain_customers_are_served_through_a_server_paused_for_20_s() {
     assert_nothing_lost_or_left(&system, &outcomes).await;
     system.stop().await;
 }
+
+/// A reserve whose answer never comes (the stock manager stopped, its requests waiting in its
+/// socket) is rolled back: the order is recorded failed and its stock released, so the late
+/// reserve, when the stock manager wakes, sets nothing aside for good; and the customer's
+/// retry with the same key places the order again under a new id, brewed once.
+#[tokio::test]
+async fn a_reserve_never_answered_is_rolled_back_and_the_retry_places_the_order_again() {
+    let mut system = TestSystem::start(1, |_| {}).await;
+    let mut order = order_json("Hedy", "small", "arabica", "none", 0);
+    order["idempotency_key"] = serde_json::json!("never-answered-1");
+    let stock = system.system.service(brewq_launch::ServiceKind::Stock).expect("a stock manager");
+    stock.signal("STOP").expect("SIGSTOP");
+    let client = system.admin.clone();
+    let first = async { brewq_runtime::request::request_json::<_, OrderReply>(&client, subjects::ORDER_REQUESTS, &order, PATIENCE).await };
+    let wake = async {
+        // The stock manager stays stopped past the controller's deadline for the order.
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        stock.signal("CONT").expect("SIGCONT");
+    };
+    let (first, ()) = tokio::join!(first, wake);
+    // Refused, or no answer within the customer's patience (the rollback comes first).
+    assert!(first.as_ref().map_or(true, |reply| !reply.is_success()), "{first:?}");
+
+    let again = system.order_until_answered(&order, std::time::Instant::now() + Duration::from_secs(60)).await;
+    assert!(again.is_success(), "the retry is placed: {again:?}");
+    let order_id = again.order_id.expect("id");
+    let records = system.wait_terminal(std::slice::from_ref(&order_id), Duration::from_secs(60)).await;
+    assert_eq!(records[&order_id].status, brewq_protocol::OrderStatus::Ready);
+    // The first attempt finishes its rollback once the stock manager answers again (it keeps
+    // trying for 30 s, past the customer's patience): then nothing is left reserved.
+    eventually("the first attempt's stock to be released", Duration::from_secs(40), || async {
+        system.stock().await.levels.values().map(|level| level.reserved).sum::<u64>() == 0
+    })
+    .await;
+    let outcomes = Outcomes { accepted: vec![order_id], ..Outcomes::default() };
+    assert_nothing_lost_or_left(&system, &outcomes).await;
+    system.stop().await;
+}
