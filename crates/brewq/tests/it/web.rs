@@ -324,6 +324,12 @@ async fn an_order_posted_while_the_controller_restarts_is_placed_once() {
     let mut system = web_system(1).await;
     let (http, base) = (reqwest::Client::new(), system.http_url());
     system.system.kill_service(ServiceKind::Controller).await;
+    // The servers have dropped the dead controller's subscriptions once the shop finds no one
+    // to answer its queue figures (until then a request could still be routed to it, and lost).
+    eventually("the shop to see no controller", Duration::from_secs(10), || async {
+        reqwest::get(format!("{base}/api/queue")).await.is_ok_and(|response| response.status() == StatusCode::SERVICE_UNAVAILABLE)
+    })
+    .await;
     let order = order_json("Grace", "small", "arabica", "none", 0);
     let posted = tokio::spawn(async move { post(&http, &base, &order, None).await });
     // No controller for a while: the fault's length, not a wait for an event.
