@@ -53,24 +53,14 @@ pub(crate) fn shop(controller: &Controller) -> Vec<u8> {
 
 /// Reads the figures every second until shutdown; a failed read marks them stale.
 pub(crate) async fn refresh(jetstream: Context, sender: watch::Sender<QueueSnapshot>, shutdown: CancellationToken) {
-    loop {
-        let snapshot = match read(&jetstream).await {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                tracing::debug!(error = format!("{error:#}"), "cannot read the queue");
-                QueueSnapshot { fresh: false, ..sender.borrow().clone() }
-            }
-        };
-        sender.send_if_modified(|current| {
-            let changed = *current != snapshot;
-            *current = snapshot;
-            changed
-        });
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(REFRESH_EVERY) => {}
-        }
-    }
+    let jetstream = &jetstream;
+    brewq_runtime::refresh::every(sender, REFRESH_EVERY, shutdown, |previous| async move {
+        read(jetstream).await.unwrap_or_else(|error| {
+            tracing::debug!(error = format!("{error:#}"), "cannot read the queue");
+            QueueSnapshot { fresh: false, ..previous }
+        })
+    })
+    .await
 }
 
 /// Reads the figures once: the stream, the consumer, the heartbeats and the operator's holds.

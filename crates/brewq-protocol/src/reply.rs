@@ -43,10 +43,10 @@ pub struct OrderReply {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
-    /// Orders ahead of this one plus itself, when accepted.
     /// The order's public ticket (what the pickup screens show), when accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<u32>,
+    /// Orders ahead of this one plus itself, when accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

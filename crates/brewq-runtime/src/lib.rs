@@ -7,6 +7,7 @@ pub mod connect;
 pub mod jetstream;
 pub mod kv;
 pub mod prometheus;
+pub mod refresh;
 pub mod request;
 pub mod respond;
 pub mod shutdown;

@@ -59,8 +59,7 @@ impl Default for Config {
 /// tracked by [`observe::track`]. No `/metrics` here: the process serves them on an address of
 /// its own, never the customers'.
 pub fn app(state: AppState) -> Router {
-    let limits = Arc::new(limits::Limits::new(&state.config));
-    Router::new()
+    let routes = Router::new()
         .route("/", get(pages::index))
         .route("/orders/{id}", get(pages::order_page))
         .route("/assets/{file}", get(pages::asset))
@@ -71,7 +70,15 @@ pub fn app(state: AppState) -> Router {
         .route("/api/queue/events", get(events::queue_events))
         .route("/api/stock", get(api::stock))
         .route("/api/machines", get(api::machines))
-        .route("/healthz", get(api::healthz))
+        .route("/healthz", get(api::healthz));
+    guarded(routes, state)
+}
+
+/// `routes` over `state`, every request bounded by [`limits::guard`] and tracked by
+/// [`observe::track`]: what every listener of this crate serves through.
+fn guarded(routes: Router<Arc<AppState>>, state: AppState) -> Router {
+    let limits = Arc::new(limits::Limits::new(&state.config));
+    routes
         .with_state(Arc::new(state))
         .layer(axum::middleware::from_fn_with_state(limits, limits::guard))
         .layer(axum::middleware::from_fn(observe::track))
@@ -85,8 +92,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let config = Config { operator: None, ..config };
-    let address = listener.local_addr().context("reading the listening address")?;
-    serve(config, client, listener, shutdown, app, "web shop", address).await
+    serve(config, client, listener, shutdown, app, "web shop").await
 }
 
 /// Serves `router` over a fresh state until `shutdown` fires, then drains the connection.
@@ -97,8 +103,8 @@ async fn serve(
     shutdown: CancellationToken,
     router: fn(AppState) -> Router,
     what: &'static str,
-    address: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
+    let address = listener.local_addr().context("reading the listening address")?;
     let tracker = TaskTracker::new();
     let (state, refresher) = AppState::new(config, client.clone(), shutdown.clone());
     tracker.spawn(refresher);

@@ -44,24 +44,17 @@ pub(crate) async fn refresh(
     every: Duration,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let figures = match request_bytes::<ShopView>(&client, subjects::SHOP_READ, Vec::new(), every * 3).await {
+    let client = &client;
+    brewq_runtime::refresh::every(sender, every, shutdown, |_| async move {
+        match request_bytes::<ShopView>(client, subjects::SHOP_READ, Vec::new(), every * 3).await {
             Ok(view) => Figures::of(view),
             Err(error) => {
                 tracing::debug!(error = format!("{error:#}"), "cannot read the queue");
                 Figures::default()
             }
-        };
-        sender.send_if_modified(|current| {
-            let changed = *current != figures;
-            *current = figures;
-            changed
-        });
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
         }
-    }
+    })
+    .await
 }
 
 /// The order `order_id` with where it stands now, if there is one.

@@ -9,9 +9,6 @@ pub mod session;
 pub mod throttle;
 mod view;
 
-use std::sync::Arc;
-
-use anyhow::Context;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -40,8 +37,7 @@ impl std::fmt::Debug for Operator {
 
 /// The operator's pages and API, bounded and tracked like the shop's.
 pub fn app(state: AppState) -> Router {
-    let limits = Arc::new(crate::limits::Limits::new(&state.config));
-    Router::new()
+    let routes = Router::new()
         .route("/", get(|| async { axum::response::Redirect::to("/admin") }))
         .route("/admin", get(view::dashboard))
         .route("/admin/login", get(view::login_page).post(actions::login))
@@ -53,10 +49,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/admin/machines/{id}/{action}", post(actions::machine))
         .route("/api/admin/stock/restock", post(actions::restock))
         .route("/api/admin/failed/{id}/{action}", post(actions::failed))
-        .route("/healthz", get(crate::api::healthz))
-        .with_state(Arc::new(state))
-        .layer(axum::middleware::from_fn_with_state(limits, crate::limits::guard))
-        .layer(axum::middleware::from_fn(crate::observe::track))
+        .route("/healthz", get(crate::api::healthz));
+    crate::guarded(routes, state)
 }
 
 /// Serves the operator's side on `listener` until `shutdown` fires. `config.operator` must be
@@ -68,8 +62,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(config.operator.is_some(), "the operator's side needs the operator's account");
-    let address = listener.local_addr().context("reading the listening address")?;
-    crate::serve(config, client, listener, shutdown, app, "operator pages", address).await
+    crate::serve(config, client, listener, shutdown, app, "operator pages").await
 }
 
 /// The operator if the request carries a live session; 401 otherwise, 503 when the sessions

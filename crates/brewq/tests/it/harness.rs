@@ -224,9 +224,15 @@ pub fn free_listen_address() -> String {
 }
 
 /// Free addresses for the web shop and the operator's pages, on two different ports.
-pub fn with_web_and_office(config: &mut brewq_launch::SystemConfig) {
+pub fn web_and_office_addresses() -> (String, String) {
     let web = free_listen_address();
     let office = std::iter::repeat_with(free_listen_address).find(|office| *office != web).expect("a second free port");
+    (web, office)
+}
+
+/// Runs the web shop and the operator's pages, on free addresses.
+pub fn with_web_and_office(config: &mut brewq_launch::SystemConfig) {
+    let (web, office) = web_and_office_addresses();
     config.web_listen = Some(web);
     config.office_listen = Some(office);
 }

@@ -6,7 +6,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::harness::{brewq_bin, eventually, free_listen_address, nats_server_bin};
+use crate::harness::{brewq_bin, eventually, web_and_office_addresses, nats_server_bin};
 
 fn brewq(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
     std::process::Command::new(brewq_bin())
@@ -36,8 +36,7 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     let folder = tempfile::Builder::new().prefix("brewq-up-").tempdir().expect("temp dir");
     let data_dir = folder.path().to_owned();
     let output = data_dir.with_extension("out");
-    let listen = free_listen_address();
-    let office = std::iter::repeat_with(free_listen_address).find(|office| *office != listen).expect("a second free port");
+    let (listen, office) = web_and_office_addresses();
     let args = ["--log-format", "json", "--machines", "2", "--brew-scale", "0", "--fail-rate", "0", "--listen", &listen, "--office-listen", &office];
     let mut up = start_in_terminal(&data_dir, &args, &output).await;
     let cluster_json = data_dir.join("cluster.json");
@@ -221,8 +220,7 @@ async fn ctrl_c_in_the_terminal_hands_the_brewing_order_back_before_the_servers_
     let folder = tempfile::Builder::new().prefix("brewq-ctrl-c-").tempdir().expect("temp dir");
     let data_dir = folder.path().to_owned();
     let output = data_dir.with_extension("out");
-    let listen = free_listen_address();
-    let office = std::iter::repeat_with(free_listen_address).find(|office| *office != listen).expect("a second free port");
+    let (listen, office) = web_and_office_addresses();
     // Brews of 20 s: the order is still brewing when Ctrl-C comes. Three machines: the two
     // idle ones are stopping too, and none of them may take the order handed back.
     let args = ["--machines", "3", "--brew-scale", "1", "--fail-rate", "0", "--listen", &listen, "--office-listen", &office];
@@ -281,8 +279,7 @@ async fn a_stop_during_the_start_up_stops_everything_once_it_is_up() {
     let folder = tempfile::Builder::new().prefix("brewq-early-stop-").tempdir().expect("temp dir");
     let data_dir = folder.path().to_owned();
     let output = data_dir.with_extension("out");
-    let listen = free_listen_address();
-    let office = std::iter::repeat_with(free_listen_address).find(|office| *office != listen).expect("a second free port");
+    let (listen, office) = web_and_office_addresses();
     let mut up = spawn_in_terminal(&data_dir, &["--machines", "2", "--brew-scale", "0", "--listen", &listen, "--office-listen", &office], &output);
     let said = || std::fs::read_to_string(&output).unwrap_or_default();
     eventually("the servers to run", Duration::from_secs(30), || {
