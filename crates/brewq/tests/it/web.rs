@@ -324,10 +324,12 @@ async fn an_order_posted_while_the_controller_restarts_is_placed_once() {
     let mut system = web_system(1).await;
     let (http, base) = (reqwest::Client::new(), system.http_url());
     system.system.kill_service(ServiceKind::Controller).await;
-    // The servers have dropped the dead controller's subscriptions once the shop finds no one
-    // to answer its queue figures (until then a request could still be routed to it, and lost).
-    eventually("the shop to see no controller", Duration::from_secs(10), || async {
-        reqwest::get(format!("{base}/api/queue")).await.is_ok_and(|response| response.status() == StatusCode::SERVICE_UNAVAILABLE)
+    // Until the servers have dropped the dead controller's subscription, a request could still
+    // be routed to it and lost: wait until one (an empty order, refused without side effects
+    // by a live controller) finds no one to answer it.
+    eventually("the servers to drop the dead controller", Duration::from_secs(10), || async {
+        let probe = brewq_runtime::request::request_bytes::<Value>(&system.admin, brewq_protocol::subjects::ORDER_REQUESTS, b"{}".to_vec(), Duration::from_secs(1)).await;
+        matches!(probe, Err(brewq_runtime::request::RequestError::NoResponders { .. }))
     })
     .await;
     let order = order_json("Grace", "small", "arabica", "none", 0);
