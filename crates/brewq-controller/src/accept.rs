@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream::message::PublishMessage;
+use brewq_protocol::ids::RequestRef;
 use brewq_protocol::stock::recipe;
 use brewq_protocol::{
     KeyedOrder, Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, RejectCode, StockCommand, StockReply, now,
@@ -21,11 +22,15 @@ use brewq_runtime::request::request_json_with_header;
 
 use crate::{Controller, to_json};
 
-/// Serves one order request; always produces a reply.
-pub(crate) async fn handle(controller: &Controller, payload: &[u8]) -> Vec<u8> {
+/// Serves one order request, `came` when it did; always produces a reply. Without an
+/// idempotency key, the order's id comes from the request (`request`, its reference), so
+/// that a controller standing by for it places the same order ([`crate::standby`]).
+pub(crate) async fn handle(controller: &Controller, payload: &[u8], request: &RequestRef, came: Instant) -> Vec<u8> {
     let started = Instant::now();
+    let keyless_id = controller.config.order_id_key.order_id(request);
+    let deadline = came + controller.config.answer_within;
     let reply = match serde_json::from_slice::<OrderRequest>(payload) {
-        Ok(request) => place(controller, &request).await,
+        Ok(request) => place(controller, &request, keyless_id, deadline).await,
         Err(error) => OrderReply::unreadable(&error),
     };
     count(&reply, started.elapsed());
@@ -54,8 +59,9 @@ fn step_took(step: &'static str, started: Instant) {
     metrics::histogram!("brewq_order_step_seconds", "step" => step).record(started.elapsed().as_secs_f64());
 }
 
-/// Validates and places an order; always a reply, within `Config::answer_within`.
-pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> OrderReply {
+/// Validates and places an order, under `keyless_id` if it has no idempotency key; always a
+/// reply, by `deadline`.
+pub(crate) async fn place(controller: &Controller, request: &OrderRequest, keyless_id: String, deadline: Instant) -> OrderReply {
     let order = match request.validate() {
         Ok(order) => order,
         Err(error) => return OrderReply::invalid(&error),
@@ -64,14 +70,13 @@ pub(crate) async fn place(controller: &Controller, request: &OrderRequest) -> Or
         Ok(key) => key,
         Err(error) => return OrderReply::invalid(&error),
     };
-    let deadline = Instant::now() + controller.config.answer_within;
     let order_id = match &key {
         Some(key) => match until(deadline, || order_id_for_key(controller, key, &order, None)).await {
             Ok(Ok(order_id)) => order_id,
             Ok(Err(first)) => return key_reused(key, &first),
             Err(error) => return unavailable(&error),
         },
-        None => brewq_runtime::respond::new_order_id(),
+        None => keyless_id,
     };
     place_with_id(controller, &order_id, order, key.as_deref(), deadline).await
 }
@@ -141,13 +146,17 @@ async fn place_new(controller: &Controller, order_id: &str, order: Order, key: O
             OrderReply::out_of_stock(ingredient)
         }
         // An earlier attempt under this id was undone: with a key, the order is placed again
-        // under a new id, as after any rollback; without one, nobody can ask for it again.
+        // under a new id, as after any rollback. Without one, the id comes from the request:
+        // another copy of it was placed (its record answers) or undone (nobody can ask again).
         Reserved::No(error) => match key {
             Some(key) => {
                 roll_back(controller, order_id, &order).await;
                 Box::pin(place_again(controller, key, order_id, order, deadline)).await
             }
-            None => unavailable(&error),
+            None => match resume(controller, order_id, deadline).await {
+                Earlier::Reply(reply) => reply,
+                Earlier::None | Earlier::RolledBack => unavailable(&error),
+            },
         },
         Reserved::Unknown(error) => {
             // The stock manager may have set the stock aside after all, or may still. The

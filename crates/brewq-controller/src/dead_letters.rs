@@ -43,7 +43,8 @@ async fn retry_order(controller: &Controller, order_id: &str) -> OrderReply {
     // The key makes a repeated retry (a lost reply) the same new order.
     let mut request = OrderRequest::from(&failed.order);
     request.idempotency_key = Some(Value::from(format!("retry-{order_id}")));
-    let reply = crate::accept::place(controller, &request).await;
+    let deadline = std::time::Instant::now() + controller.config.answer_within;
+    let reply = crate::accept::place(controller, &request, brewq_runtime::respond::new_order_id(), deadline).await;
     let Some(new_id) = reply.order_id.clone().filter(|_| reply.is_success()) else { return reply };
     if let Err(error) = controller.records.set_retried_as(order_id, &new_id).await {
         return unavailable(&error);

@@ -1,7 +1,7 @@
 //! The controller: takes orders on `coffee.web.requests` (validate, reserve, queue, reply),
 //! cancels queued orders, and is the one writer of order records, applying the status changes
-//! machines ask for. Any number of instances share the work through a queue group. Each also
-//! removes customers' names from the records of orders that ended long enough ago, and gives
+//! machines ask for. Any number of instances share the work through a queue group, and stand
+//! by for the order requests none of them took ([`standby`]). Each also removes customers' names from the records of orders that ended long enough ago, and gives
 //! back stock left reserved for no open order.
 
 mod accept;
@@ -11,12 +11,14 @@ pub mod privacy;
 mod queue;
 pub mod reconcile;
 pub mod records;
+mod standby;
 pub mod view;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use brewq_protocol::ids::{OrderIdKey, RequestRef};
 use brewq_protocol::subjects;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +45,9 @@ pub struct Config {
     pub reconcile_every: Duration,
     /// How long a reservation stays reserved before the reconciler looks at its order.
     pub leak_after: Duration,
+    /// Turns an order request without an idempotency key into its order id: the same for
+    /// every controller of a cluster, so that a request two of them place is one order.
+    pub order_id_key: OrderIdKey,
 }
 
 /// Customers' names are kept for 30 days after their order ends.
@@ -64,6 +69,7 @@ impl Default for Config {
             name_scan_every: DEFAULT_NAME_SCAN_EVERY,
             reconcile_every: DEFAULT_RECONCILE_EVERY,
             leak_after: DEFAULT_LEAK_AFTER,
+            order_id_key: OrderIdKey::random(),
         }
     }
 }
@@ -79,6 +85,8 @@ struct Controller {
     queue: Arc<QueueStats>,
     /// The queue as customers see it, read once a second.
     snapshot: tokio::sync::watch::Receiver<brewq_protocol::QueueSnapshot>,
+    /// The order requests held in case no controller takes them.
+    standby: standby::Standby,
 }
 
 /// Serves until `shutdown` fires, then finishes the requests in hand and drains.
@@ -119,6 +127,7 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
         dead_letters,
         queue: queue.clone(),
         snapshot,
+        standby: standby::Standby::default(),
     });
     let tracker = TaskTracker::new();
     tracker.spawn(queue::refresh(queue, jetstream.clone(), values, machines, shutdown.clone()));
@@ -140,6 +149,7 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
             .with_context(|| format!("subscribing to {subject}"))?;
         tracker.spawn(serve(controller.clone(), subject, subscription, tracker.clone(), shutdown.clone()));
     }
+    stand_by(&controller, &tracker, &shutdown).await?;
     // Shown at 0 from the start, so that a dashboard sees the series before the first one.
     metrics::counter!("brewq_orders_accepted_total").increment(0);
     metrics::counter!("brewq_dead_letters_total").increment(0);
@@ -172,10 +182,13 @@ async fn serve(
         };
         let controller = controller.clone();
         let span = request_span(subject, &message);
+        if subject == subjects::ORDER_REQUESTS {
+            tracker.spawn(tracing::Instrument::instrument(take_order(controller, message, Instant::now()), span));
+            continue;
+        }
         tracker.spawn(tracing::Instrument::instrument(async move {
             let Some(reply_to) = brewq_runtime::respond::reply_subject(subject, &message) else { return };
             let reply = match subject {
-                subjects::ORDER_REQUESTS => accept::handle(&controller, &message.payload).await,
                 subjects::ORDER_CANCEL => cancel::handle(&controller, &message.payload).await,
                 subjects::DEAD_LETTER_RETRY => dead_letters::retry(&controller, &message.payload).await,
                 subjects::DEAD_LETTER_GIVE_UP => dead_letters::give_up(&controller, &message.payload).await,
@@ -189,6 +202,61 @@ async fn serve(
         }, span));
     }
     let _ = subscription.unsubscribe().await;
+}
+
+/// Takes one order request, `came` when it did: tells the other controllers, so that they
+/// let go of their copies, places the order and answers.
+async fn take_order(controller: Arc<Controller>, message: async_nats::Message, came: Instant) {
+    let Some(request) = request_ref(&message) else { return };
+    // Taken even if refused below: the others need not refuse it again.
+    standby::take(&controller.standby, &controller.client, &request).await;
+    let Some(reply_to) = brewq_runtime::respond::reply_subject(subjects::ORDER_REQUESTS, &message) else { return };
+    let reply = accept::handle(&controller, &message.payload, &request, came).await;
+    if let Err(error) = controller.client.publish(reply_to, reply.into()).await {
+        tracing::warn!(%error, subject = subjects::ORDER_REQUESTS, "cannot send reply");
+    }
+}
+
+/// What names an order request among the controllers: its sender's id for it, or its reply
+/// subject, and its body; `None` for a request that wants no answer.
+fn request_ref(message: &async_nats::Message) -> Option<RequestRef> {
+    let reply = message.reply.as_ref()?;
+    let request_id = message.headers.as_ref().and_then(|headers| headers.get(subjects::REQUEST_ID_HEADER));
+    Some(RequestRef::of_request(request_id.map(|id| id.as_str()), reply.as_str(), &message.payload))
+}
+
+/// Hears every order request a second time, outside the queue group, and every notice that
+/// one was taken; takes those nobody took in time ([`standby`]).
+async fn stand_by(controller: &Arc<Controller>, tracker: &TaskTracker, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    let taken = controller.client.subscribe(subjects::ORDER_TAKEN).await.context("subscribing to the taken notices")?;
+    let mut copies = controller.client.subscribe(subjects::ORDER_REQUESTS).await.context("subscribing to the order requests")?;
+    let listening = controller.clone();
+    let stop = shutdown.clone();
+    tracker.spawn(async move { standby::listen(&listening.standby, taken, stop).await });
+    let holding = controller.clone();
+    let stop = shutdown.clone();
+    tracker.spawn(async move {
+        loop {
+            let message = tokio::select! {
+                () = stop.cancelled() => break,
+                message = copies.next() => match message { Some(message) => message, None => break },
+            };
+            if let Some(request) = request_ref(&message) {
+                holding.standby.hold(request, message);
+            }
+        }
+    });
+    let watching = controller.clone();
+    let (stop, takers) = (shutdown.clone(), tracker.clone());
+    tracker.spawn(async move {
+        standby::watch(&watching.standby, stop, |request, message, came| {
+            let span = tracing::info_span!("request", subject = subjects::ORDER_REQUESTS, taken_over = request.as_str());
+            span.in_scope(|| tracing::info!("no controller took this order request in time; taking it over"));
+            takers.spawn(tracing::Instrument::instrument(take_order(watching.clone(), message, came), span));
+        })
+        .await
+    });
+    Ok(())
 }
 
 /// The span of one request, with the order id its sender put in the header, if any (a new

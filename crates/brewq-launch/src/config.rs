@@ -42,9 +42,12 @@ pub fn node_config(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&T
     let node = &nodes[index];
     let listen = listen_host(&node.host);
     let monitor_listen = if node.monitor_on_host { listen } else { "127.0.0.1" };
-    // Pings every 2 s, 2 unanswered allowed: a peer or client cut off the network, or a server
-    // paused, is noticed within about 6 s, not the default 4 minutes. Until then its peers
-    // still send it the requests for the subscribers it had, which have moved elsewhere.
+    // Clients are pinged every 2 s, 2 unanswered allowed: a client cut off the network, or
+    // a server paused, is noticed within about 6 s, not the default 4 minutes. Routes are
+    // pinged every second, one unanswered allowed (`cluster_block`): until a peer drops its
+    // routes to a server that stopped answering, it hands that server a share of the
+    // requests for a queue group with members there (a request from a client goes to any
+    // member, local or not), and what it hands over is lost with it.
     let mut config = format!(
         "server_name: \"{name}\"\nlisten: \"{listen}:{client}\"\nhttp: \"{monitor_listen}:{monitor}\"\n\
          ping_interval: \"2s\"\nping_max: 2\n\
@@ -96,7 +99,7 @@ fn cluster_block(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&Tls
     }
     let tls = tls.map(|tls| format!("  tls {{\n{}\n  }}\n", tls_block(tls, true).replace("\n  ", "\n    ").replacen("  ", "    ", 1))).unwrap_or_default();
     Ok(format!(
-        "cluster {{\n  name: \"brewq\"\n  listen: \"{listen}:{route}\"\n  \
+        "cluster {{\n  name: \"brewq\"\n  listen: \"{listen}:{route}\"\n  ping_interval: \"1s\"\n  ping_max: 1\n  \
          authorization {{ user: \"route\", password: \"{hash}\", timeout: 2 }}\n{tls}  routes: [\n{routes}\n  ]\n}}\n",
         listen = listen_host(&node.host),
         route = node.ports.route,

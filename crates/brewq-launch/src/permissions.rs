@@ -113,6 +113,8 @@ pub fn rules() -> Vec<Rule> {
     let controller = Role::Controller;
     rules.push(rule(controller, Publish, subjects::ORDERS_SUBJECTS, "queue accepted orders"));
     rules.push(rule(controller, Publish, subjects::ORDER_CHANGES, "say that an order changed (by its reference)"));
+    rules.push(rule(controller, Publish, subjects::ORDER_TAKEN, "tell the other controllers it took an order request"));
+    rules.push(rule(controller, Subscribe, subjects::ORDER_TAKEN, "let go of the order requests another controller took"));
     rules.push(rule(controller, Publish, format!("{API}.CONSUMER.INFO.{consumer}"), "count pending orders"));
     rules.push(rule(controller, Publish, format!("{API}.STREAM.INFO.{}", subjects::ORDERS_STREAM), "an order's place in the queue"));
     rules.push(rule(controller, Publish, format!("{API}.STREAM.MSG.DELETE.{}", subjects::ORDERS_STREAM), "take a cancelled order off the queue"));

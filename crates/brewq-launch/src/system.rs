@@ -264,9 +264,14 @@ impl System {
                 ],
             ),
         };
+        // Each instance of a kind has its home server in turn (the first URL, tried first).
+        let home = match kind {
+            ServiceKind::Maker(id) => id.saturating_sub(1) as usize,
+            _ => same_kind,
+        };
         args.extend([
             "--nats-url".into(),
-            self.cluster.urls().join(","),
+            brewq_runtime::connect::home_first(self.cluster.urls(), home).join(","),
             "--seed-file".into(),
             self.keys.seed_file(role).display().to_string(),
         ]);

@@ -14,6 +14,85 @@ pub fn order_id_from(random: &[u8; ORDER_ID_CHARS]) -> String {
     random.iter().map(|byte| ALPHABET[usize::from(byte & 31)] as char).collect()
 }
 
+/// The key that turns an order request without an idempotency key into its order id
+/// ([`OrderIdKey::order_id`]). Every controller holds the same one, and no one else: a
+/// request that two controllers both place (one taking it, one standing by for it) is one
+/// order, and nobody without the key can tell the ids from random ones or link two of them.
+#[derive(Clone)]
+pub struct OrderIdKey(ring::hmac::Key);
+
+impl OrderIdKey {
+    /// A key derived from a secret the controllers share (256 bits from the OS's random
+    /// source, such as their credential's seed), under a label of its own.
+    pub fn derived_from(secret: &[u8]) -> OrderIdKey {
+        let label = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"brewq order ids");
+        let derived = ring::hmac::sign(&label, secret);
+        OrderIdKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()))
+    }
+
+    /// A key of its own, from the OS's random source: for a controller that runs alone.
+    pub fn random() -> OrderIdKey {
+        let mut secret = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret).expect("the OS's random source answers");
+        OrderIdKey::derived_from(&secret)
+    }
+
+    /// The id of the order a request asks for: HMAC-SHA-256 of its reply subject (unique to
+    /// one request of one client) and its body, 130 of its bits as an order id.
+    pub fn order_id(&self, request: &RequestRef) -> String {
+        let tag = ring::hmac::sign(&self.0, request.0.as_bytes());
+        let random: [u8; ORDER_ID_CHARS] = tag.as_ref()[..ORDER_ID_CHARS].try_into().expect("a SHA-256 tag has 32 bytes");
+        order_id_from(&random)
+    }
+}
+
+impl std::fmt::Debug for OrderIdKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OrderIdKey(<redacted>)")
+    }
+}
+
+/// What names one request among the controllers: 32 hex digits of the SHA-256 of its reply
+/// subject and its body. The same request heard twice has the same reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestRef(String);
+
+impl RequestRef {
+    /// The reference of a request: from the id its sender gave it
+    /// ([`crate::subjects::REQUEST_ID_HEADER`]) when that is well formed, or else its reply
+    /// subject; and its body.
+    pub fn of_request(request_id: Option<&str>, reply: &str, body: &[u8]) -> RequestRef {
+        match request_id.filter(|id| is_order_id(id)) {
+            Some(id) => RequestRef::of(&format!("request-id:{id}"), body),
+            None => RequestRef::of(reply, body),
+        }
+    }
+
+    /// The reference of the request with this reply subject (or sender's id) and body.
+    pub fn of(reply: &str, body: &[u8]) -> RequestRef {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        context.update(reply.as_bytes());
+        context.update(&[0]);
+        context.update(body);
+        let digest = context.finish();
+        let mut text = String::with_capacity(32);
+        for byte in &digest.as_ref()[..16] {
+            let _ = write!(text, "{byte:02x}");
+        }
+        RequestRef(text)
+    }
+
+    /// A reference as another controller sent it, if it is one.
+    pub fn parse(text: &str) -> Option<RequestRef> {
+        let well_formed = text.len() == 32 && text.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+        well_formed.then(|| RequestRef(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Whether `text` can name an order: a KV key of at most 64 letters, digits, `-` and `_`.
 /// (Ids made by [`order_id_from`] are such; so are the ids tests and tools choose.)
 pub fn is_order_id(text: &str) -> bool {
@@ -68,6 +147,42 @@ mod tests {
         assert_eq!(reference.len(), 14);
         assert_ne!(reference, order_ref("abcdefghijklmnopqrstuvwxy2"));
         assert!(!reference.contains("abcdef"));
+    }
+
+    #[test]
+    fn a_request_gives_one_id_under_one_key_and_unrelated_ids_otherwise() {
+        let (key, other_key) = (OrderIdKey::derived_from(b"shared secret"), OrderIdKey::derived_from(b"another secret"));
+        let request = RequestRef::of("_INBOX_web.abc.1", b"{\"name\":\"Ada\"}");
+        let id = key.order_id(&request);
+        assert!(is_order_id(&id) && id.len() == ORDER_ID_CHARS);
+        assert_eq!(id, OrderIdKey::derived_from(b"shared secret").order_id(&RequestRef::of("_INBOX_web.abc.1", b"{\"name\":\"Ada\"}")));
+        assert_ne!(id, other_key.order_id(&request));
+        assert_ne!(id, key.order_id(&RequestRef::of("_INBOX_web.abc.2", b"{\"name\":\"Ada\"}")));
+        assert_ne!(id, key.order_id(&RequestRef::of("_INBOX_web.abc.1", b"{\"name\":\"Bob\"}")));
+        // The reply subject and the body are kept apart: moving a byte from one to the other
+        // makes another request.
+        assert_ne!(RequestRef::of("ab", b"c"), RequestRef::of("a", b"bc"));
+        assert_ne!(key.order_id(&request), OrderIdKey::random().order_id(&request));
+    }
+
+    #[test]
+    fn a_request_id_names_the_request_whatever_its_reply_subject() {
+        let (first, again) = (RequestRef::of_request(Some("abc"), "_INBOX_web.a.1", b"{}"), RequestRef::of_request(Some("abc"), "_INBOX_web.b.7", b"{}"));
+        assert_eq!(first, again);
+        assert_ne!(first, RequestRef::of_request(Some("abd"), "_INBOX_web.a.1", b"{}"));
+        assert_ne!(first, RequestRef::of_request(Some("abc"), "_INBOX_web.a.1", b"{ }"));
+        // A malformed id is ignored: the reply subject names the request.
+        assert_eq!(RequestRef::of_request(Some("a b"), "_INBOX_web.a.1", b"{}"), RequestRef::of("_INBOX_web.a.1", b"{}"));
+        assert_ne!(RequestRef::of_request(Some("_INBOX_web.a.1"), "x", b"{}"), RequestRef::of("_INBOX_web.a.1", b"{}"));
+    }
+
+    #[test]
+    fn request_references_parse_back_and_nothing_else_does() {
+        let request = RequestRef::of("_INBOX_web.abc.1", b"{}");
+        assert_eq!(RequestRef::parse(request.as_str()), Some(request));
+        for bad in ["", "abc", &"g".repeat(32), &"A".repeat(32), &"a".repeat(33)] {
+            assert_eq!(RequestRef::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

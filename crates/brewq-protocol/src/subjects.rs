@@ -10,6 +10,9 @@ pub const ORDER_CANCEL: &str = "coffee.web.cancel";
 pub const ORDER_UPDATES: &str = "coffee.records.update";
 /// Queue group shared by all controller instances.
 pub const CONTROLLER_QUEUE: &str = "controllers";
+/// Controllers only: "I took this order request" (a request's reference,
+/// [`crate::ids::RequestRef`]), so that the others, standing by for it, let it go.
+pub const ORDER_TAKEN: &str = "coffee.controllers.taken";
 
 /// The work-queue stream of accepted orders.
 pub const ORDERS_STREAM: &str = "coffee-orders";
@@ -98,6 +101,12 @@ pub fn machine_key(machine_id: u32) -> String {
 
 /// NATS header carrying the order id across services, for tracing.
 pub const ORDER_ID_HEADER: &str = "Brewq-Order-Id";
+/// Header of an order request naming the request itself (1 to 64 letters, digits, `-`, `_`),
+/// for a sender that sends the same request more than once, from inboxes of its own each
+/// time (the web shop, through two connections): the controllers take it for the reply
+/// subject in the request's reference ([`crate::ids::RequestRef`]), so every copy is the same
+/// order, with nothing stored. Without it, the reply subject names the request.
+pub const REQUEST_ID_HEADER: &str = "Brewq-Request-Id";
 
 /// Stream that `brewq bench` publishes to, to measure raw JetStream (made and deleted by it).
 pub const BENCH_STREAM: &str = "brewq-bench";

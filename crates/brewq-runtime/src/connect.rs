@@ -59,6 +59,15 @@ pub fn options(config: &NatsConfig) -> async_nats::ConnectOptions {
     }
 }
 
+/// `urls` from the `home`th (modulo their number) on, then the rest in turn.
+pub fn home_first(mut urls: Vec<String>, home: usize) -> Vec<String> {
+    if !urls.is_empty() {
+        let len = urls.len();
+        urls.rotate_left(home % len);
+    }
+    urls
+}
+
 /// How often a client pings its server.
 pub const PING_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -74,6 +83,9 @@ pub fn jetstream(client: &async_nats::Client) -> async_nats::jetstream::Context 
 }
 
 /// Connects, retrying in the background until a server answers, and reconnecting forever.
+/// Servers are tried in the order given, not at random: a service's first URL is its home
+/// server (its own host's, or in `brewq up` one per instance in turn), so that the instances of
+/// a service sit on different servers and every server has one to hand requests to.
 pub async fn connect(config: &NatsConfig) -> anyhow::Result<async_nats::Client> {
     let name = config.name.clone();
     let connected_before = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -82,6 +94,7 @@ pub async fn connect(config: &NatsConfig) -> anyhow::Result<async_nats::Client> 
         // within a customer's 10 s, not minutes.
         .ping_interval(PING_INTERVAL)
         .connection_timeout(Duration::from_secs(3))
+        .retain_servers_order()
         .retry_on_initial_connect()
         .event_callback(move |event| {
             let (name, connected_before) = (name.clone(), connected_before.clone());

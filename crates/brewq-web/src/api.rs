@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -46,25 +47,62 @@ pub async fn create_order(
     Ok((StatusCode::CREATED, Json(reply)))
 }
 
-/// Sends the order to the controllers, again while none is there to take it (one restarting,
-/// or reconnecting after its server stopped): a request nobody received placed nothing, so
-/// sending it again is safe even without an idempotency key. Any other failure is final.
+/// Sends the order to the controllers until one answers for good or the customer's wait is
+/// over. The order carries an id of its own (`Brewq-Request-Id`), so that every copy of it is
+/// the same order: it goes again every [`SEND_AGAIN_AFTER`] without an answer, in turn through
+/// the second connection (to another server) when there is one, and soon after a "no
+/// responders" (a request no controller received placed nothing). A server that stops
+/// answering then costs a customer a few seconds, not the order: the connection to it is
+/// only given up after two pings go unanswered, and what was sent into it is lost. An
+/// `unavailable` answer is final only when no copy is left to answer.
 async fn place(state: &AppState, request: &OrderRequest) -> Result<OrderReply, AppError> {
-    let deadline = std::time::Instant::now() + state.config.request_timeout;
-    let mut waited = false;
+    let request_id = brewq_runtime::respond::new_order_id();
+    let body = serde_json::to_vec(request).context("serializing the order")?;
+    let connections = [Some(&state.client), state.config.another_server.as_ref()];
+    let connections: Vec<async_nats::Client> = connections.into_iter().flatten().cloned().collect();
+    let deadline = tokio::time::Instant::now() + state.config.request_timeout;
+    let mut attempts = tokio::task::JoinSet::new();
+    let mut next_send = tokio::time::Instant::now();
+    let (mut sent, mut unavailable, mut last_error) = (0, None, None);
     loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match request_json(&state.client, subjects::ORDER_REQUESTS, request, left).await {
-            Err(brewq_runtime::request::RequestError::NoResponders { .. }) if left > NO_RESPONDERS_PAUSE * 2 => {
-                if !std::mem::replace(&mut waited, true) {
-                    tracing::info!("no controller takes orders right now; the order waits for one");
+        tokio::select! {
+            () = tokio::time::sleep_until(next_send), if next_send < deadline => {
+                let (client, body, request_id) = (connections[sent % connections.len()].clone(), body.clone(), request_id.clone());
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                attempts.spawn(async move {
+                    let header = (subjects::REQUEST_ID_HEADER, request_id.as_str());
+                    request_bytes_with_header::<OrderReply>(&client, subjects::ORDER_REQUESTS, header, body, left).await
+                });
+                if sent == 1 {
+                    tracing::info!("no answer yet; the order goes again");
                 }
-                tokio::time::sleep(NO_RESPONDERS_PAUSE).await;
+                sent += 1;
+                next_send = tokio::time::Instant::now() + SEND_AGAIN_AFTER;
             }
-            other => return Ok(other?),
+            Some(done) = attempts.join_next() => match done.context("an attempt to place the order")? {
+                Ok(reply) if reply.code == Some(brewq_protocol::RejectCode::Unavailable) => unavailable = Some(reply),
+                Ok(reply) => return Ok(reply),
+                Err(error @ brewq_runtime::request::RequestError::NoResponders { .. }) => {
+                    if !matches!(last_error, Some(brewq_runtime::request::RequestError::NoResponders { .. })) {
+                        tracing::info!("no controller takes orders right now; the order waits for one");
+                    }
+                    next_send = next_send.min(tokio::time::Instant::now() + NO_RESPONDERS_PAUSE);
+                    last_error = Some(error);
+                }
+                Err(error) => last_error = Some(error),
+            },
+            else => break,
         }
     }
+    match (unavailable, last_error) {
+        (Some(reply), _) => Ok(reply),
+        (None, Some(error)) => Err(error.into()),
+        (None, None) => Err(AppError::Unavailable(anyhow::anyhow!("no answer to the order"))),
+    }
 }
+
+/// How long an order waits for its answer before it is sent again.
+const SEND_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_millis(2500);
 
 /// The pause before sending again an order that no controller received.
 const NO_RESPONDERS_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);

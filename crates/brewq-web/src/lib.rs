@@ -40,6 +40,10 @@ pub struct Config {
     /// Deadline of a whole request, body included (not of an event stream once it is open);
     /// longer than `request_timeout`, so that a back end's own refusal comes through first.
     pub answer_within: Duration,
+    /// A second connection, to another server than the main one's: an order with no answer
+    /// yet is sent again through it (`api::place`), so that a server that stops answering
+    /// does not keep the shop's customers waiting until the main connection gives it up.
+    pub another_server: Option<async_nats::Client>,
 }
 
 impl Default for Config {
@@ -51,6 +55,7 @@ impl Default for Config {
             max_event_streams: 1024,
             max_body_bytes: 4096,
             answer_within: Duration::from_secs(15),
+            another_server: None,
         }
     }
 }
@@ -105,6 +110,7 @@ async fn serve(
     what: &'static str,
 ) -> anyhow::Result<()> {
     let address = listener.local_addr().context("reading the listening address")?;
+    let second = config.another_server.clone();
     let tracker = TaskTracker::new();
     let (state, refresher) = AppState::new(config, client.clone(), shutdown.clone());
     tracker.spawn(refresher);
@@ -116,6 +122,9 @@ async fn serve(
     tracker.close();
     tracker.wait().await;
     client.drain().await.context("draining the NATS connection")?;
+    if let Some(second) = second {
+        second.drain().await.context("draining the second NATS connection")?;
+    }
     tracing::info!("{what} stopped");
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! SIGTERM, and exit. With `--metrics-listen`, each also serves its Prometheus metrics.
 
 use brewq_launch::Role;
+use brewq_runtime::NatsConfig;
+use brewq_runtime::connect::home_first;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{ControllerArgs, MakerArgs, OfficeArgs, ProvisionArgs, ServiceArgs, WebArgs};
@@ -34,8 +36,14 @@ pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!args.name_scan_every.is_zero(), "--name-scan-every must be more than 0");
     anyhow::ensure!(!args.reconcile_every.is_zero(), "--reconcile-every must be more than 0");
     let metrics = MetricsServer::start(args.service.metrics_listen.as_deref()).await?;
-    let client = brewq_runtime::connect(&nats_config(&args.service.connect, Role::Controller, "controller")?).await?;
+    let nats = nats_config(&args.service.connect, Role::Controller, "controller")?;
+    // Every controller holds the role's seed, and no one else does: the key of the ids of
+    // orders placed without an idempotency key comes from it.
+    let brewq_runtime::Credentials::Nkey(seed) = &nats.credentials else { anyhow::bail!("a controller connects with its nkey seed") };
+    let order_id_key = brewq_protocol::ids::OrderIdKey::derived_from(seed.as_bytes());
+    let client = brewq_runtime::connect(&nats).await?;
     let config = brewq_controller::Config {
+        order_id_key,
         names_kept_for: args.names_kept_for,
         name_scan_every: args.name_scan_every,
         reconcile_every: args.reconcile_every,
@@ -73,8 +81,13 @@ pub async fn web(args: WebArgs) -> anyhow::Result<()> {
     let listener = bind(&args.listen).await?;
     // `/metrics` only on `--metrics-listen`, never on the customers' address.
     let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
-    let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Web, "web")?).await?;
-    finish(brewq_web::run(brewq_web::Config::default(), client, listener, shutdown).await, metrics).await
+    let config = nats_config(&args.connect, Role::Web, "web")?;
+    let client = brewq_runtime::connect(&config).await?;
+    // The second connection's home is the next server of the list.
+    let second = NatsConfig { urls: home_first(config.urls.clone(), 1), name: "web-second".into(), ..config };
+    let another_server = Some(brewq_runtime::connect(&second).await?);
+    let config = brewq_web::Config { another_server, ..brewq_web::Config::default() };
+    finish(brewq_web::run(config, client, listener, shutdown).await, metrics).await
 }
 
 /// `brewq office`: the operator's pages, with the operator role.

@@ -25,6 +25,10 @@ pub async fn run(args: UpArgs, log_format: LogFormatArg) -> anyhow::Result<()> {
     let nats_server = find_nats_server()?;
     let exe = std::env::current_exe().context("locating the brewq binary")?;
     let mut config = SystemConfig::new(&exe, &nats_server, &args.data_dir, args.machines);
+    // One controller and one stock manager on each server: a server that stops answering
+    // takes only its own with it, and the others' servers hand requests to theirs at once.
+    config.controllers = config.nodes;
+    config.stock_managers = config.nodes;
     config.brew_scale = args.brew_scale;
     config.fail_rate = args.fail_rate;
     config.web_listen = Some(args.listen.clone());

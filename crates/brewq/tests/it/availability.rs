@@ -1,6 +1,6 @@
-//! Plain customers through the loss of one server: requests on `coffee.web.requests` with no
-//! idempotency key, each waiting 10 s for its answer, as `nats req` or a kiosk sends them,
-//! while one server of three is killed or paused. Nothing a refused or unanswered order
+//! Plain customers through the loss of one server: requests on `coffee.web.requests` and
+//! `POST /api/orders` with no idempotency key, each waiting 10 s for its answer, as `nats req`
+//! or a kiosk sends them, while one server of three is killed or paused. Nothing a refused or unanswered order
 //! started is left behind, and every accepted order is brewed once: `brewq check` passes. How
 //! many were served is printed, not asserted (it depends on how fast elections run on the
 //! machine); the chaos run measures it fault by fault (RELIABILITY.md).
@@ -24,18 +24,29 @@ const PATIENCE: Duration = Duration::from_secs(10);
 struct Outcomes {
     accepted: Vec<String>,
     refused: Vec<String>,
-    timed_out: usize,
+    /// The channel of each order with no answer in time.
+    timed_out: Vec<&'static str>,
 }
 
-/// Sends the orders, one every [`SPACING`], each on its own; `fault` runs after the
-/// [`FAULT_AFTER`]th is sent.
-async fn plain_customers(client: &async_nats::Client, fault: impl std::future::Future<Output = ()>) -> Outcomes {
+/// Sends the orders, one every [`SPACING`], each on its own, in turn over NATS and over HTTP
+/// to the web shop at `web_url`; `fault` runs after the [`FAULT_AFTER`]th is sent.
+async fn plain_customers(client: &async_nats::Client, web_url: &str, fault: impl std::future::Future<Output = ()>) -> Outcomes {
+    let http = reqwest::Client::new();
     let sends = (0..ORDERS).map(|index| {
         let order = order_json(&format!("plain {index}"), "small", "arabica", "none", 0);
-        let client = client.clone();
+        let (client, http, orders_url) = (client.clone(), http.clone(), format!("{web_url}/api/orders"));
         async move {
             tokio::time::sleep(SPACING * index as u32).await;
-            brewq_runtime::request::request_json::<_, OrderReply>(&client, subjects::ORDER_REQUESTS, &order, PATIENCE).await
+            let reply = if index % 2 == 0 {
+                brewq_runtime::request::request_json::<_, OrderReply>(&client, subjects::ORDER_REQUESTS, &order, PATIENCE).await.ok()
+            } else {
+                let response = http.post(orders_url).json(&order).timeout(PATIENCE).send().await.ok();
+                match response {
+                    Some(response) => response.json::<OrderReply>().await.ok(),
+                    None => None,
+                }
+            };
+            (if index % 2 == 0 { "NATS" } else { "HTTP" }, reply)
         }
     });
     let fault = async {
@@ -44,22 +55,35 @@ async fn plain_customers(client: &async_nats::Client, fault: impl std::future::F
     };
     let (replies, ()) = tokio::join!(join_all(sends), fault);
     let mut outcomes = Outcomes::default();
-    for reply in replies {
+    for (channel, reply) in replies {
         match reply {
-            Ok(reply) if reply.is_success() => outcomes.accepted.push(reply.order_id.expect("an accepted order has an id")),
-            Ok(reply) => outcomes.refused.push(format!("{:?}: {}", reply.code, reply.message)),
-            Err(_) => outcomes.timed_out += 1,
+            Some(reply) if reply.is_success() => outcomes.accepted.push(reply.order_id.expect("an accepted order has an id")),
+            Some(reply) => outcomes.refused.push(format!("{channel} {:?}: {}", reply.code, reply.message)),
+            None => outcomes.timed_out.push(channel),
         }
     }
     println!(
-        "plain customers: {} sent, {} accepted, {} refused, {} timed out; refusals: {:?}",
+        "plain customers: {} sent, {} accepted, {} refused, {} timed out {:?}; refusals: {:?}",
         ORDERS,
         outcomes.accepted.len(),
         outcomes.refused.len(),
+        outcomes.timed_out.len(),
         outcomes.timed_out,
         outcomes.refused
     );
     outcomes
+}
+
+/// A system laid out as `brewq up` lays it out: a controller and a stock manager with each
+/// server as home, and the web shop, whose main connection's home is the first server (the
+/// one the tests stop) and its second connection's the next.
+async fn system_as_up() -> TestSystem {
+    TestSystem::start(3, |config| {
+        config.controllers = 3;
+        config.stock_managers = 3;
+        config.web_listen = Some(crate::harness::free_listen_address());
+    })
+    .await
 }
 
 /// Every accepted order is brewed, the queue drains and `brewq check` passes: no order lost,
@@ -82,9 +106,11 @@ async fn assert_nothing_lost_or_left(system: &TestSystem, outcomes: &Outcomes) {
     }
 }
 
-/// The customers' connection, to the servers the fault spares: what is measured is how the
-/// services ride out the fault, not how soon one client notices that its own server stopped
-/// (requests sent into a paused server's socket are lost with it, whatever the services do).
+/// The NATS customers' connection, to the servers the fault spares: what is measured is how
+/// the services ride out the fault, not how soon one client notices that its own server
+/// stopped (requests sent into a paused server's socket are lost with it, whatever the
+/// services do). The web shop's main connection is on the faulted server: it sends each
+/// order again through its second one.
 async fn customer(system: &TestSystem) -> async_nats::Client {
     let mut config = system.system.nats_config(brewq_launch::Role::Admin, "customers").expect("admin config");
     config.urls.remove(0);
@@ -93,9 +119,9 @@ async fn customer(system: &TestSystem) -> async_nats::Client {
 
 #[tokio::test]
 async fn plain_customers_are_served_through_a_killed_server_and_nothing_is_left_reserved() {
-    let mut system = TestSystem::start(3, |_| {}).await;
-    let client = customer(&system).await;
-    let outcomes = plain_customers(&client, system.system.cluster.kill(0)).await;
+    let mut system = system_as_up().await;
+    let (client, web_url) = (customer(&system).await, system.http_url());
+    let outcomes = plain_customers(&client, &web_url, system.system.cluster.kill(0)).await;
     assert_nothing_lost_or_left(&system, &outcomes).await;
     system.stop().await;
 }
@@ -106,8 +132,8 @@ const PAUSE: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn plain_customers_are_served_through_a_server_paused_for_20_s() {
-    let mut system = TestSystem::start(3, |_| {}).await;
-    let client = customer(&system).await;
+    let mut system = system_as_up().await;
+    let (client, web_url) = (customer(&system).await, system.http_url());
     let node = system.system.cluster.node(0).expect("node 0");
     let pause = async {
         node.signal("STOP").expect("SIGSTOP");
@@ -115,9 +141,78 @@ async fn plain_customers_are_served_through_a_server_paused_for_20_s() {
         tokio::time::sleep(PAUSE).await;
         node.signal("CONT").expect("SIGCONT");
     };
-    let outcomes = plain_customers(&client, pause).await;
+    let outcomes = plain_customers(&client, &web_url, pause).await;
     assert_nothing_lost_or_left(&system, &outcomes).await;
     system.stop().await;
+}
+
+/// A controller that stops answering (stopped, its connection still open) is handed its share
+/// of the order requests until its server gives it up: the other controllers, standing by,
+/// take each of those over, and every plain customer is served. When it wakes, what it was
+/// handed is the same orders (a keyless order's id comes from its request), not new ones.
+#[tokio::test]
+async fn the_orders_a_stopped_controller_was_handed_are_taken_over_and_placed_once() {
+    let mut system = TestSystem::start(2, |config| config.controllers = 3).await;
+    let client = system.admin.clone();
+    let answers = ["brewq_orders_accepted_total", "brewq_orders_refused_total"];
+    let answered_before = metric_total(&system, &["controller-1"], &answers).await;
+    let controller = system.system.service(brewq_launch::ServiceKind::Controller).expect("a controller");
+    controller.signal("STOP").expect("SIGSTOP");
+    // Sent within a second and a half: the server pings the stopped controller every 2 s and
+    // gives it up after two unanswered, so it is handed about a third of them.
+    let sends = (0..30u32).map(|index| {
+        let (client, order) = (client.clone(), order_json(&format!("handed {index}"), "small", "arabica", "none", 0));
+        async move {
+            tokio::time::sleep(SPACING * index).await;
+            brewq_runtime::request::request_json::<_, OrderReply>(&client, subjects::ORDER_REQUESTS, &order, PATIENCE).await
+        }
+    });
+    let replies = join_all(sends).await;
+    let controller = system.system.service(brewq_launch::ServiceKind::Controller).expect("a controller");
+    controller.signal("CONT").expect("SIGCONT");
+    let accepted: Vec<String> = replies.iter().filter_map(|reply| reply.as_ref().ok().filter(|reply| reply.is_success())?.order_id.clone()).collect();
+    let unserved: Vec<String> = replies.iter().filter(|reply| !reply.as_ref().is_ok_and(OrderReply::is_success)).map(|reply| format!("{reply:?}")).collect();
+    assert!(unserved.is_empty(), "every plain customer is served: {unserved:?}");
+
+    // The requests taken over are those the stopped controller was handed; woken, it places
+    // each of them too (or finds it brewed already) and answers.
+    let taken_over = taken_over_requests(&system);
+    println!("{} plain orders, {} taken over from the stopped controller", accepted.len(), taken_over.len());
+    assert!(!taken_over.is_empty(), "the stopped controller was handed some of the orders");
+    eventually("the woken controller to answer what it was handed", Duration::from_secs(30), || async {
+        metric_total(&system, &["controller-1"], &answers).await >= answered_before + taken_over.len() as f64
+    })
+    .await;
+    assert_nothing_lost_or_left(&system, &Outcomes { accepted: accepted.clone(), ..Outcomes::default() }).await;
+    let keys = system.bucket(subjects::ORDERS_BUCKET).await.keys().await.expect("keys");
+    let records: Vec<String> = futures::TryStreamExt::try_collect(keys).await.expect("record keys");
+    assert_eq!(records.len(), accepted.len(), "one order per customer: {records:?}");
+    system.stop().await;
+}
+
+/// The sum of some counters (every label) over some services' metrics.
+async fn metric_total(system: &TestSystem, services: &[&str], names: &[&str]) -> f64 {
+    let mut total = 0.0;
+    for service in services {
+        let page = reqwest::get(&system.system.info.metrics_urls[*service]).await.expect("metrics").text().await.expect("page");
+        let counted = page.lines().filter(|line| names.iter().any(|name| line.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{']))));
+        total += counted.filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok()).sum::<f64>();
+    }
+    total
+}
+
+/// The order requests the controllers took over from one another, by reference, from their
+/// logs.
+fn taken_over_requests(system: &TestSystem) -> std::collections::BTreeSet<String> {
+    let mut requests = std::collections::BTreeSet::new();
+    for controller in ["controller-1", "controller-2", "controller-3"] {
+        let log = std::fs::read_to_string(system.dir.join("logs").join(format!("{controller}.log"))).unwrap_or_default();
+        for line in log.lines().filter(|line| line.contains("taking it over")) {
+            let reference = line.split("taken_over=\"").nth(1).and_then(|rest| rest.split('"').next());
+            requests.extend(reference.map(str::to_owned));
+        }
+    }
+    requests
 }
 
 /// A reserve whose answer never comes (the stock manager stopped, its requests waiting in its

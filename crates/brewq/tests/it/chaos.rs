@@ -128,8 +128,8 @@ async fn start(wanted: usize, island: Option<&Lan>) -> TestSystem {
                 brewq_launch::cluster::NodeHost { address: island.addresses[0].clone(), netns: Some(island.namespaces[0].clone()) };
             config.node_hosts = vec![outside.clone(), outside, inside];
         }
-        config.controllers = 2;
-        config.stock_managers = 2;
+        config.controllers = 3;
+        config.stock_managers = 3;
         config.brew_scale = 0.02;
         config.fail_rate = 0.1;
         config.web_listen = Some(free_listen_address());
@@ -238,10 +238,10 @@ async fn inject_faults(system: &mut TestSystem, shop: &Shop, island: Option<&Lan
 /// every running server healthy, a plain order sent from now on accepted, and [`CALM`] more.
 async fn recovery(system: &mut TestSystem, shop: &Shop, name: &str, injected: Duration) -> Fault {
     let over = shop.now();
-    let running: Vec<String> = {
+    let (running, names): (Vec<String>, Vec<String>) = {
         let cluster = &mut system.system.cluster;
         let urls = cluster.monitor_urls();
-        urls.into_iter().enumerate().filter(|(index, _)| cluster.node(*index).is_some()).map(|(_, url)| url).collect()
+        urls.into_iter().enumerate().filter(|(index, _)| cluster.node(*index).is_some()).map(|(index, url)| (url, format!("n{}", index + 1))).unzip()
     };
     let monitor = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("an HTTP client");
     eventually(&format!("every running server healthy after {name}"), Duration::from_secs(120), || async {
@@ -262,7 +262,45 @@ async fn recovery(system: &mut TestSystem, shop: &Shop, name: &str, injected: Du
     .await;
     eprintln!("chaos: {name}: served again after {:.1} s", (shop.now() - injected).as_secs_f64());
     served_a_while(shop).await;
+    // One fault at a time: the next comes once every order of this one has its answer, and
+    // every server has rejoined its peers (a paused server answers its health check at once,
+    // before it finds its routes dead and catches up).
+    let calm = shop.now();
+    eventually(&format!("every order sent during {name} answered"), Duration::from_secs(150), || {
+        let answered = shop.answered_all_sent_before(calm);
+        async move { answered }
+    })
+    .await;
+    eventually(&format!("every running server rejoined after {name}"), Duration::from_secs(120), || async {
+        rejoined(&monitor, &running, &names).await
+    })
+    .await;
     Fault { name: name.to_owned(), injected, over, healthy }
+}
+
+/// Whether each server of `running` (monitoring URLs; `names`, their names) has a route to
+/// every other and knows the JetStream meta leader, which sees every running peer current.
+async fn rejoined(monitor: &reqwest::Client, running: &[String], names: &[String]) -> bool {
+    for url in running {
+        let read = |path: &'static str| async move {
+            let response = monitor.get(format!("{url}/{path}")).send().await.ok()?;
+            response.json::<serde_json::Value>().await.ok()
+        };
+        let (Some(routez), Some(jsz)) = (read("routez").await, read("jsz").await) else { return false };
+        let peers: std::collections::BTreeSet<&str> =
+            routez["routes"].as_array().into_iter().flatten().filter_map(|route| route["remote_name"].as_str()).collect();
+        let meta = &jsz["meta_cluster"];
+        let replicas = meta["replicas"].as_array().cloned().unwrap_or_default();
+        let running_peer = |replica: &&serde_json::Value| replica["name"].as_str().is_some_and(|name| names.iter().any(|running| running == name));
+        let own = routez["server_name"].as_str().unwrap_or_default();
+        let leader = meta["leader"].as_str().unwrap_or_default();
+        // Only the leader knows how far its followers are.
+        let current = leader != own || replicas.iter().filter(running_peer).all(|replica| replica["current"] == true && replica["offline"] != true);
+        if !names.iter().all(|name| name == own || peers.contains(name.as_str())) || leader.is_empty() || !current {
+            return false;
+        }
+    }
+    true
 }
 
 /// Waits until [`CALM`] plain orders sent from now on are accepted.

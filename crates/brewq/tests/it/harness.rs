@@ -194,9 +194,11 @@ impl TestSystem {
 }
 
 impl Drop for TestSystem {
-    /// A failed test keeps its folder, logs included, and says where.
+    /// A failed test keeps its folder, logs included, and says where; so does every test with
+    /// `BREWQ_KEEP_TEST_DIRS=1`.
     fn drop(&mut self) {
-        if std::thread::panicking()
+        let keep = std::thread::panicking() || std::env::var_os("BREWQ_KEEP_TEST_DIRS").is_some_and(|keep| keep == "1");
+        if keep
             && let Some(temp) = self._temp.take() {
                 eprintln!("test system kept in {}", temp.keep().display());
             }

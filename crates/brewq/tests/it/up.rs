@@ -47,7 +47,9 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     assert_eq!(info["monitor_urls"].as_array().map(Vec::len), Some(3));
     let metrics_urls = info["metrics_urls"].as_object().expect("metrics_urls");
     let services: Vec<&str> = metrics_urls.keys().map(String::as_str).collect();
-    assert_eq!(services, ["controller-1", "maker-1", "maker-2", "office-1", "stock-1", "web-1"]);
+    // One controller and one stock manager per server.
+    let expected = ["controller-1", "controller-2", "controller-3", "maker-1", "maker-2", "office-1", "stock-1", "stock-2", "stock-3", "web-1"];
+    assert_eq!(services, expected);
     let page = reqwest::get(format!("http://{listen}/")).await.expect("the shop answers");
     assert!(page.text().await.expect("page").contains("Order my coffee"));
     assert_eq!(info["office_url"].as_str(), Some(format!("http://{office}").as_str()));

@@ -97,13 +97,15 @@ pub struct Shop {
     /// The same moment by the wall clock, to place the times the servers stamp.
     started_wall: time::OffsetDateTime,
     outcomes: Mutex<Vec<Outcome>>,
+    /// When each order still waiting for its answer was sent, by its index.
+    waiting: Mutex<std::collections::BTreeMap<usize, Duration>>,
 }
 
 impl Shop {
     /// A shop whose clock starts now.
     pub fn new(admin: async_nats::Client, kiosk: brewq_runtime::NatsConfig, web_url: String) -> Shop {
         let (started, started_wall) = (Instant::now(), time::OffsetDateTime::now_utc());
-        Shop { admin, kiosk, http: reqwest::Client::new(), web_url, started, started_wall, outcomes: Mutex::new(Vec::new()) }
+        Shop { admin, kiosk, http: reqwest::Client::new(), web_url, started, started_wall, outcomes: Mutex::new(Vec::new()), waiting: Mutex::default() }
     }
 
     /// The time since the run started of a moment of the wall clock (zero for one before).
@@ -130,6 +132,11 @@ impl Shop {
             .count()
     }
 
+    /// Whether every order sent before `moment` has its answer (or gave up waiting for it).
+    pub fn answered_all_sent_before(&self, moment: Duration) -> bool {
+        self.waiting.lock().expect("waiting").values().all(|sent| *sent >= moment)
+    }
+
     /// Places the `index`th order as its customer would, and keeps the answer.
     async fn serve(&self, index: usize) {
         let kind = Kind::of(index);
@@ -137,6 +144,7 @@ impl Shop {
         let (sizes, beans, milks) = (["small", "medium", "large"], ["arabica", "robusta", "mixed"], ["none", "cow", "soy"]);
         let mut order = order_json(&name, sizes[index / 3 % 3], beans[index / 9 % 3], milks[index / 27 % 3], (index / 81 % 4) as u8);
         let sent = self.now();
+        self.waiting.lock().expect("waiting").insert(index, sent);
         let answer = match kind {
             Kind::Retrying => {
                 order["idempotency_key"] = json!(name);
@@ -151,6 +159,7 @@ impl Shop {
         };
         let outcome = Outcome { name, kind, sent, answered: self.now(), answer };
         self.outcomes.lock().expect("outcomes").push(outcome);
+        self.waiting.lock().expect("waiting").remove(&index);
     }
 }
 
