@@ -95,7 +95,11 @@ async fn the_system_keeps_every_invariant_through_a_chaos_run() {
         .filter(|row| !row.unserved_within(UNSERVED_GOAL))
         .map(|row| format!("{} ({} of {})", row.fault, row.unserved(), row.plain))
         .collect();
-    println!("goal, at most {:.0} % of a fault's plain orders unserved, missed by: {missed:?}\n", 100.0 * UNSERVED_GOAL);
+    println!("goal, at most {:.0} % of a fault's plain orders unserved, missed by: {missed:?}", 100.0 * UNSERVED_GOAL);
+    for line in figures::unserved_by_time(&faults, &outcomes) {
+        println!("  {line}");
+    }
+    println!();
     println!("{}", end.table);
 
     let refused: Vec<_> = outcomes.iter().filter(|outcome| outcome.kind == Kind::Retrying && !matches!(outcome.answer, Answer::Accepted(_))).collect();

@@ -99,6 +99,28 @@ pub async fn gather(system: &TestSystem, shop: &Shop, accounting: &Value) -> Evi
     Evidence { records, differing, orphans }
 }
 
+/// Each plain order left unserved, with when it was sent against the last fault made before
+/// it: how long after the fault was made and after it was over (the server back, the link up).
+pub fn unserved_by_time(faults: &[Fault], outcomes: &[Outcome]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for outcome in outcomes.iter().filter(|outcome| outcome.unserved()) {
+        let Some(fault) = faults.iter().rev().find(|fault| fault.injected <= outcome.sent) else { continue };
+        let signed = |from: Duration| match outcome.sent.checked_sub(from) {
+            Some(after) => format!("+{:.1} s", after.as_secs_f64()),
+            None => format!("-{:.1} s", (from - outcome.sent).as_secs_f64()),
+        };
+        lines.push(format!(
+            "{} {:?}: sent {} after \"{}\" was made, {} after it was over",
+            outcome.kind.channel(),
+            outcome.answer,
+            signed(fault.injected),
+            fault.name,
+            signed(fault.over)
+        ));
+    }
+    lines
+}
+
 /// One row per fault, then one for the orders outside every fault's window. An order belongs to
 /// the first window its life (from sent to answered) overlaps.
 pub fn rows(faults: &[Fault], outcomes: &[Outcome], evidence: &Evidence) -> Vec<Row> {
