@@ -14,8 +14,7 @@ use async_nats::jetstream::message::PublishMessage;
 use brewq_protocol::ids::RequestRef;
 use brewq_protocol::stock::recipe;
 use brewq_protocol::{
-    KeyedOrder, Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, RejectCode, StockCommand, StockReply, now,
-    subjects,
+    KeyedOrder, Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, RejectCode, StockCommand, StockReply, now, subjects,
 };
 use brewq_runtime::kv::{Change, modify};
 use brewq_runtime::request::request_json_with_header;
@@ -128,9 +127,17 @@ async fn place_again(controller: &Controller, key: &str, old_id: &str, order: Or
         Err(error) => return unavailable(&error),
     };
     if let Err(error) = controller.records.set_retried_as(old_id, &new_id).await {
-        tracing::warn!(order = brewq_protocol::ids::order_ref(old_id), error = format!("{error:#}"), "cannot link the rolled-back order to its retry");
+        tracing::warn!(
+            order = brewq_protocol::ids::order_ref(old_id),
+            error = format!("{error:#}"),
+            "cannot link the rolled-back order to its retry"
+        );
     }
-    tracing::info!(order = brewq_protocol::ids::order_ref(old_id), retried_as = brewq_protocol::ids::order_ref(&new_id), "rolled-back order placed again");
+    tracing::info!(
+        order = brewq_protocol::ids::order_ref(old_id),
+        retried_as = brewq_protocol::ids::order_ref(&new_id),
+        "rolled-back order placed again"
+    );
     place_with_id(controller, &new_id, order, Some(key), deadline).await
 }
 
@@ -307,10 +314,8 @@ async fn publish(controller: &Controller, order_id: &str, order: &Order, deadlin
     let payload = serde_json::to_vec(&OrderRequest::from(order)).expect("order serializes");
     let subject = subjects::order_subject(order.bean_type);
     loop {
-        let message = PublishMessage::build()
-            .message_id(order_id)
-            .header(subjects::ORDER_ID_HEADER, order_id)
-            .payload(payload.clone().into());
+        let message =
+            PublishMessage::build().message_id(order_id).header(subjects::ORDER_ID_HEADER, order_id).payload(payload.clone().into());
         // Short tries: a PubAck that does not come in a second is asked for again (the same
         // message id, so the stream keeps one copy), and the next try may reach a new leader.
         let attempt = async {

@@ -14,7 +14,11 @@ pub(crate) async fn file(controller: &Controller, order_id: &str, reason: Option
     let letter = DeadLetter { order_id: order_id.to_owned(), reason: reason.unwrap_or("failed").to_owned(), at: now() };
     match brewq_runtime::kv::put_json(&controller.dead_letters, order_id, &letter).await {
         Ok(_) => metrics::counter!("brewq_dead_letters_total").increment(1),
-        Err(error) => tracing::error!(order = brewq_protocol::ids::order_ref(order_id), error = format!("{error:#}"), "cannot file the failed order for the operator"),
+        Err(error) => tracing::error!(
+            order = brewq_protocol::ids::order_ref(order_id),
+            error = format!("{error:#}"),
+            "cannot file the failed order for the operator"
+        ),
     }
 }
 
@@ -52,7 +56,11 @@ async fn retry_order(controller: &Controller, order_id: &str) -> OrderReply {
     if let Err(error) = controller.dead_letters.delete(order_id).await {
         tracing::warn!(order = brewq_protocol::ids::order_ref(order_id), %error, "retried order still listed as failed");
     }
-    tracing::info!(order = brewq_protocol::ids::order_ref(order_id), new_order = brewq_protocol::ids::order_ref(&new_id), "failed order queued again");
+    tracing::info!(
+        order = brewq_protocol::ids::order_ref(order_id),
+        new_order = brewq_protocol::ids::order_ref(&new_id),
+        "failed order queued again"
+    );
     reply
 }
 

@@ -186,20 +186,23 @@ async fn serve(
             tracker.spawn(tracing::Instrument::instrument(take_order(controller, message, Instant::now()), span));
             continue;
         }
-        tracker.spawn(tracing::Instrument::instrument(async move {
-            let Some(reply_to) = brewq_runtime::respond::reply_subject(subject, &message) else { return };
-            let reply = match subject {
-                subjects::ORDER_CANCEL => cancel::handle(&controller, &message.payload).await,
-                subjects::DEAD_LETTER_RETRY => dead_letters::retry(&controller, &message.payload).await,
-                subjects::DEAD_LETTER_GIVE_UP => dead_letters::give_up(&controller, &message.payload).await,
-                subjects::ORDER_READ => view::order(&controller, &message.payload).await,
-                subjects::SHOP_READ => view::shop(&controller),
-                _ => records::handle_update(&controller, &message.payload).await,
-            };
-            if let Err(error) = controller.client.publish(reply_to, reply.into()).await {
-                tracing::warn!(%error, subject, "cannot send reply");
-            }
-        }, span));
+        tracker.spawn(tracing::Instrument::instrument(
+            async move {
+                let Some(reply_to) = brewq_runtime::respond::reply_subject(subject, &message) else { return };
+                let reply = match subject {
+                    subjects::ORDER_CANCEL => cancel::handle(&controller, &message.payload).await,
+                    subjects::DEAD_LETTER_RETRY => dead_letters::retry(&controller, &message.payload).await,
+                    subjects::DEAD_LETTER_GIVE_UP => dead_letters::give_up(&controller, &message.payload).await,
+                    subjects::ORDER_READ => view::order(&controller, &message.payload).await,
+                    subjects::SHOP_READ => view::shop(&controller),
+                    _ => records::handle_update(&controller, &message.payload).await,
+                };
+                if let Err(error) = controller.client.publish(reply_to, reply.into()).await {
+                    tracing::warn!(%error, subject, "cannot send reply");
+                }
+            },
+            span,
+        ));
     }
     let _ = subscription.unsubscribe().await;
 }

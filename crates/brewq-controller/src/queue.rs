@@ -112,9 +112,8 @@ pub(crate) async fn refresh(
 
 /// Orders of the makers' consumer waiting, and delivered but not yet acknowledged (in flight).
 pub async fn queue_figures(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<(u64, u64)> {
-    let consumer: async_nats::jetstream::consumer::PullConsumer = jetstream
-        .get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM)
-        .await?;
+    let consumer: async_nats::jetstream::consumer::PullConsumer =
+        jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await?;
     let info = consumer.cached_info();
     Ok((info.num_pending, info.num_ack_pending as u64))
 }

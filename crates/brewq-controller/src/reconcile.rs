@@ -187,9 +187,8 @@ impl Reconciler {
         };
         // Our own entry type always serializes.
         let payload = serde_json::to_vec(&entry).expect("audit entry serializes");
-        let message = async_nats::jetstream::message::PublishMessage::build()
-            .message_id(format!("{action}.{reference}"))
-            .payload(payload.into());
+        let message =
+            async_nats::jetstream::message::PublishMessage::build().message_id(format!("{action}.{reference}")).payload(payload.into());
         let stored = async {
             let ack = self.jetstream.send_publish(subjects::audit_subject(&action), message).await?;
             ack.await.map_err(anyhow::Error::from)

@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use async_nats::jetstream::kv::Store;
 use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, StockReply, UpdateReply, now, subjects};
-use brewq_runtime::request::request_json_with_header;
 use brewq_runtime::batch::GroupWriter;
 use brewq_runtime::kv::{Change, get_json, modify, modify_entry, modify_rolling_up, scan_json};
+use brewq_runtime::request::request_json_with_header;
 
 /// Records of open orders remembered at once; past it, the memory starts afresh.
 const KNOWN_CAPACITY: usize = 20_000;
@@ -134,12 +134,13 @@ impl Records {
     /// which still holds the name. True when this call removed it.
     pub async fn remove_name(&self, order_id: &str, due: impl Fn(&OrderRecord) -> bool) -> anyhow::Result<bool> {
         let at = now();
-        let (removed, written) = modify_rolling_up(&self.store, &self.jetstream, order_id, |existing: Option<OrderRecord>| match existing {
-            Some(record) if due(&record) => Ok((Change::Write(record.without_name(at)), true)),
-            _ => Ok((Change::Keep, false)),
-        })
-        .await
-        .context("removing the customer's name")?;
+        let (removed, written) =
+            modify_rolling_up(&self.store, &self.jetstream, order_id, |existing: Option<OrderRecord>| match existing {
+                Some(record) if due(&record) => Ok((Change::Write(record.without_name(at)), true)),
+                _ => Ok((Change::Keep, false)),
+            })
+            .await
+            .context("removing the customer's name")?;
         if let Some((record, _)) = written {
             self.announce(&record).await;
         }
@@ -226,9 +227,10 @@ pub(crate) async fn handle_update(controller: &crate::Controller, payload: &[u8]
                 Ok(reply) => {
                     log_update(&update, &reply);
                     if let UpdateReply::Applied { record } = &reply
-                        && record.status == brewq_protocol::OrderStatus::Failed {
-                            crate::dead_letters::file(controller, &record.id, record.reason.as_deref()).await;
-                        }
+                        && record.status == brewq_protocol::OrderStatus::Failed
+                    {
+                        crate::dead_letters::file(controller, &record.id, record.reason.as_deref()).await;
+                    }
                     match update.settle {
                         true => settle(controller, reply).await,
                         false => reply,

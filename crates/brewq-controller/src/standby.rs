@@ -152,7 +152,8 @@ mod tests {
         standby.hold(served.clone(), message("_INBOX_web.a.2"));
         standby.taken(served.clone());
         assert!(standby.overdue(start).is_empty(), "nothing is overdue before its time");
-        let overdue: Vec<RequestRef> = standby.overdue(start + (TAKE_OVER_AFTER + TAKE_OVER_SPREAD) * 2).into_iter().map(|(request, ..)| request).collect();
+        let overdue: Vec<RequestRef> =
+            standby.overdue(start + (TAKE_OVER_AFTER + TAKE_OVER_SPREAD) * 2).into_iter().map(|(request, ..)| request).collect();
         assert_eq!(overdue, [lost]);
         assert!(standby.overdue(start + (TAKE_OVER_AFTER + TAKE_OVER_SPREAD) * 3).is_empty(), "an overdue request is handed over once");
     }

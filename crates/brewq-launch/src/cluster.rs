@@ -184,11 +184,7 @@ impl NatsCluster {
     /// Client URLs of every node.
     pub fn urls(&self) -> Vec<String> {
         let scheme = if self.tls_ca.is_some() { "tls" } else { "nats" };
-        self.ports
-            .iter()
-            .zip(&self.hosts)
-            .map(|(ports, host)| format!("{scheme}://{}:{}", host.address, ports.client))
-            .collect()
+        self.ports.iter().zip(&self.hosts).map(|(ports, host)| format!("{scheme}://{}:{}", host.address, ports.client)).collect()
     }
 
     /// Monitoring URLs of every node.
@@ -291,10 +287,7 @@ impl NatsCluster {
         }
         let admin = brewq_runtime::NatsConfig {
             urls: self.urls(),
-            credentials: brewq_runtime::Credentials::UserPassword {
-                user: keys.admin_user.clone(),
-                password: keys.admin_password.clone(),
-            },
+            credentials: brewq_runtime::Credentials::UserPassword { user: keys.admin_user.clone(), password: keys.admin_password.clone() },
             role: Role::Admin.as_str().into(),
             name: "readiness".into(),
             tls_ca: self.tls_ca.clone(),

@@ -97,7 +97,9 @@ fn cluster_block(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&Tls
         let password = keys.route_password(&peer.name)?;
         routes.push(format!("    \"nats-route://route:{password}@{}:{}\"", peer.host, peer.ports.route));
     }
-    let tls = tls.map(|tls| format!("  tls {{\n{}\n  }}\n", tls_block(tls, true).replace("\n  ", "\n    ").replacen("  ", "    ", 1))).unwrap_or_default();
+    let tls = tls
+        .map(|tls| format!("  tls {{\n{}\n  }}\n", tls_block(tls, true).replace("\n  ", "\n    ").replacen("  ", "    ", 1)))
+        .unwrap_or_default();
     Ok(format!(
         "cluster {{\n  name: \"brewq\"\n  listen: \"{listen}:{route}\"\n  ping_interval: \"1s\"\n  ping_max: 1\n  \
          authorization {{ user: \"route\", password: \"{hash}\", timeout: 2 }}\n{tls}  routes: [\n{routes}\n  ]\n}}\n",
@@ -114,11 +116,7 @@ fn accounts_block(keys: &Keys) -> anyhow::Result<String> {
         users.push(format!("      {{ nkey: \"{public}\", {} }}", render(&permissions(role))));
     }
     let admin_hash = bcrypt::hash(&keys.admin_password, BCRYPT_COST).context("hashing the admin password")?;
-    users.push(format!(
-        "      {{ user: \"{}\", password: \"{admin_hash}\", {} }}",
-        keys.admin_user,
-        render(&permissions(Role::Admin))
-    ));
+    users.push(format!("      {{ user: \"{}\", password: \"{admin_hash}\", {} }}", keys.admin_user, render(&permissions(Role::Admin))));
     let sys_hash = bcrypt::hash(&keys.sys_password, BCRYPT_COST).context("hashing the sys password")?;
     Ok(format!(
         "accounts {{\n  COFFEE {{\n    jetstream: enabled\n    users: [\n{}\n    ]\n  }}\n  \

@@ -135,8 +135,8 @@ fn secret_in(dir: &Path, name: &str) -> anyhow::Result<String> {
 }
 
 fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

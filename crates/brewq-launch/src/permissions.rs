@@ -117,7 +117,12 @@ pub fn rules() -> Vec<Rule> {
     rules.push(rule(controller, Subscribe, subjects::ORDER_TAKEN, "let go of the order requests another controller took"));
     rules.push(rule(controller, Publish, format!("{API}.CONSUMER.INFO.{consumer}"), "count pending orders"));
     rules.push(rule(controller, Publish, format!("{API}.STREAM.INFO.{}", subjects::ORDERS_STREAM), "an order's place in the queue"));
-    rules.push(rule(controller, Publish, format!("{API}.STREAM.MSG.DELETE.{}", subjects::ORDERS_STREAM), "take a cancelled order off the queue"));
+    rules.push(rule(
+        controller,
+        Publish,
+        format!("{API}.STREAM.MSG.DELETE.{}", subjects::ORDERS_STREAM),
+        "take a cancelled order off the queue",
+    ));
     for bucket in [subjects::ORDERS_BUCKET, subjects::IDEMPOTENCY_BUCKET] {
         kv_read(controller, bucket, &mut rules);
         kv_write(controller, bucket, ">", &mut rules);
@@ -136,7 +141,12 @@ pub fn rules() -> Vec<Rule> {
     // work queue, and records what it settles.
     kv_read(controller, subjects::STOCK_BUCKET, &mut rules);
     kv_watch(controller, subjects::STOCK_BUCKET, &mut rules);
-    rules.push(rule(controller, Publish, format!("{API}.STREAM.MSG.GET.{}", subjects::ORDERS_STREAM), "find an unrecorded order in the queue"));
+    rules.push(rule(
+        controller,
+        Publish,
+        format!("{API}.STREAM.MSG.GET.{}", subjects::ORDERS_STREAM),
+        "find an unrecorded order in the queue",
+    ));
     for action in brewq_protocol::audit::reconcile_actions() {
         rules.push(rule(controller, Publish, subjects::audit_subject(&action), "record the stock it gives back or commits"));
     }

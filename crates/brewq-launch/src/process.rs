@@ -31,11 +31,7 @@ pub struct Process {
 impl Process {
     /// Starts `program args...`, appending its stdout and stderr to `log`.
     pub fn spawn(name: &str, program: &Path, args: &[String], envs: &[(String, String)], log: &Path) -> anyhow::Result<Process> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .with_context(|| format!("opening {}", log.display()))?;
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(log).with_context(|| format!("opening {}", log.display()))?;
         let mut command = tokio::process::Command::new(program);
         command
             .args(args)
@@ -64,10 +60,7 @@ impl Process {
     /// Sends a signal by name (`TERM`, `STOP`, `CONT`).
     pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
         let Some(pid) = self.pid() else { return Ok(()) };
-        let status = std::process::Command::new("kill")
-            .args([format!("-{signal}"), pid.to_string()])
-            .status()
-            .context("running kill")?;
+        let status = std::process::Command::new("kill").args([format!("-{signal}"), pid.to_string()]).status().context("running kill")?;
         anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
         Ok(())
     }

@@ -64,10 +64,7 @@ const ORDERS_HISTORY: i64 = 8;
 
 async fn provision_once(client: &async_nats::Client, topology: &Topology) -> anyhow::Result<()> {
     let jetstream = jetstream::new(client.clone());
-    let stream = jetstream
-        .create_or_update_stream(orders_stream(topology))
-        .await
-        .context("creating the coffee-orders stream")?;
+    let stream = jetstream.create_or_update_stream(orders_stream(topology)).await.context("creating the coffee-orders stream")?;
     tracing::debug!(stream = stream.config.name, "stream ready");
     let stream = jetstream.get_stream(subjects::ORDERS_STREAM).await.context("binding coffee-orders")?;
     let consumer_config = makers_consumer(topology);
@@ -126,11 +123,7 @@ fn orders_stream(topology: &Topology) -> stream::Config {
 /// What `brewq bench` measures raw JetStream on: the orders stream's settings (R3, file, dedup
 /// window), without the work-queue retention, so nothing consumes it.
 pub fn bench_stream(replicas: usize) -> stream::Config {
-    stream::Config {
-        retention: stream::RetentionPolicy::Limits,
-        discard: stream::DiscardPolicy::Old,
-        ..bench_queue_stream(replicas)
-    }
+    stream::Config { retention: stream::RetentionPolicy::Limits, discard: stream::DiscardPolicy::Old, ..bench_queue_stream(replicas) }
 }
 
 /// What `brewq bench` measures raw takes from a work queue on: the work queue's own settings.

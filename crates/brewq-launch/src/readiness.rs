@@ -11,14 +11,10 @@ use crate::SystemConfig;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What is not ready yet, in words; empty when everything is.
-pub(crate) async fn not_ready(
-    admin: &async_nats::Client,
-    config: &SystemConfig,
-    machines: &[u32],
-    since: time::OffsetDateTime,
-) -> String {
+pub(crate) async fn not_ready(admin: &async_nats::Client, config: &SystemConfig, machines: &[u32], since: time::OffsetDateTime) -> String {
     if config.stock_managers > 0 {
-        let stock: Result<StockReply, _> = request_json(admin, &subjects::stock_subject(&StockCommand::Get), &StockCommand::Get, PROBE_TIMEOUT).await;
+        let stock: Result<StockReply, _> =
+            request_json(admin, &subjects::stock_subject(&StockCommand::Get), &StockCommand::Get, PROBE_TIMEOUT).await;
         if !matches!(stock, Ok(StockReply::Snapshot { .. })) {
             return "stock manager".into();
         }
@@ -30,13 +26,15 @@ pub(crate) async fn not_ready(
         }
     }
     if let Some(listen) = &config.web_listen
-        && tokio::net::TcpStream::connect(listen.as_str()).await.is_err() {
-            return "web shop".into();
-        }
+        && tokio::net::TcpStream::connect(listen.as_str()).await.is_err()
+    {
+        return "web shop".into();
+    }
     if let Some(listen) = &config.office_listen
-        && tokio::net::TcpStream::connect(listen.as_str()).await.is_err() {
-            return "operator's pages".into();
-        }
+        && tokio::net::TcpStream::connect(listen.as_str()).await.is_err()
+    {
+        return "operator's pages".into();
+    }
     let Ok(store) = async_nats::jetstream::new(admin.clone()).get_key_value(subjects::MACHINES_BUCKET).await else {
         return "machines bucket".into();
     };

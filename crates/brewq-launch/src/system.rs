@@ -174,10 +174,14 @@ impl System {
     pub async fn wait_ready(&self, since: time::OffsetDateTime, timeout: Duration) -> anyhow::Result<()> {
         let admin = brewq_runtime::connect(&self.nats_config(Role::Admin, "readiness")?).await?;
         let deadline = std::time::Instant::now() + timeout;
-        let machines: Vec<u32> = self.services.iter().filter_map(|service| match service.kind {
-            ServiceKind::Maker(id) => Some(id),
-            _ => None,
-        }).collect();
+        let machines: Vec<u32> = self
+            .services
+            .iter()
+            .filter_map(|service| match service.kind {
+                ServiceKind::Maker(id) => Some(id),
+                _ => None,
+            })
+            .collect();
         let mut waiting = String::new();
         while std::time::Instant::now() < deadline {
             waiting = crate::readiness::not_ready(&admin, &self.config, &machines, since).await;
@@ -192,10 +196,7 @@ impl System {
     /// How a client of `role` connects to this system.
     pub fn nats_config(&self, role: Role, name: &str) -> anyhow::Result<NatsConfig> {
         let credentials = match role {
-            Role::Admin => Credentials::UserPassword {
-                user: self.keys.admin_user.clone(),
-                password: self.keys.admin_password.clone(),
-            },
+            Role::Admin => Credentials::UserPassword { user: self.keys.admin_user.clone(), password: self.keys.admin_password.clone() },
             _ => Credentials::Nkey(self.keys.seed(role)?),
         };
         Ok(NatsConfig {
@@ -226,7 +227,8 @@ impl System {
 
     /// Starts one more service process.
     pub fn add_service(&mut self, kind: ServiceKind) -> anyhow::Result<()> {
-        let same_kind = self.services.iter().filter(|service| std::mem::discriminant(&service.kind) == std::mem::discriminant(&kind)).count();
+        let same_kind =
+            self.services.iter().filter(|service| std::mem::discriminant(&service.kind) == std::mem::discriminant(&kind)).count();
         let (name, role, mut args) = match kind {
             ServiceKind::Controller => (format!("controller-{}", same_kind + 1), Role::Controller, vec!["controller".into()]),
             ServiceKind::Stock => (format!("stock-{}", same_kind + 1), Role::Stock, vec!["stock".into(), "serve".into()]),
@@ -323,9 +325,10 @@ impl System {
     /// Kills a service with SIGKILL, as a crash would; it stays down until [`System::revive`].
     pub async fn kill_service(&mut self, kind: ServiceKind) {
         if let Some(service) = self.services.iter_mut().find(|service| service.kind == kind)
-            && let Some(process) = service.process.as_mut() {
-                process.kill().await;
-            }
+            && let Some(process) = service.process.as_mut()
+        {
+            process.kill().await;
+        }
     }
 
     /// Starts again every service and node that is not running; returns their names.
@@ -374,9 +377,9 @@ impl System {
 }
 
 fn ports_free(ports: &[NodePorts]) -> bool {
-    ports.iter().all(|node| {
-        [node.client, node.route, node.monitor].iter().all(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
-    })
+    ports
+        .iter()
+        .all(|node| [node.client, node.route, node.monitor].iter().all(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()))
 }
 
 /// The port of `host:port` or `http://host:port/path`.

@@ -37,11 +37,7 @@ impl Status {
     /// A machine that expects `expected` per size until it has measured its brews.
     pub(crate) fn new(expected: impl Fn(Size) -> Duration) -> Self {
         let expected = Size::ALL.iter().map(|&size| (size, millis(expected(size)))).collect();
-        Status {
-            inner: Mutex::new(Inner { expected, ..Inner::default() }),
-            changed: Notify::new(),
-            control: std::sync::OnceLock::new(),
-        }
+        Status { inner: Mutex::new(Inner { expected, ..Inner::default() }), changed: Notify::new(), control: std::sync::OnceLock::new() }
     }
 
     /// Publishes a heartbeat now (the operator's mode changed).
@@ -136,13 +132,7 @@ fn millis(time: Duration) -> u64 {
 /// sooner than a quarter after the last write. Each heartbeat is a replicated write, and a
 /// machine brewing instant orders changes state many times a second: a brew that began and
 /// ended in between shows only in the counters of the next regular heartbeat.
-pub(crate) async fn publish(
-    id: u32,
-    every: Duration,
-    status: std::sync::Arc<Status>,
-    store: Store,
-    stop: CancellationToken,
-) {
+pub(crate) async fn publish(id: u32, every: Duration, status: std::sync::Arc<Status>, store: Store, stop: CancellationToken) {
     let key = subjects::machine_key(id);
     'beats: loop {
         let shown = status.heartbeat(id, None);

@@ -62,19 +62,12 @@ struct Machine<B> {
 }
 
 /// Runs a machine until `shutdown` fires; a brew in progress then is handed back to the queue.
-pub async fn run<B: Brewer>(
-    config: Config,
-    brewer: B,
-    client: async_nats::Client,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run<B: Brewer>(config: Config, brewer: B, client: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
     let jetstream = async_nats::jetstream::new(client.clone());
-    let Some(heartbeats) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::MACHINES_BUCKET, &shutdown).await
-    else {
+    let Some(heartbeats) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::MACHINES_BUCKET, &shutdown).await else {
         return Ok(());
     };
-    let Some(holds) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::MACHINE_HOLDS_BUCKET, &shutdown).await
-    else {
+    let Some(holds) = brewq_runtime::kv::wait_for_bucket(&jetstream, subjects::MACHINE_HOLDS_BUCKET, &shutdown).await else {
         return Ok(());
     };
     let Some(consumer) = wait_for_consumer(&jetstream, &shutdown).await else { return Ok(()) };
@@ -90,8 +83,7 @@ pub async fn run<B: Brewer>(
     };
     control::restore(config.id, &holds, &control).await;
     status.follow(control.clone());
-    let machine =
-        Machine { config, client: client.clone(), brewer, status: status.clone(), control: control.clone(), progress_every };
+    let machine = Machine { config, client: client.clone(), brewer, status: status.clone(), control: control.clone(), progress_every };
     let tracker = TaskTracker::new();
     let stop_heartbeat = CancellationToken::new();
     tracker.spawn(heartbeat::publish(
@@ -153,10 +145,7 @@ async fn take_orders<B: Brewer>(machine: &Machine<B>, consumer: &PullConsumer, s
     }
 }
 
-async fn wait_for_consumer(
-    jetstream: &async_nats::jetstream::Context,
-    shutdown: &CancellationToken,
-) -> Option<PullConsumer> {
+async fn wait_for_consumer(jetstream: &async_nats::jetstream::Context, shutdown: &CancellationToken) -> Option<PullConsumer> {
     loop {
         match jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await {
             Ok(consumer) => return Some(consumer),

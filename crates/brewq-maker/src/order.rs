@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::Message;
-use brewq_protocol::{
-    Order, OrderRecord, OrderRequest, OrderStatus, OrderUpdate, StockReply, UpdateReply, now, subjects,
-};
+use brewq_protocol::{Order, OrderRecord, OrderRequest, OrderStatus, OrderUpdate, StockReply, UpdateReply, now, subjects};
 use brewq_runtime::request::request_json_with_header;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -44,8 +42,7 @@ pub(crate) async fn handle<B: Brewer>(machine: &Machine<B>, message: Message, sh
                 // An instant brew needs no brewing record ahead of it: no one could see it. A
                 // redelivery records brewing first, so that its attempts are counted.
                 let instant = delivered == 1 && machine.brewer.expected_brew_time(order.size).is_zero();
-                let handling =
-                    Handling { machine, message: &message, order_id: &order_id, order, instant, brew_started: OnceLock::new() };
+                let handling = Handling { machine, message: &message, order_id: &order_id, order, instant, brew_started: OnceLock::new() };
                 handling.run(shutdown).await;
             }
             Ok(_) => terminate(&message, "order without an id").await,

@@ -251,7 +251,10 @@ mod tests {
 
         reservations.get_mut("old").expect("old").state = ReservationState::Reserved;
         let accounting = check(&records, &reservations, &stock);
-        assert!(accounting.problems.iter().any(|problem| problem.contains("order old is failed but its stock is Reserved")), "{accounting}");
+        assert!(
+            accounting.problems.iter().any(|problem| problem.contains("order old is failed but its stock is Reserved")),
+            "{accounting}"
+        );
     }
 
     #[test]
@@ -292,8 +295,7 @@ mod tests {
         }
         reservations.get_mut("f").expect("f").state = ReservationState::Reserved;
         let accounting = check(&records, &reservations, &stock);
-        let leaks: Vec<(&str, Option<OrderStatus>)> =
-            accounting.leaks.iter().map(|leak| (leak.order_id.as_str(), leak.status)).collect();
+        let leaks: Vec<(&str, Option<OrderStatus>)> = accounting.leaks.iter().map(|leak| (leak.order_id.as_str(), leak.status)).collect();
         assert_eq!(leaks, [("f", Some(OrderStatus::Failed)), ("gone", None)], "{accounting}");
         assert!(accounting.problems.iter().any(|problem| problem.contains("reserved 28 but open orders' recipes make 14")), "{accounting}");
         assert!(accounting.to_string().contains("LEAK: gone still reserved (no record)"), "{accounting}");

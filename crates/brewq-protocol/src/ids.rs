@@ -167,7 +167,8 @@ mod tests {
 
     #[test]
     fn a_request_id_names_the_request_whatever_its_reply_subject() {
-        let (first, again) = (RequestRef::of_request(Some("abc"), "_INBOX_web.a.1", b"{}"), RequestRef::of_request(Some("abc"), "_INBOX_web.b.7", b"{}"));
+        let (first, again) =
+            (RequestRef::of_request(Some("abc"), "_INBOX_web.a.1", b"{}"), RequestRef::of_request(Some("abc"), "_INBOX_web.b.7", b"{}"));
         assert_eq!(first, again);
         assert_ne!(first, RequestRef::of_request(Some("abd"), "_INBOX_web.a.1", b"{}"));
         assert_ne!(first, RequestRef::of_request(Some("abc"), "_INBOX_web.a.1", b"{ }"));

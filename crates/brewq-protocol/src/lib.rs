@@ -15,12 +15,12 @@ pub mod view;
 
 pub use audit::{AuditEntry, DeadLetter, OperatorSession, SESSION_LIFETIME};
 pub use machine::{MachineCommand, MachineHeartbeat, MachineState, MachineView};
-pub use queue::QueueView;
 pub use order::{Bean, KeyedOrder, Milk, Order, OrderRequest, Size, ValidationError};
+pub use queue::QueueView;
 pub use record::{HistoryEntry, OrderRecord, OrderStatus, OrderUpdate, TransitionError, UpdateReply};
 pub use reply::{OrderReply, RejectCode};
-pub use view::{OrderLookup, OrderView, QueueSnapshot, ShopView};
 pub use stock::{Ingredient, Items, StockCommand, StockLevel, StockReply, StockSnapshot};
+pub use view::{OrderLookup, OrderView, QueueSnapshot, ShopView};
 
 /// Current time, the one clock every record and event uses.
 pub fn now() -> time::OffsetDateTime {

@@ -45,7 +45,10 @@ pub struct Order {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum KeyedOrder {
-    Placed { order_id: String, order: Order },
+    Placed {
+        order_id: String,
+        order: Order,
+    },
     /// The order id alone, as written before the order was kept with it.
     IdOnly(String),
 }
@@ -180,16 +183,11 @@ impl From<&Order> for OrderRequest {
 
 /// Accepts 1 to 64 characters of letters, digits, `-` and `_` (a UUID fits).
 pub fn check_idempotency_key(key: &str) -> Result<String, ValidationError> {
-    let well_formed = !key.is_empty()
-        && key.len() <= 64
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let well_formed = !key.is_empty() && key.len() <= 64 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if well_formed {
         Ok(key.to_owned())
     } else {
-        Err(ValidationError::new(
-            "idempotency_key",
-            "must be 1 to 64 characters of letters, digits, '-' or '_'",
-        ))
+        Err(ValidationError::new("idempotency_key", "must be 1 to 64 characters of letters, digits, '-' or '_'"))
     }
 }
 

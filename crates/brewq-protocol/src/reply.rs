@@ -112,11 +112,7 @@ impl OrderReply {
 
     /// Not enough of `ingredient`.
     pub fn out_of_stock(ingredient: Ingredient) -> Self {
-        Self::rejected(
-            RejectCode::OutOfStock,
-            format!("sorry, we are out of {}", ingredient.label()),
-            Some(ingredient.as_str()),
-        )
+        Self::rejected(RejectCode::OutOfStock, format!("sorry, we are out of {}", ingredient.label()), Some(ingredient.as_str()))
     }
 
     /// The same reply, with the order's ticket.

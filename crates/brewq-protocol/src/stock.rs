@@ -21,14 +21,8 @@ pub enum Ingredient {
 
 impl Ingredient {
     /// Every ingredient, in display order.
-    pub const ALL: &[Ingredient] = &[
-        Ingredient::Arabica,
-        Ingredient::Robusta,
-        Ingredient::Mixed,
-        Ingredient::CowMilk,
-        Ingredient::SoyMilk,
-        Ingredient::Sugar,
-    ];
+    pub const ALL: &[Ingredient] =
+        &[Ingredient::Arabica, Ingredient::Robusta, Ingredient::Mixed, Ingredient::CowMilk, Ingredient::SoyMilk, Ingredient::Sugar];
 
     /// The serialized name.
     pub fn as_str(self) -> &'static str {

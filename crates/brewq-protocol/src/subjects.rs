@@ -222,9 +222,9 @@ pub fn may_answer(subject: &str, reply: &str) -> bool {
         && reply.split('.').all(|token| !token.is_empty() && token != "*" && token != ">")
         && !reply.contains(|c: char| c.is_whitespace() || c.is_control());
     plain
-        && callers(subject).iter().any(|role| {
-            reply.strip_prefix(inbox_prefix(role).as_str()).is_some_and(|rest| rest.starts_with('.') && rest.len() > 1)
-        })
+        && callers(subject)
+            .iter()
+            .any(|role| reply.strip_prefix(inbox_prefix(role).as_str()).is_some_and(|rest| rest.starts_with('.') && rest.len() > 1))
 }
 
 #[cfg(test)]

@@ -150,7 +150,10 @@ fn a_record_without_its_name_keeps_the_rest_and_reads_back_as_it_was_written() {
     let removed = record.without_name(now());
     assert_eq!(removed.order.name, "");
     assert_eq!(removed.shown_name(), REMOVED_NAME);
-    assert_eq!((removed.status, removed.machine, removed.order.size, &removed.history), (record.status, record.machine, record.order.size, &record.history));
+    assert_eq!(
+        (removed.status, removed.machine, removed.order.size, &removed.history),
+        (record.status, record.machine, record.order.size, &record.history)
+    );
     let value = serde_json::to_value(&removed).expect("json");
     assert_eq!(value["name"], "");
     assert_eq!(serde_json::from_value::<OrderRecord>(value).expect("reads back"), removed);
@@ -231,7 +234,8 @@ fn a_hold_is_shown_on_a_machine_whose_state_does_not_show_it_yet() {
         brew_millis: Default::default(),
         at: crate::now(),
     };
-    let mut fleet = MachineView::fleet(vec![beat(1, MachineState::Idle), beat(2, MachineState::Paused), beat(3, MachineState::Idle)], crate::now());
+    let mut fleet =
+        MachineView::fleet(vec![beat(1, MachineState::Idle), beat(2, MachineState::Paused), beat(3, MachineState::Idle)], crate::now());
     let holds = [(1, MachineCommand::OutOfService), (2, MachineCommand::Pause)].into_iter().collect();
     MachineView::note_holds(&mut fleet, &holds);
     let shown: Vec<_> = fleet.iter().map(|machine| machine.hold).collect();
@@ -247,8 +251,21 @@ fn name_check(name: &str) -> Result<String, ValidationError> {
 #[test]
 fn names_in_any_script_with_accents_and_emoji_are_accepted() {
     let names = [
-        "Zoë", "François", "李", "Ali", "علي", "José María", "Nguye\u{0302}\u{0303}n", "Jean-Luc O'Brien", "山田 太郎",
-        "Ana ☕", "\u{2764}\u{FE0F} Léa", "1\u{FE0F}\u{20E3}", "Ζωή", "Анна", "👍🏽",
+        "Zoë",
+        "François",
+        "李",
+        "Ali",
+        "علي",
+        "José María",
+        "Nguye\u{0302}\u{0303}n",
+        "Jean-Luc O'Brien",
+        "山田 太郎",
+        "Ana ☕",
+        "\u{2764}\u{FE0F} Léa",
+        "1\u{FE0F}\u{20E3}",
+        "Ζωή",
+        "Анна",
+        "👍🏽",
     ];
     for name in names {
         assert_eq!(name_check(name).as_deref(), Ok(name), "{name:?}");
@@ -259,19 +276,51 @@ fn names_in_any_script_with_accents_and_emoji_are_accepted() {
 #[test]
 fn names_that_could_reorder_or_hide_the_text_around_them_are_refused() {
     let hidden = [
-        '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
-        '\u{200E}', '\u{200F}', '\u{061C}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{2061}', '\u{2064}',
-        '\u{FEFF}', '\u{00AD}', '\u{180E}', '\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{E0001}', '\u{E0041}',
-        '\u{E007F}', '\u{034F}', '\u{2028}', '\u{2029}', '\u{2800}', '\u{0600}', '\u{FFF9}', '\u{1D173}',
+        '\u{202A}',
+        '\u{202B}',
+        '\u{202C}',
+        '\u{202D}',
+        '\u{202E}',
+        '\u{2066}',
+        '\u{2067}',
+        '\u{2068}',
+        '\u{2069}',
+        '\u{200E}',
+        '\u{200F}',
+        '\u{061C}',
+        '\u{200B}',
+        '\u{200C}',
+        '\u{200D}',
+        '\u{2060}',
+        '\u{2061}',
+        '\u{2064}',
+        '\u{FEFF}',
+        '\u{00AD}',
+        '\u{180E}',
+        '\u{115F}',
+        '\u{1160}',
+        '\u{3164}',
+        '\u{FFA0}',
+        '\u{E0001}',
+        '\u{E0041}',
+        '\u{E007F}',
+        '\u{034F}',
+        '\u{2028}',
+        '\u{2029}',
+        '\u{2800}',
+        '\u{0600}',
+        '\u{FFF9}',
+        '\u{1D173}',
     ];
     for c in hidden {
         let error = name_check(&format!("Ana{c}Bob")).expect_err("refused");
         assert_eq!(error.field, "name", "{c:?}");
-        assert!(error.message.contains("invisible or text-direction") && error.message.contains(&format!("{:04X}", u32::from(c))), "{c:?}: {error}");
+        assert!(
+            error.message.contains("invisible or text-direction") && error.message.contains(&format!("{:04X}", u32::from(c))),
+            "{c:?}: {error}"
+        );
     }
-    let misplaced = [
-        "\u{0301}Ana", "Ana \u{0301}Bob", "\u{FE0F}", "Ana \u{FE0F}", "\u{E0100}Ana", "Za\u{0301}\u{0302}\u{0303}\u{0304}lgo",
-    ];
+    let misplaced = ["\u{0301}Ana", "Ana \u{0301}Bob", "\u{FE0F}", "Ana \u{FE0F}", "\u{E0100}Ana", "Za\u{0301}\u{0302}\u{0303}\u{0304}lgo"];
     for name in misplaced {
         assert_eq!(name_check(name).expect_err(name).field, "name", "{name:?}");
     }

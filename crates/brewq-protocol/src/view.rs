@@ -128,11 +128,15 @@ impl OrderView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum OrderLookup {
-    Found { order: Box<OrderView> },
+    Found {
+        order: Box<OrderView>,
+    },
     /// No order has this id (or it is not an order id at all).
     NotFound,
     /// The record or the queue could not be read; try again.
-    Unavailable { message: String },
+    Unavailable {
+        message: String,
+    },
 }
 
 /// The answer to [`crate::subjects::SHOP_READ`]: the queue and the fleet, as the shop shows them.
@@ -146,7 +150,9 @@ pub enum ShopView {
         in_flight: u64,
         machines: Vec<MachineView>,
     },
-    Unavailable { message: String },
+    Unavailable {
+        message: String,
+    },
 }
 
 #[cfg(test)]
@@ -167,11 +173,13 @@ mod tests {
         let positions: Vec<_> = [1, 3, 4, 5].into_iter().map(|sequence| queue.order_view(queued(sequence)).position).collect();
         assert_eq!(positions, [Some(1), Some(2), Some(3), Some(4)]);
         // Two handed out and brewing: they count as ahead of every waiting order.
-        let brewing = QueueSnapshot { waiting: 2, in_flight: 2, delivered_sequence: 3, last_sequence: 5, fresh: true, ..QueueSnapshot::default() };
+        let brewing =
+            QueueSnapshot { waiting: 2, in_flight: 2, delivered_sequence: 3, last_sequence: 5, fresh: true, ..QueueSnapshot::default() };
         assert_eq!(brewing.order_view(queued(5)).position, Some(4));
         // Order 1 handed to a machine that was paused meanwhile and handed it back: it goes
         // out again first.
-        let handed_back = QueueSnapshot { waiting: 3, in_flight: 1, delivered_sequence: 1, last_sequence: 4, fresh: true, ..QueueSnapshot::default() };
+        let handed_back =
+            QueueSnapshot { waiting: 3, in_flight: 1, delivered_sequence: 1, last_sequence: 4, fresh: true, ..QueueSnapshot::default() };
         let positions: Vec<_> = [1, 2, 4].into_iter().map(|sequence| handed_back.order_view(queued(sequence)).position).collect();
         assert_eq!(positions, [Some(1), Some(2), Some(4)]);
         // Order 1 cancelled: the queue now starts at 2, with no gap left to count.

@@ -48,9 +48,7 @@ impl NatsConfig {
 pub fn options(config: &NatsConfig) -> async_nats::ConnectOptions {
     let options = match &config.credentials {
         Credentials::Nkey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
-        Credentials::UserPassword { user, password } => {
-            async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
-        }
+        Credentials::UserPassword { user, password } => async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone()),
     };
     let options = options.name(&config.name).custom_inbox_prefix(config.inbox_prefix());
     match &config.tls_ca {
@@ -99,8 +97,8 @@ pub async fn connect(config: &NatsConfig) -> anyhow::Result<async_nats::Client> 
         .event_callback(move |event| {
             let (name, connected_before) = (name.clone(), connected_before.clone());
             async move {
-                let reconnect = matches!(event, async_nats::Event::Connected)
-                    && connected_before.swap(true, std::sync::atomic::Ordering::Relaxed);
+                let reconnect =
+                    matches!(event, async_nats::Event::Connected) && connected_before.swap(true, std::sync::atomic::Ordering::Relaxed);
                 record_event(&name, &event, reconnect);
                 log_event(&name, event);
             }

@@ -5,11 +5,7 @@ use anyhow::Context;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Publishes `value` as JSON on `subject` and waits for the PubAck (the message is stored).
-pub async fn publish_json<T: Serialize>(
-    jetstream: &async_nats::jetstream::Context,
-    subject: String,
-    value: &T,
-) -> anyhow::Result<u64> {
+pub async fn publish_json<T: Serialize>(jetstream: &async_nats::jetstream::Context, subject: String, value: &T) -> anyhow::Result<u64> {
     let payload = serde_json::to_vec(value).context("encoding")?;
     let ack = jetstream.publish(subject, payload.into()).await.context("publishing")?.await.context("storing")?;
     Ok(ack.sequence)
@@ -32,9 +28,10 @@ pub async fn last_json<T: DeserializeOwned>(
     for sequence in first..=state.last_sequence {
         // A sequence can be missing (deleted); skip it.
         if let Ok(message) = handle.get_raw_message(sequence).await
-            && let Ok(value) = serde_json::from_slice(&message.payload) {
-                values.push(value);
-            }
+            && let Ok(value) = serde_json::from_slice(&message.payload)
+        {
+            values.push(value);
+        }
     }
     Ok(values)
 }

@@ -36,11 +36,7 @@ pub async fn get_json<T: DeserializeOwned>(store: &Store, key: &str) -> anyhow::
 ///
 /// A write whose acknowledgement timed out may or may not have landed: the loop reads again,
 /// so `decide` must recognise its own earlier write (brewq keeps a marker in the value).
-pub async fn modify<T, R>(
-    store: &Store,
-    key: &str,
-    decide: impl FnMut(Option<T>) -> anyhow::Result<(Change<T>, R)>,
-) -> anyhow::Result<R>
+pub async fn modify<T, R>(store: &Store, key: &str, decide: impl FnMut(Option<T>) -> anyhow::Result<(Change<T>, R)>) -> anyhow::Result<R>
 where
     T: Serialize + DeserializeOwned,
 {
@@ -151,8 +147,11 @@ pub fn is_retryable(error: &async_nats::jetstream::kv::UpdateError) -> bool {
         UpdateErrorKind::InvalidKey => false,
         UpdateErrorKind::Other => {
             let text = format!("{error:?} {error}");
-            text.contains("10164") || text.contains("10071") || text.contains("StreamNotFound")
-                || text.contains("no responders") || text.contains("BrokenPipe")
+            text.contains("10164")
+                || text.contains("10071")
+                || text.contains("StreamNotFound")
+                || text.contains("no responders")
+                || text.contains("BrokenPipe")
         }
     }
 }

@@ -92,8 +92,7 @@ async fn send<Rep: DeserializeOwned>(
         Ok(Err(error)) => return Err(classify(subject_owned, timeout, error)),
         Ok(Ok(message)) => message,
     };
-    serde_json::from_slice(&message.payload)
-        .map_err(|source| RequestError::BadReply { subject: subject_owned, source })
+    serde_json::from_slice(&message.payload).map_err(|source| RequestError::BadReply { subject: subject_owned, source })
 }
 
 fn classify(subject: String, timeout: Duration, error: async_nats::RequestError) -> RequestError {

@@ -228,9 +228,7 @@ impl Ledger {
 
     /// The reservation record of `order_id`, if any.
     pub async fn reservation(&self, order_id: &str) -> anyhow::Result<Option<(Reservation, u64)>> {
-        get_json(&self.store, &subjects::reservation_key(order_id))
-            .await
-            .with_context(|| format!("reading the reservation of {order_id}"))
+        get_json(&self.store, &subjects::reservation_key(order_id)).await.with_context(|| format!("reading the reservation of {order_id}"))
     }
 }
 

@@ -32,10 +32,8 @@ pub async fn run(_config: Config, client: async_nats::Client, shutdown: Cancella
     let (ledger, writer) = Ledger::new(store, client.clone());
     let writers = TaskTracker::new();
     writers.spawn(writer);
-    let mut requests = client
-        .queue_subscribe(subjects::STOCK_SUBJECTS, subjects::STOCK_QUEUE.into())
-        .await
-        .context("subscribing to stock requests")?;
+    let mut requests =
+        client.queue_subscribe(subjects::STOCK_SUBJECTS, subjects::STOCK_QUEUE.into()).await.context("subscribing to stock requests")?;
     tracing::info!("stock manager ready");
     let tracker = TaskTracker::new();
     loop {
@@ -144,9 +142,7 @@ fn result_name(reply: &StockReply) -> &'static str {
 
 fn order_id(command: &StockCommand) -> &str {
     match command {
-        StockCommand::Reserve { order_id, .. }
-        | StockCommand::Commit { order_id }
-        | StockCommand::Release { order_id } => order_id,
+        StockCommand::Reserve { order_id, .. } | StockCommand::Commit { order_id } | StockCommand::Release { order_id } => order_id,
         StockCommand::Restock { .. } | StockCommand::Threshold { .. } | StockCommand::Get => "",
     }
 }

@@ -200,10 +200,8 @@ async fn apply_batch(
             };
             results.push((job.edit)(&mut doc, slot));
         }
-        let written: Vec<(String, Reservation, u64)> = slots
-            .into_iter()
-            .filter_map(|(id, slot)| Some((id, slot.record.filter(|_| slot.changed)?, slot.revision)))
-            .collect();
+        let written: Vec<(String, Reservation, u64)> =
+            slots.into_iter().filter_map(|(id, slot)| Some((id, slot.record.filter(|_| slot.changed)?, slot.revision))).collect();
         let records = written.iter().map(|(id, record, revision)| KvWrite {
             key: subjects::reservation_key(id),
             // Plain data always serializes.
@@ -250,7 +248,13 @@ fn remember(known: &mut Known, written: Vec<(String, Reservation, u64)>, revisio
 
 /// Writes the levels over `revision` and, in the same atomic batch, the reservation records,
 /// each over the revision it was read at; the levels' new revision.
-async fn write(store: &Store, client: &async_nats::Client, levels: Vec<u8>, revision: u64, mut records: Vec<KvWrite>) -> Result<u64, BatchFailure> {
+async fn write(
+    store: &Store,
+    client: &async_nats::Client,
+    levels: Vec<u8>,
+    revision: u64,
+    mut records: Vec<KvWrite>,
+) -> Result<u64, BatchFailure> {
     if records.is_empty() {
         return store.update(subjects::STOCK_KEY, levels.into(), revision).await.map_err(|error| match is_retryable(&error) {
             true => BatchFailure::Lost(error.to_string()),

@@ -8,9 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use brewq_protocol::{
-    MachineView, OrderReply, OrderRequest, OrderView, QueueView, StockCommand, StockReply, StockSnapshot, subjects,
-};
+use brewq_protocol::{MachineView, OrderReply, OrderRequest, OrderView, QueueView, StockCommand, StockReply, StockSnapshot, subjects};
 use brewq_runtime::request::{request_bytes_with_header, request_json};
 use serde_json::Value;
 
@@ -22,13 +20,8 @@ type Shared = State<Arc<AppState>>;
 /// `POST /api/orders`: 201 with the order id, position and ETA; 400 naming the field; 409
 /// when stock is short; 503 when the back end cannot be reached. The `Idempotency-Key`
 /// header makes retries one order.
-pub async fn create_order(
-    State(state): Shared,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<impl IntoResponse, AppError> {
-    let mut request: OrderRequest =
-        serde_json::from_slice(&body).map_err(|error| AppError::rejected(OrderReply::unreadable(&error)))?;
+pub async fn create_order(State(state): Shared, headers: HeaderMap, body: axum::body::Bytes) -> Result<impl IntoResponse, AppError> {
+    let mut request: OrderRequest = serde_json::from_slice(&body).map_err(|error| AppError::rejected(OrderReply::unreadable(&error)))?;
     if let Some(key) = headers.get("idempotency-key") {
         let key = key.to_str().unwrap_or("\u{fffd}");
         request.idempotency_key = Some(Value::from(key));
@@ -119,9 +112,14 @@ pub async fn cancel_order(State(state): Shared, Path(order_id): Path<String>) ->
         return Err(not_found(&order_id));
     }
     let header = (subjects::ORDER_ID_HEADER, order_id.as_str());
-    let reply: OrderReply =
-        request_bytes_with_header(&state.client, subjects::ORDER_CANCEL, header, order_id.clone().into_bytes(), state.config.request_timeout)
-            .await?;
+    let reply: OrderReply = request_bytes_with_header(
+        &state.client,
+        subjects::ORDER_CANCEL,
+        header,
+        order_id.clone().into_bytes(),
+        state.config.request_timeout,
+    )
+    .await?;
     if reply.is_success() { Ok(Json(reply)) } else { Err(AppError::rejected(reply)) }
 }
 

@@ -56,16 +56,11 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
             AppError::Rejected(reply) => (status_of(reply.code), Json(*reply)).into_response(),
-            AppError::Status(status, message) => {
-                (status, Json(serde_json::json!({"status": "error", "message": message}))).into_response()
-            }
+            AppError::Status(status, message) => (status, Json(serde_json::json!({"status": "error", "message": message}))).into_response(),
             AppError::Unavailable(error) => {
                 tracing::warn!(error = format!("{error:#}"), "back end unavailable");
-                let reply = OrderReply::rejected(
-                    RejectCode::Unavailable,
-                    "the coffee shop cannot be reached right now; please retry",
-                    None,
-                );
+                let reply =
+                    OrderReply::rejected(RejectCode::Unavailable, "the coffee shop cannot be reached right now; please retry", None);
                 (StatusCode::SERVICE_UNAVAILABLE, Json(reply)).into_response()
             }
         }

@@ -115,10 +115,7 @@ async fn serve(
     let (state, refresher) = AppState::new(config, client.clone(), shutdown.clone());
     tracker.spawn(refresher);
     tracing::info!(%address, "{what} ready");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .context("serving HTTP")?;
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await.context("serving HTTP")?;
     tracker.close();
     tracker.wait().await;
     client.drain().await.context("draining the NATS connection")?;

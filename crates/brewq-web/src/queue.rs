@@ -24,9 +24,7 @@ impl Figures {
     /// The figures of a controller's answer; none when it could not read them.
     fn of(view: ShopView) -> Self {
         match view {
-            ShopView::Current { queue, waiting, in_flight, machines } => {
-                Figures { queue: Some(queue), waiting, in_flight, machines }
-            }
+            ShopView::Current { queue, waiting, in_flight, machines } => Figures { queue: Some(queue), waiting, in_flight, machines },
             ShopView::Unavailable { .. } => Figures::default(),
         }
     }
@@ -38,12 +36,7 @@ impl Figures {
 }
 
 /// Asks for the figures every `every` until shutdown; an unanswered request makes them unknown.
-pub(crate) async fn refresh(
-    client: async_nats::Client,
-    sender: watch::Sender<Figures>,
-    every: Duration,
-    shutdown: CancellationToken,
-) {
+pub(crate) async fn refresh(client: async_nats::Client, sender: watch::Sender<Figures>, every: Duration, shutdown: CancellationToken) {
     let client = &client;
     brewq_runtime::refresh::every(sender, every, shutdown, |_| async move {
         match request_bytes::<ShopView>(client, subjects::SHOP_READ, Vec::new(), every * 3).await {
@@ -63,14 +56,9 @@ pub async fn order(client: &async_nats::Client, order_id: &str, timeout: Duratio
         return Ok(None);
     }
     let header = (subjects::ORDER_ID_HEADER, order_id);
-    let lookup: OrderLookup = brewq_runtime::request::request_bytes_with_header(
-        client,
-        subjects::ORDER_READ,
-        header,
-        order_id.as_bytes().to_vec(),
-        timeout,
-    )
-    .await?;
+    let lookup: OrderLookup =
+        brewq_runtime::request::request_bytes_with_header(client, subjects::ORDER_READ, header, order_id.as_bytes().to_vec(), timeout)
+            .await?;
     match lookup {
         OrderLookup::Found { order } => Ok(Some(*order)),
         OrderLookup::NotFound => Ok(None),

@@ -10,11 +10,8 @@ use crate::{AppState, Config, app};
 
 async fn offline_app() -> axum::Router {
     // Nothing listens on port 1: the client stays disconnected, retrying in the background.
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect("127.0.0.1:1")
-        .await
-        .expect("a client is returned at once");
+    let client =
+        async_nats::ConnectOptions::new().retry_on_initial_connect().connect("127.0.0.1:1").await.expect("a client is returned at once");
     let (state, _refresher) = AppState::new(Config::default(), client, CancellationToken::new());
     app(state)
 }
@@ -137,7 +134,8 @@ async fn a_body_over_the_limit_is_refused_with_413_naming_it_whether_announced_o
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(reply["message"].as_str().is_some_and(|message| message.contains("4096 bytes")), "{reply}");
 
-    let chunks: Vec<Result<String, std::io::Error>> = large.as_bytes().chunks(1000).map(|chunk| Ok(String::from_utf8_lossy(chunk).into_owned())).collect();
+    let chunks: Vec<Result<String, std::io::Error>> =
+        large.as_bytes().chunks(1000).map(|chunk| Ok(String::from_utf8_lossy(chunk).into_owned())).collect();
     let streamed = Request::post("/api/orders").body(Body::from_stream(futures::stream::iter(chunks))).expect("request");
     let (status, _, reply) = send_to(&app, streamed).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");

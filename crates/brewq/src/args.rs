@@ -154,7 +154,8 @@ fn parse_period(text: &str) -> Result<std::time::Duration, String> {
         Some('s') => 1,
         _ => return Err("expected a number and a unit: 30d, 12h, 90m or 45s".into()),
     };
-    let count: u64 = text[..text.len() - 1].parse().map_err(|_| format!("{text:?} is not a whole number and a unit (30d, 12h, 90m, 45s)"))?;
+    let count: u64 =
+        text[..text.len() - 1].parse().map_err(|_| format!("{text:?} is not a whole number and a unit (30d, 12h, 90m, 45s)"))?;
     count.checked_mul(unit).map(std::time::Duration::from_secs).ok_or_else(|| format!("{text:?} is too long"))
 }
 

@@ -5,7 +5,6 @@ use anyhow::Context;
 use brewq_launch::{ClusterInfo, Role, keys::read_seed_file};
 use brewq_runtime::{Credentials, NatsConfig};
 
-
 use crate::args::ConnectArgs;
 
 /// Variable that may hold the nkey seed itself (prefer a file: variables leak more easily).

@@ -112,7 +112,9 @@ pub async fn office(args: OfficeArgs) -> anyhow::Result<()> {
 
 async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
     use anyhow::Context;
-    tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen} (is it in use? choose another with --listen)"))
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (is it in use? choose another with --listen)"))
 }
 
 /// `brewq provision`.

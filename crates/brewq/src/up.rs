@@ -38,11 +38,8 @@ pub async fn run(args: UpArgs, log_format: LogFormatArg) -> anyhow::Result<()> {
         config.service_env.push(("BREWQ_LOG_FORMAT".into(), "json".into()));
     }
     if !args.nats_ports.is_empty() {
-        let ports: anyhow::Result<Vec<NodePorts>> = args
-            .nats_ports
-            .iter()
-            .map(|&client| Ok(NodePorts { client, route: free_port()?, monitor: free_port()? }))
-            .collect();
+        let ports: anyhow::Result<Vec<NodePorts>> =
+            args.nats_ports.iter().map(|&client| Ok(NodePorts { client, route: free_port()?, monitor: free_port()? })).collect();
         config.ports = Some(ports?);
     }
     // Listening before anything starts: a stop asked for during the start-up then stops the

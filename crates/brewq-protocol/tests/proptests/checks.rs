@@ -13,8 +13,8 @@ use brewq_protocol::order::MAX_NAME_CHARS;
 use brewq_protocol::queue::{self, DEFAULT_BREW_TIME, QueueView};
 use brewq_protocol::stock::Reservation;
 use brewq_protocol::{
-    KeyedOrder, MachineCommand, MachineHeartbeat, MachineView, Order, OrderRecord, OrderReply, OrderRequest, OrderStatus,
-    OrderUpdate, Size, StockCommand, StockReply, StockSnapshot, UpdateReply, subjects,
+    KeyedOrder, MachineCommand, MachineHeartbeat, MachineView, Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, OrderUpdate,
+    Size, StockCommand, StockReply, StockSnapshot, UpdateReply, subjects,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,9 +27,36 @@ pub const ORDER_FIELDS: &[&str] = &["name", "size", "bean_type", "milk", "sugar_
 /// zero-width and other invisible characters (the list of issue 17; the validator's own table
 /// is larger).
 pub const HIDDEN_IN_NAMES: &[char] = &[
-    '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200E}',
-    '\u{200F}', '\u{061C}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{2061}', '\u{2062}', '\u{2063}', '\u{2064}',
-    '\u{FEFF}', '\u{00AD}', '\u{180E}', '\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{E0001}', '\u{E0020}', '\u{E007F}',
+    '\u{202A}',
+    '\u{202B}',
+    '\u{202C}',
+    '\u{202D}',
+    '\u{202E}',
+    '\u{2066}',
+    '\u{2067}',
+    '\u{2068}',
+    '\u{2069}',
+    '\u{200E}',
+    '\u{200F}',
+    '\u{061C}',
+    '\u{200B}',
+    '\u{200C}',
+    '\u{200D}',
+    '\u{2060}',
+    '\u{2061}',
+    '\u{2062}',
+    '\u{2063}',
+    '\u{2064}',
+    '\u{FEFF}',
+    '\u{00AD}',
+    '\u{180E}',
+    '\u{115F}',
+    '\u{1160}',
+    '\u{3164}',
+    '\u{FFA0}',
+    '\u{E0001}',
+    '\u{E0020}',
+    '\u{E007F}',
 ];
 
 /// Longest error message a refused order may carry: a refusal quotes a little of the value,
@@ -275,11 +302,5 @@ fn records_in_every_state(id: &str) -> Vec<OrderRecord> {
         record
     };
     let brewing = moved(&queued, OrderStatus::Brewing);
-    vec![
-        moved(&brewing, OrderStatus::Ready),
-        moved(&brewing, OrderStatus::Failed),
-        moved(&queued, OrderStatus::Cancelled),
-        brewing,
-        queued,
-    ]
+    vec![moved(&brewing, OrderStatus::Ready), moved(&brewing, OrderStatus::Failed), moved(&queued, OrderStatus::Cancelled), brewing, queued]
 }

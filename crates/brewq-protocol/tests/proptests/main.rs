@@ -12,8 +12,29 @@ use serde_json::{Map, Value};
 /// Characters that have broken parsers and screens: bidirectional controls, zero-width ones,
 /// combining marks, variation selectors, surrogate-range escapes' neighbours, quotes, escapes.
 const TRICKY: &[char] = &[
-    '\u{202E}', '\u{2066}', '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{00AD}', '\u{0301}', '\u{FE0F}', '\u{E0041}', '\u{3164}',
-    '\u{2028}', '\u{0000}', '\u{001B}', '\u{007F}', '\u{FFFD}', '\u{10FFFF}', '"', '\\', 'é', '李', '🏴', ' ', '\t',
+    '\u{202E}',
+    '\u{2066}',
+    '\u{200B}',
+    '\u{200D}',
+    '\u{FEFF}',
+    '\u{00AD}',
+    '\u{0301}',
+    '\u{FE0F}',
+    '\u{E0041}',
+    '\u{3164}',
+    '\u{2028}',
+    '\u{0000}',
+    '\u{001B}',
+    '\u{007F}',
+    '\u{FFFD}',
+    '\u{10FFFF}',
+    '"',
+    '\\',
+    'é',
+    '李',
+    '🏴',
+    ' ',
+    '\t',
 ];
 
 /// Strings: short arbitrary Unicode, plain words, tricky characters among letters, and now
@@ -43,12 +64,7 @@ fn number() -> BoxedStrategy<Value> {
 
 /// Any JSON value, a few levels deep.
 fn json() -> BoxedStrategy<Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        number(),
-        text().prop_map(Value::String),
-    ];
+    let leaf = prop_oneof![Just(Value::Null), any::<bool>().prop_map(Value::Bool), number(), text().prop_map(Value::String),];
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
@@ -77,13 +93,14 @@ fn timestamp() -> BoxedStrategy<Value> {
     let zone = (select(&["Z", "+", "-"][..]), 0..=23u32, 0..=59u32);
     let good = (0..=9999u32, 1..=12u32, 1..=28u32, 0..=23u32, 0..=59u32, 0..=60u32, zone);
     let wild = (0..=9999u32, 0..=13u32, 0..=32u32, 0..=25u32, 0..=61u32, 0..=61u32, (select(&["Z", "+", "-"][..]), 0..=25u32, 0..=61u32));
-    let written = |(year, month, day, hour, minute, second, (zone, zone_hour, zone_minute)): (u32, u32, u32, u32, u32, u32, (&str, u32, u32))| {
-        let zone = match zone {
-            "Z" => "Z".to_owned(),
-            sign => format!("{sign}{zone_hour:02}:{zone_minute:02}"),
+    let written =
+        |(year, month, day, hour, minute, second, (zone, zone_hour, zone_minute)): (u32, u32, u32, u32, u32, u32, (&str, u32, u32))| {
+            let zone = match zone {
+                "Z" => "Z".to_owned(),
+                sign => format!("{sign}{zone_hour:02}:{zone_minute:02}"),
+            };
+            Value::from(format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{zone}"))
         };
-        Value::from(format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{zone}"))
-    };
     prop_oneof![
         6 => good.prop_map(written),
         2 => wild.prop_map(written),
@@ -156,7 +173,8 @@ fn order_id() -> BoxedStrategy<Value> {
 }
 
 fn name() -> BoxedStrategy<Value> {
-    prop_oneof![2 => select(&["Zoë", "François", "李", "Ali", "Quentin"][..]).prop_map(Value::from), 3 => text().prop_map(Value::from)].boxed()
+    prop_oneof![2 => select(&["Zoë", "François", "李", "Ali", "Quentin"][..]).prop_map(Value::from), 3 => text().prop_map(Value::from)]
+        .boxed()
 }
 
 fn sugar() -> BoxedStrategy<Value> {
@@ -289,10 +307,7 @@ fn heartbeat_fields() -> Vec<(&'static str, BoxedStrategy<Value>)> {
 
 fn machine_view() -> BoxedStrategy<Value> {
     let mut fields = heartbeat_fields();
-    fields.extend([
-        ("online", any::<bool>().prop_map(Value::Bool).boxed()),
-        ("hold", maybe(word(MACHINE_COMMANDS))),
-    ]);
+    fields.extend([("online", any::<bool>().prop_map(Value::Bool).boxed()), ("hold", maybe(word(MACHINE_COMMANDS)))]);
     object(fields)
 }
 

@@ -103,11 +103,9 @@ pub async fn machine(
     Ok(match &sent {
         Commanded::Applied(heartbeat) => Json(serde_json::to_value(heartbeat).unwrap_or_default()).into_response(),
         // Accepted for later: the machine takes the hold up when it starts.
-        Commanded::Kept => (
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({"id": id, "kept": true, "message": sent.describe(id, command)})),
-        )
-            .into_response(),
+        Commanded::Kept => {
+            (StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "kept": true, "message": sent.describe(id, command)}))).into_response()
+        }
     })
 }
 
@@ -121,7 +119,8 @@ pub async fn restock(State(state): Shared, headers: HeaderMap, Json(restock): Js
     let (user, operator) = require(&state, &headers, true).await?;
     let mut items = brewq_protocol::stock::Items::new();
     for (name, amount) in &restock.items {
-        let ingredient = Ingredient::parse(name).ok_or_else(|| AppError::status(StatusCode::BAD_REQUEST, &format!("unknown ingredient {name}")))?;
+        let ingredient =
+            Ingredient::parse(name).ok_or_else(|| AppError::status(StatusCode::BAD_REQUEST, &format!("unknown ingredient {name}")))?;
         if *amount == 0 {
             return Err(AppError::status(StatusCode::BAD_REQUEST, &format!("amount of {name} must be more than 0")));
         }
@@ -132,7 +131,8 @@ pub async fn restock(State(state): Shared, headers: HeaderMap, Json(restock): Js
     }
     let target: Vec<String> = items.iter().map(|(ingredient, amount)| format!("{ingredient}={amount}")).collect();
     let command = StockCommand::Restock { items };
-    let reply: Result<StockReply, _> = request_json(&operator.client, &subjects::stock_subject(&command), &command, Duration::from_secs(5)).await;
+    let reply: Result<StockReply, _> =
+        request_json(&operator.client, &subjects::stock_subject(&command), &command, Duration::from_secs(5)).await;
     let failure = match &reply {
         Ok(StockReply::Snapshot { .. }) => None,
         Ok(StockReply::Refused { message }) => Some(format!("refused: {message}")),

@@ -82,7 +82,14 @@ pub async fn events(
 async fn read(state: &AppState, operator: &Operator, user: String) -> Dashboard {
     let snapshot = state.queue.borrow().clone();
     let timeout = Duration::from_secs(3);
-    let stock = match brewq_runtime::request::request_json(&operator.client, &subjects::stock_subject(&StockCommand::Get), &StockCommand::Get, timeout).await {
+    let stock = match brewq_runtime::request::request_json(
+        &operator.client,
+        &subjects::stock_subject(&StockCommand::Get),
+        &StockCommand::Get,
+        timeout,
+    )
+    .await
+    {
         Ok(StockReply::Snapshot { stock }) => Some(stock),
         _ => None,
     };

@@ -28,7 +28,9 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         }
     }
     let command = StockCommand::Get;
-    let reply = brewq_runtime::request::request_json(&client, &subjects::stock_subject(&command), &command, std::time::Duration::from_secs(10)).await?;
+    let reply =
+        brewq_runtime::request::request_json(&client, &subjects::stock_subject(&command), &command, std::time::Duration::from_secs(10))
+            .await?;
     let StockReply::Snapshot { stock } = reply else { anyhow::bail!("unexpected stock reply {reply:?}") };
     let accounting = brewq_protocol::accounting::check(&records, &reservations, &stock);
     if args.json {

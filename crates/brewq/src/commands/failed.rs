@@ -15,13 +15,8 @@ pub async fn run(args: FailedArgs) -> anyhow::Result<()> {
         Some(FailedAction::GiveUp(target)) => (subjects::DEAD_LETTER_GIVE_UP, "give-up", target),
     };
     let client = super::admin(&target.client).await?;
-    let reply: OrderReply = brewq_runtime::request::request_bytes(
-        &client,
-        subject,
-        target.id.clone().into_bytes(),
-        Duration::from_secs(10),
-    )
-    .await?;
+    let reply: OrderReply =
+        brewq_runtime::request::request_bytes(&client, subject, target.id.clone().into_bytes(), Duration::from_secs(10)).await?;
     let outcome = if reply.is_success() { "ok".to_owned() } else { reply.message.clone() };
     super::audit(&client, action, &format!("order {}", target.id), &outcome).await;
     if target.client.json {

@@ -71,8 +71,11 @@ pub async fn follow(client: &async_nats::Client, order_id: &str, verbose: bool) 
         }
         if record.status.is_terminal() {
             if verbose && record.status == brewq_protocol::OrderStatus::Ready {
-                println!("{}, your coffee is ready{}", record.order.name,
-                    record.machine.map(|machine| format!(" at machine {machine}")).unwrap_or_default());
+                println!(
+                    "{}, your coffee is ready{}",
+                    record.order.name,
+                    record.machine.map(|machine| format!(" at machine {machine}")).unwrap_or_default()
+                );
             }
             return Ok(record);
         }

@@ -12,7 +12,11 @@ pub fn run(command: SecurityCommand) -> anyhow::Result<()> {
             println!("wrote {} node config(s), keys and cluster.json to {}", nodes, out.display());
             println!("client URLs: {}", info.nats_urls.join(","));
             println!("start each node with: nats-server -c {}/n<N>.conf", out.display());
-            println!("then, e.g.: brewq <command> --data-dir {} ...  (or --nats-url and --seed-file {}/keys/<role>.nk)", out.display(), out.display());
+            println!(
+                "then, e.g.: brewq <command> --data-dir {} ...  (or --nats-url and --seed-file {}/keys/<role>.nk)",
+                out.display(),
+                out.display()
+            );
             Ok(())
         }
         SecurityCommand::Matrix => {

@@ -42,7 +42,10 @@ async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
     }
     let record = &view.record;
     let order = &record.order;
-    println!("order {} for {}: {} {} coffee, milk {}, sugar {}", record.id, order.name, order.size, order.bean_type, order.milk, order.sugar_count);
+    println!(
+        "order {} for {}: {} {} coffee, milk {}, sugar {}",
+        record.id, order.name, order.size, order.bean_type, order.milk, order.sugar_count
+    );
     let ticket = view.ticket.map(|ticket| format!("ticket {ticket}, ")).unwrap_or_default();
     println!("{ticket}in the logs {}", brewq_protocol::ids::order_ref(&record.id));
     println!("status: {}{}", record.status, record.machine.map(|machine| format!(" (machine {machine})")).unwrap_or_default());
@@ -70,13 +73,9 @@ async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
 /// Cancels a queued order.
 pub async fn cancel(args: StatusArgs) -> anyhow::Result<()> {
     let client = super::admin(&args.client).await?;
-    let reply: OrderReply = brewq_runtime::request::request_bytes(
-        &client,
-        subjects::ORDER_CANCEL,
-        args.id.clone().into_bytes(),
-        Duration::from_secs(10),
-    )
-    .await?;
+    let reply: OrderReply =
+        brewq_runtime::request::request_bytes(&client, subjects::ORDER_CANCEL, args.id.clone().into_bytes(), Duration::from_secs(10))
+            .await?;
     if args.client.json {
         output::json(&reply);
     } else if reply.is_success() {

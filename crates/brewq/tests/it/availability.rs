@@ -96,7 +96,8 @@ async fn assert_nothing_lost_or_left(system: &TestSystem, outcomes: &Outcomes) {
     // table) is run again; one that reads and finds a difference fails the test.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let check = std::process::Command::new(brewq_bin()).args(["check", "--data-dir"]).arg(&system.dir).output().expect("brewq check runs");
+        let check =
+            std::process::Command::new(brewq_bin()).args(["check", "--data-dir"]).arg(&system.dir).output().expect("brewq check runs");
         let (table, errors) = (String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
         if check.status.success() {
             return;
@@ -170,8 +171,10 @@ async fn the_orders_a_stopped_controller_was_handed_are_taken_over_and_placed_on
     let replies = join_all(sends).await;
     let controller = system.system.service(brewq_launch::ServiceKind::Controller).expect("a controller");
     controller.signal("CONT").expect("SIGCONT");
-    let accepted: Vec<String> = replies.iter().filter_map(|reply| reply.as_ref().ok().filter(|reply| reply.is_success())?.order_id.clone()).collect();
-    let unserved: Vec<String> = replies.iter().filter(|reply| !reply.as_ref().is_ok_and(OrderReply::is_success)).map(|reply| format!("{reply:?}")).collect();
+    let accepted: Vec<String> =
+        replies.iter().filter_map(|reply| reply.as_ref().ok().filter(|reply| reply.is_success())?.order_id.clone()).collect();
+    let unserved: Vec<String> =
+        replies.iter().filter(|reply| !reply.as_ref().is_ok_and(OrderReply::is_success)).map(|reply| format!("{reply:?}")).collect();
     assert!(unserved.is_empty(), "every plain customer is served: {unserved:?}");
 
     // The requests taken over are those the stopped controller was handed; woken, it places
@@ -195,7 +198,8 @@ async fn metric_total(system: &TestSystem, services: &[&str], names: &[&str]) ->
     let mut total = 0.0;
     for service in services {
         let page = reqwest::get(&system.system.info.metrics_urls[*service]).await.expect("metrics").text().await.expect("page");
-        let counted = page.lines().filter(|line| names.iter().any(|name| line.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{']))));
+        let counted =
+            page.lines().filter(|line| names.iter().any(|name| line.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{']))));
         total += counted.filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok()).sum::<f64>();
     }
     total

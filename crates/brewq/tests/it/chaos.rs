@@ -102,7 +102,8 @@ async fn the_system_keeps_every_invariant_through_a_chaos_run() {
     println!();
     println!("{}", end.table);
 
-    let refused: Vec<_> = outcomes.iter().filter(|outcome| outcome.kind == Kind::Retrying && !matches!(outcome.answer, Answer::Accepted(_))).collect();
+    let refused: Vec<_> =
+        outcomes.iter().filter(|outcome| outcome.kind == Kind::Retrying && !matches!(outcome.answer, Answer::Accepted(_))).collect();
     assert!(refused.is_empty(), "customers with an idempotency key refused, or not accepted in 120 s: {refused:?}");
     assert_eq!(accepted.iter().collect::<HashSet<_>>().len(), accepted.len(), "one order per accepted request");
     for row in &rows {
@@ -245,7 +246,11 @@ async fn recovery(system: &mut TestSystem, shop: &Shop, name: &str, injected: Du
     let (running, names): (Vec<String>, Vec<String>) = {
         let cluster = &mut system.system.cluster;
         let urls = cluster.monitor_urls();
-        urls.into_iter().enumerate().filter(|(index, _)| cluster.node(*index).is_some()).map(|(index, url)| (url, format!("n{}", index + 1))).unzip()
+        urls.into_iter()
+            .enumerate()
+            .filter(|(index, _)| cluster.node(*index).is_some())
+            .map(|(index, url)| (url, format!("n{}", index + 1)))
+            .unzip()
     };
     let monitor = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("an HTTP client");
     eventually(&format!("every running server healthy after {name}"), Duration::from_secs(120), || async {
@@ -295,11 +300,13 @@ async fn rejoined(monitor: &reqwest::Client, running: &[String], names: &[String
             routez["routes"].as_array().into_iter().flatten().filter_map(|route| route["remote_name"].as_str()).collect();
         let meta = &jsz["meta_cluster"];
         let replicas = meta["replicas"].as_array().cloned().unwrap_or_default();
-        let running_peer = |replica: &&serde_json::Value| replica["name"].as_str().is_some_and(|name| names.iter().any(|running| running == name));
+        let running_peer =
+            |replica: &&serde_json::Value| replica["name"].as_str().is_some_and(|name| names.iter().any(|running| running == name));
         let own = routez["server_name"].as_str().unwrap_or_default();
         let leader = meta["leader"].as_str().unwrap_or_default();
         // Only the leader knows how far its followers are.
-        let current = leader != own || replicas.iter().filter(running_peer).all(|replica| replica["current"] == true && replica["offline"] != true);
+        let current =
+            leader != own || replicas.iter().filter(running_peer).all(|replica| replica["current"] == true && replica["offline"] != true);
         if !names.iter().all(|name| name == own || peers.contains(name.as_str())) || leader.is_empty() || !current {
             return false;
         }

@@ -56,9 +56,7 @@ impl TestSystem {
         let mut config = test_config(dir, machines);
         configure(&mut config);
         let system = System::start(config).await.expect("system starts");
-        let admin = brewq_runtime::connect(&system.nats_config(Role::Admin, "test").expect("admin config"))
-            .await
-            .expect("admin connects");
+        let admin = brewq_runtime::connect(&system.nats_config(Role::Admin, "test").expect("admin config")).await.expect("admin connects");
         TestSystem { system, admin, dir: dir.to_owned(), _temp: None }
     }
 
@@ -198,10 +196,9 @@ impl Drop for TestSystem {
     /// `BREWQ_KEEP_TEST_DIRS=1`.
     fn drop(&mut self) {
         let keep = std::thread::panicking() || std::env::var_os("BREWQ_KEEP_TEST_DIRS").is_some_and(|keep| keep == "1");
-        if keep
-            && let Some(temp) = self._temp.take() {
-                eprintln!("test system kept in {}", temp.keep().display());
-            }
+        if keep && let Some(temp) = self._temp.take() {
+            eprintln!("test system kept in {}", temp.keep().display());
+        }
     }
 }
 
@@ -210,8 +207,7 @@ impl Drop for TestSystem {
 pub async fn order_until_answered(client: &async_nats::Client, payload: &Value, deadline: Instant) -> OrderReply {
     loop {
         let sent =
-            brewq_runtime::request::request_json::<_, OrderReply>(client, subjects::ORDER_REQUESTS, payload, Duration::from_secs(5))
-                .await;
+            brewq_runtime::request::request_json::<_, OrderReply>(client, subjects::ORDER_REQUESTS, payload, Duration::from_secs(5)).await;
         match sent {
             Ok(reply) if reply.code != Some(RejectCode::Unavailable) => return reply,
             other => assert!(Instant::now() < deadline, "no definitive answer before the deadline: {other:?}"),

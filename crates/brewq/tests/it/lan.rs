@@ -8,11 +8,7 @@
 /// Runs `ip args...`; the error says what failed and why.
 pub fn ip(args: &[&str]) -> Result<(), String> {
     let output = std::process::Command::new("ip").args(args).output().map_err(|error| format!("ip: {error}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()))
-    }
+    if output.status.success() { Ok(()) } else { Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim())) }
 }
 
 /// The network and its hosts.

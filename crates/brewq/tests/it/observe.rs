@@ -206,7 +206,10 @@ async fn an_order_shows_in_every_services_metrics_and_logs_and_status_sees_a_ser
     // n3 stays down until restarted below.
     let (health, verdict) = status(&test.dir).await;
     let reason = verdict.expect_err(&format!("a server down is a degraded system: {health:#}"));
-    assert!(reason.contains("degraded") && reason.contains("server n3 (") && reason.contains("is down") && reason.lines().count() == 1, "{reason}");
+    assert!(
+        reason.contains("degraded") && reason.contains("server n3 (") && reason.contains("is down") && reason.lines().count() == 1,
+        "{reason}"
+    );
     assert_eq!(health["servers"][2]["name"], "n3", "a server that is down is named by its place in cluster.json: {health:#}");
     test.system.cluster.restart(2).expect("n3 restarts");
     test.stop().await;

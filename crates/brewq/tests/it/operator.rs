@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use brewq_launch::ServiceKind;
-use brewq_protocol::{DeadLetter, Ingredient, MachineCommand, MachineHeartbeat, MachineState, OrderReply, OrderStatus, RejectCode, StockCommand, StockReply, subjects};
+use brewq_protocol::{
+    DeadLetter, Ingredient, MachineCommand, MachineHeartbeat, MachineState, OrderReply, OrderStatus, RejectCode, StockCommand, StockReply,
+    subjects,
+};
 use futures::future::join_all;
 
 use crate::harness::{TestSystem, brewq_bin, eventually, order_json};
@@ -39,7 +42,10 @@ async fn a_paused_machine_takes_no_new_order_until_resumed() {
     .await;
     let first = place(&system, 12, "p").await;
     let records = system.wait_terminal(&first, Duration::from_secs(60)).await;
-    assert!(records.values().all(|record| record.status == OrderStatus::Ready && record.machine == Some(2)), "machine 1 brewed while paused");
+    assert!(
+        records.values().all(|record| record.status == OrderStatus::Ready && record.machine == Some(2)),
+        "machine 1 brewed while paused"
+    );
 
     // A paused machine that restarts (a crash, a power cut) is still paused.
     let mut system = system;
@@ -113,7 +119,8 @@ async fn first_beat_after(system: &TestSystem, since: time::OffsetDateTime) -> M
 async fn an_out_of_service_machine_hands_its_order_to_another_once() {
     let system = TestSystem::start(2, |config| config.brew_scale = 0.3).await;
     let order_id = place(&system, 1, "o").await.remove(0);
-    let brewing = system.wait_for(std::slice::from_ref(&order_id), |record| record.status == OrderStatus::Brewing, Duration::from_secs(20)).await;
+    let brewing =
+        system.wait_for(std::slice::from_ref(&order_id), |record| record.status == OrderStatus::Brewing, Duration::from_secs(20)).await;
     let first = brewing[&order_id].machine.expect("a machine");
     assert_eq!(command(&system, first, MachineCommand::OutOfService).await.state, MachineState::OutOfService);
 
@@ -187,7 +194,10 @@ async fn retry_and_give_up_of_failed_orders_keep_the_stock_exact() {
         assert_eq!(level.on_hand + level.consumed, level.added, "{ingredient}");
     }
     let restock = StockCommand::Restock { items: [(Ingredient::Sugar, 1)].into() };
-    let reply: StockReply = brewq_runtime::request::request_json(&system.admin, &subjects::stock_subject(&restock), &restock, Duration::from_secs(5)).await.expect("answers");
+    let reply: StockReply =
+        brewq_runtime::request::request_json(&system.admin, &subjects::stock_subject(&restock), &restock, Duration::from_secs(5))
+            .await
+            .expect("answers");
     assert!(matches!(reply, StockReply::Snapshot { .. }));
 
     // A restock the stock cannot count is refused whole, naming the ingredient: no line of it

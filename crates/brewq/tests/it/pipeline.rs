@@ -63,7 +63,12 @@ async fn two_hundred_concurrent_orders_for_stock_of_fifty_accept_exactly_fifty()
     let accepted: Vec<String> = replies.iter().filter_map(|reply| reply.order_id.clone()).collect();
     let refused = replies.iter().filter(|reply| reply.code == Some(RejectCode::OutOfStock)).count();
     assert_eq!(accepted.len(), 50, "accepted");
-    assert_eq!(refused, 150, "refused as out of stock: {:?}", replies.iter().find(|reply| reply.code != Some(RejectCode::OutOfStock) && !reply.is_success()));
+    assert_eq!(
+        refused,
+        150,
+        "refused as out of stock: {:?}",
+        replies.iter().find(|reply| reply.code != Some(RejectCode::OutOfStock) && !reply.is_success())
+    );
     assert!(replies.iter().filter(|reply| !reply.is_success()).all(|reply| reply.field.as_deref() == Some("arabica")));
 
     let records = system.wait_terminal(&accepted, Duration::from_secs(60)).await;
@@ -112,9 +117,8 @@ async fn a_machine_killed_mid_brew_has_its_order_brewed_by_another_once() {
     let mut system = TestSystem::start(2, |config| config.brew_scale = 0.15).await;
     let reply = system.order(&order_json("Quentin", "medium", "robusta", "cow", 1)).await;
     let order_id = reply.order_id.expect("accepted");
-    let brewing = system
-        .wait_for(std::slice::from_ref(&order_id), |record| record.status == OrderStatus::Brewing, Duration::from_secs(20))
-        .await;
+    let brewing =
+        system.wait_for(std::slice::from_ref(&order_id), |record| record.status == OrderStatus::Brewing, Duration::from_secs(20)).await;
     let first_machine = brewing[&order_id].machine.expect("brewing machine");
 
     system.system.kill_service(ServiceKind::Maker(first_machine)).await;
@@ -292,19 +296,14 @@ async fn an_order_queued_but_never_recorded_is_recorded_by_its_machine_and_brewe
     let system = TestSystem::start(1, |_| {}).await;
     let config = system.system.nats_config(brewq_launch::Role::Controller, "test").expect("controller config");
     let controller = brewq_runtime::connect(&config).await.expect("controller connects");
-    let request: OrderRequest =
-        serde_json::from_value(order_json("Quentin", "small", "arabica", "soy", 2)).expect("order request");
+    let request: OrderRequest = serde_json::from_value(order_json("Quentin", "small", "arabica", "soy", 2)).expect("order request");
     let order = request.validate().expect("valid order");
     let order_id = "unrecorded-1".to_owned();
     let reserve = StockCommand::Reserve { order_id: order_id.clone(), items: recipe(&order) };
-    let reserved: StockReply = brewq_runtime::request::request_json(
-        &controller,
-        &subjects::stock_subject(&reserve),
-        &reserve,
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("the stock manager answers");
+    let reserved: StockReply =
+        brewq_runtime::request::request_json(&controller, &subjects::stock_subject(&reserve), &reserve, Duration::from_secs(10))
+            .await
+            .expect("the stock manager answers");
     assert_eq!(reserved, StockReply::Reserved);
     let jetstream = async_nats::jetstream::new(controller.clone());
     let message = async_nats::jetstream::message::PublishMessage::build()
@@ -393,8 +392,7 @@ async fn a_machine_brewing_back_to_back_writes_its_heartbeat_at_most_four_times_
     let machines = system.bucket(subjects::MACHINES_BUCKET).await;
     let mut beats = machines.watch(subjects::machine_key(1)).await.expect("watch the heartbeat");
     let from = brewq_protocol::now();
-    let orders: Vec<Value> =
-        (0..ORDERS).map(|index| order_json(&format!("b{index}"), "small", "arabica", "none", 0)).collect();
+    let orders: Vec<Value> = (0..ORDERS).map(|index| order_json(&format!("b{index}"), "small", "arabica", "none", 0)).collect();
     let replies = join_all(orders.iter().map(|order| system.order(order))).await;
     let accepted: Vec<String> = replies.iter().map(|reply| reply.order_id.clone().expect("accepted")).collect();
     system.wait_terminal(&accepted, Duration::from_secs(60)).await;
@@ -445,9 +443,7 @@ async fn a_retry_after_a_rollback_places_the_order_again_under_a_new_id() {
     payload["idempotency_key"] = json!("key-rolled-back");
     let request: OrderRequest = serde_json::from_value(payload.clone()).expect("order request");
     let mut rolled_back = OrderRecord::queued("rolled-1", request.validate().expect("valid"), brewq_protocol::now());
-    rolled_back
-        .transition(OrderStatus::Failed, None, Some("could not be queued".into()), brewq_protocol::now())
-        .expect("queued to failed");
+    rolled_back.transition(OrderStatus::Failed, None, Some("could not be queued".into()), brewq_protocol::now()).expect("queued to failed");
     let keys = jetstream.get_key_value(subjects::IDEMPOTENCY_BUCKET).await.expect("idempotency bucket");
     keys.put("key-rolled-back", serde_json::to_vec("rolled-1").expect("id").into()).await.expect("key written");
     let records = jetstream.get_key_value(subjects::ORDERS_BUCKET).await.expect("records bucket");

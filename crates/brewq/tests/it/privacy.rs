@@ -77,12 +77,19 @@ async fn names_go_from_ended_orders_and_everything_else_stays() {
     // The work queue keeps an order's message (and its name) only until the order ends.
     assert_eq!(system.stream_messages().await, 1, "only the open order is still in the work queue");
     let kept = system.record(&open).await.expect("open record");
-    assert_eq!((kept.status, kept.order.name.as_str(), kept.name_removed_at), (OrderStatus::Queued, "Bob", None), "an open order keeps its name");
+    assert_eq!(
+        (kept.status, kept.order.name.as_str(), kept.name_removed_at),
+        (OrderStatus::Queued, "Bob", None),
+        "an open order keeps its name"
+    );
 
     let record = system.record(&ready).await.expect("ready record");
     assert_eq!(record.order.name, "");
     assert_eq!((record.status, record.machine, record.attempts), (OrderStatus::Ready, Some(1), 1));
-    assert_eq!((record.order.size, record.order.bean_type, record.order.milk, record.order.sugar_count), (Size::Large, Bean::Robusta, Milk::Soy, 2));
+    assert_eq!(
+        (record.order.size, record.order.bean_type, record.order.milk, record.order.sugar_count),
+        (Size::Large, Bean::Robusta, Milk::Soy, 2)
+    );
     let statuses: Vec<_> = record.history.iter().map(|entry| entry.status).collect();
     assert_eq!(statuses, [OrderStatus::Queued, OrderStatus::Brewing, OrderStatus::Ready], "the timings stay");
     assert!(record.queue_sequence.is_some() && record.created_at() <= record.ended_at());
@@ -91,9 +98,10 @@ async fn names_go_from_ended_orders_and_everything_else_stays() {
     assert_eq!(kept_revisions.len(), 1, "the earlier revisions of the record are gone");
     assert!(!String::from_utf8_lossy(&kept_revisions[0]).contains("Ada"), "no revision keeps the name");
 
-    let lookup: OrderLookup = brewq_runtime::request::request_bytes(&system.admin, subjects::ORDER_READ, ready.clone().into_bytes(), Duration::from_secs(10))
-        .await
-        .expect("the controller answers");
+    let lookup: OrderLookup =
+        brewq_runtime::request::request_bytes(&system.admin, subjects::ORDER_READ, ready.clone().into_bytes(), Duration::from_secs(10))
+            .await
+            .expect("the controller answers");
     let OrderLookup::Found { order } = lookup else { panic!("order not found: {lookup:?}") };
     assert_eq!(order.record.order.name, REMOVED_NAME, "pages show a mark where the name was");
 

@@ -44,9 +44,10 @@ async fn reserve(controller: &async_nats::Client, order_id: &str, order: &Order)
     let reserve = StockCommand::Reserve { order_id: order_id.to_owned(), items: recipe(order) };
     let header = (subjects::ORDER_ID_HEADER, order_id);
     let subject = subjects::stock_subject(&reserve);
-    let reply: StockReply = brewq_runtime::request::request_json_with_header(controller, &subject, header, &reserve, Duration::from_secs(10))
-        .await
-        .expect("the stock manager answers");
+    let reply: StockReply =
+        brewq_runtime::request::request_json_with_header(controller, &subject, header, &reserve, Duration::from_secs(10))
+            .await
+            .expect("the stock manager answers");
     assert_eq!(reply, StockReply::Reserved);
 }
 

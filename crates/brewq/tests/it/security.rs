@@ -164,13 +164,14 @@ async fn each_role_can_do_its_job_and_nothing_else() {
     assert_eq!(system.stream_messages().await, 1);
     let provisioner = RoleClient::connect(&system, Role::Provisioner).await;
     let jetstream = async_nats::jetstream::new(provisioner.client.clone());
-    jetstream.create_stream(async_nats::jetstream::stream::Config {
-        name: "scratch".into(),
-        subjects: vec!["scratch.>".into()],
-        ..Default::default()
-    })
-    .await
-    .expect("the provisioner creates a stream");
+    jetstream
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "scratch".into(),
+            subjects: vec!["scratch.>".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("the provisioner creates a stream");
     assert!(jetstream.delete_stream("scratch").await.expect("deleted").success, "the provisioner deletes a stream");
     system.stop().await;
 }
@@ -182,10 +183,8 @@ async fn strangers_are_refused() {
     let anonymous = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(3)).connect(urls.as_slice()).await;
     assert!(anonymous.is_err(), "a client with no credential connected");
     let unknown_seed = nkeys::KeyPair::new_user().seed().expect("seed");
-    let unknown = async_nats::ConnectOptions::with_nkey(unknown_seed)
-        .connection_timeout(Duration::from_secs(3))
-        .connect(urls.as_slice())
-        .await;
+    let unknown =
+        async_nats::ConnectOptions::with_nkey(unknown_seed).connection_timeout(Duration::from_secs(3)).connect(urls.as_slice()).await;
     assert!(unknown.is_err(), "a client with an unknown nkey connected");
     let wrong_password = async_nats::ConnectOptions::with_user_and_password("admin".into(), "guess".into())
         .connection_timeout(Duration::from_secs(3))
@@ -225,12 +224,8 @@ async fn a_server_without_the_route_password_cannot_join() {
         async move { refused }
     })
     .await;
-    let routez: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{}/routez", target.monitor))
-        .await
-        .expect("monitoring answers")
-        .json()
-        .await
-        .expect("json");
+    let routez: serde_json::Value =
+        reqwest::get(format!("http://127.0.0.1:{}/routez", target.monitor)).await.expect("monitoring answers").json().await.expect("json");
     let names: Vec<&str> = routez["routes"].as_array().expect("routes").iter().filter_map(|route| route["remote_name"].as_str()).collect();
     assert!(!names.contains(&"rogue"), "the rogue server joined: {names:?}");
     assert!(names.contains(&"n2") && names.contains(&"n3"), "the real peers are there: {names:?}");
@@ -285,7 +280,9 @@ async fn no_requester_can_steer_where_a_service_answers() {
     let mut landed = controller.client.subscribe("_INBOX_controller.forged").await.expect("subscribe");
     controller.client.flush().await.expect("flush");
     for target in &targets {
-        for (subject, payload) in [(read_subject.as_str(), read.clone()), (subjects::SHOP_READ, Vec::new()), (subjects::ORDER_REQUESTS, order.clone())] {
+        for (subject, payload) in
+            [(read_subject.as_str(), read.clone()), (subjects::SHOP_READ, Vec::new()), (subjects::ORDER_REQUESTS, order.clone())]
+        {
             web.client.publish_with_reply(subject.to_owned(), target.clone(), payload.into()).await.expect("publish");
         }
     }

@@ -39,10 +39,8 @@ async fn duplicate_stock_commands_racing_on_two_managers_apply_once() {
     // An id that cannot name a record is refused before it can sink a batch.
     let refused = send(&controller, StockCommand::Reserve { order_id: "no such.id".into(), items: items.clone() }).await;
     assert!(matches!(&refused, StockReply::Error { message } if message.contains("not an order id")), "{refused:?}");
-    let reserved = join_all(ids.iter().map(|id| {
-        duplicates(&controller, StockCommand::Reserve { order_id: id.clone(), items: items.clone() })
-    }))
-    .await;
+    let reserved =
+        join_all(ids.iter().map(|id| duplicates(&controller, StockCommand::Reserve { order_id: id.clone(), items: items.clone() }))).await;
     let odd: Vec<&StockReply> = reserved.iter().flatten().filter(|reply| **reply != StockReply::Reserved).collect();
     assert!(odd.is_empty(), "{} of {} duplicate reserves not answered Reserved, first: {:?}", odd.len(), 60 * COPIES, odd.first());
     let stock = system.stock().await.levels[&Ingredient::Arabica];
@@ -53,13 +51,14 @@ async fn duplicate_stock_commands_racing_on_two_managers_apply_once() {
         (0..25, _) | (50.., 0) => StockCommand::Commit { order_id: id.clone() },
         _ => StockCommand::Release { order_id: id.clone() },
     };
-    let finished = join_all(ids.iter().enumerate().flat_map(|(index, id)| {
-        (0..COPIES).map(move |copy| (finish(index, copy, id), index < 50))
-    }).map(|(command, clean)| {
-        let maker = &maker;
-        async move { (send(maker, command).await, clean) }
-    }))
-    .await;
+    let finished =
+        join_all(ids.iter().enumerate().flat_map(|(index, id)| (0..COPIES).map(move |copy| (finish(index, copy, id), index < 50))).map(
+            |(command, clean)| {
+                let maker = &maker;
+                async move { (send(maker, command).await, clean) }
+            },
+        ))
+        .await;
     let failures: Vec<_> = finished.iter().filter(|(reply, clean)| *clean && matches!(reply, StockReply::Error { .. })).collect();
     assert!(failures.is_empty(), "{} uncontested duplicates failed, first: {:?}", failures.len(), failures.first());
 

@@ -6,15 +6,10 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::harness::{brewq_bin, eventually, web_and_office_addresses, nats_server_bin};
+use crate::harness::{brewq_bin, eventually, nats_server_bin, web_and_office_addresses};
 
 fn brewq(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
-    std::process::Command::new(brewq_bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("brewq runs")
+    std::process::Command::new(brewq_bin()).args(args).arg("--data-dir").arg(data_dir).output().expect("brewq runs")
 }
 
 /// The kinds of service (`controller`, `maker`, ...) whose log files under `logs` contain
@@ -37,7 +32,20 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     let data_dir = folder.path().to_owned();
     let output = data_dir.with_extension("out");
     let (listen, office) = web_and_office_addresses();
-    let args = ["--log-format", "json", "--machines", "2", "--brew-scale", "0", "--fail-rate", "0", "--listen", &listen, "--office-listen", &office];
+    let args = [
+        "--log-format",
+        "json",
+        "--machines",
+        "2",
+        "--brew-scale",
+        "0",
+        "--fail-rate",
+        "0",
+        "--listen",
+        &listen,
+        "--office-listen",
+        &office,
+    ];
     let mut up = start_in_terminal(&data_dir, &args, &output).await;
     let cluster_json = data_dir.join("cluster.json");
     let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&cluster_json).expect("read")).expect("json");
@@ -48,7 +56,8 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     let metrics_urls = info["metrics_urls"].as_object().expect("metrics_urls");
     let services: Vec<&str> = metrics_urls.keys().map(String::as_str).collect();
     // One controller and one stock manager per server.
-    let expected = ["controller-1", "controller-2", "controller-3", "maker-1", "maker-2", "office-1", "stock-1", "stock-2", "stock-3", "web-1"];
+    let expected =
+        ["controller-1", "controller-2", "controller-3", "maker-1", "maker-2", "office-1", "stock-1", "stock-2", "stock-3", "web-1"];
     assert_eq!(services, expected);
     let page = reqwest::get(format!("http://{listen}/")).await.expect("the shop answers");
     assert!(page.text().await.expect("page").contains("Order my coffee"));
@@ -249,9 +258,9 @@ async fn ctrl_c_in_the_terminal_hands_the_brewing_order_back_before_the_servers_
     let mut again = start_in_terminal(&data_dir, &args, &output).await;
     let record = order_status(&data_dir, &id);
     let history = record["history"].as_array().expect("history");
-    let handed_back = history.iter().any(|entry| {
-        entry["status"] == "queued" && entry["reason"].as_str().is_some_and(|reason| reason.contains("mid-brew"))
-    });
+    let handed_back = history
+        .iter()
+        .any(|entry| entry["status"] == "queued" && entry["reason"].as_str().is_some_and(|reason| reason.contains("mid-brew")));
     assert!(handed_back, "the brewing order was not handed back at Ctrl-C: {record:#}");
     let before_the_restart = |entry: &&serde_json::Value| {
         let at = entry["at"].as_str().expect("at");
@@ -282,7 +291,8 @@ async fn a_stop_during_the_start_up_stops_everything_once_it_is_up() {
     let data_dir = folder.path().to_owned();
     let output = data_dir.with_extension("out");
     let (listen, office) = web_and_office_addresses();
-    let mut up = spawn_in_terminal(&data_dir, &["--machines", "2", "--brew-scale", "0", "--listen", &listen, "--office-listen", &office], &output);
+    let mut up =
+        spawn_in_terminal(&data_dir, &["--machines", "2", "--brew-scale", "0", "--listen", &listen, "--office-listen", &office], &output);
     let said = || std::fs::read_to_string(&output).unwrap_or_default();
     eventually("the servers to run", Duration::from_secs(30), || {
         let running = processes_naming(&data_dir).iter().any(|cmdline| cmdline.contains("nats-server"));

@@ -41,7 +41,8 @@ async fn the_api_answers_with_the_status_codes_of_the_contract() {
     let order_id = reply["order_id"].as_str().expect("id").to_owned();
     assert!(reply["position"].as_u64().is_some() && reply["eta_seconds"].as_u64().is_some(), "{reply}");
 
-    let (status, reply) = post(&http, &base, &json!({"name": "Q", "size": "small", "bean_type": "mixed", "milk": "oat", "sugar_count": 0}), None).await;
+    let (status, reply) =
+        post(&http, &base, &json!({"name": "Q", "size": "small", "bean_type": "mixed", "milk": "oat", "sugar_count": 0}), None).await;
     assert_eq!((status, reply["field"].as_str()), (StatusCode::BAD_REQUEST, Some("milk")));
 
     let (status, reply) = post(&http, &base, &order_json("Soy", "small", "mixed", "soy", 0), None).await;
@@ -153,7 +154,10 @@ async fn cancel_and_idempotency_over_http() {
         let (http, base) = (http.clone(), base.clone());
         async move { http.get(format!("{base}/api/orders/{id}")).send().await.expect("answers").json::<Value>().await.expect("json") }
     };
-    eventually("the API to show Hedy second in the queue", Duration::from_secs(10), || async { api(ids[1].clone()).await["position"] == 2 }).await;
+    eventually("the API to show Hedy second in the queue", Duration::from_secs(10), || async {
+        api(ids[1].clone()).await["position"] == 2
+    })
+    .await;
     let status = |id: &str, json: bool| {
         let mut command = std::process::Command::new(crate::harness::brewq_bin());
         command.args(["status", id, "--data-dir"]).arg(&system.dir);
@@ -167,7 +171,11 @@ async fn cancel_and_idempotency_over_http() {
     for (place, id) in ids.iter().enumerate() {
         let (shown, from_api): (Value, Value) = (serde_json::from_str(&status(id, true)).expect("json"), api(id.clone()).await);
         assert_eq!(from_api["position"], place + 1, "{from_api}");
-        assert_eq!((&shown["position"], &shown["eta_seconds"]), (&from_api["position"], &from_api["eta_seconds"]), "{shown} against {from_api}");
+        assert_eq!(
+            (&shown["position"], &shown["eta_seconds"]),
+            (&from_api["position"], &from_api["eta_seconds"]),
+            "{shown} against {from_api}"
+        );
         let text = status(id, false);
         assert!(text.contains(&format!("position {} in the queue", place + 1)), "{text}");
     }
@@ -200,9 +208,8 @@ async fn the_admin_side_needs_a_session_and_refuses_wrong_credentials_and_cross_
     assert_eq!(page.headers()["location"], "/admin/login");
 
     let keys = &system.system.keys;
-    let login = |user: &str, password: &str| {
-        http.post(format!("{base}/admin/login")).json(&json!({"user": user, "password": password})).send()
-    };
+    let login =
+        |user: &str, password: &str| http.post(format!("{base}/admin/login")).json(&json!({"user": user, "password": password})).send();
     let wrong_password = login(&keys.admin_user, "guess").await.expect("answers");
     let wrong_user = login("root", &keys.admin_password).await.expect("answers");
     assert_eq!((wrong_password.status(), wrong_user.status()), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
@@ -245,8 +252,12 @@ async fn the_admin_side_needs_a_session_and_refuses_wrong_credentials_and_cross_
     assert_eq!(too_much.status(), StatusCode::BAD_REQUEST, "a restock the stock cannot count");
     let refusal: Value = too_much.json().await.expect("json");
     assert!(refusal["message"].as_str().is_some_and(|message| message.contains("arabica")), "{refusal}");
-    let dashboard: Value = http.get(format!("{base}/api/admin/state")).header("cookie", &session).send().await.expect("answers").json().await.expect("json");
-    assert!(dashboard["audit"].as_array().expect("audit").iter().any(|entry| entry["who"] == "web:admin" && entry["action"] == "pause"), "{dashboard}");
+    let dashboard: Value =
+        http.get(format!("{base}/api/admin/state")).header("cookie", &session).send().await.expect("answers").json().await.expect("json");
+    assert!(
+        dashboard["audit"].as_array().expect("audit").iter().any(|entry| entry["who"] == "web:admin" && entry["action"] == "pause"),
+        "{dashboard}"
+    );
     let audit = dashboard["audit"].as_array().expect("audit");
     let refused = audit.iter().find(|entry| entry["action"] == "restock").expect("the refused restock audited");
     assert!(refused["outcome"].as_str().is_some_and(|outcome| outcome.starts_with("refused")), "{refused}");
@@ -255,8 +266,14 @@ async fn the_admin_side_needs_a_session_and_refuses_wrong_credentials_and_cross_
 
 /// Logs in on the operator's pages; the session cookie (`name=value`) on success.
 async fn operator_login(http: &reqwest::Client, base: &str, user: &str, password: &str) -> (StatusCode, Option<String>) {
-    let response = http.post(format!("{base}/admin/login")).json(&json!({"user": user, "password": password})).send().await.expect("answers");
-    let cookie = response.headers().get("set-cookie").and_then(|value| value.to_str().ok()).and_then(|value| value.split(';').next()).map(str::to_owned);
+    let response =
+        http.post(format!("{base}/admin/login")).json(&json!({"user": user, "password": password})).send().await.expect("answers");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(str::to_owned);
     (response.status(), cookie)
 }
 
@@ -301,7 +318,8 @@ async fn operator_sessions_end_at_logout_everywhere_and_logins_are_throttled() {
     }
 
     // A user name too long is refused naming the field, before any password check.
-    let too_long = http.post(format!("{base}/admin/login")).json(&json!({"user": "a".repeat(65), "password": "x"})).send().await.expect("answers");
+    let too_long =
+        http.post(format!("{base}/admin/login")).json(&json!({"user": "a".repeat(65), "password": "x"})).send().await.expect("answers");
     assert_eq!(too_long.status(), StatusCode::BAD_REQUEST);
     assert_eq!(too_long.json::<Value>().await.expect("json")["field"], "user");
     // Every other name shares one throttle: a flood of new names cannot grow it, and the
@@ -309,10 +327,15 @@ async fn operator_sessions_end_at_logout_everywhere_and_logins_are_throttled() {
     for name in ["mallory", "eve", "trudy"] {
         assert_eq!(operator_login(&http, &base, name, "guess").await.0, StatusCode::UNAUTHORIZED);
     }
-    let throttled = http.post(format!("{base}/admin/login")).json(&json!({"user": "oscar", "password": "guess"})).send().await.expect("answers");
+    let throttled =
+        http.post(format!("{base}/admin/login")).json(&json!({"user": "oscar", "password": "guess"})).send().await.expect("answers");
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS, "a new name is in the same bucket");
     assert!(throttled.headers().contains_key("retry-after"));
-    assert_eq!(operator_login(&http, &base, &keys.admin_user, &keys.admin_password).await.0, StatusCode::OK, "the operator's own bucket is untouched");
+    assert_eq!(
+        operator_login(&http, &base, &keys.admin_user, &keys.admin_password).await.0,
+        StatusCode::OK,
+        "the operator's own bucket is untouched"
+    );
     system.stop().await;
 }
 
@@ -328,7 +351,13 @@ async fn an_order_posted_while_the_controller_restarts_is_placed_once() {
     // be routed to it and lost: wait until one (an empty order, refused without side effects
     // by a live controller) finds no one to answer it.
     eventually("the servers to drop the dead controller", Duration::from_secs(10), || async {
-        let probe = brewq_runtime::request::request_bytes::<Value>(&system.admin, brewq_protocol::subjects::ORDER_REQUESTS, b"{}".to_vec(), Duration::from_secs(1)).await;
+        let probe = brewq_runtime::request::request_bytes::<Value>(
+            &system.admin,
+            brewq_protocol::subjects::ORDER_REQUESTS,
+            b"{}".to_vec(),
+            Duration::from_secs(1),
+        )
+        .await;
         matches!(probe, Err(brewq_runtime::request::RequestError::NoResponders { .. }))
     })
     .await;

@@ -3,9 +3,9 @@
 //! the moment an order was due, so a generator that falls behind shows it in the figures.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brewq_protocol::{Bean, Milk, Order, OrderReply, OrderRequest, Size, subjects};
@@ -77,12 +77,10 @@ impl Tally {
 async fn send(target: &Target, order: &Order) -> Result<String, String> {
     let request = OrderRequest::from(order);
     let reply: OrderReply = match target.via {
-        Via::Nats => request_json(&target.nats, subjects::ORDER_REQUESTS, &request, target.timeout).await.map_err(|error| {
-            match error {
-                RequestError::TimedOut { .. } => "timeout".to_owned(),
-                RequestError::NoResponders { .. } => "no controller".to_owned(),
-                other => format!("nats: {other}"),
-            }
+        Via::Nats => request_json(&target.nats, subjects::ORDER_REQUESTS, &request, target.timeout).await.map_err(|error| match error {
+            RequestError::TimedOut { .. } => "timeout".to_owned(),
+            RequestError::NoResponders { .. } => "no controller".to_owned(),
+            other => format!("nats: {other}"),
         })?,
         Via::Http => {
             let response = target

@@ -74,9 +74,9 @@ fn check(args: &BenchArgs) -> anyhow::Result<()> {
 fn target(args: &BenchArgs, nats: async_nats::Client) -> anyhow::Result<Target> {
     let http_url = match (&args.url, args.via) {
         (Some(url), _) => url.trim_end_matches('/').to_owned(),
-        (None, Via::Http) => ClusterInfo::load(&args.client.connect.data_dir)?
-            .http_url
-            .context("no web shop in cluster.json: give --url")?,
+        (None, Via::Http) => {
+            ClusterInfo::load(&args.client.connect.data_dir)?.http_url.context("no web shop in cluster.json: give --url")?
+        }
         (None, Via::Nats) => String::new(),
     };
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build().context("HTTP client")?;

@@ -95,19 +95,19 @@ pub async fn measure(
 
 /// `takers` tasks take one message at a time from a work queue and ack it, as machines take
 /// orders, while the queue is kept filled.
-async fn work_queue(
-    jetstream: &jetstream::Context,
-    replicas: usize,
-    takers: usize,
-    duration: Duration,
-) -> anyhow::Result<RawFigure> {
+async fn work_queue(jetstream: &jetstream::Context, replicas: usize, takers: usize, duration: Duration) -> anyhow::Result<RawFigure> {
     let consumer = bench_queue(jetstream, replicas).await?;
     let taken = Taken::default();
     let start = Instant::now();
     let payload: Vec<u8> = serde_json::to_vec(&super::load::order(0)).expect("order serializes");
     let feeding = feed(&taken, takers, start, duration, |_| async {
         let message = PublishMessage::build().message_id(nuid::next().as_str()).payload(payload.clone().into());
-        jetstream.send_publish(subjects::BENCH_QUEUE, message).await.context("raw queue publish")?.await.context("raw queue publish ack")?;
+        jetstream
+            .send_publish(subjects::BENCH_QUEUE, message)
+            .await
+            .context("raw queue publish")?
+            .await
+            .context("raw queue publish ack")?;
         Ok(())
     });
     let taking = (0..takers).map(|_| take(&consumer, &taken, start, duration, ack)).collect::<FuturesUnordered<_>>();
@@ -117,10 +117,7 @@ async fn work_queue(
 }
 
 /// Makes the bench work queue and its takers' consumer.
-pub(super) async fn bench_queue(
-    jetstream: &jetstream::Context,
-    replicas: usize,
-) -> anyhow::Result<jetstream::consumer::PullConsumer> {
+pub(super) async fn bench_queue(jetstream: &jetstream::Context, replicas: usize) -> anyhow::Result<jetstream::consumer::PullConsumer> {
     let stream = jetstream.create_stream(bench_queue_stream(replicas)).await.context("creating the bench work queue")?;
     stream.create_consumer(bench_queue_consumer(replicas)).await.context("creating the bench takers' consumer")
 }
@@ -151,13 +148,7 @@ impl Taken {
 
 /// Keeps a few messages per taker waiting in the queue, [`WINDOW`] placed at a time:
 /// `place(n)` places the n-th (and returns once the stream has it).
-pub(super) async fn feed<F, Fut>(
-    taken: &Taken,
-    takers: usize,
-    start: Instant,
-    duration: Duration,
-    mut place: F,
-) -> anyhow::Result<()>
+pub(super) async fn feed<F, Fut>(taken: &Taken, takers: usize, start: Instant, duration: Duration, mut place: F) -> anyhow::Result<()>
 where
     F: FnMut(u64) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,

@@ -121,10 +121,9 @@ impl Report {
             }
             if let Some(paced) = &raw.bare_pipeline_at_rate {
                 println!("  bare pipeline at {} orders/s, {} takers, own conns:", paced.rate, raw.takers);
-                for (label, bare, ours) in [
-                    ("acceptance", paced.acceptance, self.acceptance),
-                    ("order to ready", paced.order_to_ready, self.order_to_ready),
-                ] {
+                for (label, bare, ours) in
+                    [("acceptance", paced.acceptance, self.acceptance), ("order to ready", paced.order_to_ready, self.order_to_ready)]
+                {
                     println!("    {label:<15}{bare}   p99 brewq/raw = {:.2}", ours.p99_ms / bare.p99_ms);
                 }
             }

@@ -115,8 +115,7 @@ impl Health {
     /// queue without a leader or with a replica behind, a figure that could not be read. Stock
     /// alerts and failed orders are work for the operator, not a degraded system.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems: Vec<String> =
-            self.servers.iter().filter(|server| !server.up).map(ServerHealth::describe_down).collect();
+        let mut problems: Vec<String> = self.servers.iter().filter(|server| !server.up).map(ServerHealth::describe_down).collect();
         if self.servers.is_empty() {
             problems.push("no server monitoring URL known".into());
         }
@@ -125,16 +124,12 @@ impl Health {
         }
         match &self.stream {
             Some(stream) if stream.leader.is_none() => problems.push(format!("stream {} has no leader", stream.name)),
-            Some(stream) => problems.extend(
-                stream
-                    .replicas
-                    .iter()
-                    .filter(|replica| replica.offline || !replica.current)
-                    .map(|replica| match replica.offline {
-                        true => format!("replica {} of {} is offline", replica.name, stream.name),
-                        false => format!("replica {} of {} stays behind its leader ({} entries)", replica.name, stream.name, replica.lag),
-                    }),
-            ),
+            Some(stream) => problems.extend(stream.replicas.iter().filter(|replica| replica.offline || !replica.current).map(|replica| {
+                match replica.offline {
+                    true => format!("replica {} of {} is offline", replica.name, stream.name),
+                    false => format!("replica {} of {} stays behind its leader ({} entries)", replica.name, stream.name, replica.lag),
+                }
+            })),
             None => {}
         }
         problems.extend(self.errors.iter().cloned());
@@ -255,11 +250,7 @@ async fn queue_health(jetstream: &async_nats::jetstream::Context) -> anyhow::Res
     let consumer: async_nats::jetstream::consumer::PullConsumer =
         jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await?;
     let info = consumer.cached_info();
-    Ok(QueueHealth {
-        waiting: info.num_pending,
-        in_flight: info.num_ack_pending as u64,
-        redelivered: info.num_redelivered as u64,
-    })
+    Ok(QueueHealth { waiting: info.num_pending, in_flight: info.num_ack_pending as u64, redelivered: info.num_redelivered as u64 })
 }
 
 async fn stock_alerts(client: &async_nats::Client) -> anyhow::Result<Vec<StockAlert>> {
@@ -271,7 +262,9 @@ async fn stock_alerts(client: &async_nats::Client) -> anyhow::Result<Vec<StockAl
         other => anyhow::bail!("unexpected stock reply {other:?}"),
     };
     let low = stock.levels.into_iter().filter(|(_, level)| level.is_low());
-    Ok(low.map(|(ingredient, level)| StockAlert { ingredient: ingredient.as_str().into(), on_hand: level.on_hand, low_at: level.low_at }).collect())
+    Ok(low
+        .map(|(ingredient, level)| StockAlert { ingredient: ingredient.as_str().into(), on_hand: level.on_hand, low_at: level.low_at })
+        .collect())
 }
 
 async fn dead_letters(client: &async_nats::Client) -> anyhow::Result<u64> {

@@ -67,11 +67,7 @@ pub async fn meta_leader(url: &str) -> Option<String> {
 /// GETs `path` from a monitoring URL (`http://host:port`) and parses the JSON body, whatever
 /// the status (`/healthz` answers 503 with a JSON reason).
 async fn get_json(url: &str, path: &str) -> anyhow::Result<serde_json::Value> {
-    let response = reqwest::Client::new()
-        .get(format!("{}{path}", url.trim_end_matches('/')))
-        .timeout(DEADLINE)
-        .send()
-        .await
-        .context("unreachable")?;
+    let response =
+        reqwest::Client::new().get(format!("{}{path}", url.trim_end_matches('/'))).timeout(DEADLINE).send().await.context("unreachable")?;
     response.json().await.with_context(|| format!("{path} is not JSON"))
 }

@@ -18,7 +18,13 @@ pub fn print(health: &Health) {
             .replicas
             .iter()
             .map(|replica| {
-                let state = if replica.offline { "offline" } else if replica.current { "current" } else { "catching up" };
+                let state = if replica.offline {
+                    "offline"
+                } else if replica.current {
+                    "current"
+                } else {
+                    "catching up"
+                };
                 format!("{} {state}", replica.name)
             })
             .collect();

@@ -105,7 +105,16 @@ impl Shop {
     /// A shop whose clock starts now.
     pub fn new(admin: async_nats::Client, kiosk: brewq_runtime::NatsConfig, web_url: String) -> Shop {
         let (started, started_wall) = (Instant::now(), time::OffsetDateTime::now_utc());
-        Shop { admin, kiosk, http: reqwest::Client::new(), web_url, started, started_wall, outcomes: Mutex::new(Vec::new()), waiting: Mutex::default() }
+        Shop {
+            admin,
+            kiosk,
+            http: reqwest::Client::new(),
+            web_url,
+            started,
+            started_wall,
+            outcomes: Mutex::new(Vec::new()),
+            waiting: Mutex::default(),
+        }
     }
 
     /// The time since the run started of a moment of the wall clock (zero for one before).

@@ -82,10 +82,8 @@ pub async fn gather(system: &TestSystem, shop: &Shop, accounting: &Value) -> Evi
     }
     // Each difference about one order starts with "order <id> ".
     let problems = accounting["problems"].as_array().cloned().unwrap_or_default();
-    let mut differing: HashSet<String> = problems
-        .iter()
-        .filter_map(|problem| problem.as_str()?.strip_prefix("order ")?.split(' ').next().map(str::to_owned))
-        .collect();
+    let mut differing: HashSet<String> =
+        problems.iter().filter_map(|problem| problem.as_str()?.strip_prefix("order ")?.split(' ').next().map(str::to_owned)).collect();
     let stock = system.bucket(subjects::STOCK_BUCKET).await;
     let mut orphans = Vec::new();
     for leak in accounting["leaks"].as_array().cloned().unwrap_or_default() {
