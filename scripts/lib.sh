@@ -38,6 +38,14 @@ ensure_cargo() {
   command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
 }
 
+# rustfmt and clippy, which the tests run first; rustup's minimal profile has neither.
+ensure_lints() {
+  if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then return; fi
+  command -v rustup >/dev/null || { echo "cargo fmt and cargo clippy are needed: install rustfmt and clippy" >&2; exit 1; }
+  echo "installing rustfmt and clippy" >&2
+  rustup component add rustfmt clippy
+}
+
 # Installs Debian's Chromium (for the browser tests) unless CHROMIUM_BIN or /usr/bin/chromium has one.
 ensure_chromium() {
   if [ -n "${CHROMIUM_BIN:-}" ] && [ -x "$CHROMIUM_BIN" ]; then return; fi

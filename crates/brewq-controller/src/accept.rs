@@ -17,7 +17,6 @@ use brewq_protocol::{
     KeyedOrder, Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, RejectCode, StockCommand, StockReply, now, subjects,
 };
 use brewq_runtime::kv::{Change, modify};
-use brewq_runtime::request::request_json_with_header;
 
 use crate::{Controller, to_json};
 
@@ -193,11 +192,10 @@ enum Reserved {
 /// so a repeat is answered from the first) until a definite answer or the deadline.
 async fn reserve(controller: &Controller, order_id: &str, order: &Order, deadline: Instant) -> Reserved {
     let reserve = StockCommand::Reserve { order_id: order_id.to_owned(), items: recipe(order) };
-    let (subject, header) = (subjects::stock_subject(&reserve), (subjects::ORDER_ID_HEADER, order_id));
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let timeout = controller.config.stock_timeout.min(RESERVE_TRY).min(left).max(RETRY_PAUSE);
-        let error = match request_json_with_header(&controller.client, &subject, header, &reserve, timeout).await {
+        let error = match brewq_runtime::request::stock(&controller.client, &reserve, timeout).await {
             Ok(StockReply::Reserved) => return Reserved::Yes,
             Ok(StockReply::OutOfStock { ingredient }) => return Reserved::OutOfStock(ingredient),
             // Released or committed already: an earlier attempt was undone; nothing is held.
@@ -225,16 +223,10 @@ enum Earlier {
     RolledBack,
 }
 
-/// Looks for an earlier attempt under `order_id`, finishing it if it stopped half-way.
+/// Looks for an earlier attempt under `order_id`: what it recorded answers.
 async fn resume(controller: &Controller, order_id: &str, deadline: Instant) -> Earlier {
     match until(deadline, || controller.records.get(order_id)).await {
         Ok(Some(record)) if record.never_queued() => Earlier::RolledBack,
-        // Recorded before it was queued, by an earlier version that wrote the record first:
-        // publishing again is safe (the stream drops a duplicate id; a machine drops an order
-        // already done).
-        Ok(Some(record)) if record.status == OrderStatus::Queued && record.queue_sequence.is_none() => {
-            Earlier::Reply(queue(controller, order_id, record.order, false, deadline).await)
-        }
         Ok(Some(record)) => Earlier::Reply(accepted(controller, &record, false)),
         Ok(None) => Earlier::None,
         Err(error) => Earlier::Reply(unavailable(&error)),
@@ -288,13 +280,13 @@ async fn order_id_for_key(
     order: &Order,
     replacing: Option<&str>,
 ) -> anyhow::Result<Result<String, String>> {
-    let placed = KeyedOrder::Placed { order_id: brewq_runtime::respond::new_order_id(), order: order.clone() };
+    let placed = KeyedOrder { order_id: brewq_runtime::respond::new_order_id(), order: order.clone() };
     modify(&controller.idempotency, key, |existing: Option<KeyedOrder>| match existing {
-        Some(first) if Some(first.order_id()) != replacing => match first.is_for(order) {
-            true => Ok((Change::Keep, Ok(first.order_id().to_owned()))),
-            false => Ok((Change::Keep, Err(first.order_id().to_owned()))),
+        Some(first) if Some(first.order_id.as_str()) != replacing => match first.order == *order {
+            true => Ok((Change::Keep, Ok(first.order_id))),
+            false => Ok((Change::Keep, Err(first.order_id))),
         },
-        _ => Ok((Change::Write(placed.clone()), Ok(placed.order_id().to_owned()))),
+        _ => Ok((Change::Write(placed.clone()), Ok(placed.order_id.clone()))),
     })
     .await
     .context("looking up the idempotency key")
@@ -310,8 +302,8 @@ fn key_reused(key: &str, first: &str) -> OrderReply {
 /// Puts the order in the work queue, retrying until the PubAck or the deadline. The order id
 /// is the `Nats-Msg-Id`, so a retry whose first attempt landed is dropped by the stream.
 async fn publish(controller: &Controller, order_id: &str, order: &Order, deadline: Instant) -> anyhow::Result<u64> {
-    // Our own order type always serializes.
-    let payload = serde_json::to_vec(&OrderRequest::from(order)).expect("order serializes");
+    // Our own order type always serializes; its JSON is the request's, in canonical spellings.
+    let payload = serde_json::to_vec(order).expect("order serializes");
     let subject = subjects::order_subject(order.bean_type);
     loop {
         let message =
@@ -380,10 +372,8 @@ async fn roll_back(controller: &Controller, order_id: &str, order: &Order) {
 async fn release(controller: &Controller, order_id: &str) {
     let deadline = Instant::now() + ROLL_BACK_FOR;
     let release = StockCommand::Release { order_id: order_id.to_owned() };
-    let (subject, header) = (subjects::stock_subject(&release), (subjects::ORDER_ID_HEADER, order_id));
     loop {
-        let released: Result<StockReply, _> =
-            request_json_with_header(&controller.client, &subject, header, &release, controller.config.stock_timeout).await;
+        let released = brewq_runtime::request::stock(&controller.client, &release, controller.config.stock_timeout).await;
         match released {
             Ok(StockReply::Released) => return,
             other if Instant::now() < deadline => {

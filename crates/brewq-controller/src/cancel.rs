@@ -2,7 +2,6 @@
 //! message leaves the work queue. A brewing or finished order cannot be cancelled.
 
 use brewq_protocol::{OrderReply, OrderStatus, OrderUpdate, RejectCode, StockCommand, StockReply, UpdateReply, subjects};
-use brewq_runtime::request::request_json_with_header;
 
 use crate::{Controller, to_json};
 
@@ -46,10 +45,7 @@ async fn cancel(controller: &Controller, order_id: &str) -> OrderReply {
     // If this release is lost, the machine that takes the cancelled order off the queue
     // releases it again (releases are idempotent).
     let release = StockCommand::Release { order_id: order_id.to_owned() };
-    let subject = subjects::stock_subject(&release);
-    let header = (subjects::ORDER_ID_HEADER, order_id);
-    let released: Result<StockReply, _> =
-        request_json_with_header(&controller.client, &subject, header, &release, controller.config.stock_timeout).await;
+    let released = brewq_runtime::request::stock(&controller.client, &release, controller.config.stock_timeout).await;
     match (released, record.queue_sequence) {
         (Ok(StockReply::Released), Some(sequence)) => take_off_the_queue(controller, sequence).await,
         (Ok(StockReply::Released), None) => {}

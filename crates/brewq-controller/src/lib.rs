@@ -24,7 +24,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use queue::QueueStats;
+pub use queue::{QueueStats, WorkQueue, work_queue};
 pub use records::Records;
 
 /// Settings of one controller instance.

@@ -77,8 +77,8 @@ pub(crate) async fn refresh(
 ) {
     let mut last_written = None;
     loop {
-        match queue_figures(&jetstream).await {
-            Ok((waiting, in_flight)) => {
+        match work_queue(&jetstream).await {
+            Ok(WorkQueue { waiting, in_flight, .. }) => {
                 let pending = waiting + in_flight;
                 metrics::gauge!("brewq_queue_pending").set(pending as f64);
                 metrics::gauge!("brewq_queue_waiting").set(waiting as f64);
@@ -110,12 +110,30 @@ pub(crate) async fn refresh(
     }
 }
 
-/// Orders of the makers' consumer waiting, and delivered but not yet acknowledged (in flight).
-pub async fn queue_figures(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<(u64, u64)> {
+/// The work queue as the makers' consumer sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkQueue {
+    /// Orders not yet delivered to a machine.
+    pub waiting: u64,
+    /// Delivered and not yet acknowledged: being brewed.
+    pub in_flight: u64,
+    /// Delivered more than once.
+    pub redelivered: u64,
+    /// The stream sequence of the last order delivered.
+    pub delivered_sequence: u64,
+}
+
+/// Reads the makers' consumer: the one place its figures are read.
+pub async fn work_queue(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<WorkQueue> {
     let consumer: async_nats::jetstream::consumer::PullConsumer =
         jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await?;
     let info = consumer.cached_info();
-    Ok((info.num_pending, info.num_ack_pending as u64))
+    Ok(WorkQueue {
+        waiting: info.num_pending,
+        in_flight: info.num_ack_pending as u64,
+        redelivered: info.num_redelivered as u64,
+        delivered_sequence: info.delivered.stream_sequence,
+    })
 }
 
 /// Heartbeats of the machines taking orders now.

@@ -15,7 +15,6 @@ use async_nats::jetstream::stream::RawMessageErrorKind;
 use brewq_protocol::stock::{Reservation, ReservationState};
 use brewq_protocol::{AuditEntry, OrderRecord, StockCommand, StockReply, audit, ids, now, subjects};
 use brewq_runtime::kv::{Scanned, get_json, scan_entries};
-use brewq_runtime::request::request_json_with_header;
 use tokio_util::sync::CancellationToken;
 
 use crate::Records;
@@ -147,7 +146,7 @@ impl Reconciler {
         if !self.still_reserved(order_id).await? {
             return Ok(false);
         }
-        self.settle(&command, order_id).await?;
+        self.settle(&command).await?;
         let reason = match &record {
             Some(record) => format!("order {}", record.status),
             None => "no record, not in the work queue".to_owned(),
@@ -164,9 +163,8 @@ impl Reconciler {
     }
 
     /// Sends `command` to the stock managers (idempotent per order id).
-    async fn settle(&self, command: &StockCommand, order_id: &str) -> anyhow::Result<()> {
-        let (subject, header) = (subjects::stock_subject(command), (subjects::ORDER_ID_HEADER, order_id));
-        let reply = request_json_with_header(&self.client, &subject, header, command, self.stock_timeout).await?;
+    async fn settle(&self, command: &StockCommand) -> anyhow::Result<()> {
+        let reply = brewq_runtime::request::stock(&self.client, command, self.stock_timeout).await?;
         match reply {
             StockReply::Released | StockReply::Committed => Ok(()),
             other => anyhow::bail!("the stock manager answered {other:?} to {}", command.op()),

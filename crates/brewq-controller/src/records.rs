@@ -11,7 +11,6 @@ use async_nats::jetstream::kv::Store;
 use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, StockReply, UpdateReply, now, subjects};
 use brewq_runtime::batch::GroupWriter;
 use brewq_runtime::kv::{Change, get_json, modify, modify_entry, modify_rolling_up, scan_json};
-use brewq_runtime::request::request_json_with_header;
 
 /// Records of open orders remembered at once; past it, the memory starts afresh.
 const KNOWN_CAPACITY: usize = 20_000;
@@ -166,8 +165,6 @@ impl Records {
         self.change(order_id, |existing: Option<OrderRecord>| {
             let mut record = match existing {
                 None => OrderRecord::queued(order_id, order.clone(), at),
-                // Recorded before it was queued, by an earlier version.
-                Some(record) if record.status == OrderStatus::Queued && record.queue_sequence.is_none() => record,
                 Some(record) => return Ok((Change::Keep, record.status == OrderStatus::Failed)),
             };
             match record.transition(OrderStatus::Failed, None, Some(reason.to_owned()), at) {
@@ -257,9 +254,8 @@ const SETTLE_TIMEOUT: Duration = Duration::from_millis(1500);
 async fn settle(controller: &crate::Controller, reply: UpdateReply) -> UpdateReply {
     let (UpdateReply::Applied { record } | UpdateReply::Refused { record }) = &reply else { return reply };
     let Some(command) = record.settlement() else { return reply };
-    let (subject, header) = (subjects::stock_subject(&command), (subjects::ORDER_ID_HEADER, record.id.as_str()));
     let timeout = controller.config.stock_timeout.min(SETTLE_TIMEOUT);
-    match request_json_with_header::<_, StockReply>(&controller.client, &subject, header, &command, timeout).await {
+    match brewq_runtime::request::stock(&controller.client, &command, timeout).await {
         Ok(StockReply::Committed | StockReply::Released) => UpdateReply::Settled { record: record.clone() },
         other => {
             tracing::warn!(?other, "stock not settled; the machine settles it");

@@ -68,10 +68,8 @@ pub async fn read(jetstream: &Context) -> anyhow::Result<QueueSnapshot> {
     // The stream before the consumer: an order in the stream at the first read is counted in
     // the consumer's figures of the second.
     let state = stream_state(jetstream).await;
-    let consumer: async_nats::jetstream::consumer::PullConsumer =
-        jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await?;
-    let info = consumer.cached_info();
-    let delivered_sequence = info.delivered.stream_sequence;
+    let queue = crate::queue::work_queue(jetstream).await?;
+    let delivered_sequence = queue.delivered_sequence;
     let (first_sequence, last_sequence, gaps) = match state {
         Some((first, last, deleted)) => (first, last, deleted.into_iter().filter(|gap| *gap > delivered_sequence).collect()),
         None => (0, 0, Vec::new()),
@@ -83,8 +81,8 @@ pub async fn read(jetstream: &Context) -> anyhow::Result<QueueSnapshot> {
         MachineView::note_holds(&mut machines, &holds);
     }
     Ok(QueueSnapshot {
-        waiting: info.num_pending,
-        in_flight: info.num_ack_pending as u64,
+        waiting: queue.waiting,
+        in_flight: queue.in_flight,
         delivered_sequence,
         first_sequence,
         last_sequence,

@@ -190,7 +190,8 @@ fn kv_stream(bucket: &str, replicas: usize, history: i64, max_age: Duration, dir
 /// Writes the initial stock, only if the bucket has none yet.
 async fn seed_stock(jetstream: &jetstream::Context, initial: &Items) -> anyhow::Result<()> {
     let store = jetstream.get_key_value(subjects::STOCK_BUCKET).await.context("binding the stock bucket")?;
-    let document = brewq_stock::ledger::initial_levels_json(initial);
+    // A struct of maps with string keys always serializes.
+    let document = serde_json::to_vec(&brewq_protocol::stock::LevelsDoc::initial(initial)).expect("levels serialize");
     match store.create(subjects::STOCK_KEY, document.into()).await {
         Ok(_) => Ok(()),
         Err(error) if error.kind() == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists => Ok(()),

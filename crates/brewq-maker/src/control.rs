@@ -81,9 +81,9 @@ pub(crate) async fn restore(id: u32, holds: &Store, control: &Control) {
 /// Keeps `command` as machine `id`'s hold (pause, out of service), or lifts it (resume).
 pub(crate) async fn keep(id: u32, holds: &Store, command: MachineCommand) -> anyhow::Result<()> {
     let key = subjects::machine_key(id);
-    match command {
-        MachineCommand::Resume => holds.delete(&key).await.map_err(anyhow::Error::from),
-        hold => brewq_runtime::kv::put_json(holds, &key, &hold).await.map(drop),
+    match command.hold() {
+        Some(hold) => brewq_runtime::kv::put_json(holds, &key, &hold).await.map(drop),
+        None => holds.delete(&key).await.map_err(anyhow::Error::from),
     }
 }
 

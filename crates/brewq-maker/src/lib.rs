@@ -3,7 +3,6 @@
 //! It keeps no state of its own, so any number can run and any can die mid-brew.
 
 pub mod brewer;
-mod command;
 mod control;
 mod heartbeat;
 mod order;
@@ -19,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use brewer::{BrewFailure, Brewer, SimulatedBrewer};
-pub use command::{Commanded, command, holds};
 use heartbeat::Status;
 
 /// Settings of one machine.
@@ -125,7 +123,7 @@ async fn take_orders<B: Brewer>(machine: &Machine<B>, consumer: &PullConsumer, s
             Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(%error, "cannot ask for an order");
-                pause(shutdown, Duration::from_secs(1)).await;
+                sleep_unless_stopped(shutdown, Duration::from_secs(1)).await;
                 continue;
             }
         };
@@ -138,7 +136,7 @@ async fn take_orders<B: Brewer>(machine: &Machine<B>, consumer: &PullConsumer, s
             Some(Ok(message)) => order::handle(machine, message, shutdown).await,
             Some(Err(error)) => {
                 tracing::warn!(%error, "fetching an order failed");
-                pause(shutdown, Duration::from_secs(1)).await;
+                sleep_unless_stopped(shutdown, Duration::from_secs(1)).await;
             }
             None => {}
         }
@@ -151,14 +149,14 @@ async fn wait_for_consumer(jetstream: &async_nats::jetstream::Context, shutdown:
             Ok(consumer) => return Some(consumer),
             Err(error) => tracing::warn!(%error, "work queue not available yet"),
         }
-        if pause(shutdown, Duration::from_millis(500)).await {
+        if sleep_unless_stopped(shutdown, Duration::from_millis(500)).await {
             return None;
         }
     }
 }
 
 /// Sleeps for `time`; true if shutdown came first.
-async fn pause(shutdown: &CancellationToken, time: Duration) -> bool {
+async fn sleep_unless_stopped(shutdown: &CancellationToken, time: Duration) -> bool {
     tokio::select! {
         () = shutdown.cancelled() => true,
         () = tokio::time::sleep(time) => false,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::Message;
-use brewq_protocol::{Order, OrderRecord, OrderRequest, OrderStatus, OrderUpdate, StockReply, UpdateReply, now, subjects};
+use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, StockReply, UpdateReply, now, subjects};
 use brewq_runtime::request::request_json_with_header;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -28,9 +28,8 @@ pub(crate) async fn handle<B: Brewer>(machine: &Machine<B>, message: Message, sh
         metrics::counter!("brewq_redeliveries_total", "machine" => machine.config.id.to_string()).increment(1);
     }
     async {
-        let order = serde_json::from_slice::<OrderRequest>(&message.payload)
-            .map_err(|error| error.to_string())
-            .and_then(|request| request.validate().map_err(|error| error.to_string()));
+        // Validated by the controller, the only role that may publish to the work queue.
+        let order = serde_json::from_slice::<Order>(&message.payload).map_err(|error| error.to_string());
         match order {
             Ok(order) if !order_id.is_empty() => {
                 if shutdown.is_cancelled() || machine.control.mode() != crate::control::Mode::Running {
@@ -163,8 +162,7 @@ impl<B: Brewer> Handling<'_, B> {
             return self.retry_later().await;
         };
         let timeout = self.machine.config.request_timeout;
-        let (subject, header) = (subjects::stock_subject(&command), (subjects::ORDER_ID_HEADER, self.order_id));
-        match request_json_with_header::<_, StockReply>(&self.machine.client, &subject, header, &command, timeout).await {
+        match brewq_runtime::request::stock(&self.machine.client, &command, timeout).await {
             Ok(StockReply::Committed | StockReply::Released) => self.done(record).await,
             other => {
                 tracing::warn!(?other, "stock not settled; retrying later");

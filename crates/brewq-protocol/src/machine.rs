@@ -124,6 +124,12 @@ pub enum MachineCommand {
 }
 
 impl MachineCommand {
+    /// The hold this command leaves on its machine, kept in the holds bucket until resumed:
+    /// itself, or none for a resume.
+    pub fn hold(self) -> Option<MachineCommand> {
+        (self != MachineCommand::Resume).then_some(self)
+    }
+
     /// Parses `pause`, `resume` or `out-of-service` (or `out_of_service`).
     pub fn parse(text: &str) -> Option<MachineCommand> {
         let name = text.trim().to_ascii_lowercase().replace('_', "-");

@@ -43,30 +43,9 @@ pub struct Order {
 /// What an idempotency key stands for, in the idempotency bucket: the order placed under it,
 /// so that the key reused for a different order is refused instead of answered with the first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum KeyedOrder {
-    Placed {
-        order_id: String,
-        order: Order,
-    },
-    /// The order id alone, as written before the order was kept with it.
-    IdOnly(String),
-}
-
-impl KeyedOrder {
-    pub fn order_id(&self) -> &str {
-        match self {
-            KeyedOrder::Placed { order_id, .. } | KeyedOrder::IdOnly(order_id) => order_id,
-        }
-    }
-
-    /// Whether `order` is the order this key was first used for (as far as it is known).
-    pub fn is_for(&self, order: &Order) -> bool {
-        match self {
-            KeyedOrder::Placed { order: placed, .. } => placed == order,
-            KeyedOrder::IdOnly(_) => true,
-        }
-    }
+pub struct KeyedOrder {
+    pub order_id: String,
+    pub order: Order,
 }
 
 /// Bad input, naming the field at fault.
@@ -183,8 +162,8 @@ impl From<&Order> for OrderRequest {
 
 /// Accepts 1 to 64 characters of letters, digits, `-` and `_` (a UUID fits).
 pub fn check_idempotency_key(key: &str) -> Result<String, ValidationError> {
-    let well_formed = !key.is_empty() && key.len() <= 64 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if well_formed {
+    // A key is stored under its own name in the idempotency bucket: the rule of order ids.
+    if crate::ids::is_order_id(key) {
         Ok(key.to_owned())
     } else {
         Err(ValidationError::new("idempotency_key", "must be 1 to 64 characters of letters, digits, '-' or '_'"))

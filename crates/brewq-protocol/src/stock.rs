@@ -160,6 +160,16 @@ impl StockCommand {
             StockCommand::Get => "read",
         }
     }
+
+    /// The order the command is about, if it is about one.
+    pub fn order_id(&self) -> Option<&str> {
+        match self {
+            StockCommand::Reserve { order_id, .. } | StockCommand::Commit { order_id } | StockCommand::Release { order_id } => {
+                Some(order_id)
+            }
+            StockCommand::Restock { .. } | StockCommand::Threshold { .. } | StockCommand::Get => None,
+        }
+    }
 }
 
 /// What one ingredient's stock looks like.
@@ -194,12 +204,31 @@ pub fn default_low_at(ingredient: Ingredient) -> u64 {
     }
 }
 
+/// The stock bucket's `levels` document: every ingredient's level, changed by the stock
+/// managers' compare-and-swap.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LevelsDoc {
+    pub levels: BTreeMap<Ingredient, StockLevel>,
+}
+
+impl LevelsDoc {
+    /// The document of a new stock: `initial` on hand (and added), default alert levels.
+    pub fn initial(initial: &Items) -> LevelsDoc {
+        let levels = Ingredient::ALL
+            .iter()
+            .map(|&ingredient| {
+                let amount = initial.get(&ingredient).copied().unwrap_or(0);
+                (ingredient, StockLevel { on_hand: amount, added: amount, low_at: default_low_at(ingredient), ..StockLevel::default() })
+            })
+            .collect();
+        LevelsDoc { levels }
+    }
+}
+
 /// All levels, as the stock manager reports them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockSnapshot {
     pub levels: BTreeMap<Ingredient, StockLevel>,
-    /// Reservation steps started and not yet recorded (normally empty; see ARCHITECTURE.md).
-    pub in_flight: u64,
 }
 
 /// The stock manager's answer.

@@ -40,7 +40,9 @@ pub const STOCK_QUEUE: &str = "stock";
 
 /// KV bucket of the original demo: holds [`PENDING_KEY`].
 pub const VALUES_BUCKET: &str = "orders-values";
-/// Key of the pending-order count (waiting + being brewed), as a decimal string.
+/// Key of the pending-order count (waiting + being brewed), as a decimal string. brewq itself
+/// reads the work queue instead; the controllers keep this key written because it is the
+/// original demo's contract (a page or script of the demo reads it).
 pub const PENDING_KEY: &str = "orders.pending";
 
 /// KV bucket of order records ([`crate::OrderRecord`]), keyed by order id.

@@ -341,3 +341,15 @@ fn a_refusal_quotes_only_the_start_of_a_long_value() {
     let error = request(payload).validate().expect_err("refused");
     assert!(error.message.contains(r#""oat\u{202e}""#), "escaped, not shown: {}", error.message);
 }
+
+#[test]
+fn an_order_in_the_work_queue_reads_as_the_request_that_placed_it() {
+    let request: OrderRequest =
+        serde_json::from_value(json!({"name": "Quentin", "size": "big", "bean_type": "Arabica", "milk": "soja", "sugar_count": "2"}))
+            .expect("parses");
+    let order = request.validate().expect("valid");
+    let queued = serde_json::to_value(&order).expect("json");
+    assert_eq!(queued, json!({"name": "Quentin", "size": "large", "bean_type": "arabica", "milk": "soy", "sugar_count": 2}));
+    assert_eq!(queued, serde_json::to_value(OrderRequest::from(&order)).expect("json"), "the request's own shape, canonical spellings");
+    assert_eq!(serde_json::from_value::<Order>(queued).expect("a machine reads it"), order);
+}

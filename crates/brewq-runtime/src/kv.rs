@@ -35,7 +35,8 @@ pub async fn get_json<T: DeserializeOwned>(store: &Store, key: &str) -> anyhow::
 /// effects of its own; it returns the change and a result for the caller.
 ///
 /// A write whose acknowledgement timed out may or may not have landed: the loop reads again,
-/// so `decide` must recognise its own earlier write (brewq keeps a marker in the value).
+/// so `decide` must recognise its own earlier write: a value that already says what it would
+/// write (an order already in the state asked for) is kept.
 pub async fn modify<T, R>(store: &Store, key: &str, decide: impl FnMut(Option<T>) -> anyhow::Result<(Change<T>, R)>) -> anyhow::Result<R>
 where
     T: Serialize + DeserializeOwned,

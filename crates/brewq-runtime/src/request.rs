@@ -64,6 +64,18 @@ pub async fn request_bytes_with_header<Rep: DeserializeOwned>(
     send(client, subject, Some(header), payload, timeout).await
 }
 
+/// Sends a stock command to the stock managers, on its own subject and with the order id in
+/// the header when it is about an order (so that their logs name the order).
+pub async fn stock(
+    client: &async_nats::Client,
+    command: &brewq_protocol::StockCommand,
+    timeout: Duration,
+) -> Result<brewq_protocol::StockReply, RequestError> {
+    let subject = brewq_protocol::subjects::stock_subject(command);
+    let header = command.order_id().map(|order_id| (brewq_protocol::subjects::ORDER_ID_HEADER, order_id));
+    send(client, &subject, header, to_json(command), timeout).await
+}
+
 fn to_json<Req: Serialize>(request: &Req) -> Vec<u8> {
     // Serializing our own protocol types cannot fail: they are plain data with string keys.
     serde_json::to_vec(request).expect("protocol types serialize")

@@ -8,18 +8,17 @@
 //! original wrote (or loses the compare-and-swap and reads again), and never applies a change
 //! twice.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
 use async_nats::jetstream::kv::Store;
-use brewq_protocol::stock::{Items, Reservation, ReservationState, StockLevel, StockSnapshot};
+use brewq_protocol::stock::{Items, LevelsDoc, Reservation, ReservationState, StockLevel, StockSnapshot};
 use brewq_protocol::{Ingredient, StockReply, subjects};
 use brewq_runtime::kv::get_json;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::writer::{Edit, Job, LevelsDoc, Op, Slot, recorded, write_batches};
+use crate::writer::{Job, Op, Slot, write_batches};
 
 /// Handle on the stock bucket; cheap to clone.
 #[derive(Clone)]
@@ -81,51 +80,35 @@ impl Ledger {
     }
 
     /// Applies `edit` to the levels and to `order_id`'s record (as read after the levels) in
-    /// the next batch, and returns its result.
-    async fn edit<R: Send + 'static>(
+    /// the next batch, and returns its answer.
+    async fn edit(
         &self,
         order_id: Option<&str>,
         expects_no_record: bool,
-        mut edit: impl FnMut(&mut LevelsDoc, &mut Slot) -> anyhow::Result<R> + Send + 'static,
-    ) -> anyhow::Result<R> {
+        edit: impl FnMut(&mut LevelsDoc, &mut Slot) -> anyhow::Result<StockReply> + Send + 'static,
+    ) -> anyhow::Result<StockReply> {
         if let Some(order_id) = order_id
-            && !valid_order_id(order_id)
+            && !brewq_protocol::ids::is_order_id(order_id)
         {
-            anyhow::bail!("{order_id:?} is not an order id: letters, digits, '-', '_' or '=', at most 64");
+            // A refused key would sink the whole batch it rides in.
+            anyhow::bail!("{order_id:?} is not an order id: letters, digits, '-' or '_', at most 64");
         }
         let (done, result) = oneshot::channel();
-        let edit: Edit = Box::new(move |doc, slot| edit(doc, slot).map(|value| Box::new(value) as Box<dyn Any + Send>));
-        let job = Job { order_id: order_id.map(str::to_owned), expects_no_record, edit, done: Some(done) };
+        let job = Job { order_id: order_id.map(str::to_owned), expects_no_record, edit: Box::new(edit), done };
         self.jobs.send(job).await.map_err(|_| anyhow::anyhow!("the stock writer has stopped"))?;
-        let value = result.await.map_err(|_| anyhow::anyhow!("the stock writer has stopped"))??;
-        // Each job's result is the value its own edit returned.
-        Ok(*value.downcast::<R>().expect("an edit's result has the edit's type"))
+        result.await.map_err(|_| anyhow::anyhow!("the stock writer has stopped"))?
     }
 
     /// Sets aside `items` for `order_id`, all or nothing.
     pub async fn reserve(&self, order_id: &str, items: &Items) -> anyhow::Result<StockReply> {
-        let (id, wanted) = (order_id.to_owned(), items.clone());
-        self.edit(Some(order_id), true, move |doc, slot| {
-            // Recorded by an earlier request: answer from the record.
-            if let Some(record) = slot.record() {
-                return Ok(reply_for(record.state));
-            }
-            // A marker without a record: an earlier version reserved and stopped there.
-            if !doc.in_flight.contains_key(&id)
-                && let Err(ingredient) = apply(&mut doc.levels, Op::Reserve, &wanted)
-            {
-                return Ok(StockReply::OutOfStock { ingredient });
-            }
-            doc.in_flight.remove(&id);
-            slot.set(Reservation { items: wanted.clone(), state: ReservationState::Reserved });
-            Ok(StockReply::Reserved)
-        })
-        .await
+        let items = items.clone();
+        self.edit(Some(order_id), true, move |doc, slot| Ok(reserve(doc, slot, &items))).await
     }
 
     /// The order was brewed: its reservation becomes consumed.
     pub async fn commit(&self, order_id: &str) -> anyhow::Result<StockReply> {
-        self.finish(order_id, Op::Commit).await
+        let id = order_id.to_owned();
+        self.edit(Some(order_id), false, move |doc, slot| finish(doc, slot, &id, Op::Commit)).await
     }
 
     /// The order failed or was cancelled: its reservation goes back on hand. An order with no
@@ -133,97 +116,33 @@ impl Ledger {
     /// (sent before a timeout made its controller give up on it) then finds it released and
     /// sets nothing aside, so undoing a reserve whose outcome is unknown is always safe.
     pub async fn release(&self, order_id: &str) -> anyhow::Result<StockReply> {
-        self.finish(order_id, Op::Release).await
-    }
-
-    async fn finish(&self, order_id: &str, op: Op) -> anyhow::Result<StockReply> {
-        let target = if op == Op::Commit { ReservationState::Committed } else { ReservationState::Released };
         let id = order_id.to_owned();
-        self.edit(Some(order_id), false, move |doc, slot| {
-            if slot.record().is_none() && op == Op::Release && !doc.in_flight.contains_key(&id) {
-                slot.set(Reservation { items: Items::new(), state: ReservationState::Released });
-                return Ok(());
-            }
-            let Some(record) = slot.record().cloned() else { anyhow::bail!("order {id} has no reservation") };
-            let marker = doc.in_flight.get(&id).map(|marker| marker.op);
-            if record.state == target {
-                if marker == Some(op) {
-                    doc.in_flight.remove(&id);
-                }
-                return Ok(());
-            }
-            if record.state != ReservationState::Reserved {
-                anyhow::bail!("order {id} is already {:?}", record.state);
-            }
-            match marker {
-                // An earlier version applied it to the levels and stopped before the record.
-                Some(pending) if pending == op => {}
-                Some(Op::Commit | Op::Release) => anyhow::bail!("order {id} is being finished another way"),
-                Some(Op::Reserve) | None => apply(&mut doc.levels, op, &record.items)
-                    .map_err(|ingredient| anyhow::anyhow!("reserved {ingredient} is less than order {id} holds"))?,
-            }
-            doc.in_flight.remove(&id);
-            slot.set(Reservation { state: target, ..record });
-            Ok(())
-        })
-        .await?;
-        Ok(reply_for(target))
+        self.edit(Some(order_id), false, move |doc, slot| finish(doc, slot, &id, Op::Release)).await
     }
 
     /// Adds `items` to what is on hand.
     pub async fn restock(&self, items: &Items) -> anyhow::Result<StockReply> {
         let items = items.clone();
-        let outcome = self
-            .edit(None, false, move |doc, _: &mut Slot| {
-                // Every line is checked before any is applied: a restock is all or nothing.
-                for (&ingredient, &amount) in &items {
-                    let level = doc.levels.get(&ingredient).copied().unwrap_or_default();
-                    if level.added.checked_add(amount).is_none() {
-                        return Ok(Err(format!(
-                            "{ingredient}: restocking {amount} would take the total ever added past {}, the most the stock can count",
-                            u64::MAX
-                        )));
-                    }
-                }
-                for (&ingredient, &amount) in &items {
-                    let level = doc.levels.entry(ingredient).or_default();
-                    level.on_hand += amount;
-                    level.added += amount;
-                }
-                Ok(Ok(snapshot_of(doc)))
-            })
-            .await?;
-        Ok(match outcome {
-            Ok(stock) => StockReply::Snapshot { stock },
-            Err(message) => StockReply::Refused { message },
-        })
+        self.edit(None, false, move |doc, _: &mut Slot| Ok(restock(doc, &items))).await
     }
 
     /// Sets low-stock alert levels.
     pub async fn threshold(&self, items: &Items) -> anyhow::Result<StockReply> {
         let items = items.clone();
-        let stock = self
-            .edit(None, false, move |doc, _: &mut Slot| {
-                for (&ingredient, &amount) in &items {
-                    doc.levels.entry(ingredient).or_default().low_at = amount;
-                }
-                Ok(snapshot_of(doc))
-            })
-            .await?;
-        Ok(StockReply::Snapshot { stock })
+        self.edit(None, false, move |doc, _: &mut Slot| {
+            for (&ingredient, &amount) in &items {
+                doc.levels.entry(ingredient).or_default().low_at = amount;
+            }
+            Ok(StockReply::Snapshot { stock: snapshot_of(doc) })
+        })
+        .await
     }
 
-    /// The levels as they are now. `in_flight` counts the changes whose reservation record
-    /// does not show them yet (a marker whose record does is only waiting to be dropped).
+    /// The levels as they are now.
     pub async fn snapshot(&self) -> anyhow::Result<StockSnapshot> {
         let doc = get_json::<LevelsDoc>(&self.store, subjects::STOCK_KEY).await?.map(|(doc, _)| doc).unwrap_or_default();
-        let reads = doc.in_flight.iter().map(|(order_id, marker)| recorded(&self.store, order_id, marker.op));
-        let mut half_done = 0;
-        for shown in futures::future::join_all(reads).await {
-            half_done += u64::from(!shown?);
-        }
         record_levels(&doc.levels);
-        Ok(StockSnapshot { in_flight: half_done, ..snapshot_of(&doc) })
+        Ok(snapshot_of(&doc))
     }
 
     /// The reservation record of `order_id`, if any.
@@ -232,10 +151,57 @@ impl Ledger {
     }
 }
 
-/// Whether `order_id` can name a reservation record: one key token, as the controllers make
-/// them (a refused write would sink the whole batch it rides in).
-fn valid_order_id(order_id: &str) -> bool {
-    (1..=64).contains(&order_id.len()) && order_id.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_=".contains(&byte))
+/// A reserve: answered from the record of an earlier request if there is one, else the
+/// ingredients taken from what is on hand and the record written, or the one that runs short.
+fn reserve(doc: &mut LevelsDoc, slot: &mut Slot, items: &Items) -> StockReply {
+    if let Some(record) = slot.record() {
+        return reply_for(record.state);
+    }
+    if let Err(ingredient) = apply(&mut doc.levels, Op::Reserve, items) {
+        return StockReply::OutOfStock { ingredient };
+    }
+    slot.set(Reservation { items: items.clone(), state: ReservationState::Reserved });
+    StockReply::Reserved
+}
+
+/// A commit or a release of `id`'s reservation: done once, answered the same when repeated,
+/// refused when the reservation already ended the other way. A release with no reservation
+/// leaves a released one holding nothing.
+fn finish(doc: &mut LevelsDoc, slot: &mut Slot, id: &str, op: Op) -> anyhow::Result<StockReply> {
+    let target = if op == Op::Commit { ReservationState::Committed } else { ReservationState::Released };
+    let Some(record) = slot.record().cloned() else {
+        anyhow::ensure!(op == Op::Release, "order {id} has no reservation");
+        slot.set(Reservation { items: Items::new(), state: ReservationState::Released });
+        return Ok(StockReply::Released);
+    };
+    if record.state == target {
+        return Ok(reply_for(target));
+    }
+    anyhow::ensure!(record.state == ReservationState::Reserved, "order {id} is already {:?}", record.state);
+    apply(&mut doc.levels, op, &record.items)
+        .map_err(|ingredient| anyhow::anyhow!("reserved {ingredient} is less than order {id} holds"))?;
+    slot.set(Reservation { state: target, ..record });
+    Ok(reply_for(target))
+}
+
+/// A restock: every line checked before any is applied, all or nothing.
+fn restock(doc: &mut LevelsDoc, items: &Items) -> StockReply {
+    for (&ingredient, &amount) in items {
+        let level = doc.levels.get(&ingredient).copied().unwrap_or_default();
+        if level.added.checked_add(amount).is_none() {
+            let message = format!(
+                "{ingredient}: restocking {amount} would take the total ever added past {}, the most the stock can count",
+                u64::MAX
+            );
+            return StockReply::Refused { message };
+        }
+    }
+    for (&ingredient, &amount) in items {
+        let level = doc.levels.entry(ingredient).or_default();
+        level.on_hand += amount;
+        level.added += amount;
+    }
+    StockReply::Snapshot { stock: snapshot_of(doc) }
 }
 
 fn reply_for(state: ReservationState) -> StockReply {
@@ -251,17 +217,101 @@ fn snapshot_of(doc: &LevelsDoc) -> StockSnapshot {
     for &ingredient in Ingredient::ALL {
         levels.entry(ingredient).or_default();
     }
-    StockSnapshot { levels, in_flight: doc.in_flight.len() as u64 }
+    StockSnapshot { levels }
 }
 
-/// The document provisioning writes when the bucket is new: `initial` on hand.
-pub fn initial_levels_json(initial: &Items) -> Vec<u8> {
-    let mut doc = LevelsDoc::default();
-    for &ingredient in Ingredient::ALL {
-        let amount = initial.get(&ingredient).copied().unwrap_or(0);
-        let low_at = brewq_protocol::stock::default_low_at(ingredient);
-        doc.levels.insert(ingredient, StockLevel { on_hand: amount, added: amount, low_at, ..StockLevel::default() });
+#[cfg(test)]
+mod tests {
+    use brewq_protocol::Ingredient::{Arabica, CowMilk};
+
+    use super::*;
+
+    fn doc(arabica: u64, milk: u64) -> LevelsDoc {
+        let mut doc = LevelsDoc::default();
+        for (ingredient, amount) in [(Arabica, arabica), (CowMilk, milk)] {
+            doc.levels.insert(ingredient, StockLevel { on_hand: amount, added: amount, ..StockLevel::default() });
+        }
+        doc
     }
-    // A struct of maps with string keys always serializes.
-    serde_json::to_vec(&doc).expect("levels serialize")
+
+    fn items(arabica: u64, milk: u64) -> Items {
+        [(Arabica, arabica), (CowMilk, milk)].into_iter().collect()
+    }
+
+    fn holds(doc: &LevelsDoc) -> bool {
+        doc.levels.values().all(|level| level.on_hand + level.reserved + level.consumed == level.added)
+    }
+
+    #[test]
+    fn a_reserve_takes_every_line_or_none() {
+        let mut stock = doc(10, 100);
+        let mut slot = Slot::default();
+        assert_eq!(reserve(&mut stock, &mut slot, &items(8, 150)), StockReply::OutOfStock { ingredient: CowMilk });
+        assert_eq!(stock.levels[&Arabica].on_hand, 10, "the arabica line is not taken when the milk runs short");
+        assert!(slot.record().is_none());
+        assert_eq!(reserve(&mut stock, &mut slot, &items(8, 50)), StockReply::Reserved);
+        assert_eq!((stock.levels[&Arabica].on_hand, stock.levels[&Arabica].reserved), (2, 8));
+        assert_eq!(slot.record().map(|record| record.state), Some(ReservationState::Reserved));
+        assert!(holds(&stock));
+    }
+
+    #[test]
+    fn a_repeated_reserve_is_answered_from_the_record_and_takes_nothing_more() {
+        let mut stock = doc(10, 100);
+        let mut slot = Slot::default();
+        reserve(&mut stock, &mut slot, &items(4, 0));
+        let before = stock.clone();
+        assert_eq!(reserve(&mut stock, &mut slot, &items(4, 0)), StockReply::Reserved);
+        assert_eq!(stock.levels, before.levels);
+        // A reserve of an order already released (its controller gave up on it) sets nothing aside.
+        let mut released = Slot::holding(Some(Reservation { items: Items::new(), state: ReservationState::Released }), 7);
+        assert_eq!(reserve(&mut stock, &mut released, &items(4, 0)), StockReply::Released);
+        assert_eq!(stock.levels, before.levels);
+    }
+
+    #[test]
+    fn commit_and_release_happen_once_and_never_both() {
+        let mut stock = doc(10, 100);
+        let mut slot = Slot::default();
+        reserve(&mut stock, &mut slot, &items(4, 30));
+        assert_eq!(finish(&mut stock, &mut slot, "o1", Op::Commit).expect("commit"), StockReply::Committed);
+        assert_eq!(finish(&mut stock, &mut slot, "o1", Op::Commit).expect("commit again"), StockReply::Committed);
+        assert_eq!((stock.levels[&Arabica].reserved, stock.levels[&Arabica].consumed), (0, 4), "consumed once");
+        let refused = finish(&mut stock, &mut slot, "o1", Op::Release).expect_err("release after commit");
+        assert!(refused.to_string().contains("already Committed"), "{refused}");
+        assert_eq!(stock.levels[&Arabica].on_hand, 6);
+        assert!(holds(&stock));
+    }
+
+    #[test]
+    fn a_release_gives_back_what_was_reserved_and_one_with_no_reservation_leaves_a_released_one() {
+        let mut stock = doc(10, 100);
+        let mut slot = Slot::default();
+        reserve(&mut stock, &mut slot, &items(4, 30));
+        assert_eq!(finish(&mut stock, &mut slot, "o1", Op::Release).expect("release"), StockReply::Released);
+        assert_eq!(stock.levels, doc(10, 100).levels);
+        let mut never_reserved = Slot::default();
+        assert_eq!(finish(&mut stock, &mut never_reserved, "o2", Op::Release).expect("release"), StockReply::Released);
+        assert_eq!(never_reserved.record().map(|record| (record.state, record.items.is_empty())), Some((ReservationState::Released, true)));
+        assert!(finish(&mut stock, &mut Slot::default(), "o3", Op::Commit).is_err(), "a commit needs a reservation");
+    }
+
+    #[test]
+    fn a_reservation_larger_than_the_reserved_level_is_refused_not_wrapped() {
+        let mut stock = doc(10, 100);
+        let mut slot = Slot::holding(Some(Reservation { items: items(5, 0), state: ReservationState::Reserved }), 3);
+        let refused = finish(&mut stock, &mut slot, "o1", Op::Commit).expect_err("nothing is reserved in the levels");
+        assert!(refused.to_string().contains("arabica"), "{refused}");
+        assert_eq!(stock.levels, doc(10, 100).levels);
+    }
+
+    #[test]
+    fn a_restock_that_would_overflow_changes_nothing() {
+        let mut stock = doc(10, 100);
+        let reply = restock(&mut stock, &items(5, u64::MAX));
+        assert!(matches!(reply, StockReply::Refused { ref message } if message.contains("cow_milk")), "{reply:?}");
+        assert_eq!(stock.levels, doc(10, 100).levels, "the arabica line is not added alone");
+        assert!(matches!(restock(&mut stock, &items(5, 5)), StockReply::Snapshot { .. }));
+        assert_eq!((stock.levels[&Arabica].on_hand, stock.levels[&Arabica].added), (15, 15));
+    }
 }

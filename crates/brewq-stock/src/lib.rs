@@ -90,7 +90,7 @@ async fn serve(ledger: &Ledger, client: &async_nats::Client, message: async_nats
         }
         Ok(command) => {
             let header = message.headers.as_ref().and_then(|headers| headers.get(subjects::ORDER_ID_HEADER));
-            let order_id = header.map(|value| value.as_str()).unwrap_or_else(|| order_id(&command)).to_owned();
+            let order_id = header.map(|value| value.as_str()).or(command.order_id()).unwrap_or_default().to_owned();
             let order = brewq_protocol::ids::order_ref(&order_id);
             let span = tracing::info_span!("stock", op = command.op(), order);
             let op = command.op();
@@ -137,12 +137,5 @@ fn result_name(reply: &StockReply) -> &'static str {
         StockReply::Snapshot { .. } => "snapshot",
         StockReply::Refused { .. } => "refused",
         StockReply::Error { .. } => "error",
-    }
-}
-
-fn order_id(command: &StockCommand) -> &str {
-    match command {
-        StockCommand::Reserve { order_id, .. } | StockCommand::Commit { order_id } | StockCommand::Release { order_id } => order_id,
-        StockCommand::Restock { .. } | StockCommand::Threshold { .. } | StockCommand::Get => "",
     }
 }

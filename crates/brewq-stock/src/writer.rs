@@ -6,60 +6,23 @@
 //! assumed absent and checked by the write. The whole batch is stored or none of it, so the
 //! levels and the records never disagree (see ARCHITECTURE.md).
 
-use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream::kv::{Operation, Store};
-use brewq_protocol::stock::{Reservation, ReservationState, StockLevel};
-use brewq_protocol::{Ingredient, now, subjects};
+use brewq_protocol::stock::{LevelsDoc, Reservation, ReservationState};
+use brewq_protocol::{StockReply, subjects};
 use brewq_runtime::batch::{BatchFailure, KvWrite, write_atomically};
 use brewq_runtime::kv::{backoff, get_json, is_retryable};
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 /// What an operation does to an order's ingredients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
     Reserve,
     Commit,
     Release,
-}
-
-impl Op {
-    /// Whether a reservation record in `state` shows this operation done.
-    pub fn recorded_in(self, state: ReservationState) -> bool {
-        match self {
-            Op::Reserve => true,
-            Op::Commit => state == ReservationState::Committed,
-            Op::Release => state == ReservationState::Released,
-        }
-    }
-}
-
-/// A levels change applied for an order whose reservation record does not show it yet.
-/// Earlier versions wrote the levels and the record in two steps, with this marker in between;
-/// the edits still honour one they find, and the sweep drops those the record shows.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct InFlight {
-    pub op: Op,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    /// Written by earlier versions, which kept markers after the record showed them.
-    #[serde(default, skip_serializing)]
-    settled: bool,
-}
-
-/// The `levels` document: the levels, and any markers of changes not yet recorded.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct LevelsDoc {
-    pub levels: BTreeMap<Ingredient, StockLevel>,
-    #[serde(default)]
-    pub in_flight: BTreeMap<String, InFlight>,
 }
 
 /// An order's reservation record as a batch sees it: read after the levels, then changed by
@@ -74,6 +37,11 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    /// A slot holding `record`, read at `revision`.
+    pub fn holding(record: Option<Reservation>, revision: u64) -> Slot {
+        Slot { record, revision, changed: false }
+    }
+
     pub fn record(&self) -> Option<&Reservation> {
         self.record.as_ref()
     }
@@ -85,9 +53,10 @@ impl Slot {
     }
 }
 
-/// A change to the levels and to the order's reservation record, applied in place. It must
-/// leave both untouched when it fails, and may run again (after a lost compare-and-swap).
-pub(crate) type Edit = Box<dyn FnMut(&mut LevelsDoc, &mut Slot) -> anyhow::Result<Box<dyn Any + Send>> + Send>;
+/// A change to the levels and to the order's reservation record, applied in place, and the
+/// answer to its caller. It must leave both untouched when it fails, and may run again (after
+/// a lost compare-and-swap).
+pub(crate) type Edit = Box<dyn FnMut(&mut LevelsDoc, &mut Slot) -> anyhow::Result<StockReply> + Send>;
 
 pub(crate) struct Job {
     /// The order whose record the edit needs, if any.
@@ -97,8 +66,7 @@ pub(crate) struct Job {
     /// record and runs again.
     pub expects_no_record: bool,
     pub edit: Edit,
-    /// `None` when nobody waits for the result.
-    pub done: Option<oneshot::Sender<anyhow::Result<Box<dyn Any + Send>>>>,
+    pub done: oneshot::Sender<anyhow::Result<StockReply>>,
 }
 
 /// Most changes applied in one write: each writes at most one record, and the levels take one
@@ -108,8 +76,6 @@ const MAX_BATCH: usize = brewq_runtime::batch::MAX_WRITES - 1;
 const MAX_ATTEMPTS: u32 = 200;
 /// Open reservations remembered at once; past it, the memory starts afresh (they are read).
 const MAX_KNOWN_OPEN: usize = 20_000;
-/// Markers older than this are checked by the sweep.
-const SWEEP_AFTER: time::Duration = time::Duration::seconds(30);
 
 /// What the writer knows without reading: the levels as it last read or wrote them, with their
 /// revision, and the reservation records it has written since that are still reserved, with
@@ -121,40 +87,28 @@ struct Known {
     open: HashMap<String, (Reservation, u64)>,
 }
 
-/// Applies queued changes in batches until every sender is dropped, and every 30 s drops the
-/// markers of earlier versions that their records show.
+/// Applies queued changes in batches until every sender is dropped.
 pub(crate) async fn write_batches(store: Arc<Store>, client: async_nats::Client, mut jobs: mpsc::Receiver<Job>) {
     let mut known = Known::default();
-    let mut sweep = tokio::time::interval(Duration::from_secs(30));
-    loop {
-        let mut batch = tokio::select! {
-            job = jobs.recv() => match job { Some(job) => vec![job], None => break },
-            _ = sweep.tick() => sweep_markers(&store, &known.levels).await,
-        };
+    while let Some(job) = jobs.recv().await {
+        let mut batch = vec![job];
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        if batch.is_empty() {
-            continue;
-        }
         match apply_batch(&store, &client, &mut known, &mut batch).await {
             Ok(results) => {
                 for (job, result) in batch.into_iter().zip(results) {
-                    if let Some(done) = job.done {
-                        let _ = done.send(result);
-                    }
+                    let _ = job.done.send(result);
                 }
             }
             Err(error) => {
                 let message = format!("{error:#}");
                 tracing::warn!(error = message, "stock batch not written");
                 for job in batch {
-                    if let Some(done) = job.done {
-                        let _ = done.send(Err(anyhow::anyhow!("{message}")));
-                    }
+                    let _ = job.done.send(Err(anyhow::anyhow!("{message}")));
                 }
             }
         }
@@ -167,7 +121,7 @@ async fn apply_batch(
     client: &async_nats::Client,
     known: &mut Known,
     batch: &mut [Job],
-) -> anyhow::Result<Vec<anyhow::Result<Box<dyn Any + Send>>>> {
+) -> anyhow::Result<Vec<anyhow::Result<StockReply>>> {
     // After a lost write, every record is read: a reserve may have met a duplicate.
     let mut read_all = false;
     for attempt in 0..MAX_ATTEMPTS {
@@ -187,16 +141,16 @@ async fn apply_batch(
         let mut slots = read_records(store, &unknown).await?;
         for id in batch.iter().filter_map(|job| job.order_id.as_deref()) {
             if let Some((record, revision)) = known.open.get(id) {
-                slots.insert(id.to_owned(), Slot { record: Some(record.clone()), revision: *revision, changed: false });
+                slots.insert(id.to_owned(), Slot::holding(Some(record.clone()), *revision));
             }
         }
-        doc.in_flight.retain(|_, marker| !marker.settled);
         let mut results = Vec::with_capacity(batch.len());
         for job in batch.iter_mut() {
-            let mut spare = Slot::default();
+            // An edit of the levels alone (a restock) gets a slot of its own, written nowhere.
+            let mut unwritten = Slot::default();
             let slot = match &job.order_id {
                 Some(id) => slots.entry(id.clone()).or_default(),
-                None => &mut spare,
+                None => &mut unwritten,
             };
             results.push((job.edit)(&mut doc, slot));
         }
@@ -287,46 +241,7 @@ async fn read_records(store: &Store, ids: &[&str]) -> anyhow::Result<HashMap<Str
             Operation::Put => Some(serde_json::from_slice(&entry.value).with_context(|| format!("decoding the reservation of {id}"))?),
             Operation::Delete | Operation::Purge => None,
         };
-        slots.insert((*id).to_owned(), Slot { record, revision: entry.revision, changed: false });
+        slots.insert((*id).to_owned(), Slot::holding(record, entry.revision));
     }
     Ok(slots)
-}
-
-/// Forgets for the old markers whose record shows their operation (their own forget was
-/// lost, for example to a crash).
-async fn sweep_markers(store: &Store, levels: &Option<(LevelsDoc, u64)>) -> Vec<Job> {
-    let Some((doc, _)) = levels else { return Vec::new() };
-    let oldest = now() - SWEEP_AFTER;
-    let mut forgets = Vec::new();
-    for (order_id, marker) in doc.in_flight.iter().filter(|(_, marker)| marker.at < oldest) {
-        if let Ok(true) = recorded(store, order_id, marker.op).await {
-            forgets.push(forget_job(order_id, marker.op));
-        }
-    }
-    forgets
-}
-
-/// Whether `order_id`'s reservation record shows `op` done.
-pub(crate) async fn recorded(store: &Store, order_id: &str, op: Op) -> anyhow::Result<bool> {
-    let record = get_json::<Reservation>(store, &subjects::reservation_key(order_id))
-        .await
-        .with_context(|| format!("reading the reservation of {order_id}"))?;
-    Ok(record.is_some_and(|(record, _)| op.recorded_in(record.state)))
-}
-
-/// A job that drops the marker of `op` for `order_id`, for a caller that has seen the record
-/// show `op` (records only move forward, so the batch need not read it again).
-fn forget_job(order_id: &str, op: Op) -> Job {
-    let id = order_id.to_owned();
-    Job {
-        order_id: None,
-        expects_no_record: false,
-        edit: Box::new(move |doc, _: &mut Slot| {
-            if doc.in_flight.get(&id).is_some_and(|marker| marker.op == op) {
-                doc.in_flight.remove(&id);
-            }
-            Ok(Box::new(()))
-        }),
-        done: None,
-    }
 }

@@ -256,11 +256,7 @@ pub fn update_reply(bytes: &[u8]) {
 
 /// What an idempotency key stands for, in the idempotency bucket.
 pub fn keyed_order(bytes: &[u8]) {
-    let Some(keyed) = parse::<KeyedOrder>(bytes) else { return };
-    let _ = keyed.order_id();
-    if let KeyedOrder::Placed { order, .. } = &keyed {
-        assert!(keyed.is_for(order));
-    }
+    let _ = parse::<KeyedOrder>(bytes);
 }
 
 /// A failed order waiting for the operator.

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::command::Commanded;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use brewq_maker::Commanded;
 use brewq_protocol::{AuditEntry, Ingredient, MachineCommand, OrderReply, RejectCode, StockCommand, StockReply, now, subjects};
 use brewq_runtime::request::{request_bytes_with_header, request_json};
 use serde::Deserialize;
@@ -92,7 +92,7 @@ pub async fn machine(
     }
     // One spelling in the audit trail, whichever the URL used.
     let action = command.action_name();
-    let sent = brewq_maker::command(&operator.client, id, command).await;
+    let sent = super::command::command(&operator.client, id, command).await;
     let failure = match &sent {
         Ok(Commanded::Applied(_)) => None,
         Ok(Commanded::Kept) => Some("kept (machine not running)".to_owned()),

@@ -5,6 +5,7 @@
 //! operator's name. The public shop ([`crate::app`]) has none of this.
 
 mod actions;
+pub mod command;
 pub mod session;
 pub mod throttle;
 mod view;

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use brewq_maker::Commanded;
 use brewq_protocol::{MachineCommand, MachineView, now, subjects};
+use brewq_web::admin::command::Commanded;
 
 use crate::args::{ClientArgs, MachineAction, MachinesArgs};
 use crate::output;
@@ -18,7 +18,7 @@ pub async fn run(args: MachinesArgs) -> anyhow::Result<()> {
     };
     let client = super::admin(&target.client).await?;
     let action = command.action_name();
-    let sent = brewq_maker::command(&client, target.id, command).await;
+    let sent = brewq_web::admin::command::command(&client, target.id, command).await;
     let outcome = match &sent {
         Ok(Commanded::Applied(_)) => "ok".to_owned(),
         Ok(Commanded::Kept) => "kept (machine not running)".to_owned(),
@@ -44,7 +44,7 @@ pub async fn run(args: MachinesArgs) -> anyhow::Result<()> {
 async fn show(args: ClientArgs) -> anyhow::Result<()> {
     let client = super::admin(&args).await?;
     let mut machines = list(&client).await?;
-    let mut holds = brewq_maker::holds(&async_nats::jetstream::new(client.clone())).await.unwrap_or_else(|error| {
+    let mut holds = brewq_web::admin::command::holds(&async_nats::jetstream::new(client.clone())).await.unwrap_or_else(|error| {
         eprintln!("the operator's holds cannot be read: {}", output::chain(&error));
         BTreeMap::new()
     });

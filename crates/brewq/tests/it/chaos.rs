@@ -60,6 +60,9 @@ async fn the_system_keeps_every_invariant_through_a_chaos_run() {
     // it is frozen instead.
     let island = match Lan::create(1) {
         Ok(lan) => Some(lan),
+        Err(why) if std::env::var_os("BREWQ_REQUIRE_NETNS").is_some() => {
+            panic!("BREWQ_REQUIRE_NETNS is set and network namespaces cannot be made: {why}")
+        }
         Err(why) => {
             eprintln!("chaos: no network namespace ({why}); the partition step freezes n3 with SIGSTOP instead");
             None

@@ -247,10 +247,8 @@ async fn read_stream_health(stream: &mut async_nats::jetstream::stream::Stream) 
 }
 
 async fn queue_health(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<QueueHealth> {
-    let consumer: async_nats::jetstream::consumer::PullConsumer =
-        jetstream.get_consumer_from_stream(subjects::MAKERS_CONSUMER, subjects::ORDERS_STREAM).await?;
-    let info = consumer.cached_info();
-    Ok(QueueHealth { waiting: info.num_pending, in_flight: info.num_ack_pending as u64, redelivered: info.num_redelivered as u64 })
+    let queue = brewq_controller::work_queue(jetstream).await?;
+    Ok(QueueHealth { waiting: queue.waiting, in_flight: queue.in_flight, redelivered: queue.redelivered })
 }
 
 async fn stock_alerts(client: &async_nats::Client) -> anyhow::Result<Vec<StockAlert>> {

@@ -1,5 +1,5 @@
 //! An operator's command to one machine (pause, resume, out of service), as the CLI and the
-//! web's operator page send it: to the machine if it runs, or kept in the holds bucket for it
+//! operator's pages send it: to the machine if it runs, or kept in the holds bucket for it
 //! to take up when it starts, if no machine of that number is running.
 
 use std::collections::BTreeMap;
@@ -52,7 +52,11 @@ pub async fn command(client: &async_nats::Client, id: u32, command: MachineComma
     }
     let kept = async {
         let holds = async_nats::jetstream::new(client.clone()).get_key_value(subjects::MACHINE_HOLDS_BUCKET).await?;
-        crate::control::keep(id, &holds, command).await
+        let key = subjects::machine_key(id);
+        match command.hold() {
+            Some(hold) => brewq_runtime::kv::put_json(&holds, &key, &hold).await.map(drop),
+            None => holds.delete(&key).await.map_err(anyhow::Error::from),
+        }
     };
     kept.await.map_err(|error| anyhow::anyhow!("machine {id} is not running, and its hold cannot be kept: {error:#}"))?;
     match request_json::<_, MachineHeartbeat>(client, &subject, &command, ANSWER_WITHIN).await {
