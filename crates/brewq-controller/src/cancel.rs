@@ -22,7 +22,6 @@ async fn cancel(controller: &Controller, order_id: &str) -> OrderReply {
         machine: None,
         reason: Some("cancelled by the customer".into()),
         order: None,
-        settle: false,
         brewing_since: None,
     };
     let record = match controller.records.update(&update).await {

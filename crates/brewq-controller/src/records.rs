@@ -11,6 +11,7 @@ use async_nats::jetstream::kv::Store;
 use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, StockReply, UpdateReply, now, subjects};
 use brewq_runtime::batch::GroupWriter;
 use brewq_runtime::kv::{Change, get_json, modify, modify_entry, modify_rolling_up, scan_json};
+use time::OffsetDateTime;
 
 /// Records of open orders remembered at once; past it, the memory starts afresh.
 const KNOWN_CAPACITY: usize = 20_000;
@@ -181,23 +182,25 @@ impl Records {
     /// queued first.
     pub async fn update(&self, update: &OrderUpdate) -> anyhow::Result<UpdateReply> {
         let at = now();
-        self.change(&update.order_id, |existing: Option<OrderRecord>| {
-            let record = match (existing, &update.order) {
-                (Some(record), _) => record,
-                (None, Some(order)) => OrderRecord::queued(&update.order_id, order.clone(), at),
-                (None, None) => return Ok((Change::Keep, UpdateReply::NotFound)),
-            };
-            if record.status == update.status && update.status.is_terminal() {
-                // Asked again after a crash or a lost reply: already done.
-                return Ok((Change::Keep, UpdateReply::Applied { record }));
-            }
-            match record.updated(update, at) {
-                Ok(record) => Ok((Change::Write(record.clone()), UpdateReply::Applied { record })),
-                // A refused transition leaves the record as it was.
-                Err(_) => Ok((Change::Keep, UpdateReply::Refused { record })),
-            }
-        })
-        .await
+        self.change(&update.order_id, |existing: Option<OrderRecord>| Ok(decide_update(existing, update, at))).await
+    }
+}
+
+/// What `update` does to the record `existing`: the record to write, if any, and the answer.
+fn decide_update(existing: Option<OrderRecord>, update: &OrderUpdate, at: OffsetDateTime) -> (Change<OrderRecord>, UpdateReply) {
+    let record = match (existing, &update.order) {
+        (Some(record), _) => record,
+        (None, Some(order)) => OrderRecord::queued(&update.order_id, order.clone(), at),
+        (None, None) => return (Change::Keep, UpdateReply::NotFound),
+    };
+    if record.status == update.status && update.status.is_terminal() {
+        // Asked again after a crash or a lost reply: already done.
+        return (Change::Keep, UpdateReply::Applied { record });
+    }
+    match record.updated(update, at) {
+        Ok(record) => (Change::Write(record.clone()), UpdateReply::Applied { record }),
+        // A refused transition leaves the record as it was.
+        Err(_) => (Change::Keep, UpdateReply::Refused { record }),
     }
 }
 
@@ -228,10 +231,7 @@ pub(crate) async fn handle_update(controller: &crate::Controller, payload: &[u8]
                     {
                         crate::dead_letters::file(controller, &record.id, record.reason.as_deref()).await;
                     }
-                    match update.settle {
-                        true => settle(controller, reply).await,
-                        false => reply,
-                    }
+                    settle(controller, reply).await
                 }
                 Err(error) => {
                     tracing::warn!(error = format!("{error:#}"), "order update failed");
@@ -245,12 +245,14 @@ pub(crate) async fn handle_update(controller: &crate::Controller, payload: &[u8]
 
 /// How long the controller waits to settle a machine's order: well under the machines' own
 /// request timeout (3 s by default), so that a slow stock manager leaves the machine the time
-/// to get the record's answer and settle the stock itself.
+/// to get the record's answer and offer the order again later.
 const SETTLE_TIMEOUT: Duration = Duration::from_millis(1500);
 
-/// Settles the stock of an order whose record the update left final, for the machine that
-/// asked: after the record, as the machine would. The reply says [`UpdateReply::Settled`] only
-/// once the stock manager confirmed; otherwise the machine settles it itself.
+/// Settles the stock of an order whose record the update left final (or found final): after the
+/// record, so that a redelivery after a crash finds it final and settles again (commit and
+/// release are idempotent). The controllers are the only ones that settle a machine's order:
+/// the reply says [`UpdateReply::Settled`] once the stock manager confirmed, and a machine acks
+/// only then; otherwise it offers the order again later, and its next update settles it.
 async fn settle(controller: &crate::Controller, reply: UpdateReply) -> UpdateReply {
     let (UpdateReply::Applied { record } | UpdateReply::Refused { record }) = &reply else { return reply };
     let Some(command) = record.settlement() else { return reply };
@@ -258,8 +260,67 @@ async fn settle(controller: &crate::Controller, reply: UpdateReply) -> UpdateRep
     match brewq_runtime::request::stock(&controller.client, &command, timeout).await {
         Ok(StockReply::Committed | StockReply::Released) => UpdateReply::Settled { record: record.clone() },
         other => {
-            tracing::warn!(?other, "stock not settled; the machine settles it");
+            tracing::warn!(?other, "stock not settled yet; the machine offers the order again");
             reply
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use brewq_protocol::{Bean, Milk, Size};
+
+    use super::*;
+
+    fn order() -> Order {
+        Order { name: "Ada".into(), size: Size::Small, bean_type: Bean::Arabica, milk: Milk::None, sugar_count: 0 }
+    }
+
+    fn update(status: OrderStatus, machine: u32) -> OrderUpdate {
+        OrderUpdate { order_id: "o1".into(), status, machine: Some(machine), reason: None, order: None, brewing_since: None }
+    }
+
+    fn written(change: &Change<OrderRecord>) -> Option<&OrderRecord> {
+        match change {
+            Change::Write(record) => Some(record),
+            Change::Keep => None,
+        }
+    }
+
+    #[test]
+    fn a_redelivery_after_the_record_is_final_changes_nothing_and_says_where_it_stands() {
+        let ready = OrderRecord::queued("o1", order(), now()).updated(&update(OrderStatus::Brewing, 1), now()).expect("brewing");
+        let ready = ready.updated(&update(OrderStatus::Ready, 1), now()).expect("ready");
+        // The same final update again (a lost reply): applied already, nothing written.
+        let (change, reply) = decide_update(Some(ready.clone()), &update(OrderStatus::Ready, 1), now());
+        assert!(written(&change).is_none());
+        assert_eq!(reply, UpdateReply::Applied { record: ready.clone() });
+        // Another machine's redelivery wants to brew it: refused, the record as it was.
+        let (change, reply) = decide_update(Some(ready.clone()), &update(OrderStatus::Brewing, 2), now());
+        assert!(written(&change).is_none());
+        assert_eq!(reply, UpdateReply::Refused { record: ready });
+    }
+
+    #[test]
+    fn an_order_with_no_record_is_recorded_from_the_update_that_carries_it_or_not_found() {
+        let (change, reply) = decide_update(None, &update(OrderStatus::Brewing, 1), now());
+        assert!(written(&change).is_none());
+        assert_eq!(reply, UpdateReply::NotFound);
+        let carrying = OrderUpdate { order: Some(order()), ..update(OrderStatus::Brewing, 1) };
+        let (change, reply) = decide_update(None, &carrying, now());
+        let record = written(&change).expect("recorded");
+        assert_eq!(record.status, OrderStatus::Brewing);
+        assert_eq!(record.history.first().map(|entry| entry.status), Some(OrderStatus::Queued), "queued first, then brewing");
+        assert!(matches!(reply, UpdateReply::Applied { .. }));
+    }
+
+    #[test]
+    fn a_cancelled_order_is_not_brewed_by_a_machine_that_took_it_before() {
+        let cancelled = OrderRecord::queued("o1", order(), now());
+        let (_, reply) = decide_update(Some(cancelled.clone()), &update(OrderStatus::Cancelled, 0), now());
+        let UpdateReply::Applied { record: cancelled } = reply else { panic!("cancelled: {reply:?}") };
+        let (change, reply) = decide_update(Some(cancelled.clone()), &update(OrderStatus::Brewing, 3), now());
+        assert!(written(&change).is_none());
+        assert_eq!(reply, UpdateReply::Refused { record: cancelled });
     }
 }

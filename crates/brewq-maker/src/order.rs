@@ -1,7 +1,8 @@
 //! One order on one machine, from delivery to ack. The record is moved first (brewing, ready,
-//! failed) and the stock settled after, so that a redelivery after a crash finds the record
-//! final and only settles the stock again (commit and release are idempotent): no order is
-//! brewed twice to completion, and none is lost. A brew the machine expects to be instant, on
+//! failed) and the controller settles the stock after it; the machine acks once the controller
+//! says the stock is settled, so that a redelivery after a crash finds the record final and
+//! only has it settled again (commit and release are idempotent): no order is brewed twice to
+//! completion, and none is lost. A brew the machine expects to be instant, on
 //! an order's first delivery, is recorded with its outcome: brewing and ready in one write.
 //! Every request names the order in its `Brewq-Order-Id` header; brew times, failures and
 //! redeliveries are metrics.
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::Message;
-use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, StockReply, UpdateReply, now, subjects};
+use brewq_protocol::{Order, OrderRecord, OrderStatus, OrderUpdate, UpdateReply, now, subjects};
 use brewq_runtime::request::request_json_with_header;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -68,6 +69,36 @@ struct Handling<'a, B> {
     brew_started: OnceLock<OffsetDateTime>,
 }
 
+/// What a machine does after the controller answered one of its updates (`None`: no answer).
+#[derive(Debug, PartialEq)]
+enum Next {
+    /// The order is the machine's to brew, this being its `attempts`th brew.
+    Brew { attempts: i64 },
+    /// The record is final and the stock settled: ack.
+    Done(OrderRecord),
+    /// Not now (brewing elsewhere, the stock not settled yet, no answer): back to the queue
+    /// after the retry delay.
+    OfferAgain,
+    /// Nothing will ever take this message: terminate it.
+    Terminate(&'static str),
+}
+
+fn next_step(reply: Option<UpdateReply>) -> Next {
+    match reply {
+        Some(UpdateReply::Applied { record }) => Next::Brew { attempts: i64::from(record.attempts) },
+        Some(UpdateReply::Settled { record }) => Next::Done(record),
+        Some(UpdateReply::Refused { .. } | UpdateReply::Error { .. }) | None => Next::OfferAgain,
+        Some(UpdateReply::NotFound) => Next::Terminate("no record for this order"),
+    }
+}
+
+/// Whether the brew about to start, the record's `attempts`th, is past `max_attempts`: the
+/// order then ends failed instead (attempts are counted in the record, so a delivery handed
+/// back by a paused or stopping machine, which recorded no brewing, is not one).
+fn past_limit(attempts: i64, max_attempts: i64) -> bool {
+    attempts > max_attempts
+}
+
 impl<B: Brewer> Handling<'_, B> {
     async fn run(&self, shutdown: &CancellationToken) {
         let config = &self.machine.config;
@@ -76,14 +107,14 @@ impl<B: Brewer> Handling<'_, B> {
         // stopping machine is not an attempt.
         let attempts = match self.instant {
             true => 1,
-            false => match self.brewing().await {
-                Some(UpdateReply::Applied { record }) => i64::from(record.attempts),
-                Some(UpdateReply::Refused { record } | UpdateReply::Settled { record }) => return self.settle(&record).await,
-                Some(UpdateReply::NotFound) => return terminate(self.message, "no record for this order").await,
-                Some(UpdateReply::Error { .. }) | None => return self.retry_later().await,
+            false => match next_step(self.brewing().await) {
+                Next::Brew { attempts } => attempts,
+                Next::Done(record) => return self.done(&record).await,
+                Next::OfferAgain => return self.retry_later().await,
+                Next::Terminate(why) => return terminate(self.message, why).await,
             },
         };
-        if attempts > config.max_attempts {
+        if past_limit(attempts, config.max_attempts) {
             let reason = format!("gave up after {} attempts", config.max_attempts);
             return self.finish(OrderStatus::Failed, Some(reason)).await;
         }
@@ -143,37 +174,22 @@ impl<B: Brewer> Handling<'_, B> {
         }
     }
 
-    /// Records the final status and has the controller settle the stock (or settles it), then
-    /// acks.
+    /// Records the final status, which has the controller settle the stock, then acks; if the
+    /// stock is not settled yet, the order comes back later and its next update settles it.
     async fn finish(&self, status: OrderStatus, reason: Option<String>) {
-        match self.send(OrderUpdate { settle: true, ..self.update_to(status, reason) }).await {
-            Some(UpdateReply::Settled { record }) => self.done(&record).await,
-            Some(UpdateReply::Applied { record } | UpdateReply::Refused { record }) => self.settle(&record).await,
-            Some(UpdateReply::NotFound) => terminate(self.message, "no record for this order").await,
-            Some(UpdateReply::Error { .. }) | None => self.retry_later().await,
-        }
-    }
-
-    /// The record says where the order stands: settle the stock accordingly and ack, or, if it
-    /// is still in progress elsewhere, leave it to the queue.
-    async fn settle(&self, record: &OrderRecord) {
-        let Some(command) = record.settlement() else {
-            tracing::warn!(status = %record.status, "order not final yet; offering it again");
-            return self.retry_later().await;
-        };
-        let timeout = self.machine.config.request_timeout;
-        match brewq_runtime::request::stock(&self.machine.client, &command, timeout).await {
-            Ok(StockReply::Committed | StockReply::Released) => self.done(record).await,
-            other => {
-                tracing::warn!(?other, "stock not settled; retrying later");
-                self.retry_later().await;
+        match next_step(self.send(self.update_to(status, reason)).await) {
+            Next::Done(record) => self.done(&record).await,
+            Next::Brew { .. } | Next::OfferAgain => {
+                tracing::warn!("the outcome is recorded, its stock not settled yet; offering the order again");
+                self.retry_later().await
             }
+            Next::Terminate(why) => terminate(self.message, why).await,
         }
     }
 
     /// The record is final and the stock settled: ack. Not waited for: a lost ack only brings
-    /// the order back after the AckWait, to a machine that finds the record final and settles
-    /// the stock again, which the stock manager answers without a second change.
+    /// the order back after the AckWait, to a machine whose update finds the record final and
+    /// has the stock settled again, which the stock manager answers without a second change.
     async fn done(&self, record: &OrderRecord) {
         if let Err(error) = self.message.ack().await {
             tracing::warn!(%error, "ack not sent; the order will come back and be settled again");
@@ -217,7 +233,7 @@ impl<B: Brewer> Handling<'_, B> {
         let machine = Some(self.machine.config.id);
         let brewing_since = self.brew_started.get().copied();
         let order = brewing_since.map(|_| self.order.clone());
-        OrderUpdate { order_id: self.order_id.to_owned(), status, machine, reason, order, settle: false, brewing_since }
+        OrderUpdate { order_id: self.order_id.to_owned(), status, machine, reason, order, brewing_since }
     }
 
     async fn send(&self, update: OrderUpdate) -> Option<UpdateReply> {
@@ -252,5 +268,35 @@ async fn terminate(message: &Message, why: &str) {
     tracing::warn!(why, "invalid order removed from the queue");
     if let Err(error) = message.double_ack_with(AckKind::Term).await {
         tracing::warn!(%error, "term not confirmed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use brewq_protocol::{Bean, Milk, Size};
+
+    use super::*;
+
+    fn record(status: OrderStatus, attempts: u32) -> OrderRecord {
+        let order = Order { name: "Ada".into(), size: Size::Small, bean_type: Bean::Arabica, milk: Milk::None, sugar_count: 0 };
+        OrderRecord { status, attempts, ..OrderRecord::queued("o1", order, now()) }
+    }
+
+    #[test]
+    fn a_machine_brews_only_what_the_controller_gave_it_and_acks_only_settled_orders() {
+        assert_eq!(next_step(Some(UpdateReply::Applied { record: record(OrderStatus::Brewing, 2) })), Next::Brew { attempts: 2 });
+        let ready = record(OrderStatus::Ready, 1);
+        assert_eq!(next_step(Some(UpdateReply::Settled { record: ready.clone() })), Next::Done(ready.clone()));
+        // A redelivery after the record is final, its stock not settled yet: not acked.
+        assert_eq!(next_step(Some(UpdateReply::Refused { record: ready })), Next::OfferAgain);
+        assert_eq!(next_step(Some(UpdateReply::Error { message: "busy".into() })), Next::OfferAgain);
+        assert_eq!(next_step(None), Next::OfferAgain, "no answer: the order goes back, nothing is lost");
+        assert!(matches!(next_step(Some(UpdateReply::NotFound)), Next::Terminate(_)));
+    }
+
+    #[test]
+    fn the_brew_past_the_limit_is_not_started() {
+        assert!(!past_limit(5, 5), "the fifth attempt of five brews");
+        assert!(past_limit(6, 5), "a sixth (a redelivery after the fifth failed while the machine paused) does not");
     }
 }

@@ -228,15 +228,9 @@ pub struct OrderUpdate {
     /// queued but stopped before recording gets its record then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<Order>,
-    /// Settle the stock too once the record is final (commit a ready order, release a failed
-    /// or cancelled one), so the machine needs no request of its own; a controller that did
-    /// answers [`UpdateReply::Settled`]. Earlier controllers ignore it, and the machine settles.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub settle: bool,
     /// When the machine started a brew it did not record first, because it expected it to be
     /// instant: the record shows the order brewing from then, written with `status` in one
-    /// change. Earlier controllers ignore it and refuse the update; the machine then offers the
-    /// order again, and a redelivery records brewing first.
+    /// change.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub brewing_since: Option<OffsetDateTime>,
 }

@@ -174,7 +174,7 @@ pub fn callers(subject: &str) -> &'static [&'static str] {
         ORDER_UPDATES => &[MAKER],
         DEAD_LETTER_RETRY | DEAD_LETTER_GIVE_UP => &[OPERATOR, ADMIN],
         "coffee.stock.reserve" => &[CONTROLLER],
-        "coffee.stock.commit" | "coffee.stock.release" => &[CONTROLLER, MAKER],
+        "coffee.stock.commit" | "coffee.stock.release" => &[CONTROLLER],
         "coffee.stock.read" => &[WEB, OPERATOR, ADMIN],
         "coffee.stock.restock" | "coffee.stock.threshold" => &[OPERATOR, ADMIN],
         _ if is_machine_control(subject) => &[OPERATOR, ADMIN],

@@ -166,14 +166,7 @@ fn a_record_without_its_name_keeps_the_rest_and_reads_back_as_it_was_written() {
 }
 
 #[test]
-fn an_update_asks_to_settle_only_when_it_says_so_and_reads_as_earlier_machines_sent_it() {
-    let earlier: OrderUpdate = serde_json::from_value(json!({"order_id": "o1", "status": "ready", "machine": 2})).expect("parses");
-    assert!(!earlier.settle, "an update from an earlier machine does not ask to settle");
-    let plain = serde_json::to_value(&earlier).expect("json");
-    assert!(plain.get("settle").is_none(), "left out when false, for earlier controllers: {plain}");
-    let settling = serde_json::to_value(OrderUpdate { settle: true, ..earlier }).expect("json");
-    assert_eq!(settling["settle"], true);
-
+fn a_settled_reply_reads_back_as_written() {
     let order = request(seed_payload()).validate().expect("valid");
     let reply = UpdateReply::Settled { record: OrderRecord::queued("o1", order, now()) };
     let value = serde_json::to_value(&reply).expect("json");
@@ -192,7 +185,6 @@ fn an_instant_brew_records_brewing_at_its_start_and_its_outcome_in_one_change() 
         machine: Some(3),
         reason: None,
         order: Some(order),
-        settle: true,
         brewing_since: Some(since),
     };
     let at = now();
