@@ -108,9 +108,9 @@ async fn place_with_id(controller: &Controller, order_id: &str, order: Order, ke
     let span = tracing::info_span!("order", order = brewq_protocol::ids::order_ref(order_id));
     if let Some(key) = key {
         match resume(controller, order_id, deadline).instrument(span.clone()).await {
-            Earlier::None => {}
-            Earlier::Reply(reply) => return reply,
-            Earlier::RolledBack => return Box::pin(place_again(controller, key, order_id, order, deadline)).await,
+            PreviousAttempt::None => {}
+            PreviousAttempt::Reply(reply) => return reply,
+            PreviousAttempt::RolledBack => return Box::pin(place_again(controller, key, order_id, order, deadline)).await,
         }
     }
     place_new(controller, order_id, order, key, deadline).instrument(span).await
@@ -146,7 +146,7 @@ async fn place_new(controller: &Controller, order_id: &str, order: Order, key: O
     let reserved = reserve(controller, order_id, &order, deadline).await;
     step_took("reserve", started);
     match reserved {
-        Reserved::Yes => queue(controller, order_id, order, true, deadline).await,
+        Reserved::Yes => queue_and_record(controller, order_id, order, true, deadline).await,
         Reserved::OutOfStock(ingredient) => {
             tracing::info!(%ingredient, "order refused: out of stock");
             OrderReply::out_of_stock(ingredient)
@@ -160,8 +160,8 @@ async fn place_new(controller: &Controller, order_id: &str, order: Order, key: O
                 Box::pin(place_again(controller, key, order_id, order, deadline)).await
             }
             None => match resume(controller, order_id, deadline).await {
-                Earlier::Reply(reply) => reply,
-                Earlier::None | Earlier::RolledBack => unavailable(&error),
+                PreviousAttempt::Reply(reply) => reply,
+                PreviousAttempt::None | PreviousAttempt::RolledBack => unavailable(&error),
             },
         },
         Reserved::Unknown(error) => {
@@ -214,7 +214,7 @@ async fn reserve(controller: &Controller, order_id: &str, order: &Order, deadlin
 }
 
 /// What an earlier attempt under the same order id left.
-enum Earlier {
+enum PreviousAttempt {
     /// Nothing: the order is new.
     None,
     /// The reply for the order it recorded.
@@ -224,12 +224,12 @@ enum Earlier {
 }
 
 /// Looks for an earlier attempt under `order_id`: what it recorded answers.
-async fn resume(controller: &Controller, order_id: &str, deadline: Instant) -> Earlier {
+async fn resume(controller: &Controller, order_id: &str, deadline: Instant) -> PreviousAttempt {
     match until(deadline, || controller.records.get(order_id)).await {
-        Ok(Some(record)) if record.never_queued() => Earlier::RolledBack,
-        Ok(Some(record)) => Earlier::Reply(accepted(controller, &record, false)),
-        Ok(None) => Earlier::None,
-        Err(error) => Earlier::Reply(unavailable(&error)),
+        Ok(Some(record)) if record.never_queued() => PreviousAttempt::RolledBack,
+        Ok(Some(record)) => PreviousAttempt::Reply(accepted(controller, &record, false)),
+        Ok(None) => PreviousAttempt::None,
+        Err(error) => PreviousAttempt::Reply(unavailable(&error)),
     }
 }
 
@@ -237,7 +237,7 @@ async fn resume(controller: &Controller, order_id: &str, deadline: Instant) -> E
 /// replies; rolls it back when it cannot be queued. Queued before it is recorded, the record
 /// is written once: if this controller stops in between, the machine that takes the order
 /// records it (the order travels in the message).
-async fn queue(controller: &Controller, order_id: &str, order: Order, new: bool, deadline: Instant) -> OrderReply {
+async fn queue_and_record(controller: &Controller, order_id: &str, order: Order, new: bool, deadline: Instant) -> OrderReply {
     let started = Instant::now();
     // At least a few tries, however long the reserve took.
     let publish_until = deadline.max(started + MIN_PUBLISH_TIME);

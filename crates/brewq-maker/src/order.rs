@@ -116,7 +116,7 @@ impl<B: Brewer> Handling<'_, B> {
         };
         if past_limit(attempts, config.max_attempts) {
             let reason = format!("gave up after {} attempts", config.max_attempts);
-            return self.finish(OrderStatus::Failed, Some(reason)).await;
+            return self.record_outcome(OrderStatus::Failed, Some(reason)).await;
         }
         let out_of_service = self.machine.control.brew_token();
         if self.machine.control.mode() == crate::control::Mode::OutOfService {
@@ -139,7 +139,7 @@ impl<B: Brewer> Handling<'_, B> {
                 let brew_seconds = metrics::histogram!("brewq_brew_seconds", "size" => order.size.to_string(), "machine" => machine);
                 brew_seconds.record(started.elapsed().as_secs_f64());
                 self.machine.status.brewed(order.size, started.elapsed());
-                self.finish(OrderStatus::Ready, None).await;
+                self.record_outcome(OrderStatus::Ready, None).await;
             }
             Err(failure) => {
                 self.machine.status.failed();
@@ -147,7 +147,7 @@ impl<B: Brewer> Handling<'_, B> {
                 tracing::warn!(%failure, "brew failed");
                 if attempts >= config.max_attempts {
                     let reason = format!("{failure}; gave up after {} attempts", config.max_attempts);
-                    self.finish(OrderStatus::Failed, Some(reason)).await;
+                    self.record_outcome(OrderStatus::Failed, Some(reason)).await;
                 } else {
                     self.update(OrderStatus::Queued, Some(failure.to_string())).await;
                     nak(self.message, Some(config.retry_delay)).await;
@@ -176,7 +176,7 @@ impl<B: Brewer> Handling<'_, B> {
 
     /// Records the final status, which has the controller settle the stock, then acks; if the
     /// stock is not settled yet, the order comes back later and its next update settles it.
-    async fn finish(&self, status: OrderStatus, reason: Option<String>) {
+    async fn record_outcome(&self, status: OrderStatus, reason: Option<String>) {
         match next_step(self.send(self.update_to(status, reason)).await) {
             Next::Done(record) => self.done(&record).await,
             Next::Brew { .. } | Next::OfferAgain => {

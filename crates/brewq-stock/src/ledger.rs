@@ -18,7 +18,7 @@ use brewq_protocol::{Ingredient, StockReply, subjects};
 use brewq_runtime::kv::get_json;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::writer::{Job, Op, Slot, write_batches};
+use crate::writer::{Job, Op, RecordInBatch, write_batches};
 
 /// Handle on the stock bucket; cheap to clone.
 #[derive(Clone)]
@@ -85,7 +85,7 @@ impl Ledger {
         &self,
         order_id: Option<&str>,
         expects_no_record: bool,
-        edit: impl FnMut(&mut LevelsDoc, &mut Slot) -> anyhow::Result<StockReply> + Send + 'static,
+        edit: impl FnMut(&mut LevelsDoc, &mut RecordInBatch) -> anyhow::Result<StockReply> + Send + 'static,
     ) -> anyhow::Result<StockReply> {
         if let Some(order_id) = order_id
             && !brewq_protocol::ids::is_order_id(order_id)
@@ -108,7 +108,7 @@ impl Ledger {
     /// The order was brewed: its reservation becomes consumed.
     pub async fn commit(&self, order_id: &str) -> anyhow::Result<StockReply> {
         let id = order_id.to_owned();
-        self.edit(Some(order_id), false, move |doc, slot| finish(doc, slot, &id, Op::Commit)).await
+        self.edit(Some(order_id), false, move |doc, slot| end_reservation(doc, slot, &id, Op::Commit)).await
     }
 
     /// The order failed or was cancelled: its reservation goes back on hand. An order with no
@@ -117,19 +117,19 @@ impl Ledger {
     /// sets nothing aside, so undoing a reserve whose outcome is unknown is always safe.
     pub async fn release(&self, order_id: &str) -> anyhow::Result<StockReply> {
         let id = order_id.to_owned();
-        self.edit(Some(order_id), false, move |doc, slot| finish(doc, slot, &id, Op::Release)).await
+        self.edit(Some(order_id), false, move |doc, slot| end_reservation(doc, slot, &id, Op::Release)).await
     }
 
     /// Adds `items` to what is on hand.
     pub async fn restock(&self, items: &Items) -> anyhow::Result<StockReply> {
         let items = items.clone();
-        self.edit(None, false, move |doc, _: &mut Slot| Ok(restock(doc, &items))).await
+        self.edit(None, false, move |doc, _: &mut RecordInBatch| Ok(restock(doc, &items))).await
     }
 
     /// Sets low-stock alert levels.
     pub async fn threshold(&self, items: &Items) -> anyhow::Result<StockReply> {
         let items = items.clone();
-        self.edit(None, false, move |doc, _: &mut Slot| {
+        self.edit(None, false, move |doc, _: &mut RecordInBatch| {
             for (&ingredient, &amount) in &items {
                 doc.levels.entry(ingredient).or_default().low_at = amount;
             }
@@ -153,7 +153,7 @@ impl Ledger {
 
 /// A reserve: answered from the record of an earlier request if there is one, else the
 /// ingredients taken from what is on hand and the record written, or the one that runs short.
-fn reserve(doc: &mut LevelsDoc, slot: &mut Slot, items: &Items) -> StockReply {
+fn reserve(doc: &mut LevelsDoc, slot: &mut RecordInBatch, items: &Items) -> StockReply {
     if let Some(record) = slot.record() {
         return reply_for(record.state);
     }
@@ -167,7 +167,7 @@ fn reserve(doc: &mut LevelsDoc, slot: &mut Slot, items: &Items) -> StockReply {
 /// A commit or a release of `id`'s reservation: done once, answered the same when repeated,
 /// refused when the reservation already ended the other way. A release with no reservation
 /// leaves a released one holding nothing.
-fn finish(doc: &mut LevelsDoc, slot: &mut Slot, id: &str, op: Op) -> anyhow::Result<StockReply> {
+fn end_reservation(doc: &mut LevelsDoc, slot: &mut RecordInBatch, id: &str, op: Op) -> anyhow::Result<StockReply> {
     let target = if op == Op::Commit { ReservationState::Committed } else { ReservationState::Released };
     let Some(record) = slot.record().cloned() else {
         anyhow::ensure!(op == Op::Release, "order {id} has no reservation");
@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn a_reserve_takes_every_line_or_none() {
         let mut stock = doc(10, 100);
-        let mut slot = Slot::default();
+        let mut slot = RecordInBatch::default();
         assert_eq!(reserve(&mut stock, &mut slot, &items(8, 150)), StockReply::OutOfStock { ingredient: CowMilk });
         assert_eq!(stock.levels[&Arabica].on_hand, 10, "the arabica line is not taken when the milk runs short");
         assert!(slot.record().is_none());
@@ -258,13 +258,13 @@ mod tests {
     #[test]
     fn a_repeated_reserve_is_answered_from_the_record_and_takes_nothing_more() {
         let mut stock = doc(10, 100);
-        let mut slot = Slot::default();
+        let mut slot = RecordInBatch::default();
         reserve(&mut stock, &mut slot, &items(4, 0));
         let before = stock.clone();
         assert_eq!(reserve(&mut stock, &mut slot, &items(4, 0)), StockReply::Reserved);
         assert_eq!(stock.levels, before.levels);
         // A reserve of an order already released (its controller gave up on it) sets nothing aside.
-        let mut released = Slot::holding(Some(Reservation { items: Items::new(), state: ReservationState::Released }), 7);
+        let mut released = RecordInBatch::holding(Some(Reservation { items: Items::new(), state: ReservationState::Released }), 7);
         assert_eq!(reserve(&mut stock, &mut released, &items(4, 0)), StockReply::Released);
         assert_eq!(stock.levels, before.levels);
     }
@@ -272,12 +272,12 @@ mod tests {
     #[test]
     fn commit_and_release_happen_once_and_never_both() {
         let mut stock = doc(10, 100);
-        let mut slot = Slot::default();
+        let mut slot = RecordInBatch::default();
         reserve(&mut stock, &mut slot, &items(4, 30));
-        assert_eq!(finish(&mut stock, &mut slot, "o1", Op::Commit).expect("commit"), StockReply::Committed);
-        assert_eq!(finish(&mut stock, &mut slot, "o1", Op::Commit).expect("commit again"), StockReply::Committed);
+        assert_eq!(end_reservation(&mut stock, &mut slot, "o1", Op::Commit).expect("commit"), StockReply::Committed);
+        assert_eq!(end_reservation(&mut stock, &mut slot, "o1", Op::Commit).expect("commit again"), StockReply::Committed);
         assert_eq!((stock.levels[&Arabica].reserved, stock.levels[&Arabica].consumed), (0, 4), "consumed once");
-        let refused = finish(&mut stock, &mut slot, "o1", Op::Release).expect_err("release after commit");
+        let refused = end_reservation(&mut stock, &mut slot, "o1", Op::Release).expect_err("release after commit");
         assert!(refused.to_string().contains("already Committed"), "{refused}");
         assert_eq!(stock.levels[&Arabica].on_hand, 6);
         assert!(holds(&stock));
@@ -286,21 +286,21 @@ mod tests {
     #[test]
     fn a_release_gives_back_what_was_reserved_and_one_with_no_reservation_leaves_a_released_one() {
         let mut stock = doc(10, 100);
-        let mut slot = Slot::default();
+        let mut slot = RecordInBatch::default();
         reserve(&mut stock, &mut slot, &items(4, 30));
-        assert_eq!(finish(&mut stock, &mut slot, "o1", Op::Release).expect("release"), StockReply::Released);
+        assert_eq!(end_reservation(&mut stock, &mut slot, "o1", Op::Release).expect("release"), StockReply::Released);
         assert_eq!(stock.levels, doc(10, 100).levels);
-        let mut never_reserved = Slot::default();
-        assert_eq!(finish(&mut stock, &mut never_reserved, "o2", Op::Release).expect("release"), StockReply::Released);
+        let mut never_reserved = RecordInBatch::default();
+        assert_eq!(end_reservation(&mut stock, &mut never_reserved, "o2", Op::Release).expect("release"), StockReply::Released);
         assert_eq!(never_reserved.record().map(|record| (record.state, record.items.is_empty())), Some((ReservationState::Released, true)));
-        assert!(finish(&mut stock, &mut Slot::default(), "o3", Op::Commit).is_err(), "a commit needs a reservation");
+        assert!(end_reservation(&mut stock, &mut RecordInBatch::default(), "o3", Op::Commit).is_err(), "a commit needs a reservation");
     }
 
     #[test]
     fn a_reservation_larger_than_the_reserved_level_is_refused_not_wrapped() {
         let mut stock = doc(10, 100);
-        let mut slot = Slot::holding(Some(Reservation { items: items(5, 0), state: ReservationState::Reserved }), 3);
-        let refused = finish(&mut stock, &mut slot, "o1", Op::Commit).expect_err("nothing is reserved in the levels");
+        let mut slot = RecordInBatch::holding(Some(Reservation { items: items(5, 0), state: ReservationState::Reserved }), 3);
+        let refused = end_reservation(&mut stock, &mut slot, "o1", Op::Commit).expect_err("nothing is reserved in the levels");
         assert!(refused.to_string().contains("arabica"), "{refused}");
         assert_eq!(stock.levels, doc(10, 100).levels);
     }

@@ -28,7 +28,7 @@ pub(crate) enum Op {
 /// An order's reservation record as a batch sees it: read after the levels, then changed by
 /// the batch's edits in turn, so a second edit for the same order sees what the first did.
 #[derive(Debug, Default)]
-pub(crate) struct Slot {
+pub(crate) struct RecordInBatch {
     record: Option<Reservation>,
     /// The revision its write expects: the record's as read or kept, 0 when none was ever
     /// written (or none was read, for a reserve).
@@ -36,10 +36,10 @@ pub(crate) struct Slot {
     changed: bool,
 }
 
-impl Slot {
+impl RecordInBatch {
     /// A slot holding `record`, read at `revision`.
-    pub fn holding(record: Option<Reservation>, revision: u64) -> Slot {
-        Slot { record, revision, changed: false }
+    pub fn holding(record: Option<Reservation>, revision: u64) -> RecordInBatch {
+        RecordInBatch { record, revision, changed: false }
     }
 
     pub fn record(&self) -> Option<&Reservation> {
@@ -56,7 +56,7 @@ impl Slot {
 /// A change to the levels and to the order's reservation record, applied in place, and the
 /// answer to its caller. It must leave both untouched when it fails, and may run again (after
 /// a lost compare-and-swap).
-pub(crate) type Edit = Box<dyn FnMut(&mut LevelsDoc, &mut Slot) -> anyhow::Result<StockReply> + Send>;
+pub(crate) type Edit = Box<dyn FnMut(&mut LevelsDoc, &mut RecordInBatch) -> anyhow::Result<StockReply> + Send>;
 
 pub(crate) struct Job {
     /// The order whose record the edit needs, if any.
@@ -82,14 +82,14 @@ const MAX_KNOWN_OPEN: usize = 20_000;
 /// theirs. Every record is written with the levels, so the compare-and-swap on the levels tells
 /// whether another writer came in between; a lost one forgets it all.
 #[derive(Default)]
-struct Known {
+struct WriterCache {
     levels: Option<(LevelsDoc, u64)>,
     open: HashMap<String, (Reservation, u64)>,
 }
 
 /// Applies queued changes in batches until every sender is dropped.
 pub(crate) async fn write_batches(store: Arc<Store>, client: async_nats::Client, mut jobs: mpsc::Receiver<Job>) {
-    let mut known = Known::default();
+    let mut known = WriterCache::default();
     while let Some(job) = jobs.recv().await {
         let mut batch = vec![job];
         while batch.len() < MAX_BATCH {
@@ -119,7 +119,7 @@ pub(crate) async fn write_batches(store: Arc<Store>, client: async_nats::Client,
 async fn apply_batch(
     store: &Store,
     client: &async_nats::Client,
-    known: &mut Known,
+    known: &mut WriterCache,
     batch: &mut [Job],
 ) -> anyhow::Result<Vec<anyhow::Result<StockReply>>> {
     // After a lost write, every record is read: a reserve may have met a duplicate.
@@ -141,13 +141,13 @@ async fn apply_batch(
         let mut slots = read_records(store, &unknown).await?;
         for id in batch.iter().filter_map(|job| job.order_id.as_deref()) {
             if let Some((record, revision)) = known.open.get(id) {
-                slots.insert(id.to_owned(), Slot::holding(Some(record.clone()), *revision));
+                slots.insert(id.to_owned(), RecordInBatch::holding(Some(record.clone()), *revision));
             }
         }
         let mut results = Vec::with_capacity(batch.len());
         for job in batch.iter_mut() {
             // An edit of the levels alone (a restock) gets a slot of its own, written nowhere.
-            let mut unwritten = Slot::default();
+            let mut unwritten = RecordInBatch::default();
             let slot = match &job.order_id {
                 Some(id) => slots.entry(id.clone()).or_default(),
                 None => &mut unwritten,
@@ -187,7 +187,7 @@ async fn apply_batch(
 /// forgotten. The server stores a batch's messages one after the other, the levels last at
 /// `revision`; were it not so, a kept revision would only make the next write of that record
 /// fail and be read again.
-fn remember(known: &mut Known, written: Vec<(String, Reservation, u64)>, revision: u64) {
+fn remember(known: &mut WriterCache, written: Vec<(String, Reservation, u64)>, revision: u64) {
     if known.open.len() >= MAX_KNOWN_OPEN {
         known.open.clear();
     }
@@ -229,7 +229,7 @@ async fn read_levels(store: &Store) -> anyhow::Result<(LevelsDoc, u64)> {
 
 /// The reservation records of the batch's orders with their revisions, read concurrently,
 /// after the levels. A deleted record reads as none, with the revision its write must expect.
-async fn read_records(store: &Store, ids: &[&str]) -> anyhow::Result<HashMap<String, Slot>> {
+async fn read_records(store: &Store, ids: &[&str]) -> anyhow::Result<HashMap<String, RecordInBatch>> {
     let reads = ids.iter().map(|id| async move {
         let key = subjects::reservation_key(id);
         store.entry(&key).await.with_context(|| format!("reading the reservation of {id}"))
@@ -241,7 +241,7 @@ async fn read_records(store: &Store, ids: &[&str]) -> anyhow::Result<HashMap<Str
             Operation::Put => Some(serde_json::from_slice(&entry.value).with_context(|| format!("decoding the reservation of {id}"))?),
             Operation::Delete | Operation::Purge => None,
         };
-        slots.insert((*id).to_owned(), Slot::holding(record, entry.revision));
+        slots.insert((*id).to_owned(), RecordInBatch::holding(record, entry.revision));
     }
     Ok(slots)
 }

@@ -25,7 +25,7 @@ fn shutdown_token() -> CancellationToken {
 }
 
 /// Runs a service to its end, then stops its metrics server.
-async fn finish(service: anyhow::Result<()>, metrics: MetricsServer) -> anyhow::Result<()> {
+async fn stop_metrics_after(service: anyhow::Result<()>, metrics: MetricsServer) -> anyhow::Result<()> {
     let stopped = metrics.stop().await;
     service.and(stopped)
 }
@@ -50,7 +50,7 @@ pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
         leak_after: args.leak_after,
         ..brewq_controller::Config::default()
     };
-    finish(brewq_controller::run(config, client, shutdown).await, metrics).await
+    stop_metrics_after(brewq_controller::run(config, client, shutdown).await, metrics).await
 }
 
 /// `brewq stock serve`.
@@ -58,7 +58,7 @@ pub async fn stock(args: ServiceArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_token();
     let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Stock, "stock")?).await?;
-    finish(brewq_stock::run(brewq_stock::Config::default(), client, shutdown).await, metrics).await
+    stop_metrics_after(brewq_stock::run(brewq_stock::Config::default(), client, shutdown).await, metrics).await
 }
 
 /// `brewq maker --id N`.
@@ -72,7 +72,7 @@ pub async fn maker(args: MakerArgs) -> anyhow::Result<()> {
     let mut config = brewq_maker::Config::new(args.id);
     config.max_attempts = args.max_attempts;
     let brewer = brewq_maker::SimulatedBrewer { brew_scale: args.brew_scale, fail_rate: args.fail_rate };
-    finish(brewq_maker::run(config, brewer, client, shutdown).await, metrics).await
+    stop_metrics_after(brewq_maker::run(config, brewer, client, shutdown).await, metrics).await
 }
 
 /// `brewq web`: the shop, with a customer's rights.
@@ -87,7 +87,7 @@ pub async fn web(args: WebArgs) -> anyhow::Result<()> {
     let second = NatsConfig { urls: home_first(config.urls.clone(), 1), name: "web-second".into(), ..config };
     let another_server = Some(brewq_runtime::connect(&second).await?);
     let config = brewq_web::Config { another_server, ..brewq_web::Config::default() };
-    finish(brewq_web::run(config, client, listener, shutdown).await, metrics).await
+    stop_metrics_after(brewq_web::run(config, client, listener, shutdown).await, metrics).await
 }
 
 /// `brewq office`: the operator's pages, with the operator role.
@@ -102,12 +102,12 @@ pub async fn office(args: OfficeArgs) -> anyhow::Result<()> {
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Operator, "office")?).await?;
     let jetstream = async_nats::jetstream::new(client.clone());
     let Some(store) = brewq_runtime::kv::wait_for_bucket(&jetstream, brewq_protocol::subjects::SESSIONS_BUCKET, &shutdown).await else {
-        return finish(Ok(()), metrics).await;
+        return stop_metrics_after(Ok(()), metrics).await;
     };
     let sessions = brewq_web::admin::session::Sessions::new(store);
     let operator = brewq_web::admin::Operator { user: args.operator_user, password_hash, sessions, client: client.clone() };
     let config = brewq_web::Config { operator: Some(operator), ..brewq_web::Config::default() };
-    finish(brewq_web::admin::run(config, client, listener, shutdown).await, metrics).await
+    stop_metrics_after(brewq_web::admin::run(config, client, listener, shutdown).await, metrics).await
 }
 
 async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
