@@ -14,7 +14,8 @@ use tokio::signal::unix;
 
 use crate::args::{DEFAULT_DATA_DIR, LogFormatArg, UpArgs};
 
-/// The oldest nats-server brewq runs on (see ARCHITECTURE.md: JetStream fixes).
+/// The oldest nats-server brewq runs on: 2.12 brought atomic batch publish (ARCHITECTURE.md,
+/// Cross-cutting concerns).
 const MIN_NATS_VERSION: (u32, u32) = (2, 12);
 
 /// Runs the system until Ctrl-C or SIGTERM.
