@@ -308,7 +308,7 @@ async fn an_order_queued_but_never_recorded_is_recorded_by_its_machine_and_brewe
     let message = async_nats::jetstream::message::PublishMessage::build()
         .message_id(&order_id)
         .header(subjects::ORDER_ID_HEADER, order_id.as_str())
-        .payload(serde_json::to_vec(&request).expect("order serializes").into());
+        .payload(serde_json::to_vec(&order).expect("order serializes").into());
     let subject = subjects::order_subject(order.bean_type);
     jetstream.send_publish(subject, message).await.expect("publish").await.expect("PubAck");
 
@@ -441,10 +441,12 @@ async fn a_retry_after_a_rollback_places_the_order_again_under_a_new_id() {
     let mut payload = order_json("Quentin", "small", "arabica", "none", 0);
     payload["idempotency_key"] = json!("key-rolled-back");
     let request: OrderRequest = serde_json::from_value(payload.clone()).expect("order request");
-    let mut rolled_back = OrderRecord::queued("rolled-1", request.validate().expect("valid"), brewq_protocol::now());
+    let order = request.validate().expect("valid");
+    let mut rolled_back = OrderRecord::queued("rolled-1", order.clone(), brewq_protocol::now());
     rolled_back.transition(OrderStatus::Failed, None, Some("could not be queued".into()), brewq_protocol::now()).expect("queued to failed");
     let keys = jetstream.get_key_value(subjects::IDEMPOTENCY_BUCKET).await.expect("idempotency bucket");
-    keys.put("key-rolled-back", serde_json::to_vec("rolled-1").expect("id").into()).await.expect("key written");
+    let keyed = brewq_protocol::KeyedOrder { order_id: "rolled-1".into(), order };
+    keys.put("key-rolled-back", serde_json::to_vec(&keyed).expect("key's order").into()).await.expect("key written");
     let records = jetstream.get_key_value(subjects::ORDERS_BUCKET).await.expect("records bucket");
     records.put("rolled-1", serde_json::to_vec(&rolled_back).expect("record").into()).await.expect("record written");
 

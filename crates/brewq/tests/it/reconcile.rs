@@ -147,13 +147,13 @@ async fn an_order_waiting_unrecorded_in_the_queue_keeps_its_stock_until_it_is_br
     // PubAck and the record while every machine was paused.
     let mut system = start(0, "1s").await;
     let controller = controller(&system).await;
-    let (request, queued) = order("Quinn");
+    let (_, queued) = order("Quinn");
     let order_id = "queued-unrecorded-1".to_owned();
     reserve(&controller, &order_id, &queued).await;
     let message = async_nats::jetstream::message::PublishMessage::build()
         .message_id(&order_id)
         .header(subjects::ORDER_ID_HEADER, order_id.as_str())
-        .payload(serde_json::to_vec(&request).expect("order serializes").into());
+        .payload(serde_json::to_vec(&queued).expect("order serializes").into());
     let jetstream = async_nats::jetstream::new(controller.clone());
     jetstream.send_publish(subjects::order_subject(queued.bean_type), message).await.expect("publish").await.expect("PubAck");
 

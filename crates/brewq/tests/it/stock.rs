@@ -31,7 +31,7 @@ async fn duplicate_stock_commands_racing_on_two_managers_apply_once() {
         let config = system.system.nats_config(role, "test").expect("config");
         async move { brewq_runtime::connect(&config).await.expect("connects") }
     };
-    let (controller, maker) = (connect(Role::Controller).await, connect(Role::Maker).await);
+    let controller = connect(Role::Controller).await;
     let ids: Vec<String> = (0..60).map(|index| format!("dup{index:03}")).collect();
     let before = system.stock().await.levels[&Ingredient::Arabica];
 
@@ -54,8 +54,8 @@ async fn duplicate_stock_commands_racing_on_two_managers_apply_once() {
     let finished =
         join_all(ids.iter().enumerate().flat_map(|(index, id)| (0..COPIES).map(move |copy| (finish(index, copy, id), index < 50))).map(
             |(command, clean)| {
-                let maker = &maker;
-                async move { (send(maker, command).await, clean) }
+                let controller = &controller;
+                async move { (send(controller, command).await, clean) }
             },
         ))
         .await;
