@@ -230,6 +230,12 @@ pub struct UpArgs {
     /// Number of coffee machines.
     #[arg(long, default_value_t = 5)]
     pub machines: u32,
+    /// Controllers; one per server when not given (each with its server as home).
+    #[arg(long)]
+    pub controllers: Option<usize>,
+    /// Stock managers; one per server when not given.
+    #[arg(long)]
+    pub stock_managers: Option<usize>,
     /// Multiplies the nominal brew times (20/30/40 s by size); 0 brews instantly.
     #[arg(long, default_value_t = 1.0)]
     pub brew_scale: f64,

@@ -28,8 +28,9 @@ pub async fn run(args: UpArgs, log_format: LogFormatArg) -> anyhow::Result<()> {
     let mut config = SystemConfig::new(&exe, &nats_server, &args.data_dir, args.machines);
     // One controller and one stock manager on each server: a server that stops answering
     // takes only its own with it, and the others' servers hand requests to theirs at once.
-    config.controllers = config.nodes;
-    config.stock_managers = config.nodes;
+    config.controllers = args.controllers.unwrap_or(config.nodes);
+    config.stock_managers = args.stock_managers.unwrap_or(config.nodes);
+    anyhow::ensure!(config.controllers >= 1 && config.stock_managers >= 1, "--controllers and --stock-managers take 1 or more");
     config.brew_scale = args.brew_scale;
     config.fail_rate = args.fail_rate;
     config.web_listen = Some(args.listen.clone());
