@@ -293,7 +293,10 @@ impl NatsCluster {
             tls_ca: self.tls_ca.clone(),
         };
         let client = brewq_runtime::connect::options(&admin).connect(self.urls()).await.context("connecting to the new cluster")?;
-        let jetstream = async_nats::jetstream::new(client);
+        // Short tries: a request sent before the servers have elected a meta leader gets no
+        // answer at all, and waiting out a long timeout for it cost seconds of every start.
+        let mut jetstream = async_nats::jetstream::new(client);
+        jetstream.set_timeout(Duration::from_millis(500));
         loop {
             match jetstream.query_account().await {
                 // A server whose route or monitoring port was taken exits after it opened its

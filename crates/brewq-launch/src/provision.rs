@@ -63,7 +63,10 @@ pub async fn provision(client: &async_nats::Client, topology: &Topology) -> anyh
 const ORDERS_HISTORY: i64 = 8;
 
 async fn provision_once(client: &async_nats::Client, topology: &Topology) -> anyhow::Result<()> {
-    let jetstream = jetstream::new(client.clone());
+    // Short tries, as in `NatsCluster::wait_ready`: right after a restart a stream has no
+    // leader for a few seconds, and a request to it is not answered at all.
+    let mut jetstream = jetstream::new(client.clone());
+    jetstream.set_timeout(Duration::from_secs(1));
     let stream = jetstream.create_or_update_stream(orders_stream(topology)).await.context("creating the coffee-orders stream")?;
     tracing::debug!(stream = stream.config.name, "stream ready");
     let stream = jetstream.get_stream(subjects::ORDERS_STREAM).await.context("binding coffee-orders")?;
