@@ -10,7 +10,7 @@ use std::time::Duration;
 use brewq_protocol::{OrderReply, subjects};
 use futures::future::join_all;
 
-use crate::harness::{TestSystem, brewq_bin, eventually, order_json};
+use crate::harness::{TestSystem, brewq_bin, eventually, order_json, scrape, sum_of};
 
 /// Orders sent, one every [`SPACING`]; the fault comes after [`FAULT_AFTER`] of them.
 const ORDERS: usize = 60;
@@ -197,10 +197,8 @@ async fn the_orders_a_stopped_controller_was_handed_are_taken_over_and_placed_on
 async fn metric_total(system: &TestSystem, services: &[&str], names: &[&str]) -> f64 {
     let mut total = 0.0;
     for service in services {
-        let page = reqwest::get(&system.system.info.metrics_urls[*service]).await.expect("metrics").text().await.expect("page");
-        let counted =
-            page.lines().filter(|line| names.iter().any(|name| line.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{']))));
-        total += counted.filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok()).sum::<f64>();
+        let page = scrape(&system.system.info.metrics_urls[*service]).await;
+        total += names.iter().map(|name| sum_of(&page, name)).sum::<f64>();
     }
     total
 }

@@ -279,3 +279,16 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The sum of every series of metric `name` on a Prometheus page, whatever its labels.
+pub fn sum_of(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A service's metrics page.
+pub async fn scrape(url: &str) -> String {
+    reqwest::get(url).await.expect("metrics answer").error_for_status().expect("metrics status").text().await.expect("metrics page")
+}

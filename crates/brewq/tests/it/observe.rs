@@ -10,7 +10,7 @@ use std::time::Duration;
 use brewq_protocol::{Ingredient, OrderStatus};
 use serde_json::Value;
 
-use crate::harness::{TestSystem, brewq_bin, eventually, free_listen_address, order_json};
+use crate::harness::{TestSystem, brewq_bin, eventually, free_listen_address, order_json, scrape, sum_of};
 
 const MACHINES: u32 = 2;
 /// Orders placed while `brewq status` reads the cluster: rounds of concurrent clients.
@@ -20,18 +20,6 @@ const LOAD_CLIENTS: usize = 4;
 /// The value of one series (`name` or `name{labels}`) in a Prometheus text page.
 fn series(page: &str, wanted: &str) -> Option<f64> {
     page.lines().find_map(|line| line.strip_prefix(wanted)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
-/// The sum of every series of metric `name`, whatever its labels.
-fn sum_of(page: &str, name: &str) -> f64 {
-    page.lines()
-        .filter(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-async fn scrape(url: &str) -> String {
-    reqwest::get(url).await.expect("metrics answer").error_for_status().expect("metrics status").text().await.expect("metrics page")
 }
 
 /// `(on_hand, reserved)` per ingredient, from the stock manager's gauges.

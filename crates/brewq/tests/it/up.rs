@@ -91,13 +91,14 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
     })
     .await;
     // One of the three controllers accepted it, once.
-    let mut accepted = 0;
+    let mut accepted = 0.0;
     for controller in ["controller-1", "controller-2", "controller-3"] {
-        let page = reqwest::get(metrics_urls[controller].as_str().expect("url")).await.expect("scrape").text().await.expect("page");
-        let line = page.lines().find(|line| line.starts_with("brewq_orders_accepted_total ")).expect("the counter is shown from the start");
-        accepted += line.rsplit(' ').next().and_then(|count| count.parse::<u64>().ok()).expect("a count");
+        let page = crate::harness::scrape(metrics_urls[controller].as_str().expect("url")).await;
+        let shown = page.lines().any(|line| line.starts_with("brewq_orders_accepted_total "));
+        assert!(shown, "the counter is shown from the start: {controller}");
+        accepted += crate::harness::sum_of(&page, "brewq_orders_accepted_total");
     }
-    assert_eq!(accepted, 1, "the order was accepted once");
+    assert_eq!(accepted, 1.0, "the order was accepted once");
 
     let health = brewq(&["status", "--json"], &dir);
     assert!(health.status.success(), "{}", String::from_utf8_lossy(&health.stderr));
