@@ -207,10 +207,19 @@ async fn ack(message: jetstream::Message) -> anyhow::Result<()> {
     message.ack().await.map_err(|error| anyhow::anyhow!("raw take ack: {error}"))
 }
 
-/// Asks for one message, as a machine does; `None` if none came within a second.
+/// Asks for one message, as a machine does; `None` if none came within a second, or if the
+/// consumer could not answer yet: a consumer made a moment ago may have no leader, and its
+/// pull then ends in a 503 status, which a machine also waits out.
 pub(super) async fn take_one(consumer: &jetstream::consumer::PullConsumer) -> anyhow::Result<Option<jetstream::Message>> {
     let mut batch = consumer.batch().max_messages(1).expires(Duration::from_secs(1)).messages().await.context("raw take")?;
-    batch.next().await.transpose().map_err(|error| anyhow::anyhow!("raw take: {error}"))
+    match batch.next().await.transpose() {
+        // async-nats reports a pull's status in the error's text only.
+        Err(error) if error.to_string().contains(": 503,") => {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(None)
+        }
+        taken => taken.map_err(|error| anyhow::anyhow!("raw take: {error}")),
+    }
 }
 
 /// Pipelined publishes, [`WINDOW`] in flight, each with a `Nats-Msg-Id` like an order's.
