@@ -188,14 +188,19 @@ async fn serve(
         }
         tracker.spawn(tracing::Instrument::instrument(
             async move {
-                let Some(reply_to) = brewq_runtime::respond::reply_subject(subject, &message) else { return };
+                // A machine's update is checked against its own subject, which names it.
+                let on = if subject == subjects::ORDER_UPDATES { message.subject.as_str() } else { subject };
+                let Some(reply_to) = brewq_runtime::respond::reply_subject(on, &message) else { return };
                 let reply = match subject {
                     subjects::ORDER_CANCEL => cancel::handle(&controller, &message.payload).await,
                     subjects::DEAD_LETTER_RETRY => dead_letters::retry(&controller, &message.payload).await,
                     subjects::DEAD_LETTER_GIVE_UP => dead_letters::give_up(&controller, &message.payload).await,
                     subjects::ORDER_READ => view::order(&controller, &message.payload).await,
                     subjects::SHOP_READ => view::shop(&controller),
-                    _ => records::handle_update(&controller, &message.payload).await,
+                    _ => match subjects::machine_updating(&message.subject) {
+                        Some(machine) => records::handle_update(&controller, machine, &message.payload).await,
+                        None => return,
+                    },
                 };
                 if let Err(error) = controller.client.publish(reply_to, reply.into()).await {
                     tracing::warn!(%error, subject, "cannot send reply");

@@ -177,22 +177,37 @@ impl Records {
     }
 
     /// Moves an order to `update.status` if the state machine allows it (through brewing, for
-    /// an instant brew recorded with its outcome). An order without a record that comes with
-    /// the update (queued by a controller that stopped before recording it) is recorded as
-    /// queued first.
+    /// an instant brew recorded with its outcome) and the order is `update.machine`'s to change.
+    /// An order without a record that comes with the update (queued by a controller that
+    /// stopped before recording it) is recorded as queued first.
     pub async fn update(&self, update: &OrderUpdate) -> anyhow::Result<UpdateReply> {
         let at = now();
         self.change(&update.order_id, |existing: Option<OrderRecord>| Ok(decide_update(existing, update, at))).await
     }
 }
 
+/// Whether the machine of `update` may change `record`: any machine may start brewing an order
+/// delivered to it (a queued one, or one whose machine stopped and whose delivery ran out),
+/// but only the machine brewing an order may end its brew, as ready, failed or to retry.
+fn machine_holds(record: &OrderRecord, update: &OrderUpdate) -> bool {
+    match record.status {
+        OrderStatus::Brewing => update.status == OrderStatus::Brewing || record.machine == update.machine,
+        OrderStatus::Ready | OrderStatus::Failed => record.machine == update.machine,
+        OrderStatus::Queued | OrderStatus::Cancelled => true,
+    }
+}
+
 /// What `update` does to the record `existing`: the record to write, if any, and the answer.
+/// `update.machine` is the machine that asks, as the servers vouch for it.
 fn decide_update(existing: Option<OrderRecord>, update: &OrderUpdate, at: OffsetDateTime) -> (Change<OrderRecord>, UpdateReply) {
     let record = match (existing, &update.order) {
         (Some(record), _) => record,
         (None, Some(order)) => OrderRecord::queued(&update.order_id, order.clone(), at),
         (None, None) => return (Change::Keep, UpdateReply::NotFound),
     };
+    if !machine_holds(&record, update) {
+        return (Change::Keep, UpdateReply::Refused { record });
+    }
     if record.status == update.status && update.status.is_terminal() {
         // Asked again after a crash or a lost reply: already done.
         return (Change::Keep, UpdateReply::Applied { record });
@@ -210,19 +225,23 @@ fn log_update(update: &OrderUpdate, reply: &UpdateReply) {
             tracing::info!(status = %update.status, machine = update.machine, "order is {}", update.status);
         }
         UpdateReply::Refused { record } => {
-            tracing::info!(asked = %update.status, current = %record.status, "order update refused");
+            tracing::info!(asked = %update.status, current = %record.status, holder = record.machine, "order update refused");
         }
         UpdateReply::Settled { .. } | UpdateReply::NotFound | UpdateReply::Error { .. } => {}
     }
 }
 
-/// Serves one [`OrderUpdate`] request; a failed order is filed for the operator.
-#[tracing::instrument(skip_all, fields(order))]
-pub(crate) async fn handle_update(controller: &crate::Controller, payload: &[u8]) -> Vec<u8> {
+/// Serves one [`OrderUpdate`] request from machine `from` (the token of the subject it came
+/// on, which only that machine's credential may publish to); a failed order is filed for the
+/// operator.
+#[tracing::instrument(skip_all, fields(order, machine = from))]
+pub(crate) async fn handle_update(controller: &crate::Controller, from: u32, payload: &[u8]) -> Vec<u8> {
     let reply = match serde_json::from_slice::<OrderUpdate>(payload) {
         Err(error) => UpdateReply::Error { message: format!("bad order update: {error}") },
         Ok(update) => {
             tracing::Span::current().record("order", brewq_protocol::ids::order_ref(&update.order_id));
+            // The machine is the one the subject names, whatever the payload says.
+            let update = OrderUpdate { machine: Some(from), ..update };
             match controller.records.update(&update).await {
                 Ok(reply) => {
                     log_update(&update, &reply);
@@ -298,6 +317,31 @@ mod tests {
         // Another machine's redelivery wants to brew it: refused, the record as it was.
         let (change, reply) = decide_update(Some(ready.clone()), &update(OrderStatus::Brewing, 2), now());
         assert!(written(&change).is_none());
+        assert_eq!(reply, UpdateReply::Refused { record: ready });
+    }
+
+    #[test]
+    fn only_the_machine_brewing_an_order_ends_its_brew() {
+        let brewing = OrderRecord::queued("o1", order(), now()).updated(&update(OrderStatus::Brewing, 3), now()).expect("brewing");
+        for status in [OrderStatus::Ready, OrderStatus::Failed, OrderStatus::Queued] {
+            let (change, reply) = decide_update(Some(brewing.clone()), &update(status, 2), now());
+            assert!(written(&change).is_none(), "machine 2 moved machine 3's order to {status}");
+            assert_eq!(reply, UpdateReply::Refused { record: brewing.clone() });
+        }
+        let (change, _) = decide_update(Some(brewing.clone()), &update(OrderStatus::Ready, 3), now());
+        assert_eq!(written(&change).map(|record| record.status), Some(OrderStatus::Ready), "its own machine ends it");
+        // A redelivery after machine 3 stopped: machine 2 takes the order over, then ends it.
+        let (change, _) = decide_update(Some(brewing), &update(OrderStatus::Brewing, 2), now());
+        let taken = written(&change).expect("taken over").clone();
+        assert_eq!((taken.machine, taken.attempts), (Some(2), 2));
+        let (change, _) = decide_update(Some(taken.clone()), &update(OrderStatus::Ready, 3), now());
+        assert!(written(&change).is_none(), "the machine that lost it no longer ends it");
+        let (change, _) = decide_update(Some(taken), &update(OrderStatus::Ready, 2), now());
+        let ready = written(&change).expect("ready").clone();
+        // Asking again for a final state: applied for its machine, refused for another.
+        let (_, reply) = decide_update(Some(ready.clone()), &update(OrderStatus::Ready, 2), now());
+        assert_eq!(reply, UpdateReply::Applied { record: ready.clone() });
+        let (_, reply) = decide_update(Some(ready.clone()), &update(OrderStatus::Ready, 3), now());
         assert_eq!(reply, UpdateReply::Refused { record: ready });
     }
 

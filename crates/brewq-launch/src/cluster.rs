@@ -1,5 +1,5 @@
 //! A cluster of real `nats-server` processes on loopback: one config file per node (JetStream
-//! on file storage with `sync_interval: always`, authenticated routes, nkey users), started,
+//! on file storage with `sync_interval: always`, authenticated routes, JWT users), started,
 //! checked ready, killed or restarted one by one (on their data, or with it removed), and
 //! described in `cluster.json` (client, monitoring and metrics addresses, admin credentials).
 
@@ -167,9 +167,10 @@ impl NatsCluster {
             })
             .collect();
         let tls_files = if tls { Some(crate::tls::ensure(&dir.join("tls"), &nodes)?) } else { None };
+        let trust = crate::trust::Trust::issue(keys)?;
         for index in 0..nodes.len() {
             let files = tls_files.as_ref().map(|files| &files[index]);
-            let config = node_config(&nodes, index, keys, files)?;
+            let config = node_config(&nodes, index, keys, &trust, files)?;
             std::fs::write(config_path(dir, index), config).context("writing a nats-server config")?;
         }
         let tls_ca = tls.then(|| crate::tls::ca_path(&dir.join("tls")));
@@ -287,12 +288,12 @@ impl NatsCluster {
         }
         let admin = brewq_runtime::NatsConfig {
             urls: self.urls(),
-            credentials: brewq_runtime::Credentials::UserPassword { user: keys.admin_user.clone(), password: keys.admin_password.clone() },
+            credentials: brewq_runtime::Credentials::from_creds(keys.creds(Role::Admin)?)?,
             role: Role::Admin.as_str().into(),
             name: "readiness".into(),
             tls_ca: self.tls_ca.clone(),
         };
-        let client = brewq_runtime::connect::options(&admin).connect(self.urls()).await.context("connecting to the new cluster")?;
+        let client = brewq_runtime::connect::options(&admin)?.connect(self.urls()).await.context("connecting to the new cluster")?;
         // Short tries: a request sent before the servers have elected a meta leader gets no
         // answer at all, and waiting out a long timeout for it cost seconds of every start.
         let mut jetstream = async_nats::jetstream::new(client);

@@ -1,7 +1,8 @@
 //! The nats-server config of each node: JetStream on file storage with `sync_interval: always`,
-//! routes authenticated with a password per node (bcrypt-hashed on the accepting side), the
-//! `COFFEE` account whose users are the roles' nkeys with their permissions, the admin user,
-//! and the `SYS` account for monitoring. Optionally TLS on client and route connections.
+//! routes authenticated with a password per node (bcrypt-hashed on the accepting side), and
+//! clients authenticated by JWT (decentralized authentication): the servers trust brewq's
+//! operator, and keep the accounts' JWTs in a resolver of their own, preloaded from the config
+//! and updated while they run. Optionally TLS on client and route connections.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -9,8 +10,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::cluster::NodePorts;
-use crate::keys::{Keys, Role};
-use crate::permissions::{permissions, render};
+use crate::keys::Keys;
+use crate::trust::Trust;
 
 /// bcrypt cost of the hashed passwords: nats-server checks one per connection, not per message.
 const BCRYPT_COST: u32 = 10;
@@ -25,7 +26,7 @@ pub struct NodeSpec {
     /// Whether monitoring listens on `host` too; on 127.0.0.1 only when false.
     pub monitor_on_host: bool,
     pub ports: NodePorts,
-    /// Its JetStream store.
+    /// Its JetStream store; the accounts' JWTs are kept beside it, in `jwt/`.
     pub store_dir: PathBuf,
 }
 
@@ -38,7 +39,7 @@ pub struct TlsFiles {
 }
 
 /// The config of `nodes[index]`.
-pub fn node_config(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&TlsFiles>) -> anyhow::Result<String> {
+pub fn node_config(nodes: &[NodeSpec], index: usize, keys: &Keys, trust: &Trust, tls: Option<&TlsFiles>) -> anyhow::Result<String> {
     let node = &nodes[index];
     let listen = listen_host(&node.host);
     let monitor_listen = if node.monitor_on_host { listen } else { "127.0.0.1" };
@@ -63,7 +64,7 @@ pub fn node_config(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&T
     if nodes.len() > 1 {
         config.push_str(&cluster_block(nodes, index, keys, tls)?);
     }
-    config.push_str(&accounts_block(keys)?);
+    config.push_str(&trust_block(trust, &node.store_dir));
     Ok(config)
 }
 
@@ -109,18 +110,20 @@ fn cluster_block(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&Tls
     ))
 }
 
-fn accounts_block(keys: &Keys) -> anyhow::Result<String> {
-    let mut users = Vec::new();
-    for &role in Role::ALL {
-        let public = keys.public.get(&role).context("a role without a key")?;
-        users.push(format!("      {{ nkey: \"{public}\", {} }}", render(&permissions(role))));
-    }
-    let admin_hash = bcrypt::hash(&keys.admin_password, BCRYPT_COST).context("hashing the admin password")?;
-    users.push(format!("      {{ user: \"{}\", password: \"{admin_hash}\", {} }}", keys.admin_user, render(&permissions(Role::Admin))));
-    let sys_hash = bcrypt::hash(&keys.sys_password, BCRYPT_COST).context("hashing the sys password")?;
-    Ok(format!(
-        "accounts {{\n  COFFEE {{\n    jetstream: enabled\n    users: [\n{}\n    ]\n  }}\n  \
-         SYS {{\n    users: [ {{ user: \"sys\", password: \"{sys_hash}\" }} ]\n  }}\n}}\nsystem_account: SYS\n",
-        users.join("\n")
-    ))
+/// The operator to trust, the system account, and the resolver: the full one, which stores
+/// account JWTs in `<store>/jwt`, takes newer ones pushed on `$SYS.REQ.CLAIMS.UPDATE` (a
+/// revocation) and compares its store with its peers' every 30 s, so that a server that was
+/// down when a machine was revoked learns it from them. The accounts are preloaded; a server
+/// keeps the newer of a preloaded JWT and one it stored.
+fn trust_block(trust: &Trust, store_dir: &std::path::Path) -> String {
+    let preload: Vec<String> = trust.accounts.iter().map(|(account, jwt)| format!("  {account}: \"{jwt}\"")).collect();
+    format!(
+        "operator: \"{operator}\"\nsystem_account: \"{system}\"\n\
+         resolver {{\n  type: full\n  dir: \"{dir}\"\n  allow_delete: false\n  interval: \"30s\"\n  timeout: \"1.9s\"\n}}\n\
+         resolver_preload {{\n{preload}\n}}\n",
+        operator = trust.operator_jwt,
+        system = trust.system_account,
+        dir = store_dir.join("jwt").display(),
+        preload = preload.join("\n"),
+    )
 }

@@ -1,14 +1,16 @@
-//! Credentials: one nkey per role, kept as seed files under `<data-dir>/keys/`, and the
-//! operator's admin user and password. Created once, reused on every start.
+//! Credentials, kept under `<data-dir>/keys/` and created once: the keys that issue
+//! credentials (`trust/`: the NATS operator's, the accounts' and one signing key per role), a
+//! creds file per role (`<role>.creds`) and per machine (`machines/<id>.creds`), the system
+//! user's (`sys.creds`), the route passwords and the operator's login. Reused on every start.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use nkeys::KeyPair;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-
-/// Who a client is; each role has its own key (and, with the security work, permissions).
+/// Who a client is; each role has its own signing key, whose scope holds its permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     /// Creates streams, consumers and buckets.
@@ -43,46 +45,97 @@ impl Role {
 }
 
 /// The credentials of a system, loaded or created in a folder.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Keys {
     dir: PathBuf,
-    /// Public nkey of each role.
-    pub public: BTreeMap<Role, String>,
+    /// Issues the accounts.
+    pub operator: std::sync::Arc<KeyPair>,
+    /// The servers' own account (`SYS`): claim updates, monitoring.
+    pub system_account: std::sync::Arc<KeyPair>,
+    /// The account every brewq role and machine is a user of (`COFFEE`).
+    pub account: std::sync::Arc<KeyPair>,
+    /// One signing key per role: users it signs get the role's permissions.
+    pub signing: BTreeMap<Role, std::sync::Arc<KeyPair>>,
+    /// The operator pages' login.
     pub admin_user: String,
     pub admin_password: String,
-    /// Password of the `sys` user of the system account (monitoring).
-    pub sys_password: String,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys").field("dir", &self.dir).field("account", &self.account.public_key()).finish_non_exhaustive()
+    }
 }
 
 /// File name, in the keys folder, of what the operator's login needs: the admin password's
 /// bcrypt hash.
 pub const OPERATOR_HASH_FILE: &str = "admin.bcrypt";
 
+/// Folder, in the keys folder, of the keys that issue credentials: only the host that enrolls
+/// and revokes machines needs it.
+pub const TRUST_DIR: &str = "trust";
+
+/// Folder, in the keys folder, of the machines' creds files.
+pub const MACHINES_DIR: &str = "machines";
+
 impl Keys {
     /// Loads the keys in `dir`, creating any that are missing (mode 0600).
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Keys> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut public = BTreeMap::new();
-        for &role in Role::ALL {
-            let path = dir.join(format!("{}.nk", role.as_str()));
-            let seed = match std::fs::read_to_string(&path) {
-                Ok(seed) => seed.trim().to_owned(),
-                Err(_) => {
-                    let seed = nkeys::KeyPair::new_user().seed().context("encoding a new nkey")?;
-                    write_secret(&path, &seed)?;
-                    seed
-                }
-            };
-            let pair = nkeys::KeyPair::from_seed(&seed).with_context(|| format!("{} is not an nkey seed", path.display()))?;
-            public.insert(role, pair.public_key());
+        let trust = dir.join(TRUST_DIR);
+        for folder in [dir.to_owned(), trust.clone(), dir.join(MACHINES_DIR)] {
+            std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
         }
-        Ok(Keys {
+        let operator = std::sync::Arc::new(key_in(&trust.join("operator.nk"), KeyPair::new_operator)?);
+        let system_account = std::sync::Arc::new(key_in(&trust.join("sys-account.nk"), KeyPair::new_account)?);
+        let account = std::sync::Arc::new(key_in(&trust.join("coffee-account.nk"), KeyPair::new_account)?);
+        let mut signing = BTreeMap::new();
+        for &role in Role::ALL {
+            let key = key_in(&trust.join(format!("signing-{}.nk", role.as_str())), KeyPair::new_account)?;
+            signing.insert(role, std::sync::Arc::new(key));
+        }
+        let keys = Keys {
             dir: dir.to_owned(),
-            public,
+            operator,
+            system_account,
+            account,
+            signing,
             admin_user: "admin".into(),
             admin_password: secret_in(dir, "admin.password")?,
-            sys_password: secret_in(dir, "sys.password")?,
-        })
+        };
+        for &role in Role::ALL.iter().filter(|&&role| role != Role::Maker) {
+            keys.ensure_creds(&keys.creds_file(role), &keys.signing[&role], role.as_str(), &[])?;
+        }
+        keys.ensure_creds(&keys.sys_creds_file(), &keys.system_account, "sys", &[])?;
+        Ok(keys)
+    }
+
+    /// Writes a creds file for a new user signed by `signer`, unless the file exists.
+    fn ensure_creds(&self, path: &Path, signer: &KeyPair, name: &str, tags: &[String]) -> anyhow::Result<()> {
+        if path.is_file() {
+            return Ok(());
+        }
+        let account = if signer.public_key() == self.system_account.public_key() { &self.system_account } else { &self.account };
+        let user = KeyPair::new_user();
+        let jwt = crate::jwt::user(signer, &account.public_key(), &user.public_key(), name, tags, crate::trust::unix_now())?;
+        write_secret(path, &crate::jwt::creds(&jwt, &user.seed().context("encoding a new nkey")?))
+    }
+
+    /// The creds file of a machine, issued now: refused when the machine has one already.
+    pub fn enroll_machine(&self, machine: u32) -> anyhow::Result<PathBuf> {
+        let path = self.machine_creds_file(machine);
+        anyhow::ensure!(
+            !path.exists(),
+            "machine {machine} is enrolled already ({}): revoke it first to issue it a new credential",
+            path.display()
+        );
+        self.ensure_machine(machine)?;
+        Ok(path)
+    }
+
+    /// The creds file of a machine, issued if it has none.
+    pub fn ensure_machine(&self, machine: u32) -> anyhow::Result<()> {
+        let tags = [format!("{}:{machine}", crate::permissions::MACHINE_TAG)];
+        self.ensure_creds(&self.machine_creds_file(machine), &self.signing[&Role::Maker], &format!("machine-{machine}"), &tags)
     }
 
     /// The password other servers give when they open a route to node `name` (created on
@@ -107,15 +160,39 @@ impl Keys {
         Ok(())
     }
 
-    /// The seed file of `role`.
-    pub fn seed_file(&self, role: Role) -> PathBuf {
-        self.dir.join(format!("{}.nk", role.as_str()))
+    /// The creds file of `role` (a machine has its own: [`Keys::machine_creds_file`]).
+    pub fn creds_file(&self, role: Role) -> PathBuf {
+        self.dir.join(format!("{}.creds", role.as_str()))
     }
 
-    /// The seed of `role`.
-    pub fn seed(&self, role: Role) -> anyhow::Result<String> {
-        read_seed_file(&self.seed_file(role))
+    /// The creds file of machine `machine`.
+    pub fn machine_creds_file(&self, machine: u32) -> PathBuf {
+        self.dir.join(MACHINES_DIR).join(format!("{machine}.creds"))
     }
+
+    /// The creds file of the system account's user.
+    pub fn sys_creds_file(&self) -> PathBuf {
+        self.dir.join("sys.creds")
+    }
+
+    /// The creds of `role`.
+    pub fn creds(&self, role: Role) -> anyhow::Result<String> {
+        read_creds_file(&self.creds_file(role))
+    }
+}
+
+/// Reads a creds file.
+pub fn read_creds_file(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading the creds file {}", path.display()))
+}
+
+/// The nkey whose seed is in `path`, made with `new` and written there first if missing.
+fn key_in(path: &Path, new: fn() -> KeyPair) -> anyhow::Result<KeyPair> {
+    if !path.exists() {
+        write_secret(path, &new().seed().context("encoding a new nkey")?)?;
+    }
+    let seed = read_seed_file(path)?;
+    KeyPair::from_seed(&seed).with_context(|| format!("{} is not an nkey seed", path.display()))
 }
 
 /// Reads an nkey seed from a file, trimmed.

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod jwt;
 pub mod keys;
 pub mod permissions;
 pub mod process;
@@ -12,6 +13,7 @@ mod readiness;
 pub mod security;
 pub mod system;
 pub mod tls;
+pub mod trust;
 
 pub use cluster::{ClusterInfo, NatsCluster};
 pub use keys::{Keys, Role};

@@ -1,6 +1,7 @@
 //! Least privilege: what each role may publish and subscribe to, down to the JetStream API
-//! subjects. The server configs and SECURITY.md are both generated from [`rules`], so the two
-//! cannot drift.
+//! subjects. The scopes of the roles' signing keys (in the account's JWT) and SECURITY.md are
+//! both generated from [`rules`], so the two cannot drift. A machine's rights name its own
+//! number, the `machine` tag of its credential, which the servers fill in: `{{tag(machine)}}`.
 
 use brewq_protocol::subjects;
 
@@ -30,6 +31,15 @@ pub struct Permissions {
 }
 
 const API: &str = "$JS.API";
+
+/// The tag of a machine's credential that holds its number (`machine:3`).
+pub const MACHINE_TAG: &str = "machine";
+
+/// `pattern` with its `*` token standing for the machine's own number, filled in by the
+/// servers from the credential's tag.
+fn own_machine(pattern: &str) -> String {
+    pattern.replacen('*', &format!("{{{{tag({MACHINE_TAG})}}}}"), 1)
+}
 
 fn kv_stream(bucket: &str) -> String {
     format!("KV_{bucket}")
@@ -71,13 +81,18 @@ fn services(rules: &mut Vec<Rule>) {
     let mut answers: Vec<(Role, String)> = Vec::new();
     for &(subject, server) in subjects::SERVICES {
         let server = role_named(server);
-        let subscription = subjects::subscription_serving(subject);
+        let mut subscription = subjects::subscription_serving(subject).to_owned();
+        if server == Role::Maker {
+            subscription = own_machine(&subscription);
+        }
         if !rules.iter().any(|known| known.role == server && known.direction == Subscribe && known.subject == subscription) {
             rules.push(rule(server, Subscribe, subscription, "serve these requests"));
         }
         for caller in subjects::callers(&subject.replace('*', "1")) {
-            rules.push(rule(role_named(caller), Publish, subject, "send these requests"));
-            let inbox = format!("{}.>", subjects::inbox_prefix(caller));
+            let caller = role_named(caller);
+            let subject = if caller == Role::Maker { own_machine(subject) } else { subject.to_owned() };
+            rules.push(rule(caller, Publish, subject, "send these requests"));
+            let inbox = format!("{}.>", subjects::inbox_prefix(caller.as_str()));
             if !answers.contains(&(server, inbox.clone())) {
                 answers.push((server, inbox));
             }
@@ -97,7 +112,11 @@ pub fn rules() -> Vec<Rule> {
     use Direction::{Publish, Subscribe};
     let mut rules = Vec::new();
     for &role in Role::ALL {
-        rules.push(rule(role, Subscribe, format!("_INBOX_{}.>", role.as_str()), "its own replies, and no one else's"));
+        let inbox = match role {
+            Role::Maker => own_machine(&format!("{}.*.>", subjects::inbox_prefix(role.as_str()))),
+            _ => format!("{}.>", subjects::inbox_prefix(role.as_str())),
+        };
+        rules.push(rule(role, Subscribe, inbox, "its own replies, and no one else's"));
     }
     let consumer = format!("{}.{}", subjects::ORDERS_STREAM, subjects::MAKERS_CONSUMER);
 
@@ -161,9 +180,9 @@ pub fn rules() -> Vec<Rule> {
     rules.push(rule(maker, Publish, format!("$JS.ACK.{consumer}.>"), "ack, nak, in-progress, term"));
     rules.push(rule(maker, Publish, format!("$JS.ACK.*.*.{consumer}.>"), "the same, in the v2 ack format"));
     rules.push(rule(maker, Publish, format!("{API}.STREAM.INFO.{}", kv_stream(subjects::MACHINES_BUCKET)), "bind to the heartbeats"));
-    kv_write(maker, subjects::MACHINES_BUCKET, "machine.*", &mut rules);
+    kv_write(maker, subjects::MACHINES_BUCKET, &own_machine("machine.*"), &mut rules);
     kv_read(maker, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
-    kv_write(maker, subjects::MACHINE_HOLDS_BUCKET, "machine.*", &mut rules);
+    kv_write(maker, subjects::MACHINE_HOLDS_BUCKET, &own_machine("machine.*"), &mut rules);
 
     // The public web shop has no rights beyond its services' subjects and its inbox: no
     // JetStream API at all (a JetStream API request answers on any reply subject its sender
@@ -224,14 +243,10 @@ pub fn permissions(role: Role) -> Permissions {
     permissions
 }
 
-/// The permissions block of a user in a nats-server config.
-pub fn render(permissions: &Permissions) -> String {
-    let list = |subjects: &[String]| subjects.iter().map(|subject| format!("\"{subject}\"")).collect::<Vec<_>>().join(", ");
-    format!(
-        "permissions: {{ publish: {{ allow: [{}] }}, subscribe: {{ allow: [{}] }} }}",
-        list(&permissions.publish),
-        list(&permissions.subscribe),
-    )
+/// The scope of `role`'s signing key: the role's permissions, for every user it signs.
+pub fn scope(role: Role, signing_key: &str) -> crate::jwt::Scope {
+    let Permissions { publish, subscribe } = permissions(role);
+    crate::jwt::Scope { key: signing_key.to_owned(), role: role.as_str().to_owned(), publish, subscribe }
 }
 
 /// The permission matrix as a Markdown table, for SECURITY.md.

@@ -1,5 +1,6 @@
 //! `brewq security init`: everything a cluster needs to run secured, written to one folder:
-//! role nkeys and passwords (`keys/`), the web shop's operator login files, one nats-server
+//! the keys that issue credentials, a creds file per role and per machine, route passwords
+//! (`keys/`), the web shop's operator login files, one nats-server
 //! config per node, TLS material (`tls/`) when asked, and a `cluster.json` that the `brewq`
 //! commands read.
 
@@ -25,6 +26,9 @@ pub struct SecurityInit {
     pub store_dir: PathBuf,
     /// Monitoring on the node's own address; on 127.0.0.1 when false.
     pub monitor_on_host: bool,
+    /// Machines 1 to this number get a credential each (`keys/machines/<n>.creds`); more are
+    /// enrolled later with `brewq machines enroll`.
+    pub machines: u32,
 }
 
 /// Writes the folder; returns what clients need (also written as `cluster.json`).
@@ -42,8 +46,12 @@ pub fn init(request: &SecurityInit) -> anyhow::Result<ClusterInfo> {
     keys.ensure_operator_files()?;
     let nodes = node_specs(request);
     let tls_files = if request.tls { Some(crate::tls::ensure(&out.join("tls"), &nodes)?) } else { None };
+    for machine in 1..=request.machines {
+        keys.ensure_machine(machine)?;
+    }
+    let trust = crate::trust::Trust::issue(&keys)?;
     for index in 0..nodes.len() {
-        let config = node_config(&nodes, index, &keys, tls_files.as_ref().map(|files| &files[index]))?;
+        let config = node_config(&nodes, index, &keys, &trust, tls_files.as_ref().map(|files| &files[index]))?;
         let path = out.join(format!("{}.conf", nodes[index].name));
         write_private(&path, &config)?;
     }
@@ -99,6 +107,7 @@ mod tests {
             tls: false,
             store_dir: "/var/lib/brewq/nats".into(),
             monitor_on_host,
+            machines: 2,
         };
         let info = init(&request).expect("init");
         (info, std::fs::read_to_string(dir.join("n1.conf")).expect("n1.conf"))
@@ -115,6 +124,12 @@ mod tests {
         let (info, config) = init_in(&dir, true);
         assert!(config.contains("http: \"10.0.0.11:8222\""), "{config}");
         assert_eq!(info.monitor_urls[1], "http://10.0.0.12:8222");
+        // Clients are authenticated by JWT: the servers trust the operator and resolve accounts.
+        assert!(config.contains("operator: \"eyJ") && config.contains("resolver {\n  type: full"), "{config}");
+        assert!(!config.contains("users:"), "no user is written in a config: {config}");
+        for machine in [1, 2] {
+            assert!(dir.join(format!("keys/machines/{machine}.creds")).is_file(), "machine {machine} enrolled");
+        }
         std::fs::remove_dir_all(&dir).expect("clean up");
     }
 

@@ -193,17 +193,28 @@ impl System {
         anyhow::bail!("not ready after {timeout:?}: {waiting} (see the logs in {})", self.config.data_dir.join("logs").display())
     }
 
-    /// How a client of `role` connects to this system.
+    /// How a client of `role` connects to this system (a machine: [`System::machine_config`]).
     pub fn nats_config(&self, role: Role, name: &str) -> anyhow::Result<NatsConfig> {
-        let credentials = match role {
-            Role::Admin => Credentials::UserPassword { user: self.keys.admin_user.clone(), password: self.keys.admin_password.clone() },
-            _ => Credentials::Nkey(self.keys.seed(role)?),
-        };
+        anyhow::ensure!(role != Role::Maker, "each machine has its own credential: ask for machine_config");
         Ok(NatsConfig {
             urls: self.cluster.urls(),
-            credentials,
+            credentials: Credentials::from_creds(self.keys.creds(role)?)?,
             role: role.as_str().into(),
             name: name.into(),
+            tls_ca: self.cluster.tls_ca.clone(),
+        })
+    }
+
+    /// How machine `machine` connects to this system, with its own credential (issued if it
+    /// has none).
+    pub fn machine_config(&self, machine: u32) -> anyhow::Result<NatsConfig> {
+        self.keys.ensure_machine(machine)?;
+        let creds = crate::keys::read_creds_file(&self.keys.machine_creds_file(machine))?;
+        Ok(NatsConfig {
+            urls: self.cluster.urls(),
+            credentials: Credentials::from_creds(creds)?,
+            role: format!("{}.{machine}", Role::Maker.as_str()),
+            name: format!("maker-{machine}"),
             tls_ca: self.cluster.tls_ca.clone(),
         })
     }
@@ -229,12 +240,16 @@ impl System {
     pub fn add_service(&mut self, kind: ServiceKind) -> anyhow::Result<()> {
         let same_kind =
             self.services.iter().filter(|service| std::mem::discriminant(&service.kind) == std::mem::discriminant(&kind)).count();
-        let (name, role, mut args) = match kind {
-            ServiceKind::Controller => (format!("controller-{}", same_kind + 1), Role::Controller, vec!["controller".into()]),
-            ServiceKind::Stock => (format!("stock-{}", same_kind + 1), Role::Stock, vec!["stock".into(), "serve".into()]),
+        let (name, creds, mut args) = match kind {
+            ServiceKind::Controller => {
+                (format!("controller-{}", same_kind + 1), self.keys.creds_file(Role::Controller), vec!["controller".into()])
+            }
+            ServiceKind::Stock => {
+                (format!("stock-{}", same_kind + 1), self.keys.creds_file(Role::Stock), vec!["stock".into(), "serve".into()])
+            }
             ServiceKind::Web => {
                 let listen = self.config.web_listen.clone().context("no address for the web shop")?;
-                (format!("web-{}", same_kind + 1), Role::Web, vec!["web".into(), "--listen".into(), listen])
+                (format!("web-{}", same_kind + 1), self.keys.creds_file(Role::Web), vec!["web".into(), "--listen".into(), listen])
             }
             ServiceKind::Office => {
                 let listen = self.config.office_listen.clone().context("no address for the operator's pages")?;
@@ -248,11 +263,14 @@ impl System {
                     "--operator-password-hash-file".into(),
                     self.keys.dir().join(crate::keys::OPERATOR_HASH_FILE).display().to_string(),
                 ];
-                (format!("office-{}", same_kind + 1), Role::Operator, args)
+                (format!("office-{}", same_kind + 1), self.keys.creds_file(Role::Operator), args)
             }
             ServiceKind::Maker(id) => (
                 format!("maker-{id}"),
-                Role::Maker,
+                {
+                    self.keys.ensure_machine(id)?;
+                    self.keys.machine_creds_file(id)
+                },
                 vec![
                     "maker".into(),
                     "--id".into(),
@@ -274,8 +292,8 @@ impl System {
         args.extend([
             "--nats-url".into(),
             brewq_runtime::connect::home_first(self.cluster.urls(), home).join(","),
-            "--seed-file".into(),
-            self.keys.seed_file(role).display().to_string(),
+            "--creds".into(),
+            creds.display().to_string(),
         ]);
         if let Some(ca) = &self.cluster.tls_ca {
             args.extend(["--tls-ca".into(), ca.display().to_string()]);

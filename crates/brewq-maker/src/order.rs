@@ -240,7 +240,8 @@ impl<B: Brewer> Handling<'_, B> {
         let status = update.status;
         let timeout = self.machine.config.request_timeout;
         let header = (subjects::ORDER_ID_HEADER, self.order_id);
-        match request_json_with_header(&self.machine.client, subjects::ORDER_UPDATES, header, &update, timeout).await {
+        let subject = subjects::order_updates_from(self.machine.config.id);
+        match request_json_with_header(&self.machine.client, &subject, header, &update, timeout).await {
             Ok(reply) => Some(reply),
             Err(error) => {
                 tracing::warn!(%error, %status, "cannot record the order status");

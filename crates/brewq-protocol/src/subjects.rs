@@ -6,8 +6,21 @@ pub const ORDER_REQUESTS: &str = "coffee.web.requests";
 /// Request/reply: cancel a queued order; the payload is the order id.
 pub const ORDER_CANCEL: &str = "coffee.web.cancel";
 /// Request/reply: a machine asks the controllers to change an order's status
-/// ([`crate::OrderUpdate`]). Outside `coffee.orders.*` so the stream does not capture it.
-pub const ORDER_UPDATES: &str = "coffee.records.update";
+/// ([`crate::OrderUpdate`]), on `coffee.records.update.<machine>` ([`order_updates_from`]):
+/// each machine's credential may publish only under its own number, so the subject tells the
+/// controllers which machine asks, as the servers enforce it. Outside `coffee.orders.*` so the
+/// stream does not capture it.
+pub const ORDER_UPDATES: &str = "coffee.records.update.*";
+
+/// The subject on which machine `machine_id` sends its order updates.
+pub fn order_updates_from(machine_id: u32) -> String {
+    format!("coffee.records.update.{machine_id}")
+}
+
+/// The machine whose subject `subject` is, for [`ORDER_UPDATES`]; `None` for any other.
+pub fn machine_updating(subject: &str) -> Option<u32> {
+    subject.strip_prefix("coffee.records.update.")?.parse().ok()
+}
 /// Queue group shared by all controller instances.
 pub const CONTROLLER_QUEUE: &str = "controllers";
 /// Controllers only: "I took this order request" (a request's reference,
@@ -163,6 +176,12 @@ pub fn inbox_prefix(role: &str) -> String {
     format!("_INBOX_{role}")
 }
 
+/// The inbox prefix of machine `machine_id`: under the makers' prefix, and its own, so that no
+/// machine reads another's replies or deliveries.
+pub fn machine_inbox_prefix(machine_id: u32) -> String {
+    format!("{}.{machine_id}", inbox_prefix(roles::MAKER))
+}
+
 /// The roles that may send requests on `subject`, one of the services' subjects: the servers
 /// let no one else publish there, and the service answers on no one else's inbox. Empty for a
 /// subject that is no service's.
@@ -171,13 +190,13 @@ pub fn callers(subject: &str) -> &'static [&'static str] {
     match subject {
         ORDER_REQUESTS => &[WEB, ADMIN],
         ORDER_CANCEL | ORDER_READ | SHOP_READ => &[WEB, OPERATOR, ADMIN],
-        ORDER_UPDATES => &[MAKER],
         DEAD_LETTER_RETRY | DEAD_LETTER_GIVE_UP => &[OPERATOR, ADMIN],
         "coffee.stock.reserve" => &[CONTROLLER],
         "coffee.stock.commit" | "coffee.stock.release" => &[CONTROLLER],
         "coffee.stock.read" => &[WEB, OPERATOR, ADMIN],
         "coffee.stock.restock" | "coffee.stock.threshold" => &[OPERATOR, ADMIN],
         _ if is_machine_control(subject) => &[OPERATOR, ADMIN],
+        _ if machine_updating(subject).is_some() => &[MAKER],
         _ => &[],
     }
 }
@@ -223,10 +242,12 @@ pub fn may_answer(subject: &str, reply: &str) -> bool {
     let plain = !reply.is_empty()
         && reply.split('.').all(|token| !token.is_empty() && token != "*" && token != ">")
         && !reply.contains(|c: char| c.is_whitespace() || c.is_control());
-    plain
-        && callers(subject)
-            .iter()
-            .any(|role| reply.strip_prefix(inbox_prefix(role).as_str()).is_some_and(|rest| rest.starts_with('.') && rest.len() > 1))
+    let under = |prefix: String| reply.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.starts_with('.') && rest.len() > 1);
+    match machine_updating(subject) {
+        // A machine's update is answered on that machine's inbox only.
+        Some(machine) => plain && under(machine_inbox_prefix(machine)),
+        None => plain && callers(subject).iter().any(|role| under(inbox_prefix(role))),
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +259,7 @@ mod tests {
         assert!(may_answer(ORDER_REQUESTS, "_INBOX_web.abc.1"));
         assert!(may_answer("coffee.stock.reserve", "_INBOX_controller.x"));
         assert!(may_answer("coffee.machines.3.control", "_INBOX_operator.x"));
+        assert!(may_answer("coffee.records.update.3", "_INBOX_maker.3.x"));
         for (subject, reply) in [
             ("coffee.stock.reserve", "_INBOX_web.x"),
             ("coffee.stock.read", "$KV.coffee-stock.levels"),
@@ -250,7 +272,11 @@ mod tests {
             (ORDER_REQUESTS, "_INBOX_web.>"),
             (ORDER_REQUESTS, "_INBOX_web.a b"),
             (ORDER_REQUESTS, "_INBOX_web..a"),
-            (ORDER_UPDATES, "_INBOX_web.x"),
+            ("coffee.records.update.3", "_INBOX_web.x"),
+            // Machine 3's update steered onto machine 4's inbox.
+            ("coffee.records.update.3", "_INBOX_maker.4.x"),
+            ("coffee.records.update.3", "_INBOX_maker.x"),
+            ("coffee.records.update.x", "_INBOX_maker.x.y"),
             ("coffee.machines.3.control", "_INBOX_web.x"),
             ("coffee.machines.3.4.control", "_INBOX_admin.x"),
             ("coffee.nothing", "_INBOX_admin.x"),

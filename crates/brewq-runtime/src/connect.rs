@@ -5,21 +5,36 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-/// How a client proves who it is. Secrets are never printed.
+/// How a client proves who it is: a creds file's content, its user JWT (signed for its role, or
+/// for one machine) and the user's nkey seed. Never printed.
 #[derive(Clone)]
-pub enum Credentials {
-    /// An nkey seed (`SU...`).
-    Nkey(String),
-    /// A user and password (the operator's admin account).
-    UserPassword { user: String, password: String },
+pub struct Credentials {
+    creds: String,
+}
+
+impl Credentials {
+    /// Credentials from a creds file's content; an error names what is missing.
+    pub fn from_creds(creds: String) -> anyhow::Result<Credentials> {
+        let credentials = Credentials { creds };
+        anyhow::ensure!(credentials.jwt().is_some(), "the creds file holds no user JWT");
+        anyhow::ensure!(credentials.seed().is_some(), "the creds file holds no user nkey seed");
+        Ok(credentials)
+    }
+
+    /// The user's JWT.
+    pub fn jwt(&self) -> Option<&str> {
+        self.creds.lines().map(str::trim).find(|line| line.starts_with("eyJ"))
+    }
+
+    /// The user's nkey seed.
+    pub fn seed(&self) -> Option<&str> {
+        self.creds.lines().map(str::trim).find(|line| line.starts_with("SU") && nkeys::KeyPair::from_seed(line).is_ok())
+    }
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::Nkey(_) => f.write_str("Nkey(<redacted>)"),
-            Credentials::UserPassword { user, .. } => write!(f, "UserPassword({user}, <redacted>)"),
-        }
+        f.write_str("Credentials(<redacted>)")
     }
 }
 
@@ -29,7 +44,8 @@ pub struct NatsConfig {
     /// Server URLs; any one reachable is enough, the rest are found by gossip.
     pub urls: Vec<String>,
     pub credentials: Credentials,
-    /// The role (`controller`, `maker`, ...), used for the inbox prefix `_INBOX_<role>`.
+    /// The role (`controller`, `maker`, ...), used for the inbox prefix `_INBOX_<role>`; a
+    /// machine's is `maker.<number>`, its own under the makers'.
     pub role: String,
     /// Connection name shown by the server, e.g. `maker-3`.
     pub name: String,
@@ -45,16 +61,13 @@ impl NatsConfig {
 }
 
 /// The options every brewq client shares: credentials, name, private inbox, TLS.
-pub fn options(config: &NatsConfig) -> async_nats::ConnectOptions {
-    let options = match &config.credentials {
-        Credentials::Nkey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
-        Credentials::UserPassword { user, password } => async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone()),
-    };
+pub fn options(config: &NatsConfig) -> anyhow::Result<async_nats::ConnectOptions> {
+    let options = async_nats::ConnectOptions::with_credentials(&config.credentials.creds).context("reading the credentials")?;
     let options = options.name(&config.name).custom_inbox_prefix(config.inbox_prefix());
-    match &config.tls_ca {
+    Ok(match &config.tls_ca {
         Some(ca) => options.add_root_certificates(ca.clone()).require_tls(true),
         None => options,
-    }
+    })
 }
 
 /// `urls` from the `home`th (modulo their number) on, then the rest in turn.
@@ -87,7 +100,7 @@ pub fn jetstream(client: &async_nats::Client) -> async_nats::jetstream::Context 
 pub async fn connect(config: &NatsConfig) -> anyhow::Result<async_nats::Client> {
     let name = config.name.clone();
     let connected_before = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    options(config)
+    options(config)?
         // A server that stops answering (paused, cut off) is left after about three pings,
         // within a customer's 10 s, not minutes.
         .ping_interval(PING_INTERVAL)

@@ -21,11 +21,15 @@ pub fn reply_subject(subject: &str, message: &async_nats::Message) -> Option<asy
 
 /// The subject as a metric label: machine control subjects share one.
 fn service_name(subject: &str) -> &'static str {
-    brewq_protocol::subjects::SERVICES
-        .iter()
-        .map(|(service, _)| *service)
-        .find(|service| *service == subject)
-        .unwrap_or(if subject.starts_with("coffee.machines.") { brewq_protocol::subjects::MACHINE_CONTROL_SUBJECTS } else { "other" })
+    brewq_protocol::subjects::SERVICES.iter().map(|(service, _)| *service).find(|service| *service == subject).unwrap_or(
+        if subject.starts_with("coffee.machines.") {
+            brewq_protocol::subjects::MACHINE_CONTROL_SUBJECTS
+        } else if brewq_protocol::subjects::machine_updating(subject).is_some() {
+            brewq_protocol::subjects::ORDER_UPDATES
+        } else {
+            "other"
+        },
+    )
 }
 
 /// A new order id: 130 bits from the OS's random source ([`brewq_protocol::ids`]).

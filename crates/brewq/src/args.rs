@@ -105,9 +105,10 @@ pub struct ConnectArgs {
     /// NATS server URLs, comma-separated (default: those in `<data-dir>/cluster.json`).
     #[arg(long, env = "BREWQ_NATS_URL", value_delimiter = ',')]
     pub nats_url: Vec<String>,
-    /// File holding this role's nkey seed (default: `<data-dir>/keys/<role>.nk`).
-    #[arg(long, env = "BREWQ_NKEY_SEED_FILE")]
-    pub seed_file: Option<PathBuf>,
+    /// This role's (or this machine's) creds file: its user JWT and nkey seed (default:
+    /// `<data-dir>/keys/<role>.creds`, a machine's `<data-dir>/keys/machines/<id>.creds`).
+    #[arg(long, env = "BREWQ_CREDS")]
+    pub creds: Option<PathBuf>,
     /// CA certificate to trust, when the cluster requires TLS (default: from `cluster.json`).
     #[arg(long, env = "BREWQ_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
@@ -295,7 +296,7 @@ pub struct OrderArgs {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum SecurityCommand {
-    /// Write node configs, role nkeys, passwords (and TLS material) for a cluster.
+    /// Write node configs, credentials, passwords (and TLS material) for a cluster.
     Init {
         /// Number of nats-server nodes.
         #[arg(long, default_value_t = 3)]
@@ -316,6 +317,10 @@ pub enum SecurityCommand {
         /// address; without it, on 127.0.0.1 only. Firewall it to the operator and Prometheus.
         #[arg(long)]
         monitor_on_host: bool,
+        /// Issue a credential to machines 1 to N (`keys/machines/<n>.creds`); enroll more
+        /// later with `brewq machines enroll`.
+        #[arg(long, default_value_t = 1)]
+        machines: u32,
     },
     /// Print the permission matrix (role, pub/sub, subject) as Markdown.
     Matrix,
@@ -338,6 +343,34 @@ pub enum MachineAction {
     Resume(MachineTarget),
     /// Hand the current order to another machine at once; take no new order.
     OutOfService(MachineTarget),
+    /// Issue a new machine's credential: writes its creds file (needs `<data-dir>/keys/trust`).
+    Enroll(EnrollArgs),
+    /// Cut a machine off: its credential is refused from now on and its connection closed, on
+    /// every server, while they run; the orders it held go to other machines.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct EnrollArgs {
+    /// The machine's number, unique in the fleet.
+    pub id: u32,
+    /// Where to write the creds file (default: `<data-dir>/keys/machines/<id>.creds`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Folder of the system's `keys/` (and `cluster.json`).
+    #[arg(long, default_value = DEFAULT_DATA_DIR, env = "BREWQ_DATA_DIR")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct RevokeArgs {
+    /// The machine's number.
+    pub id: u32,
+    /// How long to wait for every server to confirm.
+    #[arg(long, default_value = "10s", value_parser = parse_period)]
+    pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Clone, ClapArgs)]

@@ -1,13 +1,14 @@
 //! The service subcommands: connect as the service's role, run its library until Ctrl-C or
 //! SIGTERM, and exit. With `--metrics-listen`, each also serves its Prometheus metrics.
 
+use anyhow::Context;
 use brewq_launch::Role;
 use brewq_runtime::NatsConfig;
 use brewq_runtime::connect::home_first;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{ControllerArgs, MakerArgs, OfficeArgs, ProvisionArgs, ServiceArgs, WebArgs};
-use crate::connect::{connect_once, nats_config};
+use crate::connect::{connect_once, machine_config, nats_config};
 use crate::metrics_server::MetricsServer;
 
 /// A token cancelled on the first Ctrl-C or SIGTERM from now on: each service takes it first
@@ -39,7 +40,7 @@ pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
     let nats = nats_config(&args.service.connect, Role::Controller, "controller")?;
     // Every controller holds the role's seed, and no one else does: the key of the ids of
     // orders placed without an idempotency key comes from it.
-    let brewq_runtime::Credentials::Nkey(seed) = &nats.credentials else { anyhow::bail!("a controller connects with its nkey seed") };
+    let seed = nats.credentials.seed().context("the controller's creds file holds no seed")?;
     let order_id_key = brewq_protocol::ids::OrderIdKey::derived_from(seed.as_bytes());
     let client = brewq_runtime::connect(&nats).await?;
     let config = brewq_controller::Config {
@@ -66,9 +67,8 @@ pub async fn maker(args: MakerArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_token();
     anyhow::ensure!((0.0..=1.0).contains(&args.fail_rate), "--fail-rate must be between 0 and 1");
     anyhow::ensure!(args.brew_scale >= 0.0, "--brew-scale must be 0 or more");
-    let name = format!("maker-{}", args.id);
     let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
-    let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Maker, &name)?).await?;
+    let client = brewq_runtime::connect(&machine_config(&args.connect, args.id)?).await?;
     let mut config = brewq_maker::Config::new(args.id);
     config.max_attempts = args.max_attempts;
     let brewer = brewq_maker::SimulatedBrewer { brew_scale: args.brew_scale, fail_rate: args.fail_rate };
@@ -92,7 +92,6 @@ pub async fn web(args: WebArgs) -> anyhow::Result<()> {
 
 /// `brewq office`: the operator's pages, with the operator role.
 pub async fn office(args: OfficeArgs) -> anyhow::Result<()> {
-    use anyhow::Context;
     let shutdown = shutdown_token();
     let password_hash = std::fs::read_to_string(&args.operator_password_hash_file)
         .map(|text| text.trim().to_owned())
@@ -111,7 +110,6 @@ pub async fn office(args: OfficeArgs) -> anyhow::Result<()> {
 }
 
 async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
-    use anyhow::Context;
     tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (is it in use? choose another with --listen)"))

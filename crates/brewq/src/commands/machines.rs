@@ -1,11 +1,12 @@
-//! `brewq machines`: every machine that has sent a heartbeat, online or not.
+//! `brewq machines`: every machine that has sent a heartbeat, online or not; a command to one;
+//! and each machine's credential, enrolled or revoked while the shop runs.
 
 use std::collections::BTreeMap;
 
 use brewq_protocol::{MachineCommand, MachineView, now, subjects};
 use brewq_web::admin::command::Commanded;
 
-use crate::args::{ClientArgs, MachineAction, MachinesArgs};
+use crate::args::{ClientArgs, EnrollArgs, MachineAction, MachinesArgs, RevokeArgs};
 use crate::output;
 
 /// Lists the machines, or sends one a command.
@@ -15,6 +16,8 @@ pub async fn run(args: MachinesArgs) -> anyhow::Result<()> {
         Some(MachineAction::Pause(target)) => (MachineCommand::Pause, target),
         Some(MachineAction::Resume(target)) => (MachineCommand::Resume, target),
         Some(MachineAction::OutOfService(target)) => (MachineCommand::OutOfService, target),
+        Some(MachineAction::Enroll(args)) => return enroll(args),
+        Some(MachineAction::Revoke(args)) => return revoke(args).await,
     };
     let client = super::admin(&target.client).await?;
     let action = command.action_name();
@@ -75,4 +78,56 @@ async fn show(args: ClientArgs) -> anyhow::Result<()> {
 pub async fn list(client: &async_nats::Client) -> anyhow::Result<Vec<MachineView>> {
     let store = super::bucket(client, subjects::MACHINES_BUCKET).await?;
     Ok(MachineView::fleet(brewq_runtime::kv::all_json(&store).await?, now()))
+}
+
+/// Issues machine `id` its credential, and copies it where asked.
+fn enroll(args: EnrollArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let keys = trusted_keys(&args.data_dir)?;
+    let path = keys.enroll_machine(args.id)?;
+    let written = match &args.out {
+        Some(out) => {
+            std::fs::copy(&path, out).with_context(|| format!("copying the creds file to {}", out.display()))?;
+            out.clone()
+        }
+        None => path,
+    };
+    println!("machine {} enrolled: its credential is {} (keep it secret; the machine reads it with --creds)", args.id, written.display());
+    Ok(())
+}
+
+/// Revokes machine `id`'s credential and tells every server at once.
+async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
+    let connect = &args.client.connect;
+    let keys = trusted_keys(&connect.data_dir)?;
+    let info = brewq_launch::ClusterInfo::load(&connect.data_dir)?;
+    let urls = if connect.nats_url.is_empty() { info.nats_urls.clone() } else { connect.nats_url.clone() };
+    let revocation = brewq_launch::trust::revoke_machine(&keys, args.id)?;
+    let tls_ca = connect.tls_ca.clone().or(info.tls_ca.clone());
+    let servers = info.ports.len().max(1);
+    let stored = brewq_launch::trust::push(&urls, tls_ca.as_deref(), &keys, &revocation.account_jwt, servers, args.timeout).await?;
+    let outcome = format!("revoked on {} of {servers} server(s)", stored.len());
+    if let Ok(client) = super::admin(&args.client).await {
+        super::audit(&client, "revoke", &format!("machine {}", args.id), &outcome).await;
+    }
+    if args.client.json {
+        output::json(&serde_json::json!({ "id": args.id, "user": revocation.user, "servers": stored }));
+    } else {
+        println!("machine {}: credential {} {outcome}", args.id, revocation.user);
+    }
+    if stored.len() < servers {
+        eprintln!("note: the other servers take the revocation from their peers within 30 s of being back");
+    }
+    Ok(())
+}
+
+/// The keys of a system whose trust folder (the keys that issue credentials) is here.
+fn trusted_keys(data_dir: &std::path::Path) -> anyhow::Result<brewq_launch::Keys> {
+    let keys_dir = data_dir.join("keys");
+    anyhow::ensure!(
+        keys_dir.join(brewq_launch::keys::TRUST_DIR).is_dir(),
+        "{} holds no trust folder: run this where `brewq security init` or `brewq up` wrote the keys (--data-dir)",
+        keys_dir.display()
+    );
+    brewq_launch::Keys::load_or_create(&keys_dir)
 }

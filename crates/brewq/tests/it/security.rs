@@ -15,16 +15,26 @@ use crate::harness::{TestSystem, nats_server_bin};
 const VIOLATION_WAIT: Duration = Duration::from_secs(2);
 
 /// A client of one role that reports the server's permission violations.
-struct RoleClient {
-    client: async_nats::Client,
+pub struct RoleClient {
+    pub client: async_nats::Client,
     violations: mpsc::UnboundedReceiver<String>,
 }
 
 impl RoleClient {
+    /// A client of `role`; for the maker role, machine 1's own credential.
     async fn connect(system: &TestSystem, role: Role) -> RoleClient {
-        let config = system.system.nats_config(role, &format!("test-{}", role.as_str())).expect("config");
+        let config = match role {
+            Role::Maker => system.system.machine_config(1),
+            _ => system.system.nats_config(role, &format!("test-{}", role.as_str())),
+        };
+        Self::connect_with(config.expect("config")).await
+    }
+
+    /// A client with `config`'s credential.
+    pub async fn connect_with(config: brewq_runtime::NatsConfig) -> RoleClient {
         let (sender, violations) = mpsc::unbounded_channel();
         let client = brewq_runtime::connect::options(&config)
+            .expect("credentials")
             .event_callback(move |event| {
                 let sender = sender.clone();
                 async move {
@@ -50,13 +60,13 @@ impl RoleClient {
         false
     }
 
-    async fn publish_refused(&mut self, subject: &str) -> bool {
+    pub async fn publish_refused(&mut self, subject: &str) -> bool {
         self.client.publish(subject.to_owned(), "{}".into()).await.expect("publish queued");
         self.client.flush().await.expect("flush");
         self.refused(subject).await
     }
 
-    async fn subscribe_refused(&mut self, subject: &str) -> bool {
+    pub async fn subscribe_refused(&mut self, subject: &str) -> bool {
         let _subscription = self.client.subscribe(subject.to_owned()).await.expect("subscribe queued");
         self.client.flush().await.expect("flush");
         self.refused(subject).await
@@ -186,11 +196,19 @@ async fn strangers_are_refused() {
     let unknown =
         async_nats::ConnectOptions::with_nkey(unknown_seed).connection_timeout(Duration::from_secs(3)).connect(urls.as_slice()).await;
     assert!(unknown.is_err(), "a client with an unknown nkey connected");
-    let wrong_password = async_nats::ConnectOptions::with_user_and_password("admin".into(), "guess".into())
+    // A user JWT that names the brewq account and the maker role's tag, signed by a key the
+    // account does not list: refused.
+    let forger = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let account = system.system.keys.account.public_key();
+    let jwt = brewq_launch::jwt::user(&forger, &account, &user.public_key(), "machine-1", &["machine:1".into()], 1).expect("signed");
+    let forged = brewq_launch::jwt::creds(&jwt, &user.seed().expect("seed"));
+    let forged = async_nats::ConnectOptions::with_credentials(&forged)
+        .expect("creds")
         .connection_timeout(Duration::from_secs(3))
         .connect(urls.as_slice())
         .await;
-    assert!(wrong_password.is_err(), "the admin user connected with a wrong password");
+    assert!(forged.is_err(), "a user signed by a stranger's key connected");
     system.stop().await;
 }
 

@@ -200,7 +200,7 @@ pub async fn arrive(shop: Arc<Shop>, every: Duration, stop: CancellationToken) -
 /// server tried for 2 s, the Go client's default, in random order), then wait [`PATIENCE`] for
 /// the answer.
 async fn by_nats(kiosk: &brewq_runtime::NatsConfig, order: &Value) -> Answer {
-    let options = brewq_runtime::connect::options(kiosk).connection_timeout(Duration::from_secs(2));
+    let options = brewq_runtime::connect::options(kiosk).expect("credentials").connection_timeout(Duration::from_secs(2));
     let connecting = options.connect(kiosk.urls.as_slice());
     let Ok(Ok(client)) = tokio::time::timeout(CONNECTING_FOR, connecting).await else {
         return Answer::Refused("NATS no server".into());
