@@ -51,8 +51,8 @@ impl Trust {
 }
 
 /// Issues the `COFFEE` account's JWT, later than the last one issued (a server keeps the newer
-/// of two, by issue time), and keeps it in the trust folder.
-fn issue_coffee_account(keys: &Keys) -> anyhow::Result<(String, String)> {
+/// of two, by issue time), and keeps it in the trust folder; returns its public key and JWT.
+pub fn issue_coffee_account(keys: &Keys) -> anyhow::Result<(String, String)> {
     let scopes = Role::ALL.iter().map(|&role| crate::permissions::scope(role, &keys.signing[&role].public_key())).collect();
     let revocations = load_revocations(keys)?.into_iter().map(|(user, revoked)| (user, revoked.at)).collect();
     let account = jwt::Account { name: "COFFEE".into(), jetstream: true, scopes, revocations };

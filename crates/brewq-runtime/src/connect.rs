@@ -149,6 +149,9 @@ fn log_event(name: &str, event: async_nats::Event) {
         async_nats::Event::Draining | async_nats::Event::Closed => {
             tracing::debug!(connection = name, event = %event, "NATS connection closing");
         }
+        async_nats::Event::ServerError(error) if error.to_string().contains("Revoked") => {
+            tracing::error!(connection = name, %error, "this credential was revoked: the servers refuse it from now on; ask the operator for a new one");
+        }
         other => tracing::warn!(connection = name, event = %other, "NATS event"),
     }
 }

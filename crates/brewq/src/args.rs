@@ -324,6 +324,15 @@ pub enum SecurityCommand {
     },
     /// Print the permission matrix (role, pub/sub, subject) as Markdown.
     Matrix,
+    /// Issue the account's JWT again (the roles' permissions of this version, the revocations
+    /// kept) and give it to every running server: no restart.
+    Push {
+        /// How long to wait for every server to confirm.
+        #[arg(long, default_value = "10s", value_parser = parse_period)]
+        timeout: std::time::Duration,
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
 }
 
 #[derive(Debug, Clone, ClapArgs)]

@@ -49,6 +49,6 @@ async fn dispatch(command: Command, log_format: args::LogFormatArg) -> anyhow::R
         Command::Check(check) => commands::check::run(check).await,
         Command::Rush(rush) => commands::rush::run(rush).await,
         Command::Bench(bench) => commands::bench::run(bench).await,
-        Command::Security(security) => commands::security::run(security),
+        Command::Security(security) => commands::security::run(security).await,
     }
 }

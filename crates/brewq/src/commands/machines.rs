@@ -83,7 +83,7 @@ pub async fn list(client: &async_nats::Client) -> anyhow::Result<Vec<MachineView
 /// Issues machine `id` its credential, and copies it where asked.
 fn enroll(args: EnrollArgs) -> anyhow::Result<()> {
     use anyhow::Context;
-    let keys = trusted_keys(&args.data_dir)?;
+    let keys = super::trusted_keys(&args.data_dir)?;
     let path = keys.enroll_machine(args.id)?;
     let written = match &args.out {
         Some(out) => {
@@ -99,7 +99,7 @@ fn enroll(args: EnrollArgs) -> anyhow::Result<()> {
 /// Revokes machine `id`'s credential and tells every server at once.
 async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
     let connect = &args.client.connect;
-    let keys = trusted_keys(&connect.data_dir)?;
+    let keys = super::trusted_keys(&connect.data_dir)?;
     let info = brewq_launch::ClusterInfo::load(&connect.data_dir)?;
     let urls = if connect.nats_url.is_empty() { info.nats_urls.clone() } else { connect.nats_url.clone() };
     let revocation = brewq_launch::trust::revoke_machine(&keys, args.id)?;
@@ -119,15 +119,4 @@ async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
         eprintln!("note: the other servers take the revocation from their peers within 30 s of being back");
     }
     Ok(())
-}
-
-/// The keys of a system whose trust folder (the keys that issue credentials) is here.
-fn trusted_keys(data_dir: &std::path::Path) -> anyhow::Result<brewq_launch::Keys> {
-    let keys_dir = data_dir.join("keys");
-    anyhow::ensure!(
-        keys_dir.join(brewq_launch::keys::TRUST_DIR).is_dir(),
-        "{} holds no trust folder: run this where `brewq security init` or `brewq up` wrote the keys (--data-dir)",
-        keys_dir.display()
-    );
-    brewq_launch::Keys::load_or_create(&keys_dir)
 }

@@ -21,6 +21,18 @@ async fn admin(args: &ClientArgs) -> anyhow::Result<async_nats::Client> {
     crate::connect::connect_once(&args.connect, Role::Admin, "brewq-cli").await
 }
 
+/// The keys of a system whose trust folder (the keys that issue credentials) is in
+/// `<data_dir>/keys`.
+fn trusted_keys(data_dir: &std::path::Path) -> anyhow::Result<brewq_launch::Keys> {
+    let keys_dir = data_dir.join("keys");
+    anyhow::ensure!(
+        keys_dir.join(brewq_launch::keys::TRUST_DIR).is_dir(),
+        "{} holds no trust folder: run this where `brewq security init` or `brewq up` wrote the keys (--data-dir)",
+        keys_dir.display()
+    );
+    brewq_launch::Keys::load_or_create(&keys_dir)
+}
+
 /// Binds a provisioned bucket, saying what is missing if it is not there.
 async fn bucket(client: &async_nats::Client, name: &str) -> anyhow::Result<async_nats::jetstream::kv::Store> {
     use anyhow::Context;

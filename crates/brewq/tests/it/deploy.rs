@@ -96,7 +96,7 @@ impl Deployment {
     /// `brewq security init` for the hosts' addresses, as DEPLOY.md runs it.
     fn security_init(&self) {
         let mut command = std::process::Command::new(brewq_bin());
-        command.args(["security", "init", "--nodes", "3", "--tls", "--monitor-on-host", "--out"]).arg(self.etc());
+        command.args(["security", "init", "--nodes", "3", "--machines", "3", "--tls", "--monitor-on-host", "--out"]).arg(self.etc());
         command.arg("--store-dir").arg(self.dir.join("var"));
         for address in &self.lan.addresses {
             command.args(["--host", address]);
@@ -122,24 +122,24 @@ impl Deployment {
     }
 
     /// The flags every brewq process on a host gets: the client URLs written in `cluster.json`,
-    /// the CA, and the seed file of `role`.
-    fn connect_flags(&self, role: &str) -> Vec<String> {
+    /// the CA, and the creds file `keys/<creds>.creds` (a role's, or `machines/<id>`).
+    fn connect_flags(&self, creds: &str) -> Vec<String> {
         let info = ClusterInfo::load(&self.etc()).expect("cluster.json");
-        self.connect_flags_to(role, &info.nats_urls.join(","))
+        self.connect_flags_to(creds, &info.nats_urls.join(","))
     }
 
     /// The same flags with other server URLs.
-    fn connect_flags_to(&self, role: &str, urls: &str) -> Vec<String> {
+    fn connect_flags_to(&self, creds: &str, urls: &str) -> Vec<String> {
         let info = ClusterInfo::load(&self.etc()).expect("cluster.json");
         let ca = info.tls_ca.expect("a TLS cluster names its CA");
-        let seed = self.etc().join("keys").join(format!("{role}.nk"));
-        vec!["--nats-url".into(), urls.into(), "--tls-ca".into(), path(&ca), "--seed-file".into(), path(&seed)]
+        let creds = self.etc().join("keys").join(format!("{creds}.creds"));
+        vec!["--nats-url".into(), urls.into(), "--tls-ca".into(), path(&ca), "--creds".into(), path(&creds)]
     }
 
     /// Starts a brewq service on `host`.
-    fn start_service(&mut self, host: usize, name: &str, role: &str, args: &[&str]) {
+    fn start_service(&mut self, host: usize, name: &str, creds: &str, args: &[&str]) {
         let mut args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-        args.extend(self.connect_flags(role));
+        args.extend(self.connect_flags(creds));
         let envs = [("RUST_LOG".to_owned(), "info,brewq=debug,async_nats=warn".to_owned())];
         self.spawn(host, name, &brewq_bin(), &args, &envs);
     }
@@ -150,7 +150,7 @@ impl Deployment {
         for host in 0..3 {
             let id = (host + 1).to_string();
             self.start_service(host, &format!("controller-h{id}"), "controller", &["controller"]);
-            self.start_service(host, &format!("maker-{id}"), "maker", &["maker", "--id", &id, "--brew-scale", "0"]);
+            self.start_service(host, &format!("maker-{id}"), &format!("machines/{id}"), &["maker", "--id", &id, "--brew-scale", "0"]);
         }
         for host in 0..2 {
             self.start_service(host, &format!("stock-h{}", host + 1), "stock", &["stock", "serve"]);

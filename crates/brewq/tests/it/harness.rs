@@ -280,6 +280,46 @@ where
     }
 }
 
+/// Waits until `probe` finds something, checking every 50 ms; panics with `what` after
+/// `timeout`.
+pub async fn until_found<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The order records for which `wanted` holds.
+pub async fn records_where(records: &async_nats::jetstream::kv::Store, wanted: impl Fn(&OrderRecord) -> bool) -> Vec<OrderRecord> {
+    let mut found = Vec::new();
+    let scanned = brewq_runtime::kv::scan_json(records, |_, record: Option<(OrderRecord, u64)>| {
+        found.extend(record.map(|(record, _)| record).filter(|record| wanted(record)));
+    });
+    // A scan cut short by an election finds less; the caller looks again.
+    scanned.await.ok();
+    found
+}
+
+/// `brewq check --json` on the system in `dir`: its report and whether it passed.
+pub async fn check(dir: &Path) -> (Value, bool) {
+    let dir = dir.to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(brewq_bin()).args(["check", "--json", "--data-dir"]).arg(&dir).output().expect("brewq runs")
+    })
+    .await
+    .expect("join");
+    let report = serde_json::from_slice(&output.stdout).expect("check --json prints JSON");
+    (report, output.status.success())
+}
+
 /// The sum of every series of metric `name` on a Prometheus page, whatever its labels.
 pub fn sum_of(page: &str, name: &str) -> f64 {
     page.lines()

@@ -6,6 +6,7 @@ mod availability;
 mod browser;
 mod chaos;
 mod deploy;
+mod fleet;
 mod harness;
 mod kv;
 mod lan;

@@ -13,7 +13,7 @@ use brewq_protocol::{
 };
 use serde_json::Value;
 
-use crate::harness::{TestSystem, brewq_bin, eventually, order_json};
+use crate::harness::{TestSystem, brewq_bin, check, eventually, order_json};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -61,18 +61,6 @@ async fn reservation(system: &TestSystem, order_id: &str) -> Option<ReservationS
 async fn wait_reservation(system: &TestSystem, order_id: &str, state: ReservationState) {
     let what = format!("{order_id}'s reservation to be {state:?}");
     eventually(&what, WAIT, || async { reservation(system, order_id).await == Some(state) }).await;
-}
-
-/// `brewq check --json` on the system in `dir`: its report and whether it passed.
-async fn check(dir: &Path) -> (Value, bool) {
-    let dir = dir.to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(brewq_bin()).args(["check", "--json", "--data-dir"]).arg(&dir).output().expect("brewq runs")
-    })
-    .await
-    .expect("join");
-    let report = serde_json::from_slice(&output.stdout).expect("check --json prints JSON");
-    (report, output.status.success())
 }
 
 fn leaks(report: &Value) -> Vec<(String, Value)> {
