@@ -12,7 +12,10 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{NodeSpec, node_config};
-use crate::keys::{Keys, Role};
+use crate::keys::{AccountKeys, Keys, Role};
+
+/// The JetStream domain of a hub's servers, when shops connect to it.
+pub const HUB_DOMAIN: &str = "hub";
 use crate::process::Process;
 
 /// What every other `brewq` command needs to reach a running system.
@@ -40,6 +43,24 @@ pub struct ClusterInfo {
     /// process name (`controller-1`, `maker-3`, ...).
     #[serde(default)]
     pub metrics_urls: BTreeMap<String, String>,
+    /// The shops, when the cluster is a hub (`brewq up --shops N`): the URLs above are the
+    /// hub's (the chain's), these each shop's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shops: Vec<ShopInfo>,
+}
+
+/// Where one shop is reached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShopInfo {
+    pub id: u32,
+    /// Its web shop.
+    pub http_url: Option<String>,
+    /// Its operator pages.
+    pub office_url: Option<String>,
+    /// Its leaf node.
+    pub nats_urls: Vec<String>,
+    /// Its leaf node's monitoring.
+    pub monitor_url: String,
 }
 
 /// The ports of one node.
@@ -48,6 +69,13 @@ pub struct NodePorts {
     pub client: u16,
     pub route: u16,
     pub monitor: u16,
+    /// Where the shops' leaf nodes connect, on a hub; 0 when the cluster has no shops.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leaf: u16,
+}
+
+fn is_zero(port: &u16) -> bool {
+    *port == 0
 }
 
 impl ClusterInfo {
@@ -81,14 +109,28 @@ impl ClusterInfo {
     }
 }
 
-/// Ports for `nodes` nodes: the ones asked for where given, free ones otherwise.
-pub fn pick_ports(nodes: usize, wanted: Option<&[NodePorts]>) -> anyhow::Result<Vec<NodePorts>> {
+/// Ports for `nodes` nodes: the ones asked for where given, free ones otherwise; with a port
+/// for leaf nodes when `leaf`.
+pub fn pick_ports(nodes: usize, wanted: Option<&[NodePorts]>, leaf: bool) -> anyhow::Result<Vec<NodePorts>> {
     (0..nodes)
-        .map(|index| match wanted.and_then(|wanted| wanted.get(index)) {
-            Some(ports) => Ok(*ports),
-            None => Ok(NodePorts { client: free_port()?, route: free_port()?, monitor: free_port()? }),
+        .map(|index| {
+            let mut ports = match wanted.and_then(|wanted| wanted.get(index)) {
+                Some(ports) => *ports,
+                None => NodePorts::free()?,
+            };
+            if leaf && ports.leaf == 0 {
+                ports.leaf = free_port()?;
+            }
+            Ok(ports)
         })
         .collect()
+}
+
+impl NodePorts {
+    /// Free client, route and monitoring ports.
+    pub fn free() -> anyhow::Result<NodePorts> {
+        Ok(NodePorts { client: free_port()?, route: free_port()?, monitor: free_port()?, leaf: 0 })
+    }
 }
 
 /// A port for a nats-server that nobody listens on right now. Ports are drawn below the
@@ -144,11 +186,13 @@ pub struct NatsCluster {
 
 impl NatsCluster {
     /// Writes the node configs under `dir` (with TLS material in `dir/tls` when `tls`) and
-    /// starts every node.
+    /// starts every node. The servers trust `accounts` (and the system account); a cluster
+    /// whose ports have a leaf port is a hub, with the JetStream domain `hub`.
     pub fn start(
         bin: &Path,
         dir: &Path,
         keys: &Keys,
+        accounts: &[&AccountKeys],
         ports: Vec<NodePorts>,
         hosts: Vec<NodeHost>,
         tls: bool,
@@ -164,10 +208,11 @@ impl NatsCluster {
                 host: hosts[index].address.clone(),
                 ports: *ports,
                 store_dir: store_dir(dir, index),
+                domain: (ports.leaf != 0).then(|| HUB_DOMAIN.to_owned()),
             })
             .collect();
         let tls_files = if tls { Some(crate::tls::ensure(&dir.join("tls"), &nodes)?) } else { None };
-        let trust = crate::trust::Trust::issue(keys)?;
+        let trust = crate::trust::Trust::issue(keys, accounts)?;
         for index in 0..nodes.len() {
             let files = tls_files.as_ref().map(|files| &files[index]);
             let config = node_config(&nodes, index, keys, &trust, files)?;

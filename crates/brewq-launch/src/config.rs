@@ -28,6 +28,8 @@ pub struct NodeSpec {
     pub ports: NodePorts,
     /// Its JetStream store; the accounts' JWTs are kept beside it, in `jwt/`.
     pub store_dir: PathBuf,
+    /// Its JetStream domain: `hub` on a hub that shops connect to, none otherwise.
+    pub domain: Option<String>,
 }
 
 /// Certificate files for TLS, as paths the server will read.
@@ -49,15 +51,20 @@ pub fn node_config(nodes: &[NodeSpec], index: usize, keys: &Keys, trust: &Trust,
     // routes to a server that stopped answering, it hands that server a share of the
     // requests for a queue group with members there (a request from a client goes to any
     // member, local or not), and what it hands over is lost with it.
+    let domain = node.domain.as_ref().map(|domain| format!("  domain: \"{domain}\"\n")).unwrap_or_default();
     let mut config = format!(
         "server_name: \"{name}\"\nlisten: \"{listen}:{client}\"\nhttp: \"{monitor_listen}:{monitor}\"\n\
          ping_interval: \"2s\"\nping_max: 2\n\
-         jetstream {{\n  store_dir: \"{store}\"\n  sync_interval: always\n}}\n",
+         jetstream {{\n  store_dir: \"{store}\"\n  sync_interval: always\n{domain}}}\n",
         name = node.name,
         client = node.ports.client,
         monitor = node.ports.monitor,
         store = node.store_dir.display(),
     );
+    if node.ports.leaf != 0 {
+        // The shops' leaf nodes connect here, each as a user of its shop's account.
+        config.push_str(&format!("leafnodes {{\n  listen: \"{listen}:{}\"\n}}\n", node.ports.leaf));
+    }
     if let Some(tls) = tls {
         config.push_str(&format!("tls {{\n{}\n}}\n", tls_block(tls, false)));
     }
@@ -115,7 +122,7 @@ fn cluster_block(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&Tls
 /// revocation) and compares its store with its peers' every 30 s, so that a server that was
 /// down when a machine was revoked learns it from them. The accounts are preloaded; a server
 /// keeps the newer of a preloaded JWT and one it stored.
-fn trust_block(trust: &Trust, store_dir: &std::path::Path) -> String {
+pub(crate) fn trust_block(trust: &Trust, store_dir: &std::path::Path) -> String {
     let preload: Vec<String> = trust.accounts.iter().map(|(account, jwt)| format!("  {account}: \"{jwt}\"")).collect();
     format!(
         "operator: \"{operator}\"\nsystem_account: \"{system}\"\n\

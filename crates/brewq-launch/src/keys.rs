@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use nkeys::KeyPair;
@@ -49,21 +50,33 @@ impl Role {
 pub struct Keys {
     dir: PathBuf,
     /// Issues the accounts.
-    pub operator: std::sync::Arc<KeyPair>,
+    pub operator: Arc<KeyPair>,
     /// The servers' own account (`SYS`): claim updates, monitoring.
-    pub system_account: std::sync::Arc<KeyPair>,
-    /// The account every brewq role and machine is a user of (`COFFEE`).
-    pub account: std::sync::Arc<KeyPair>,
-    /// One signing key per role: users it signs get the role's permissions.
-    pub signing: BTreeMap<Role, std::sync::Arc<KeyPair>>,
+    pub system_account: Arc<KeyPair>,
+    /// The account every brewq role and machine of the (first) shop is a user of (`COFFEE`).
+    pub coffee: AccountKeys,
     /// The operator pages' login.
     pub admin_user: String,
     pub admin_password: String,
 }
 
+/// The keys of one account: its own, which signs its JWT's users, and one signing key per role,
+/// whose users get the role's permissions; with the folders of its creds files and its trust.
+#[derive(Clone)]
+pub struct AccountKeys {
+    /// `COFFEE`, or `SHOP-<n>`.
+    pub name: String,
+    pub account: Arc<KeyPair>,
+    pub signing: BTreeMap<Role, Arc<KeyPair>>,
+    /// Its creds files: `<role>.creds`, `machines/<id>.creds`.
+    pub creds_dir: PathBuf,
+    /// Its keys, the JWT last issued and its revocations.
+    pub trust_dir: PathBuf,
+}
+
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys").field("dir", &self.dir).field("account", &self.account.public_key()).finish_non_exhaustive()
+        f.debug_struct("Keys").field("dir", &self.dir).field("account", &self.coffee.account.public_key()).finish_non_exhaustive()
     }
 }
 
@@ -82,60 +95,29 @@ impl Keys {
     /// Loads the keys in `dir`, creating any that are missing (mode 0600).
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Keys> {
         let trust = dir.join(TRUST_DIR);
-        for folder in [dir.to_owned(), trust.clone(), dir.join(MACHINES_DIR)] {
-            std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
-        }
-        let operator = std::sync::Arc::new(key_in(&trust.join("operator.nk"), KeyPair::new_operator)?);
-        let system_account = std::sync::Arc::new(key_in(&trust.join("sys-account.nk"), KeyPair::new_account)?);
-        let account = std::sync::Arc::new(key_in(&trust.join("coffee-account.nk"), KeyPair::new_account)?);
-        let mut signing = BTreeMap::new();
-        for &role in Role::ALL {
-            let key = key_in(&trust.join(format!("signing-{}.nk", role.as_str())), KeyPair::new_account)?;
-            signing.insert(role, std::sync::Arc::new(key));
-        }
+        std::fs::create_dir_all(&trust).with_context(|| format!("creating {}", trust.display()))?;
+        let operator = Arc::new(key_in(&trust.join("operator.nk"), KeyPair::new_operator)?);
+        let system_account = Arc::new(key_in(&trust.join("sys-account.nk"), KeyPair::new_account)?);
+        let coffee = AccountKeys::load_or_create("COFFEE", dir, &trust, &trust.join("coffee-account.nk"))?;
         let keys = Keys {
             dir: dir.to_owned(),
             operator,
             system_account,
-            account,
-            signing,
+            coffee,
             admin_user: "admin".into(),
             admin_password: secret_in(dir, "admin.password")?,
         };
-        for &role in Role::ALL.iter().filter(|&&role| role != Role::Maker) {
-            keys.ensure_creds(&keys.creds_file(role), &keys.signing[&role], role.as_str(), &[])?;
-        }
-        keys.ensure_creds(&keys.sys_creds_file(), &keys.system_account, "sys", &[])?;
+        let sys = keys.sys_creds_file();
+        ensure_creds(&sys, &keys.system_account, &keys.system_account.public_key(), "sys", &[])?;
         Ok(keys)
     }
 
-    /// Writes a creds file for a new user signed by `signer`, unless the file exists.
-    fn ensure_creds(&self, path: &Path, signer: &KeyPair, name: &str, tags: &[String]) -> anyhow::Result<()> {
-        if path.is_file() {
-            return Ok(());
-        }
-        let account = if signer.public_key() == self.system_account.public_key() { &self.system_account } else { &self.account };
-        let user = KeyPair::new_user();
-        let jwt = crate::jwt::user(signer, &account.public_key(), &user.public_key(), name, tags, crate::trust::unix_now())?;
-        write_secret(path, &crate::jwt::creds(&jwt, &user.seed().context("encoding a new nkey")?))
-    }
-
-    /// The creds file of a machine, issued now: refused when the machine has one already.
-    pub fn enroll_machine(&self, machine: u32) -> anyhow::Result<PathBuf> {
-        let path = self.machine_creds_file(machine);
-        anyhow::ensure!(
-            !path.exists(),
-            "machine {machine} is enrolled already ({}): revoke it first to issue it a new credential",
-            path.display()
-        );
-        self.ensure_machine(machine)?;
-        Ok(path)
-    }
-
-    /// The creds file of a machine, issued if it has none.
-    pub fn ensure_machine(&self, machine: u32) -> anyhow::Result<()> {
-        let tags = [format!("{}:{machine}", crate::permissions::MACHINE_TAG)];
-        self.ensure_creds(&self.machine_creds_file(machine), &self.signing[&Role::Maker], &format!("machine-{machine}"), &tags)
+    /// The keys of shop `shop`'s account, `SHOP-<shop>` (created on first use): its creds in
+    /// `shops/<shop>/`, its keys in `trust/shops/<shop>/`.
+    pub fn shop(&self, shop: u32) -> anyhow::Result<AccountKeys> {
+        let trust = self.dir.join(TRUST_DIR).join("shops").join(shop.to_string());
+        let creds = self.dir.join("shops").join(shop.to_string());
+        AccountKeys::load_or_create(&format!("SHOP-{shop}"), &creds, &trust, &trust.join("account.nk"))
     }
 
     /// The password other servers give when they open a route to node `name` (created on
@@ -160,25 +142,103 @@ impl Keys {
         Ok(())
     }
 
-    /// The creds file of `role` (a machine has its own: [`Keys::machine_creds_file`]).
-    pub fn creds_file(&self, role: Role) -> PathBuf {
-        self.dir.join(format!("{}.creds", role.as_str()))
-    }
-
-    /// The creds file of machine `machine`.
-    pub fn machine_creds_file(&self, machine: u32) -> PathBuf {
-        self.dir.join(MACHINES_DIR).join(format!("{machine}.creds"))
-    }
-
     /// The creds file of the system account's user.
     pub fn sys_creds_file(&self) -> PathBuf {
         self.dir.join("sys.creds")
     }
 
-    /// The creds of `role`.
+    /// The creds file of `role` in `COFFEE` (a machine has its own: [`Keys::machine_creds_file`]).
+    pub fn creds_file(&self, role: Role) -> PathBuf {
+        self.coffee.creds_file(role)
+    }
+
+    /// The creds of `role` in `COFFEE`.
     pub fn creds(&self, role: Role) -> anyhow::Result<String> {
         read_creds_file(&self.creds_file(role))
     }
+
+    /// The creds file of machine `machine` in `COFFEE`.
+    pub fn machine_creds_file(&self, machine: u32) -> PathBuf {
+        self.coffee.machine_creds_file(machine)
+    }
+
+    /// Issues machine `machine` of `COFFEE` a credential, if it has none.
+    pub fn ensure_machine(&self, machine: u32) -> anyhow::Result<()> {
+        self.coffee.ensure_machine(machine)
+    }
+
+    /// Issues machine `machine` of `COFFEE` a credential: refused when it has one already.
+    pub fn enroll_machine(&self, machine: u32) -> anyhow::Result<PathBuf> {
+        self.coffee.enroll_machine(machine)
+    }
+}
+
+impl AccountKeys {
+    /// Loads an account's keys (its own in `account_key`, the signing keys in `trust`), and
+    /// issues each role but the machines a creds file in `creds` if it has none.
+    fn load_or_create(name: &str, creds: &Path, trust: &Path, account_key: &Path) -> anyhow::Result<AccountKeys> {
+        for folder in [creds.to_owned(), creds.join(MACHINES_DIR), trust.to_owned()] {
+            std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+        }
+        let account = Arc::new(key_in(account_key, KeyPair::new_account)?);
+        let mut signing = BTreeMap::new();
+        for &role in Role::ALL {
+            let key = key_in(&trust.join(format!("signing-{}.nk", role.as_str())), KeyPair::new_account)?;
+            signing.insert(role, Arc::new(key));
+        }
+        let keys = AccountKeys { name: name.to_owned(), account, signing, creds_dir: creds.to_owned(), trust_dir: trust.to_owned() };
+        for &role in Role::ALL.iter().filter(|&&role| role != Role::Maker) {
+            ensure_creds(&keys.creds_file(role), &keys.signing[&role], &keys.account.public_key(), role.as_str(), &[])?;
+        }
+        Ok(keys)
+    }
+
+    /// The creds file of `role` (a machine has its own: [`AccountKeys::machine_creds_file`]).
+    pub fn creds_file(&self, role: Role) -> PathBuf {
+        self.creds_dir.join(format!("{}.creds", role.as_str()))
+    }
+
+    /// The creds file of machine `machine`.
+    pub fn machine_creds_file(&self, machine: u32) -> PathBuf {
+        self.creds_dir.join(MACHINES_DIR).join(format!("{machine}.creds"))
+    }
+
+    /// The creds file of a user of the account with every right in it (a leaf node's link to
+    /// the hub), issued if missing.
+    pub fn account_user_creds_file(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let path = self.creds_dir.join(format!("{name}.creds"));
+        ensure_creds(&path, &self.account, &self.account.public_key(), name, &[])?;
+        Ok(path)
+    }
+
+    /// Issues machine `machine` a credential: refused when it has one already.
+    pub fn enroll_machine(&self, machine: u32) -> anyhow::Result<PathBuf> {
+        let path = self.machine_creds_file(machine);
+        anyhow::ensure!(
+            !path.exists(),
+            "machine {machine} is enrolled already ({}): revoke it first to issue it a new credential",
+            path.display()
+        );
+        self.ensure_machine(machine)?;
+        Ok(path)
+    }
+
+    /// Issues machine `machine` a credential, if it has none.
+    pub fn ensure_machine(&self, machine: u32) -> anyhow::Result<()> {
+        let tags = [format!("{}:{machine}", crate::permissions::MACHINE_TAG)];
+        let path = self.machine_creds_file(machine);
+        ensure_creds(&path, &self.signing[&Role::Maker], &self.account.public_key(), &format!("machine-{machine}"), &tags)
+    }
+}
+
+/// Writes a creds file for a new user of `account` signed by `signer`, unless the file exists.
+fn ensure_creds(path: &Path, signer: &KeyPair, account: &str, name: &str, tags: &[String]) -> anyhow::Result<()> {
+    if path.is_file() {
+        return Ok(());
+    }
+    let user = KeyPair::new_user();
+    let jwt = crate::jwt::user(signer, account, &user.public_key(), name, tags, crate::trust::unix_now())?;
+    write_secret(path, &crate::jwt::creds(&jwt, &user.seed().context("encoding a new nkey")?))
 }
 
 /// Reads a creds file.

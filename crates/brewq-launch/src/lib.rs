@@ -2,6 +2,7 @@
 //! `nats-server` cluster (configs and processes), the JetStream topology (provisioning), and
 //! the service processes, supervised together. `brewq up` and the end-to-end tests both use it.
 
+pub mod chain;
 pub mod cluster;
 pub mod config;
 pub mod jwt;
@@ -11,6 +12,7 @@ pub mod process;
 pub mod provision;
 mod readiness;
 pub mod security;
+pub mod shops;
 pub mod system;
 pub mod tls;
 pub mod trust;

@@ -204,6 +204,9 @@ pub fn rules() -> Vec<Rule> {
     rules.push(rule(operator, Publish, format!("{API}.STREAM.PURGE.{}", kv_stream(subjects::SESSIONS_BUCKET)), "log out everywhere"));
 
     let admin = Role::Admin;
+    // On a hub, the chain's view of a shop (`brewq status` finds any shop's order there).
+    rules.push(rule(admin, Publish, format!("{API}.STREAM.MSG.GET.{}", subjects::CHAIN_STREAM), "read the chain's view of a shop"));
+    rules.push(rule(admin, Publish, format!("{API}.DIRECT.GET.{}.>", subjects::CHAIN_STREAM), "read the chain's view of a shop"));
     rules.push(rule(
         admin,
         Publish,

@@ -49,7 +49,7 @@ pub fn init(request: &SecurityInit) -> anyhow::Result<ClusterInfo> {
     for machine in 1..=request.machines {
         keys.ensure_machine(machine)?;
     }
-    let trust = crate::trust::Trust::issue(&keys)?;
+    let trust = crate::trust::Trust::issue(&keys, &[&keys.coffee])?;
     for index in 0..nodes.len() {
         let config = node_config(&nodes, index, &keys, &trust, tls_files.as_ref().map(|files| &files[index]))?;
         let path = out.join(format!("{}.conf", nodes[index].name));
@@ -66,6 +66,7 @@ pub fn init(request: &SecurityInit) -> anyhow::Result<ClusterInfo> {
         ports: nodes.iter().map(|node| node.ports).collect(),
         monitor_urls: nodes.iter().map(|node| format!("http://{}:{}", node.monitor_host(), node.ports.monitor)).collect(),
         metrics_urls: Default::default(),
+        shops: Vec::new(),
     };
     info.save(&out)?;
     Ok(info)
@@ -82,8 +83,9 @@ fn node_specs(request: &SecurityInit) -> Vec<NodeSpec> {
                 name: crate::cluster::node_name(index),
                 monitor_on_host: request.monitor_on_host,
                 host,
-                ports: NodePorts { client: 4222 + offset, route: 6222 + offset, monitor: 8222 + offset },
+                ports: NodePorts { client: 4222 + offset, route: 6222 + offset, monitor: 8222 + offset, leaf: 0 },
                 store_dir: request.store_dir.join(crate::cluster::node_name(index)),
+                domain: None,
             }
         })
         .collect()

@@ -46,6 +46,10 @@ pub struct SystemConfig {
     /// Give each service process a loopback port for its Prometheus metrics (listed in
     /// `cluster.json`).
     pub metrics: bool,
+    /// Shops: 1 runs everything on the cluster; more make the cluster a hub and each shop a
+    /// leaf node of its own with its services (`machines` machines, a controller, a stock
+    /// manager, a web shop and operator pages each).
+    pub shops: u32,
 }
 
 impl SystemConfig {
@@ -70,6 +74,7 @@ impl SystemConfig {
             node_hosts: Vec::new(),
             service_env: Vec::new(),
             metrics: true,
+            shops: 1,
         }
     }
 }
@@ -104,6 +109,8 @@ impl ServiceKind {
 /// One supervised service.
 struct Service {
     kind: ServiceKind,
+    /// The shop it serves; `None` on the cluster itself.
+    shop: Option<u32>,
     name: String,
     args: Vec<String>,
     process: Option<Process>,
@@ -116,6 +123,8 @@ pub struct System {
     pub cluster: NatsCluster,
     pub info: ClusterInfo,
     services: Vec<Service>,
+    /// The shops' leaf nodes, when there are several shops.
+    pub shops: Vec<crate::shops::ShopNode>,
 }
 
 impl System {
@@ -124,6 +133,12 @@ impl System {
         let data_dir = &config.data_dir.clone();
         std::fs::create_dir_all(data_dir.join("logs")).with_context(|| format!("creating {}", data_dir.display()))?;
         let keys = Keys::load_or_create(&data_dir.join("keys"))?;
+        let shop_keys: Vec<crate::keys::AccountKeys> = match config.shops {
+            0 | 1 => Vec::new(),
+            shops => (1..=shops).map(|shop| keys.shop(shop)).collect::<anyhow::Result<_>>()?,
+        };
+        let mut accounts = vec![&keys.coffee];
+        accounts.extend(shop_keys.iter());
         let previous = ClusterInfo::load(data_dir).ok().map(|info| info.ports);
         let wanted = config.ports.clone().or(previous.filter(|ports| ports.len() == config.nodes && ports_free(ports)));
         // Free ports can be taken by someone else before the servers bind them: try again
@@ -131,12 +146,13 @@ impl System {
         let attempts = if wanted.is_some() { 1 } else { 3 };
         let mut attempt = 1;
         let cluster = loop {
-            let ports = pick_ports(config.nodes, wanted.as_deref())?;
+            let ports = pick_ports(config.nodes, wanted.as_deref(), !shop_keys.is_empty())?;
             let hosts = match config.node_hosts.len() {
                 0 => vec![NodeHost::default(); config.nodes],
                 _ => config.node_hosts.clone(),
             };
-            let mut cluster = NatsCluster::start(&config.nats_server_bin, &data_dir.join("nats"), &keys, ports, hosts, config.tls)?;
+            let mut cluster =
+                NatsCluster::start(&config.nats_server_bin, &data_dir.join("nats"), &keys, &accounts, ports, hosts, config.tls)?;
             match cluster.wait_ready(&keys, Duration::from_secs(60)).await {
                 Ok(()) => break cluster,
                 Err(error) if attempt < attempts => {
@@ -157,14 +173,19 @@ impl System {
             ports: cluster.ports.clone(),
             monitor_urls: cluster.monitor_urls(),
             metrics_urls: Default::default(),
+            shops: Vec::new(),
         };
-        let mut system = System { config, keys, cluster, info, services: Vec::new() };
-        let provisioner = brewq_runtime::connect(&system.nats_config(Role::Provisioner, "provisioner")?).await?;
-        provision(&provisioner, &system.config.topology).await?;
-        provisioner.drain().await.context("closing the provisioner connection")?;
+        let mut system = System { config, keys, cluster, info, services: Vec::new(), shops: Vec::new() };
         let started = brewq_protocol::now();
-        system.start_services()?;
-        system.wait_ready(started, Duration::from_secs(60)).await?;
+        if shop_keys.is_empty() {
+            let provisioner = brewq_runtime::connect(&system.nats_config(Role::Provisioner, "provisioner")?).await?;
+            provision(&provisioner, &system.config.topology).await?;
+            provisioner.drain().await.context("closing the provisioner connection")?;
+            system.start_services()?;
+            system.wait_ready(started, Duration::from_secs(60)).await?;
+        } else {
+            system.start_shops().await?;
+        }
         system.info.save(data_dir)?;
         Ok(system)
     }
@@ -236,23 +257,37 @@ impl System {
         Ok(())
     }
 
-    /// Starts one more service process.
+    /// Starts one more service process on the cluster.
     pub fn add_service(&mut self, kind: ServiceKind) -> anyhow::Result<()> {
-        let same_kind =
-            self.services.iter().filter(|service| std::mem::discriminant(&service.kind) == std::mem::discriminant(&kind)).count();
+        self.add_service_to(None, kind)
+    }
+
+    /// Starts one more service process for shop `shop` (on the cluster when `None`).
+    pub fn add_service_to(&mut self, shop: Option<u32>, kind: ServiceKind) -> anyhow::Result<()> {
+        let same_kind = self
+            .services
+            .iter()
+            .filter(|service| service.shop == shop && std::mem::discriminant(&service.kind) == std::mem::discriminant(&kind))
+            .count();
+        let node = shop.map(|shop| self.shops.iter().find(|node| node.id == shop).context("no such shop")).transpose()?;
+        let account = node.map_or(&self.keys.coffee, |node| &node.keys);
+        let (web_listen, office_listen) = match node {
+            Some(node) => (node.web_listen.clone(), node.office_listen.clone()),
+            None => (self.config.web_listen.clone(), self.config.office_listen.clone()),
+        };
         let (name, creds, mut args) = match kind {
             ServiceKind::Controller => {
-                (format!("controller-{}", same_kind + 1), self.keys.creds_file(Role::Controller), vec!["controller".into()])
+                (format!("controller-{}", same_kind + 1), account.creds_file(Role::Controller), vec!["controller".into()])
             }
             ServiceKind::Stock => {
-                (format!("stock-{}", same_kind + 1), self.keys.creds_file(Role::Stock), vec!["stock".into(), "serve".into()])
+                (format!("stock-{}", same_kind + 1), account.creds_file(Role::Stock), vec!["stock".into(), "serve".into()])
             }
             ServiceKind::Web => {
-                let listen = self.config.web_listen.clone().context("no address for the web shop")?;
-                (format!("web-{}", same_kind + 1), self.keys.creds_file(Role::Web), vec!["web".into(), "--listen".into(), listen])
+                let listen = web_listen.context("no address for the web shop")?;
+                (format!("web-{}", same_kind + 1), account.creds_file(Role::Web), vec!["web".into(), "--listen".into(), listen])
             }
             ServiceKind::Office => {
-                let listen = self.config.office_listen.clone().context("no address for the operator's pages")?;
+                let listen = office_listen.context("no address for the operator's pages")?;
                 self.keys.ensure_operator_files()?;
                 let args = vec![
                     "office".into(),
@@ -263,13 +298,13 @@ impl System {
                     "--operator-password-hash-file".into(),
                     self.keys.dir().join(crate::keys::OPERATOR_HASH_FILE).display().to_string(),
                 ];
-                (format!("office-{}", same_kind + 1), self.keys.creds_file(Role::Operator), args)
+                (format!("office-{}", same_kind + 1), account.creds_file(Role::Operator), args)
             }
             ServiceKind::Maker(id) => (
                 format!("maker-{id}"),
                 {
-                    self.keys.ensure_machine(id)?;
-                    self.keys.machine_creds_file(id)
+                    account.ensure_machine(id)?;
+                    account.machine_creds_file(id)
                 },
                 vec![
                     "maker".into(),
@@ -289,12 +324,15 @@ impl System {
             ServiceKind::Maker(id) => id.saturating_sub(1) as usize,
             _ => same_kind,
         };
-        args.extend([
-            "--nats-url".into(),
-            brewq_runtime::connect::home_first(self.cluster.urls(), home).join(","),
-            "--creds".into(),
-            creds.display().to_string(),
-        ]);
+        let urls = match node {
+            Some(node) => vec![node.url()],
+            None => brewq_runtime::connect::home_first(self.cluster.urls(), home),
+        };
+        let name = match shop {
+            Some(shop) => format!("shop{shop}-{name}"),
+            None => name,
+        };
+        args.extend(["--nats-url".into(), urls.join(","), "--creds".into(), creds.display().to_string()]);
         if let Some(ca) = &self.cluster.tls_ca {
             args.extend(["--tls-ca".into(), ca.display().to_string()]);
         }
@@ -303,7 +341,7 @@ impl System {
             self.info.metrics_urls.insert(name.clone(), format!("http://{address}/metrics"));
             args.extend(["--metrics-listen".into(), address]);
         }
-        let mut service = Service { kind, name, args, process: None };
+        let mut service = Service { kind, shop, name, args, process: None };
         service.process = Some(self.spawn(&service)?);
         self.services.push(service);
         Ok(())
@@ -352,6 +390,11 @@ impl System {
     /// Starts again every service and node that is not running; returns their names.
     pub fn revive(&mut self) -> Vec<String> {
         let mut revived = self.cluster.revive();
+        for node in &mut self.shops {
+            if node.process().is_some_and(Process::has_exited) && node.restart().is_ok() {
+                revived.push(format!("shop-{}", node.id));
+            }
+        }
         for index in 0..self.services.len() {
             let dead = self.services[index].process.as_mut().is_none_or(Process::has_exited);
             if dead {
@@ -388,6 +431,9 @@ impl System {
             }
         }
         self.services.clear();
+        for node in &mut self.shops {
+            node.stop().await;
+        }
         self.cluster.stop().await;
         anyhow::ensure!(clean, "some services did not exit cleanly; see the logs in {}", self.config.data_dir.join("logs").display());
         Ok(())

@@ -4,14 +4,14 @@
 //! every running server (`$SYS.REQ.CLAIMS.UPDATE`), which close the machine's connection.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::jwt;
-use crate::keys::{Keys, Role};
+use crate::keys::{AccountKeys, Keys, Role};
 
 /// The seconds since the Unix epoch, as JWTs count time.
 pub fn unix_now() -> i64 {
@@ -37,43 +37,46 @@ pub struct Trust {
 }
 
 impl Trust {
-    /// Issues the operator's and the accounts' JWTs from `keys` (the `COFFEE` account with the
-    /// current permissions and revocations).
-    pub fn issue(keys: &Keys) -> anyhow::Result<Trust> {
+    /// Issues the operator's and the accounts' JWTs from `keys`: the system account, and each
+    /// of `accounts` with the current permissions and revocations.
+    pub fn issue(keys: &Keys, accounts: &[&AccountKeys]) -> anyhow::Result<Trust> {
         let system_account = keys.system_account.public_key();
         let issued_at = unix_now();
         let operator_jwt = jwt::operator(&keys.operator, &system_account, issued_at)?;
         let system = jwt::Account { name: "SYS".into(), ..jwt::Account::default() };
-        let system_jwt = system.sign(&keys.operator, &system_account, issued_at)?;
-        let coffee_jwt = issue_coffee_account(keys)?;
-        Ok(Trust { operator_jwt, system_account: system_account.clone(), accounts: vec![(system_account, system_jwt), coffee_jwt] })
+        let mut jwts = vec![(system_account.clone(), system.sign(&keys.operator, &system_account, issued_at)?)];
+        for account in accounts {
+            jwts.push(issue_account(keys, account)?);
+        }
+        Ok(Trust { operator_jwt, system_account, accounts: jwts })
     }
 }
 
-/// Issues the `COFFEE` account's JWT, later than the last one issued (a server keeps the newer
-/// of two, by issue time), and keeps it in the trust folder; returns its public key and JWT.
-pub fn issue_coffee_account(keys: &Keys) -> anyhow::Result<(String, String)> {
-    let scopes = Role::ALL.iter().map(|&role| crate::permissions::scope(role, &keys.signing[&role].public_key())).collect();
-    let revocations = load_revocations(keys)?.into_iter().map(|(user, revoked)| (user, revoked.at)).collect();
-    let account = jwt::Account { name: "COFFEE".into(), jetstream: true, scopes, revocations };
-    let last_path = trust_file(keys, "coffee-account.jwt");
+/// Issues an account's JWT, later than the last one issued (a server keeps the newer of two, by
+/// issue time), and keeps it in the account's trust folder; returns its public key and JWT.
+pub fn issue_account(keys: &Keys, account_keys: &AccountKeys) -> anyhow::Result<(String, String)> {
+    let scopes = Role::ALL.iter().map(|&role| crate::permissions::scope(role, &account_keys.signing[&role].public_key())).collect();
+    let revocations = load_revocations(account_keys)?.into_iter().map(|(user, revoked)| (user, revoked.at)).collect();
+    let account = jwt::Account { name: account_keys.name.clone(), jetstream: true, scopes, revocations };
+    let last_path = account_keys.trust_dir.join(ACCOUNT_JWT);
     let last_issued = std::fs::read_to_string(&last_path)
         .ok()
         .and_then(|last| jwt::claims(&last).ok())
         .and_then(|claims| claims["iat"].as_i64())
         .unwrap_or_default();
-    let public = keys.account.public_key();
+    let public = account_keys.account.public_key();
     let signed = account.sign(&keys.operator, &public, unix_now().max(last_issued + 1))?;
     std::fs::write(&last_path, &signed).with_context(|| format!("writing {}", last_path.display()))?;
     Ok((public, signed))
 }
 
-fn trust_file(keys: &Keys, name: &str) -> PathBuf {
-    keys.dir().join(crate::keys::TRUST_DIR).join(name)
-}
+/// The account's JWT last issued, in its trust folder.
+const ACCOUNT_JWT: &str = "account.jwt";
+/// The users revoked, in an account's trust folder.
+const REVOCATIONS: &str = "revocations.json";
 
-fn load_revocations(keys: &Keys) -> anyhow::Result<BTreeMap<String, Revoked>> {
-    let path = trust_file(keys, "revocations.json");
+fn load_revocations(account: &AccountKeys) -> anyhow::Result<BTreeMap<String, Revoked>> {
+    let path = account.trust_dir.join(REVOCATIONS);
     match std::fs::read_to_string(&path) {
         Ok(text) => serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
@@ -88,20 +91,21 @@ pub struct Revocation {
     pub account_jwt: String,
 }
 
-/// Revokes machine `machine`'s credential: its user key goes on the account's revocation list
-/// from now, its creds file is removed, and the new account JWT is returned to push.
-pub fn revoke_machine(keys: &Keys, machine: u32) -> anyhow::Result<Revocation> {
-    let path = keys.machine_creds_file(machine);
+/// Revokes machine `machine`'s credential in `account`: its user key goes on the account's
+/// revocation list from now, its creds file is removed, and the new account JWT is returned to
+/// push.
+pub fn revoke_machine(keys: &Keys, account: &AccountKeys, machine: u32) -> anyhow::Result<Revocation> {
+    let path = account.machine_creds_file(machine);
     let creds = std::fs::read_to_string(&path)
         .with_context(|| format!("machine {machine} has no credential to revoke ({} is missing)", path.display()))?;
     let claims = jwt::claims(jwt::jwt_of_creds(&creds)?)?;
     let user = claims["sub"].as_str().context("a creds file whose JWT names no user")?.to_owned();
-    let mut revocations = load_revocations(keys)?;
+    let mut revocations = load_revocations(account)?;
     revocations.insert(user.clone(), Revoked { machine: Some(machine), at: unix_now() });
-    let revocations_path = trust_file(keys, "revocations.json");
+    let revocations_path = account.trust_dir.join(REVOCATIONS);
     std::fs::write(&revocations_path, serde_json::to_vec_pretty(&revocations)?)
         .with_context(|| format!("writing {}", revocations_path.display()))?;
-    let (_, account_jwt) = issue_coffee_account(keys)?;
+    let (_, account_jwt) = issue_account(keys, account)?;
     std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     Ok(Revocation { user, account_jwt })
 }

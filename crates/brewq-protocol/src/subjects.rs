@@ -170,6 +170,22 @@ pub mod roles {
     pub const ADMIN: &str = "admin";
 }
 
+/// On a hub, in each shop's account: the shop's order records, machines, stock and failed
+/// orders, sourced from the shop's JetStream domain, the latest of each key under
+/// `chain.<what>.<key>` ([`chain_subject`]). It captures no subject of its own: nothing published
+/// on the hub lands in it, and the shop's own writes are not stored twice.
+pub const CHAIN_STREAM: &str = "chain";
+
+/// What [`CHAIN_STREAM`] keeps, as `(bucket, what)`: `$KV.<bucket>.<key>` of the shop becomes
+/// `chain.<what>.<key>` on the hub.
+pub const CHAIN_SOURCES: &[(&str, &str)] =
+    &[(ORDERS_BUCKET, "orders"), (MACHINES_BUCKET, "machines"), (STOCK_BUCKET, "stock"), (DEAD_LETTERS_BUCKET, "failed")];
+
+/// The subject of `key` of `what` (`orders`, `machines`, `stock`, `failed`) in [`CHAIN_STREAM`].
+pub fn chain_subject(what: &str, key: &str) -> String {
+    format!("chain.{what}.{key}")
+}
+
 /// The prefix of every reply subject of `role`: `_INBOX_<role>`. Each role reads replies
 /// under its own prefix only, and services answer only under the prefixes of their callers.
 pub fn inbox_prefix(role: &str) -> String {

@@ -228,9 +228,14 @@ pub struct UpArgs {
     /// Where keys, server data and logs live; running again on it keeps orders and stock.
     #[arg(long, default_value = DEFAULT_DATA_DIR, env = "BREWQ_DATA_DIR")]
     pub data_dir: PathBuf,
-    /// Number of coffee machines.
+    /// Number of coffee machines (of each shop, with `--shops`).
     #[arg(long, default_value_t = 5)]
     pub machines: u32,
+    /// Shops: with more than one, the cluster is the chain's hub and each shop runs on a leaf
+    /// node of its own (its own JetStream domain, its services, its web shop and operator
+    /// pages), and keeps brewing while its link to the hub is down.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub shops: u32,
     /// Controllers; one per server when not given (each with its server as home).
     #[arg(long)]
     pub controllers: Option<usize>,
@@ -366,6 +371,9 @@ pub struct EnrollArgs {
     /// Where to write the creds file (default: `<data-dir>/keys/machines/<id>.creds`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The shop the machine belongs to (with `brewq up --shops`).
+    #[arg(long)]
+    pub shop: Option<u32>,
     /// Folder of the system's `keys/` (and `cluster.json`).
     #[arg(long, default_value = DEFAULT_DATA_DIR, env = "BREWQ_DATA_DIR")]
     pub data_dir: PathBuf,
@@ -375,6 +383,9 @@ pub struct EnrollArgs {
 pub struct RevokeArgs {
     /// The machine's number.
     pub id: u32,
+    /// The shop the machine belongs to (with `brewq up --shops`).
+    #[arg(long)]
+    pub shop: Option<u32>,
     /// How long to wait for every server to confirm.
     #[arg(long, default_value = "10s", value_parser = parse_period)]
     pub timeout: std::time::Duration,

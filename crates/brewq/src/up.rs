@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::Context;
-use brewq_launch::cluster::{NodePorts, free_port};
+use brewq_launch::cluster::NodePorts;
 use brewq_launch::{System, SystemConfig};
 use tokio::signal::unix;
 
@@ -36,12 +36,14 @@ pub async fn run(args: UpArgs, log_format: LogFormatArg) -> anyhow::Result<()> {
     config.web_listen = Some(args.listen.clone());
     config.office_listen = Some(args.office_listen.clone());
     config.tls = args.tls;
+    config.shops = args.shops;
+    anyhow::ensure!(args.shops == 1 || !args.tls, "--tls with --shops is not supported yet: the shops' links to the hub are plain");
     if let LogFormatArg::Json = log_format {
         config.service_env.push(("BREWQ_LOG_FORMAT".into(), "json".into()));
     }
     if !args.nats_ports.is_empty() {
         let ports: anyhow::Result<Vec<NodePorts>> =
-            args.nats_ports.iter().map(|&client| Ok(NodePorts { client, route: free_port()?, monitor: free_port()? })).collect();
+            args.nats_ports.iter().map(|&client| Ok(NodePorts { client, ..NodePorts::free()? })).collect();
         config.ports = Some(ports?);
     }
     // Listening before anything starts: a stop asked for during the start-up then stops the
@@ -64,7 +66,10 @@ pub async fn run(args: UpArgs, log_format: LogFormatArg) -> anyhow::Result<()> {
 }
 
 fn print_banner(system: &System, data_dir: &Path) {
-    println!("brewq is up: {} machine(s)", system.config.machines);
+    match system.config.shops {
+        1 => println!("brewq is up: {} machine(s)", system.config.machines),
+        shops => println!("brewq is up: {shops} shops of {} machine(s), each on a leaf node of the hub", system.config.machines),
+    }
     if let Some(url) = &system.info.http_url {
         println!("  open:   {url}");
     }
@@ -76,6 +81,11 @@ fn print_banner(system: &System, data_dir: &Path) {
     println!("  logs:   {} (JSON lines with --log-format json)", data_dir.join("logs").display());
     println!("  metrics: /metrics of each service, listed under metrics_urls in cluster.json");
     println!("  monitor: {}", system.info.monitor_urls.join(","));
+    for shop in &system.info.shops {
+        let web = shop.http_url.as_deref().unwrap_or("-");
+        let office = shop.office_url.as_deref().map(|url| format!("{url}/admin")).unwrap_or_else(|| "-".into());
+        println!("  shop {}: {web}  operator: {office}  NATS: {}", shop.id, shop.nats_urls.join(","));
+    }
     // The commands to try name the data folder unless it is the default the CLI looks in.
     let folder = match data_dir == Path::new(DEFAULT_DATA_DIR) {
         true => String::new(),

@@ -80,11 +80,12 @@ pub async fn list(client: &async_nats::Client) -> anyhow::Result<Vec<MachineView
     Ok(MachineView::fleet(brewq_runtime::kv::all_json(&store).await?, now()))
 }
 
-/// Issues machine `id` its credential, and copies it where asked.
+/// Issues machine `id` (of `--shop`) its credential, and copies it where asked.
 fn enroll(args: EnrollArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     let keys = super::trusted_keys(&args.data_dir)?;
-    let path = keys.enroll_machine(args.id)?;
+    let account = super::account_of(&keys, args.shop)?;
+    let path = account.enroll_machine(args.id)?;
     let written = match &args.out {
         Some(out) => {
             std::fs::copy(&path, out).with_context(|| format!("copying the creds file to {}", out.display()))?;
@@ -96,16 +97,13 @@ fn enroll(args: EnrollArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Revokes machine `id`'s credential and tells every server at once.
+/// Revokes machine `id`'s credential (of `--shop`) and tells every server at once: the hub's,
+/// and the shop's own.
 async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
-    let connect = &args.client.connect;
-    let keys = super::trusted_keys(&connect.data_dir)?;
-    let info = brewq_launch::ClusterInfo::load(&connect.data_dir)?;
-    let urls = if connect.nats_url.is_empty() { info.nats_urls.clone() } else { connect.nats_url.clone() };
-    let revocation = brewq_launch::trust::revoke_machine(&keys, args.id)?;
-    let tls_ca = connect.tls_ca.clone().or(info.tls_ca.clone());
-    let servers = info.ports.len().max(1);
-    let stored = brewq_launch::trust::push(&urls, tls_ca.as_deref(), &keys, &revocation.account_jwt, servers, args.timeout).await?;
+    let keys = super::trusted_keys(&args.client.connect.data_dir)?;
+    let account = super::account_of(&keys, args.shop)?;
+    let revocation = brewq_launch::trust::revoke_machine(&keys, &account, args.id)?;
+    let (stored, servers) = super::push_account(&keys, &args.client.connect, args.shop, &revocation.account_jwt, args.timeout).await?;
     let outcome = format!("revoked on {} of {servers} server(s)", stored.len());
     if let Ok(client) = super::admin(&args.client).await {
         super::audit(&client, "revoke", &format!("machine {}", args.id), &outcome).await;

@@ -33,6 +33,39 @@ fn trusted_keys(data_dir: &std::path::Path) -> anyhow::Result<brewq_launch::Keys
     brewq_launch::Keys::load_or_create(&keys_dir)
 }
 
+/// The account of shop `shop`, or the cluster's own (`COFFEE`) when `None`.
+fn account_of(keys: &brewq_launch::Keys, shop: Option<u32>) -> anyhow::Result<brewq_launch::keys::AccountKeys> {
+    match shop {
+        Some(shop) => keys.shop(shop),
+        None => Ok(keys.coffee.clone()),
+    }
+}
+
+/// Gives an account's new JWT to every running server that trusts it: the cluster's, and for a
+/// shop's account, the shop's leaf node too. Returns the servers that stored it, and how many
+/// were asked.
+async fn push_account(
+    keys: &brewq_launch::Keys,
+    connect: &crate::args::ConnectArgs,
+    shop: Option<u32>,
+    account_jwt: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<(Vec<String>, usize)> {
+    use anyhow::Context;
+    let info = brewq_launch::ClusterInfo::load(&connect.data_dir)?;
+    let urls = if connect.nats_url.is_empty() { info.nats_urls.clone() } else { connect.nats_url.clone() };
+    let tls_ca = connect.tls_ca.clone().or(info.tls_ca.clone());
+    let servers = info.ports.len().max(1);
+    let mut stored = brewq_launch::trust::push(&urls, tls_ca.as_deref(), keys, account_jwt, servers, timeout).await?;
+    let mut asked = servers;
+    if let Some(shop) = shop {
+        let node = info.shops.iter().find(|node| node.id == shop).with_context(|| format!("no shop {shop} in cluster.json"))?;
+        stored.extend(brewq_launch::trust::push(&node.nats_urls, None, keys, account_jwt, 1, timeout).await?);
+        asked += 1;
+    }
+    Ok((stored, asked))
+}
+
 /// Binds a provisioned bucket, saying what is missing if it is not there.
 async fn bucket(client: &async_nats::Client, name: &str) -> anyhow::Result<async_nats::jetstream::kv::Store> {
     use anyhow::Context;

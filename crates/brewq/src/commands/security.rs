@@ -27,15 +27,16 @@ pub async fn run(command: SecurityCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Issues the account's JWT again and gives it to every running server.
+/// Issues every account's JWT again and gives it to every running server that trusts it.
 async fn push(connect: &crate::args::ConnectArgs, timeout: std::time::Duration) -> anyhow::Result<()> {
     let keys = super::trusted_keys(&connect.data_dir)?;
     let info = brewq_launch::ClusterInfo::load(&connect.data_dir)?;
-    let urls = if connect.nats_url.is_empty() { info.nats_urls.clone() } else { connect.nats_url.clone() };
-    let (_, account_jwt) = brewq_launch::trust::issue_coffee_account(&keys)?;
-    let tls_ca = connect.tls_ca.clone().or(info.tls_ca.clone());
-    let servers = info.ports.len().max(1);
-    let stored = brewq_launch::trust::push(&urls, tls_ca.as_deref(), &keys, &account_jwt, servers, timeout).await?;
-    println!("the account's permissions and revocations are on {} of {servers} server(s): {}", stored.len(), stored.join(", "));
+    let shops = std::iter::once(None).chain(info.shops.iter().map(|shop| Some(shop.id)));
+    for shop in shops {
+        let account = super::account_of(&keys, shop)?;
+        let (_, account_jwt) = brewq_launch::trust::issue_account(&keys, &account)?;
+        let (stored, asked) = super::push_account(&keys, connect, shop, &account_jwt, timeout).await?;
+        println!("{}: permissions and revocations on {} of {asked} server(s): {}", account.name, stored.len(), stored.join(", "));
+    }
     Ok(())
 }

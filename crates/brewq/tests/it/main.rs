@@ -17,6 +17,7 @@ mod privacy;
 mod reconcile;
 mod restart;
 mod security;
+mod shops;
 mod stock;
 mod up;
 mod web;

@@ -200,7 +200,7 @@ async fn strangers_are_refused() {
     // account does not list: refused.
     let forger = nkeys::KeyPair::new_account();
     let user = nkeys::KeyPair::new_user();
-    let account = system.system.keys.account.public_key();
+    let account = system.system.keys.coffee.account.public_key();
     let jwt = brewq_launch::jwt::user(&forger, &account, &user.public_key(), "machine-1", &["machine:1".into()], 1).expect("signed");
     let forged = brewq_launch::jwt::creds(&jwt, &user.seed().expect("seed"));
     let forged = async_nats::ConnectOptions::with_credentials(&forged)

@@ -1,0 +1,170 @@
+//! Many shops, one hub: each shop on a leaf node of its own keeps taking and brewing orders,
+//! over HTTP and NATS, while the hub is frozen; no shop's credentials reach another shop; and
+//! the hub shows every order of every shop once, with its final state, after the link returns.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use brewq_launch::Role;
+use brewq_launch::cluster::ShopInfo;
+use brewq_protocol::{OrderRecord, OrderReply, OrderStatus, subjects};
+
+use crate::harness::{TestSystem, eventually, order_json, records_where, until_found};
+
+/// A client of `role` in shop `shop`, on the shop's leaf node, or on the hub with `on_hub`.
+async fn shop_client(system: &TestSystem, shop: u32, role: Role, on_hub: bool) -> async_nats::Client {
+    let mut config = system.system.shop_config(shop, role).expect("shop config");
+    if on_hub {
+        config.urls = system.system.cluster.urls();
+    }
+    brewq_runtime::connect(&config).await.expect("connects")
+}
+
+async fn order_over_nats(client: &async_nats::Client, name: &str) -> String {
+    let reply: OrderReply = brewq_runtime::request::request_json(
+        client,
+        subjects::ORDER_REQUESTS,
+        &order_json(name, "small", "arabica", "none", 0),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the shop's controller answers");
+    reply.order_id.expect("accepted")
+}
+
+async fn order_over_http(shop: &ShopInfo, name: &str) -> String {
+    let url = format!("{}/api/orders", shop.http_url.as_deref().expect("the shop has a web shop"));
+    let response = reqwest::Client::new().post(url).json(&order_json(name, "small", "arabica", "none", 0)).send().await.expect("answers");
+    assert!(response.status().is_success(), "{}", response.status());
+    let reply: OrderReply = response.json().await.expect("json");
+    reply.order_id.expect("accepted")
+}
+
+/// The shop's records, read in the shop's own domain.
+async fn shop_records(client: &async_nats::Client) -> HashMap<String, OrderRecord> {
+    let store = async_nats::jetstream::new(client.clone()).get_key_value(subjects::ORDERS_BUCKET).await.expect("bucket");
+    records_where(&store, |_| true).await.into_iter().map(|record| (record.id.clone(), record)).collect()
+}
+
+/// The orders the hub shows for a shop, from its chain stream (`None` while the hub cannot say).
+async fn hub_orders(hub: &async_nats::Client, ids: &[String]) -> Option<HashMap<String, OrderStatus>> {
+    let mut jetstream = async_nats::jetstream::new(hub.clone());
+    jetstream.set_timeout(Duration::from_secs(1));
+    let stream = jetstream.get_stream(subjects::CHAIN_STREAM).await.ok()?;
+    let mut shown = HashMap::new();
+    for id in ids {
+        let Ok(message) = stream.get_last_raw_message_by_subject(&subjects::chain_subject("orders", id)).await else { continue };
+        let record: OrderRecord = serde_json::from_slice(&message.payload).ok()?;
+        shown.insert(id.clone(), record.status);
+    }
+    Some(shown)
+}
+
+/// How many links to the hub the shop's server has (`None` if its monitoring does not answer).
+async fn leaf_links(shop: &ShopInfo) -> Option<u64> {
+    let leafz: serde_json::Value = reqwest::get(format!("{}/leafz", shop.monitor_url)).await.ok()?.json().await.ok()?;
+    leafz["leafnodes"].as_u64()
+}
+
+#[tokio::test]
+async fn a_shop_cut_off_from_the_hub_keeps_brewing_and_the_hub_catches_up_once() {
+    let mut system = TestSystem::start(2, |config| {
+        config.shops = 2;
+        crate::harness::with_web_and_office(config);
+    })
+    .await;
+    let shops = system.system.info.shops.clone();
+    assert_eq!(shops.len(), 2);
+    let one = shop_client(&system, 1, Role::Admin, false).await;
+    let two = shop_client(&system, 2, Role::Admin, false).await;
+
+    // Each shop takes orders over NATS and HTTP, and brews them itself.
+    let mut placed: HashMap<u32, Vec<String>> = HashMap::new();
+    for (shop, client) in [(1, &one), (2, &two)] {
+        let ids = placed.entry(shop).or_default();
+        ids.push(order_over_nats(client, &format!("Nats{shop}")).await);
+        ids.push(order_over_http(&shops[shop as usize - 1], &format!("Http{shop}")).await);
+    }
+    for (shop, client) in [(1, &one), (2, &two)] {
+        let ids = placed[&shop].clone();
+        eventually(&format!("shop {shop}'s orders to be ready"), Duration::from_secs(30), || async {
+            let records = shop_records(client).await;
+            ids.iter().all(|id| records.get(id).is_some_and(|record| record.status == OrderStatus::Ready))
+        })
+        .await;
+    }
+    // No shop holds another's orders, and no shop's credential opens another shop.
+    assert!(shop_records(&two).await.keys().all(|id| !placed[&1].contains(id)), "shop 2 holds shop 1's orders");
+    let mut stranger = system.system.shop_config(1, Role::Web).expect("config");
+    stranger.urls = vec![shops[1].nats_urls[0].clone()];
+    let refused = brewq_runtime::connect::options(&stranger)
+        .expect("creds")
+        .connection_timeout(Duration::from_secs(3))
+        .connect(stranger.urls.as_slice())
+        .await;
+    assert!(refused.is_err(), "shop 1's web credential opened shop 2's server");
+
+    // The hub's view of shop 1 shows each order, with its final state.
+    let hub = shop_client(&system, 1, Role::Admin, true).await;
+    let ids = placed[&1].clone();
+    eventually("the hub to show shop 1's orders", Duration::from_secs(30), || async {
+        hub_orders(&hub, &ids).await.is_some_and(|shown| ids.iter().all(|id| shown.get(id) == Some(&OrderStatus::Ready)))
+    })
+    .await;
+
+    // The hub frozen: every shop keeps taking and brewing orders, its pages working.
+    for index in 0..system.system.cluster.len() {
+        system.system.cluster.node(index).expect("running").signal("STOP").expect("frozen");
+    }
+    for shop in &shops {
+        eventually(&format!("shop {}'s link to the hub to drop", shop.id), Duration::from_secs(30), || async {
+            leaf_links(shop).await == Some(0)
+        })
+        .await;
+    }
+    let cut = Instant::now();
+    let mut during: HashMap<u32, Vec<String>> = HashMap::new();
+    for n in 0..3 {
+        for (shop, client) in [(1, &one), (2, &two)] {
+            let ids = during.entry(shop).or_default();
+            ids.push(order_over_nats(client, &format!("Cut{shop}n{n}")).await);
+            ids.push(order_over_http(&shops[shop as usize - 1], &format!("Cut{shop}h{n}")).await);
+        }
+    }
+    for (shop, client) in [(1, &one), (2, &two)] {
+        let ids = during[&shop].clone();
+        eventually(&format!("shop {shop}'s orders to be ready while the hub is frozen"), Duration::from_secs(30), || async {
+            let records = shop_records(client).await;
+            ids.iter().all(|id| records.get(id).is_some_and(|record| record.status == OrderStatus::Ready))
+        })
+        .await;
+        let office = shops[shop as usize - 1].office_url.clone().expect("operator pages");
+        let login = serde_json::json!({"user": system.system.keys.admin_user, "password": system.system.keys.admin_password});
+        let response = reqwest::Client::new().post(format!("{office}/admin/login")).json(&login).send().await.expect("answers");
+        assert!(response.status().is_success(), "shop {shop}'s operator logs in while the hub is frozen: {}", response.status());
+    }
+
+    // The hub back: it shows every order of shop 1 once, with its final state.
+    let cut_for = cut.elapsed();
+    let thawed = Instant::now();
+    for index in 0..system.system.cluster.len() {
+        system.system.cluster.node(index).expect("running").signal("CONT").expect("thawed");
+    }
+    let all: Vec<String> = placed[&1].iter().chain(&during[&1]).cloned().collect();
+    let shown = until_found("the hub to show every order of shop 1", Duration::from_secs(90), || async {
+        hub_orders(&hub, &all).await.filter(|shown| all.iter().all(|id| shown.get(id) == Some(&OrderStatus::Ready)))
+    })
+    .await;
+    assert_eq!(shown.len(), all.len());
+    let stream = async_nats::jetstream::new(hub.clone()).get_stream(subjects::CHAIN_STREAM).await.expect("chain stream");
+    let info = stream.get_info().await.expect("info");
+    println!(
+        "the hub showed the {} orders shop 1 took ({} during a cut of {cut_for:?}) {:?} after it came back; chain stream: {} messages",
+        all.len(),
+        during[&1].len(),
+        thawed.elapsed(),
+        info.state.messages
+    );
+    assert!(leaf_links(&shops[0]).await == Some(1), "shop 1's link is back");
+    system.stop().await;
+}
