@@ -18,11 +18,16 @@ pub async fn run(args: ShowStatusArgs) -> anyhow::Result<()> {
 
 async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
     let client = super::admin(args).await?;
-    let records = super::bucket(&client, subjects::ORDERS_BUCKET).await?;
-    let record = brewq_runtime::kv::get_json::<OrderRecord>(&records, id)
-        .await?
-        .map(|(record, _)| record)
-        .with_context(|| format!("no order {id}"))?;
+    let has_shops = brewq_launch::ClusterInfo::load(&args.connect.data_dir).is_ok_and(|info| !info.shops.is_empty());
+    // A hub of shops keeps no orders of its own.
+    let records = match super::bucket(&client, subjects::ORDERS_BUCKET).await {
+        Err(_) if has_shops => return show_shop_order(id, args).await,
+        records => records?,
+    };
+    let record = match brewq_runtime::kv::get_json::<OrderRecord>(&records, id).await?.map(|(record, _)| record) {
+        Some(record) => record,
+        None => return show_shop_order(id, args).await,
+    };
     // Where it stands, as `GET /api/orders/{id}` shows it; the record alone if the queue
     // cannot be read.
     let queue = match record.status.is_terminal() {
@@ -68,6 +73,42 @@ async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
         println!("  {at} {}{machine}", entry.status);
     }
     Ok(())
+}
+
+/// An order of one of the shops of a hub, as the hub last saw it (`brewq up --shops`): each
+/// shop's account on the hub holds the chain's view of that shop.
+async fn show_shop_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
+    let info = brewq_launch::ClusterInfo::load(&args.connect.data_dir).ok().filter(|info| !info.shops.is_empty());
+    let Some(info) = info else { anyhow::bail!("no order {id}") };
+    let subject = subjects::chain_subject("orders", id);
+    for shop in &info.shops {
+        let creds = args.connect.data_dir.join("keys/shops").join(shop.id.to_string()).join("admin.creds");
+        let connect = crate::args::ConnectArgs { creds: Some(creds), ..args.connect.clone() };
+        let client = crate::connect::connect_once(&connect, brewq_launch::Role::Admin, "brewq-cli").await?;
+        let stream = async_nats::jetstream::new(client).get_stream(subjects::CHAIN_STREAM).await;
+        let Ok(message) =
+            stream.with_context(|| format!("the hub's view of shop {}", shop.id))?.get_last_raw_message_by_subject(&subject).await
+        else {
+            continue;
+        };
+        let record: OrderRecord = serde_json::from_slice(&message.payload).context("an order record on the hub")?;
+        if args.json {
+            output::json(&serde_json::json!({ "shop": shop.id, "record": record }));
+            return Ok(());
+        }
+        let order = &record.order;
+        println!(
+            "order {} of shop {}, as the hub last saw it: {} {} coffee for {}",
+            record.id, shop.id, order.size, order.bean_type, order.name
+        );
+        println!("status: {}{}", record.status, record.machine.map(|machine| format!(" (machine {machine})")).unwrap_or_default());
+        for entry in &record.history {
+            let at = entry.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+            println!("  {at} {}{}", entry.status, entry.machine.map(|machine| format!(" machine {machine}")).unwrap_or_default());
+        }
+        return Ok(());
+    }
+    anyhow::bail!("no order {id} in any shop the hub has heard from")
 }
 
 /// Cancels a queued order.

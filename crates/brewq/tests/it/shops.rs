@@ -166,5 +166,18 @@ async fn a_shop_cut_off_from_the_hub_keeps_brewing_and_the_hub_catches_up_once()
         info.state.messages
     );
     assert!(leaf_links(&shops[0]).await == Some(1), "shop 1's link is back");
+    // `brewq status` on the hub finds an order of any shop.
+    let (dir, id) = (system.dir.clone(), during[&1][0].clone());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::harness::brewq_bin()).args(["status", &id, "--data-dir"]).arg(&dir).output().expect("brewq runs")
+    })
+    .await
+    .expect("join");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && text.contains("of shop 1") && text.contains("status: ready"),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     system.stop().await;
 }
