@@ -1,9 +1,12 @@
 //! The chain's view on the hub: in each shop's account on the hub, a stream that sources the
 //! shop's order records, machines, stock and failed orders from the shop's JetStream domain
 //! (`$JS.shop-<n>.API`), so that the hub shows every shop, each order once, its latest state,
-//! as soon as the shop's link is up; a shop cut off catches up when its link returns.
+//! as soon as the shop's link is up; a shop cut off catches up when its link returns. And the
+//! way down: the chain's commands to a shop, kept on the hub and sourced into the shop's domain,
+//! so that one sent during a cut arrives, once, when the link returns.
 
 use anyhow::Context;
+use async_nats::jetstream::consumer;
 use async_nats::jetstream::stream::{self, External, Source, SubjectTransform};
 use brewq_protocol::subjects;
 
@@ -41,17 +44,82 @@ pub fn chain_stream(shop: u32, replicas: usize) -> stream::Config {
 pub async fn provision(client: &async_nats::Client, shop: u32, replicas: usize) -> anyhow::Result<()> {
     let mut jetstream = async_nats::jetstream::new(client.clone());
     jetstream.set_timeout(std::time::Duration::from_secs(1));
-    let config = chain_stream(shop, replicas);
-    // Retried while the hub is still electing its leaders, as provisioning is.
+    retried(|| jetstream.create_or_update_stream(chain_stream(shop, replicas)))
+        .await
+        .with_context(|| format!("creating the chain's view of shop {shop} on the hub"))?;
+    Ok(())
+}
+
+/// The hub's stream of the chain's commands to one shop (in the shop's account on the hub).
+pub fn hub_commands_stream(replicas: usize) -> stream::Config {
+    stream::Config {
+        name: subjects::CHAIN_COMMANDS_STREAM.into(),
+        subjects: vec![subjects::CHAIN_COMMANDS.into()],
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        // The operator's command sent again with the same id is stored once.
+        duplicate_window: std::time::Duration::from_secs(120),
+        ..Default::default()
+    }
+}
+
+/// The shop's copy of its commands, sourced from the hub's domain.
+pub fn shop_commands_stream() -> stream::Config {
+    stream::Config {
+        name: subjects::SHOP_COMMANDS_STREAM.into(),
+        subjects: Vec::new(),
+        sources: Some(vec![Source {
+            name: subjects::CHAIN_COMMANDS_STREAM.into(),
+            external: Some(External { api_prefix: format!("$JS.{}.API", crate::cluster::HUB_DOMAIN), delivery_prefix: None }),
+            ..Default::default()
+        }]),
+        storage: stream::StorageType::File,
+        num_replicas: 1,
+        ..Default::default()
+    }
+}
+
+/// The stock managers' consumer of the shop's commands: one at a time, so in order.
+fn shop_commands_consumer() -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(subjects::SHOP_COMMANDS_CONSUMER.into()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: std::time::Duration::from_secs(30),
+        max_ack_pending: 1,
+        ..Default::default()
+    }
+}
+
+/// Creates the hub's side of the commands to shop `shop`; `client` is a user of the shop's
+/// account connected to the hub.
+pub async fn provision_hub_commands(client: &async_nats::Client, shop: u32, replicas: usize) -> anyhow::Result<()> {
+    let jetstream = async_nats::jetstream::new(client.clone());
+    retried(|| jetstream.create_or_update_stream(hub_commands_stream(replicas)))
+        .await
+        .with_context(|| format!("creating the commands to shop {shop} on the hub"))?;
+    Ok(())
+}
+
+/// Creates the shop's side of its commands; `client` is connected to the shop's server.
+pub async fn provision_shop_commands(client: &async_nats::Client) -> anyhow::Result<()> {
+    let jetstream = async_nats::jetstream::new(client.clone());
+    retried(|| jetstream.create_or_update_stream(shop_commands_stream())).await.context("creating the shop's commands")?;
+    retried(|| jetstream.create_consumer_on_stream(shop_commands_consumer(), subjects::SHOP_COMMANDS_STREAM))
+        .await
+        .context("creating the stock managers' consumer of the shop's commands")?;
+    Ok(())
+}
+
+/// `attempt`, tried again for up to a minute while the servers elect their leaders.
+async fn retried<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(mut attempt: impl FnMut() -> F) -> Result<T, E> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        match jetstream.create_or_update_stream(config.clone()).await {
-            Ok(_) => return Ok(()),
+        match attempt().await {
             Err(error) if std::time::Instant::now() < deadline => {
-                tracing::debug!(%error, "the chain's view cannot be created yet; retrying");
+                tracing::debug!(%error, "not possible yet; retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
-            Err(error) => return Err(error).with_context(|| format!("creating the chain's view of shop {shop} on the hub")),
+            done => return done,
         }
     }
 }

@@ -173,6 +173,14 @@ pub fn rules() -> Vec<Rule> {
     let stock_role = Role::Stock;
     kv_read(stock_role, subjects::STOCK_BUCKET, &mut rules);
     kv_write(stock_role, subjects::STOCK_BUCKET, ">", &mut rules);
+    // In a shop of a chain: the chain's commands, one at a time.
+    let commands = format!("{}.{}", subjects::SHOP_COMMANDS_STREAM, subjects::SHOP_COMMANDS_CONSUMER);
+    let why = "take the chain's commands to the shop";
+    rules.push(rule(stock_role, Publish, format!("{API}.STREAM.INFO.{}", subjects::SHOP_COMMANDS_STREAM), why));
+    rules.push(rule(stock_role, Publish, format!("{API}.CONSUMER.INFO.{commands}"), why));
+    rules.push(rule(stock_role, Publish, format!("{API}.CONSUMER.MSG.NEXT.{commands}"), why));
+    rules.push(rule(stock_role, Publish, format!("$JS.ACK.{commands}.>"), why));
+    rules.push(rule(stock_role, Publish, format!("$JS.ACK.*.*.{commands}.>"), why));
 
     let maker = Role::Maker;
     rules.push(rule(maker, Publish, format!("{API}.CONSUMER.INFO.{consumer}"), "bind to the work queue"));
@@ -203,6 +211,9 @@ pub fn rules() -> Vec<Rule> {
     kv_write(operator, subjects::SESSIONS_BUCKET, "*", &mut rules);
     rules.push(rule(operator, Publish, format!("{API}.STREAM.PURGE.{}", kv_stream(subjects::SESSIONS_BUCKET)), "log out everywhere"));
 
+    for role in [Role::Operator, Role::Admin] {
+        rules.push(rule(role, Publish, subjects::CHAIN_COMMANDS, "send a shop of the chain a restock or alert levels, from the hub"));
+    }
     let admin = Role::Admin;
     // On a hub, the chain's view of a shop (`brewq status` finds any shop's order there).
     rules.push(rule(admin, Publish, format!("{API}.STREAM.MSG.GET.{}", subjects::CHAIN_STREAM), "read the chain's view of a shop"));

@@ -166,17 +166,22 @@ impl crate::System {
         };
         for shop in 1..=self.config.shops {
             let ports = crate::cluster::NodePorts::free()?;
-            let mut node = ShopNode::start(&self.config.nats_server_bin, &self.config.data_dir, &self.keys, shop, ports, &hub)?;
+            let link = self.config.shop_links.get(&shop).unwrap_or(&hub);
+            let mut node = ShopNode::start(&self.config.nats_server_bin, &self.config.data_dir, &self.keys, shop, ports, link)?;
             node.wait_ready(Duration::from_secs(60)).await?;
+            // On the hub, in the shop's account: the commands down to the shop first (the
+            // shop's copy sources them), then, once the shop has its buckets, the chain's view.
+            let replicas = self.config.topology.replicas;
+            let on_hub = brewq_runtime::NatsConfig { urls: self.cluster.urls(), ..shop_config(&node, Role::Provisioner)? };
+            let hub_provisioner = brewq_runtime::connect(&on_hub).await?;
+            crate::chain::provision_hub_commands(&hub_provisioner, shop, replicas).await?;
             let provisioner = brewq_runtime::connect(&shop_config(&node, Role::Provisioner)?).await?;
             let topology = crate::Topology { replicas: 1, ..self.config.topology.clone() };
             crate::provision::provision(&provisioner, &topology).await?;
+            crate::chain::provision_shop_commands(&provisioner).await?;
             provisioner.drain().await.context("closing the provisioner connection")?;
-            // The chain's view of the shop, on the hub, in the shop's account there.
-            let on_hub = brewq_runtime::NatsConfig { urls: self.cluster.urls(), ..shop_config(&node, Role::Provisioner)? };
-            let provisioner = brewq_runtime::connect(&on_hub).await?;
-            crate::chain::provision(&provisioner, shop, self.config.topology.replicas).await?;
-            provisioner.drain().await.context("closing the provisioner connection")?;
+            crate::chain::provision(&hub_provisioner, shop, replicas).await?;
+            hub_provisioner.drain().await.context("closing the provisioner connection")?;
             node.web_listen = listen(&self.config.web_listen, shop)?;
             node.office_listen = listen(&self.config.office_listen, shop)?;
             self.shops.push(node);

@@ -50,6 +50,9 @@ pub struct SystemConfig {
     /// leaf node of its own with its services (`machines` machines, a controller, a stock
     /// manager, a web shop and operator pages each).
     pub shops: u32,
+    /// The addresses through which a shop reaches the hub's leaf ports, by shop, when not the
+    /// hub's own (a link a test can cut).
+    pub shop_links: std::collections::BTreeMap<u32, Vec<String>>,
 }
 
 impl SystemConfig {
@@ -75,6 +78,7 @@ impl SystemConfig {
             service_env: Vec::new(),
             metrics: true,
             shops: 1,
+            shop_links: Default::default(),
         }
     }
 }

@@ -209,6 +209,14 @@ pub fn default_low_at(ingredient: Ingredient) -> u64 {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LevelsDoc {
     pub levels: BTreeMap<Ingredient, StockLevel>,
+    /// In a shop of a chain, the sequence of the last command from the chain applied (in the
+    /// shop's commands stream): a command delivered again is not applied twice.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chain_applied: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl LevelsDoc {
@@ -221,7 +229,7 @@ impl LevelsDoc {
                 (ingredient, StockLevel { on_hand: amount, added: amount, low_at: default_low_at(ingredient), ..StockLevel::default() })
             })
             .collect();
-        LevelsDoc { levels }
+        LevelsDoc { levels, chain_applied: 0 }
     }
 }
 

@@ -176,6 +176,17 @@ pub mod roles {
 /// on the hub lands in it, and the shop's own writes are not stored twice.
 pub const CHAIN_STREAM: &str = "chain";
 
+/// On a hub, in each shop's account: what the chain's operator sends down to the shop
+/// (restocks, alert levels), on [`CHAIN_COMMANDS`], kept until the shop has it.
+pub const CHAIN_COMMANDS_STREAM: &str = "chain-commands";
+/// Where the chain's operator sends a shop its commands ([`crate::StockCommand`]), on the hub.
+pub const CHAIN_COMMANDS: &str = "chain.commands";
+/// In a shop's domain: [`CHAIN_COMMANDS_STREAM`], sourced from the hub whenever the link is up,
+/// so a command sent during a cut arrives when the link returns.
+pub const SHOP_COMMANDS_STREAM: &str = "shop-commands";
+/// The stock managers' consumer of [`SHOP_COMMANDS_STREAM`]: one command at a time, in order.
+pub const SHOP_COMMANDS_CONSUMER: &str = "stock";
+
 /// What [`CHAIN_STREAM`] keeps, as `(bucket, what)`: `$KV.<bucket>.<key>` of the shop becomes
 /// `chain.<what>.<key>` on the hub.
 pub const CHAIN_SOURCES: &[(&str, &str)] =

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use async_nats::jetstream::kv::Store;
 use brewq_protocol::stock::{Items, LevelsDoc, Reservation, ReservationState, StockLevel, StockSnapshot};
-use brewq_protocol::{Ingredient, StockReply, subjects};
+use brewq_protocol::{Ingredient, StockCommand, StockReply, subjects};
 use brewq_runtime::kv::get_json;
 use tokio::sync::{mpsc, oneshot};
 
@@ -129,13 +129,13 @@ impl Ledger {
     /// Sets low-stock alert levels.
     pub async fn threshold(&self, items: &Items) -> anyhow::Result<StockReply> {
         let items = items.clone();
-        self.edit(None, false, move |doc, _: &mut RecordInBatch| {
-            for (&ingredient, &amount) in &items {
-                doc.levels.entry(ingredient).or_default().low_at = amount;
-            }
-            Ok(StockReply::Snapshot { stock: snapshot_of(doc) })
-        })
-        .await
+        self.edit(None, false, move |doc, _: &mut RecordInBatch| Ok(threshold(doc, &items))).await
+    }
+
+    /// Applies the chain's command numbered `sequence` in the shop's commands stream, once: a
+    /// command at or before the last one applied changes nothing.
+    pub async fn apply_chain_command(&self, sequence: u64, command: StockCommand) -> anyhow::Result<StockReply> {
+        self.edit(None, false, move |doc, _: &mut RecordInBatch| Ok(chain_command(doc, sequence, &command))).await
     }
 
     /// The levels as they are now.
@@ -204,6 +204,29 @@ fn restock(doc: &mut LevelsDoc, items: &Items) -> StockReply {
     StockReply::Snapshot { stock: snapshot_of(doc) }
 }
 
+/// New low-stock alert levels.
+fn threshold(doc: &mut LevelsDoc, items: &Items) -> StockReply {
+    for (&ingredient, &amount) in items {
+        doc.levels.entry(ingredient).or_default().low_at = amount;
+    }
+    StockReply::Snapshot { stock: snapshot_of(doc) }
+}
+
+/// The chain's command numbered `sequence`, applied unless it (or a later one) already was; a
+/// refused one counts as applied too, so that it is not offered again for ever.
+fn chain_command(doc: &mut LevelsDoc, sequence: u64, command: &StockCommand) -> StockReply {
+    if sequence <= doc.chain_applied {
+        return StockReply::Snapshot { stock: snapshot_of(doc) };
+    }
+    let reply = match command {
+        StockCommand::Restock { items } => restock(doc, items),
+        StockCommand::Threshold { items } => threshold(doc, items),
+        other => StockReply::Refused { message: format!("the chain sends a shop restocks and alert levels, not {}", other.op()) },
+    };
+    doc.chain_applied = sequence;
+    reply
+}
+
 fn reply_for(state: ReservationState) -> StockReply {
     match state {
         ReservationState::Reserved => StockReply::Reserved,
@@ -240,6 +263,24 @@ mod tests {
 
     fn holds(doc: &LevelsDoc) -> bool {
         doc.levels.values().all(|level| level.on_hand + level.reserved + level.consumed == level.added)
+    }
+
+    #[test]
+    fn a_command_of_the_chain_is_applied_once_however_often_it_comes() {
+        let mut stock = doc(10, 100);
+        let restock = StockCommand::Restock { items: items(5, 0) };
+        assert!(matches!(chain_command(&mut stock, 1, &restock), StockReply::Snapshot { .. }));
+        assert_eq!((stock.levels[&Arabica].on_hand, stock.chain_applied), (15, 1));
+        // Delivered again (the ack was lost), or an older one late: nothing changes.
+        chain_command(&mut stock, 1, &restock);
+        assert_eq!(stock.levels[&Arabica].on_hand, 15);
+        // The next one is applied; one refused still counts as done.
+        chain_command(&mut stock, 2, &restock);
+        assert_eq!(stock.levels[&Arabica].on_hand, 20);
+        let reserve = StockCommand::Reserve { order_id: "o1".into(), items: items(1, 0) };
+        assert!(matches!(chain_command(&mut stock, 3, &reserve), StockReply::Refused { .. }));
+        assert_eq!((stock.levels[&Arabica].on_hand, stock.chain_applied), (20, 3));
+        assert!(holds(&stock));
     }
 
     #[test]

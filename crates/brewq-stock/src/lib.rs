@@ -4,6 +4,7 @@
 //! Each command is logged under the order id of its header (or payload); the levels are
 //! metrics (`brewq_stock_on_hand`, `brewq_stock_reserved`, `brewq_stock_low`).
 
+mod chain;
 pub mod ledger;
 mod writer;
 
@@ -32,6 +33,8 @@ pub async fn run(_config: Config, client: async_nats::Client, shutdown: Cancella
     let (ledger, writer) = Ledger::new(store, client.clone());
     let writers = TaskTracker::new();
     writers.spawn(writer);
+    let following = TaskTracker::new();
+    following.spawn(chain::follow(ledger.clone(), jetstream.clone(), shutdown.clone()));
     let mut requests =
         client.queue_subscribe(subjects::STOCK_SUBJECTS, subjects::STOCK_QUEUE.into()).await.context("subscribing to stock requests")?;
     tracing::info!("stock manager ready");
@@ -47,6 +50,8 @@ pub async fn run(_config: Config, client: async_nats::Client, shutdown: Cancella
     let _ = requests.unsubscribe().await;
     tracker.close();
     tracker.wait().await;
+    following.close();
+    following.wait().await;
     // The last ledger handle goes: the writer finishes its batch and ends.
     drop(ledger);
     writers.close();

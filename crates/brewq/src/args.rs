@@ -502,6 +502,9 @@ pub enum StockAction {
         /// INGREDIENT=AMOUNT pairs (arabica, robusta, mixed, cow_milk, soy_milk, sugar).
         #[arg(required = true)]
         items: Vec<String>,
+        /// A shop of the chain, from the hub: applied there once, when its link is up.
+        #[arg(long)]
+        shop: Option<u32>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -510,6 +513,9 @@ pub enum StockAction {
         /// INGREDIENT=AMOUNT pairs.
         #[arg(required = true)]
         items: Vec<String>,
+        /// A shop of the chain, from the hub: applied there once, when its link is up.
+        #[arg(long)]
+        shop: Option<u32>,
         #[command(flatten)]
         client: ClientArgs,
     },

@@ -13,8 +13,14 @@ use crate::output;
 pub async fn run(args: StockArgs) -> anyhow::Result<()> {
     let (command, client_args) = match args.action {
         Some(StockAction::Serve(service)) => return crate::services::stock(service).await,
-        Some(StockAction::Restock { items, client }) => (StockCommand::Restock { items: parse_items(&items)? }, client),
-        Some(StockAction::Threshold { items, client }) => (StockCommand::Threshold { items: parse_items(&items)? }, client),
+        Some(StockAction::Restock { items, shop: Some(shop), client }) => {
+            return send_to_shop(shop, StockCommand::Restock { items: parse_items(&items)? }, &client).await;
+        }
+        Some(StockAction::Threshold { items, shop: Some(shop), client }) => {
+            return send_to_shop(shop, StockCommand::Threshold { items: parse_items(&items)? }, &client).await;
+        }
+        Some(StockAction::Restock { items, client, .. }) => (StockCommand::Restock { items: parse_items(&items)? }, client),
+        Some(StockAction::Threshold { items, client, .. }) => (StockCommand::Threshold { items: parse_items(&items)? }, client),
         None => (StockCommand::Get, args.client),
     };
     let client = super::admin(&client_args).await?;
@@ -35,6 +41,42 @@ pub async fn run(args: StockArgs) -> anyhow::Result<()> {
         output::json(&stock);
     } else {
         print_table(&stock);
+    }
+    Ok(())
+}
+
+/// Sends a command to shop `shop` of the chain, through the hub: stored there (once, whatever
+/// the retries) and applied by the shop once, as soon as its link is up.
+async fn send_to_shop(shop: u32, command: StockCommand, args: &crate::args::ClientArgs) -> anyhow::Result<()> {
+    let creds = args.connect.data_dir.join("keys/shops").join(shop.to_string()).join("admin.creds");
+    let connect = crate::args::ConnectArgs { creds: Some(args.connect.creds.clone().unwrap_or(creds)), ..args.connect.clone() };
+    let client = crate::connect::connect_once(&connect, brewq_launch::Role::Admin, "brewq-cli").await?;
+    let jetstream = brewq_runtime::connect::jetstream(&client);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", nuid::next().to_string().as_str());
+    let payload = serde_json::to_vec(&command).expect("a stock command serializes");
+    let mut stored = None;
+    for attempt in 0..5 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // The same id each time: a send whose answer was lost is not stored twice.
+        match jetstream.publish_with_headers(subjects::CHAIN_COMMANDS, headers.clone(), payload.clone().into()).await {
+            Ok(ack) => match ack.await {
+                Ok(ack) => {
+                    stored = Some(ack.sequence);
+                    break;
+                }
+                Err(error) => tracing::debug!(%error, "not stored yet"),
+            },
+            Err(error) => tracing::debug!(%error, "not sent yet"),
+        }
+    }
+    let sequence = stored.with_context(|| format!("the hub did not take the command for shop {shop}"))?;
+    if args.json {
+        output::json(&serde_json::json!({ "shop": shop, "command": command, "sequence": sequence }));
+    } else {
+        println!("{} sent to shop {shop} (command {sequence} on the hub): applied there once, as soon as its link is up", command.op());
     }
     Ok(())
 }

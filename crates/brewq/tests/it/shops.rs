@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use brewq_launch::Role;
 use brewq_launch::cluster::ShopInfo;
-use brewq_protocol::{OrderRecord, OrderReply, OrderStatus, subjects};
+use brewq_protocol::{Ingredient, OrderRecord, OrderReply, OrderStatus, StockCommand, StockReply, StockSnapshot, subjects};
 
 use crate::harness::{TestSystem, eventually, order_json, records_where, until_found};
 
@@ -179,5 +179,132 @@ async fn a_shop_cut_off_from_the_hub_keeps_brewing_and_the_hub_catches_up_once()
         "{text}{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    system.stop().await;
+}
+
+/// A TCP link a test can cut: it forwards connections from a port of its own to `target`; cut,
+/// it drops the connections it carries and those that come, until restored.
+struct Link {
+    port: u16,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Link {
+    async fn to(target: u16) -> Link {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let port = listener.local_addr().expect("address").port();
+        let (open, _) = tokio::sync::watch::channel(true);
+        let state = open.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut watch = state.subscribe();
+                if !*watch.borrow() {
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watch.wait_for(|open| !open) => {}
+                    }
+                });
+            }
+        });
+        Link { port, open }
+    }
+
+    fn cut(&self) {
+        self.open.send_replace(false);
+    }
+
+    fn restore(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+async fn shop_stock(client: &async_nats::Client) -> StockSnapshot {
+    match brewq_runtime::request::request_json(
+        client,
+        &subjects::stock_subject(&StockCommand::Get),
+        &StockCommand::Get,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the shop's stock manager answers")
+    {
+        StockReply::Snapshot { stock } => stock,
+        other => panic!("unexpected stock reply {other:?}"),
+    }
+}
+
+/// `brewq stock ACTION ITEM --shop SHOP` on the hub, as an operator types it.
+async fn send_to_shop(dir: &std::path::Path, action: &str, item: &str, shop: u32) -> String {
+    let (dir, action, item) = (dir.to_owned(), action.to_owned(), item.to_owned());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::harness::brewq_bin())
+            .args(["stock", &action, &item, "--shop", &shop.to_string(), "--data-dir"])
+            .arg(&dir)
+            .output()
+            .expect("brewq runs")
+    })
+    .await
+    .expect("join");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "brewq stock {text}{}", String::from_utf8_lossy(&output.stderr));
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restock_sent_while_a_shop_is_cut_off_is_applied_once_when_its_link_returns() {
+    // Shop 1 reaches the hub's leaf ports through links the test cuts; shop 2 directly.
+    let ports = brewq_launch::cluster::pick_ports(3, None, true).expect("ports");
+    let mut links = Vec::new();
+    for node in &ports {
+        links.push(Link::to(node.leaf).await);
+    }
+    let through: Vec<String> = links.iter().map(|link| format!("nats-leaf://127.0.0.1:{}", link.port)).collect();
+    let system = TestSystem::start(1, |config| {
+        config.shops = 2;
+        config.ports = Some(ports);
+        config.shop_links.insert(1, through);
+    })
+    .await;
+    let shops = system.system.info.shops.clone();
+    let one = shop_client(&system, 1, Role::Admin, false).await;
+    let two = shop_client(&system, 2, Role::Admin, false).await;
+    eventually("shop 1's link to the hub", Duration::from_secs(30), || async { leaf_links(&shops[0]).await == Some(1) }).await;
+    let (before_one, before_two) = (shop_stock(&one).await, shop_stock(&two).await);
+
+    // The link cut, the operator restocks shop 1 from the hub: the hub takes the command, the
+    // shop cannot have it yet, and keeps serving.
+    for link in &links {
+        link.cut();
+    }
+    eventually("shop 1's link to drop", Duration::from_secs(30), || async { leaf_links(&shops[0]).await == Some(0) }).await;
+    let sent = send_to_shop(&system.dir, "restock", "arabica=100", 1).await;
+    assert!(sent.contains("sent to shop 1"), "{sent}");
+    let during = shop_stock(&one).await;
+    assert_eq!(during.levels[&Ingredient::Arabica].on_hand, before_one.levels[&Ingredient::Arabica].on_hand);
+
+    // The link back: the restock arrives, once; a later command arrives after it, in order.
+    let restored = Instant::now();
+    for link in &links {
+        link.restore();
+    }
+    let arabica = before_one.levels[&Ingredient::Arabica].on_hand + 100;
+    eventually("the restock to reach shop 1", Duration::from_secs(60), || async {
+        shop_stock(&one).await.levels[&Ingredient::Arabica].on_hand == arabica
+    })
+    .await;
+    println!("a restock sent during a cut reached the shop {:?} after the link returned", restored.elapsed());
+    send_to_shop(&system.dir, "threshold", "arabica=77", 1).await;
+    let after = until_found("the alert level to reach shop 1", Duration::from_secs(30), || async {
+        Some(shop_stock(&one).await).filter(|stock| stock.levels[&Ingredient::Arabica].low_at == 77)
+    })
+    .await;
+    assert_eq!(after.levels[&Ingredient::Arabica].on_hand, arabica, "the restock was applied more than once");
+    assert_eq!(after.levels[&Ingredient::Arabica].added, before_one.levels[&Ingredient::Arabica].added + 100);
+    // Shop 2 was sent nothing and has nothing.
+    assert_eq!(shop_stock(&two).await, before_two, "shop 1's commands reached shop 2");
     system.stop().await;
 }
