@@ -345,6 +345,9 @@ pub enum SecurityCommand {
 pub struct MachinesArgs {
     #[command(subcommand)]
     pub action: Option<MachineAction>,
+    /// A shop of the chain, from the hub, as the hub last saw it (`brewq up --shops`).
+    #[arg(long)]
+    pub shop: Option<u32>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -397,6 +400,9 @@ pub struct RevokeArgs {
 pub struct MachineTarget {
     /// The machine's number.
     pub id: u32,
+    /// A shop of the chain, from the hub, over its link (`brewq up --shops`).
+    #[arg(long)]
+    pub shop: Option<u32>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -491,6 +497,9 @@ pub struct StatusArgs {
 pub struct StockArgs {
     #[command(subcommand)]
     pub action: Option<StockAction>,
+    /// A shop of the chain, from the hub, over its link, or as the hub last saw it (`brewq up --shops`).
+    #[arg(long)]
+    pub shop: Option<u32>,
     #[command(flatten)]
     pub client: ClientArgs,
 }

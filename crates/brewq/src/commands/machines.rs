@@ -3,22 +3,28 @@
 
 use std::collections::BTreeMap;
 
-use brewq_protocol::{MachineCommand, MachineView, now, subjects};
+use brewq_protocol::{MachineCommand, MachineHeartbeat, MachineView, now, subjects};
 use brewq_web::admin::command::Commanded;
 
-use crate::args::{ClientArgs, EnrollArgs, MachineAction, MachinesArgs, RevokeArgs};
+use crate::args::{ClientArgs, EnrollArgs, MachineAction, MachineTarget, MachinesArgs, RevokeArgs};
 use crate::output;
 
 /// Lists the machines, or sends one a command.
 pub async fn run(args: MachinesArgs) -> anyhow::Result<()> {
     let (command, target) = match args.action {
-        None => return show(args.client).await,
+        None => match args.shop {
+            Some(shop) => return show_shop(shop, args.client).await,
+            None => return show(args.client).await,
+        },
         Some(MachineAction::Pause(target)) => (MachineCommand::Pause, target),
         Some(MachineAction::Resume(target)) => (MachineCommand::Resume, target),
         Some(MachineAction::OutOfService(target)) => (MachineCommand::OutOfService, target),
         Some(MachineAction::Enroll(args)) => return enroll(args),
         Some(MachineAction::Revoke(args)) => return revoke(args).await,
     };
+    if let Some(shop) = target.shop {
+        return command_shop(shop, target, command).await;
+    }
     let client = super::admin(&target.client).await?;
     let action = command.action_name();
     let sent = brewq_web::admin::command::command(&client, target.id, command).await;
@@ -70,6 +76,58 @@ async fn show(args: ClientArgs) -> anyhow::Result<()> {
     }
     for (id, hold) in holds {
         println!("machine {id:>2}  no heartbeat in the last hour  (held: {})", hold.state_words());
+    }
+    Ok(())
+}
+
+/// Shop `shop`'s machines, from the hub: as the hub last saw each one's heartbeat.
+async fn show_shop(shop: u32, args: ClientArgs) -> anyhow::Result<()> {
+    let client = super::chain::shop_admin(&args, shop).await?;
+    let seen = super::chain::all::<MachineHeartbeat>(&client, "machines").await?;
+    let last = seen.iter().map(|(_, at)| *at).max();
+    let machines = MachineView::fleet(seen.into_iter().map(|(heartbeat, _)| heartbeat).collect(), now());
+    if args.json {
+        output::json(&serde_json::json!({ "shop": shop, "machines": machines }));
+        return Ok(());
+    }
+    let Some(last) = last else {
+        println!("the hub has not heard from any machine of shop {shop}");
+        return Ok(());
+    };
+    let online = machines.iter().filter(|machine| machine.online).count();
+    println!("shop {shop}, as the hub last saw it (last heartbeat {}): {online} machine(s) online", super::chain::age(last));
+    for machine in &machines {
+        let beat = &machine.heartbeat;
+        let online = if machine.online { "online" } else { "offline" };
+        println!("machine {:>2}  {online:<7} {}  cups {}  failures {}", beat.id, beat.state.words(), beat.cups, beat.failures);
+    }
+    Ok(())
+}
+
+/// Sends machine `target.id` of shop `shop` a command from the hub, over the shop's link: a
+/// command is for now, so while the link is down it is refused, not kept for later.
+async fn command_shop(shop: u32, target: MachineTarget, command: MachineCommand) -> anyhow::Result<()> {
+    use brewq_runtime::request::{RequestError, request_json};
+    anyhow::ensure!(target.id >= 1, "no machine 0: machines are numbered from 1");
+    let client = super::chain::shop_admin(&target.client, shop).await?;
+    let subject = subjects::machine_control(target.id);
+    let heartbeat = match request_json::<_, MachineHeartbeat>(&client, &subject, &command, std::time::Duration::from_secs(5)).await {
+        Ok(heartbeat) => {
+            // Recorded in the shop's audit trail, over the same link.
+            super::audit(&client, command.action_name(), &format!("machine {} (from the hub)", target.id), "ok").await;
+            heartbeat
+        }
+        Err(RequestError::NoResponders { .. }) => anyhow::bail!(
+            "no machine {} of shop {shop} answers: it is off, or the shop's link to the hub is down; nothing was changed \
+             (the shop's own operator pages keep a command for a machine that is off)",
+            target.id
+        ),
+        Err(error) => anyhow::bail!("machine {} of shop {shop} did not answer: {error}", target.id),
+    };
+    if target.client.json {
+        output::json(&serde_json::json!({ "shop": shop, "heartbeat": heartbeat }));
+    } else {
+        println!("machine {} of shop {shop}: {}", target.id, heartbeat.state.words());
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod chain;
 pub mod check;
 pub mod failed;
 pub mod health;

@@ -21,7 +21,10 @@ pub async fn run(args: StockArgs) -> anyhow::Result<()> {
         }
         Some(StockAction::Restock { items, client, .. }) => (StockCommand::Restock { items: parse_items(&items)? }, client),
         Some(StockAction::Threshold { items, client, .. }) => (StockCommand::Threshold { items: parse_items(&items)? }, client),
-        None => (StockCommand::Get, args.client),
+        None => match args.shop {
+            Some(shop) => return show_shop(shop, &args.client).await,
+            None => (StockCommand::Get, args.client),
+        },
     };
     let client = super::admin(&client_args).await?;
     let subject = subjects::stock_subject(&command);
@@ -48,9 +51,7 @@ pub async fn run(args: StockArgs) -> anyhow::Result<()> {
 /// Sends a command to shop `shop` of the chain, through the hub: stored there (once, whatever
 /// the retries) and applied by the shop once, as soon as its link is up.
 async fn send_to_shop(shop: u32, command: StockCommand, args: &crate::args::ClientArgs) -> anyhow::Result<()> {
-    let creds = args.connect.data_dir.join("keys/shops").join(shop.to_string()).join("admin.creds");
-    let connect = crate::args::ConnectArgs { creds: Some(args.connect.creds.clone().unwrap_or(creds)), ..args.connect.clone() };
-    let client = crate::connect::connect_once(&connect, brewq_launch::Role::Admin, "brewq-cli").await?;
+    let client = super::chain::shop_admin(args, shop).await?;
     let jetstream = brewq_runtime::connect::jetstream(&client);
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", nuid::next().to_string().as_str());
@@ -78,6 +79,42 @@ async fn send_to_shop(shop: u32, command: StockCommand, args: &crate::args::Clie
     } else {
         println!("{} sent to shop {shop} (command {sequence} on the hub): applied there once, as soon as its link is up", command.op());
     }
+    Ok(())
+}
+
+/// Shop `shop`'s stock, from the hub: asked of its stock manager over the shop's link, or,
+/// while the link is down, as the hub last saw it.
+async fn show_shop(shop: u32, args: &crate::args::ClientArgs) -> anyhow::Result<()> {
+    let client = super::chain::shop_admin(args, shop).await?;
+    let asked = brewq_runtime::request::request_json(
+        &client,
+        &subjects::stock_subject(&StockCommand::Get),
+        &StockCommand::Get,
+        Duration::from_secs(3),
+    )
+    .await;
+    let (stock, seen) = match asked {
+        Ok(StockReply::Snapshot { stock }) => (stock, None),
+        answer => {
+            let why = match answer {
+                Ok(other) => format!("unexpected stock reply {other:?}"),
+                Err(error) => error.to_string(),
+            };
+            let (doc, at) = super::chain::last::<brewq_protocol::stock::LevelsDoc>(&client, "stock", subjects::STOCK_KEY)
+                .await?
+                .with_context(|| format!("shop {shop} does not answer ({why}), and the hub has never seen its stock"))?;
+            let stock = StockSnapshot { levels: doc.levels };
+            (stock, Some(format!("shop {shop} does not answer ({why}); its stock as the hub last saw it, {}", super::chain::age(at))))
+        }
+    };
+    if args.json {
+        output::json(&serde_json::json!({ "shop": shop, "stock": stock, "live": seen.is_none() }));
+        return Ok(());
+    }
+    if let Some(seen) = seen {
+        println!("{seen}:");
+    }
+    print_table(&stock);
     Ok(())
 }
 

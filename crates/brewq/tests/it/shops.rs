@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use brewq_launch::Role;
 use brewq_launch::cluster::ShopInfo;
-use brewq_protocol::{Ingredient, OrderRecord, OrderReply, OrderStatus, StockCommand, StockReply, StockSnapshot, subjects};
+use brewq_protocol::{
+    Ingredient, MachineHeartbeat, MachineState, OrderRecord, OrderReply, OrderStatus, StockCommand, StockReply, StockSnapshot, subjects,
+};
 
 use crate::harness::{TestSystem, eventually, order_json, records_where, until_found};
 
@@ -237,25 +239,34 @@ async fn shop_stock(client: &async_nats::Client) -> StockSnapshot {
     }
 }
 
-/// `brewq stock ACTION ITEM --shop SHOP` on the hub, as an operator types it.
-async fn send_to_shop(dir: &std::path::Path, action: &str, item: &str, shop: u32) -> String {
-    let (dir, action, item) = (dir.to_owned(), action.to_owned(), item.to_owned());
+/// `brewq ARGS --data-dir DIR` on the hub, as an operator types it: whether it succeeded, and
+/// what it printed (out, then err).
+async fn brewq(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let (dir, args): (_, Vec<String>) = (dir.to_owned(), args.iter().map(|arg| arg.to_string()).collect());
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(crate::harness::brewq_bin())
-            .args(["stock", &action, &item, "--shop", &shop.to_string(), "--data-dir"])
-            .arg(&dir)
-            .output()
-            .expect("brewq runs")
+        std::process::Command::new(crate::harness::brewq_bin()).args(&args).arg("--data-dir").arg(&dir).output().expect("brewq runs")
     })
     .await
     .expect("join");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "brewq stock {text}{}", String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+}
+
+/// `brewq stock ACTION ITEM --shop SHOP` on the hub.
+async fn send_to_shop(dir: &std::path::Path, action: &str, item: &str, shop: u32) -> String {
+    let (ok, text) = brewq(dir, &["stock", action, item, "--shop", &shop.to_string()]).await;
+    assert!(ok, "brewq stock {action}: {text}");
     text
 }
 
+/// Machine `id`'s state as shop `client`'s machines bucket has it.
+async fn machine_state(client: &async_nats::Client, id: u32) -> Option<MachineState> {
+    let store = async_nats::jetstream::new(client.clone()).get_key_value(subjects::MACHINES_BUCKET).await.ok()?;
+    let (beat, _) = brewq_runtime::kv::get_json::<MachineHeartbeat>(&store, &subjects::machine_key(id)).await.ok()??;
+    Some(beat.state)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restock_sent_while_a_shop_is_cut_off_is_applied_once_when_its_link_returns() {
+async fn a_shop_cut_off_gets_the_chains_restock_once_when_its_link_returns_and_is_seen_and_driven_from_the_hub() {
     // Shop 1 reaches the hub's leaf ports through links the test cuts; shop 2 directly.
     let ports = brewq_launch::cluster::pick_ports(3, None, true).expect("ports");
     let mut links = Vec::new();
@@ -285,6 +296,15 @@ async fn a_restock_sent_while_a_shop_is_cut_off_is_applied_once_when_its_link_re
     assert!(sent.contains("sent to shop 1"), "{sent}");
     let during = shop_stock(&one).await;
     assert_eq!(during.levels[&Ingredient::Arabica].on_hand, before_one.levels[&Ingredient::Arabica].on_hand);
+    // From the hub, the shop's stock and machines as the hub last saw them; a machine command
+    // is refused, not kept for later.
+    let (ok, text) = brewq(&system.dir, &["stock", "--shop", "1"]).await;
+    assert!(ok && text.contains("as the hub last saw it") && text.contains("arabica"), "{text}");
+    let (ok, text) = brewq(&system.dir, &["machines", "--shop", "1"]).await;
+    assert!(ok && text.contains("as the hub last saw it") && text.contains("machine  1"), "{text}");
+    let (ok, text) = brewq(&system.dir, &["machines", "pause", "1", "--shop", "1"]).await;
+    assert!(!ok && text.contains("nothing was changed"), "a machine command during a cut: {text}");
+    assert_eq!(machine_state(&one, 1).await, Some(MachineState::Idle));
 
     // The link back: the restock arrives, once; a later command arrives after it, in order.
     let restored = Instant::now();
@@ -304,7 +324,18 @@ async fn a_restock_sent_while_a_shop_is_cut_off_is_applied_once_when_its_link_re
     .await;
     assert_eq!(after.levels[&Ingredient::Arabica].on_hand, arabica, "the restock was applied more than once");
     assert_eq!(after.levels[&Ingredient::Arabica].added, before_one.levels[&Ingredient::Arabica].added + 100);
+    let (ok, text) = brewq(&system.dir, &["stock", "--shop", "1"]).await;
+    assert!(ok && !text.contains("last saw") && text.contains("arabica"), "the shop's stock, live: {text}");
+
+    // With the link up, the hub's operator pauses a machine of shop 1, and only that one.
+    let (ok, text) = brewq(&system.dir, &["machines", "pause", "1", "--shop", "1"]).await;
+    assert!(ok && text.contains("machine 1 of shop 1: paused"), "{text}");
+    eventually("shop 1's machine 1 to be paused", Duration::from_secs(10), || async {
+        machine_state(&one, 1).await == Some(MachineState::Paused)
+    })
+    .await;
     // Shop 2 was sent nothing and has nothing.
+    assert_eq!(machine_state(&two, 1).await, Some(MachineState::Idle), "shop 1's command reached shop 2");
     assert_eq!(shop_stock(&two).await, before_two, "shop 1's commands reached shop 2");
     system.stop().await;
 }
