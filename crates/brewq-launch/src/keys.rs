@@ -84,6 +84,9 @@ impl std::fmt::Debug for Keys {
 /// bcrypt hash.
 pub const OPERATOR_HASH_FILE: &str = "admin.bcrypt";
 
+/// Folder, in the keys folder, of each shop's creds files (`shops/<n>/<role>.creds`), and, in
+/// the trust folder, of each shop's account keys.
+pub const SHOPS_DIR: &str = "shops";
 /// Folder, in the keys folder, of the keys that issue credentials: only the host that enrolls
 /// and revokes machines needs it.
 pub const TRUST_DIR: &str = "trust";
@@ -115,8 +118,8 @@ impl Keys {
     /// The keys of shop `shop`'s account, `SHOP-<shop>` (created on first use): its creds in
     /// `shops/<shop>/`, its keys in `trust/shops/<shop>/`.
     pub fn shop(&self, shop: u32) -> anyhow::Result<AccountKeys> {
-        let trust = self.dir.join(TRUST_DIR).join("shops").join(shop.to_string());
-        let creds = self.dir.join("shops").join(shop.to_string());
+        let trust = self.dir.join(TRUST_DIR).join(SHOPS_DIR).join(shop.to_string());
+        let creds = self.dir.join(SHOPS_DIR).join(shop.to_string());
         AccountKeys::load_or_create(&format!("SHOP-{shop}"), &creds, &trust, &trust.join("account.nk"))
     }
 

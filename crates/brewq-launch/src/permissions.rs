@@ -214,6 +214,14 @@ pub fn rules() -> Vec<Rule> {
     for role in [Role::Operator, Role::Admin] {
         rules.push(rule(role, Publish, subjects::CHAIN_COMMANDS, "send a shop of the chain a restock or alert levels, from the hub"));
     }
+    // On a hub, the chain's dashboard follows each shop's view with an ordered consumer.
+    let chain = subjects::CHAIN_STREAM;
+    let why = "follow the chain's view of a shop, on the hub";
+    rules.push(rule(operator, Publish, format!("{API}.STREAM.INFO.{chain}"), why));
+    rules.push(rule(operator, Publish, format!("{API}.CONSUMER.CREATE.{chain}"), why));
+    rules.push(rule(operator, Publish, format!("{API}.CONSUMER.CREATE.{chain}.>"), why));
+    rules.push(rule(operator, Publish, format!("{API}.CONSUMER.MSG.NEXT.{chain}.*"), why));
+    rules.push(rule(operator, Publish, format!("{API}.CONSUMER.DELETE.{chain}.*"), why));
     let admin = Role::Admin;
     // On a hub, the chain's view of a shop (`brewq status` finds any shop's order there).
     rules.push(rule(admin, Publish, format!("{API}.STREAM.MSG.GET.{}", subjects::CHAIN_STREAM), "read the chain's view of a shop"));

@@ -183,7 +183,8 @@ impl crate::System {
             crate::chain::provision(&hub_provisioner, shop, replicas).await?;
             hub_provisioner.drain().await.context("closing the provisioner connection")?;
             node.web_listen = listen(&self.config.web_listen, shop)?;
-            node.office_listen = listen(&self.config.office_listen, shop)?;
+            // The system's address for the operator's pages is the chain's dashboard, on the hub.
+            node.office_listen = listen(&self.config.office_listen, shop + 1)?;
             self.shops.push(node);
         }
         let started = brewq_protocol::now();
@@ -216,6 +217,14 @@ impl crate::System {
                 anyhow::ensure!(Instant::now() < deadline, "shop {} not ready after 60 s: {waiting}", node.id);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        }
+        // The hub's own account keeps the chain operator's sessions and audit trail; the chain's
+        // dashboard follows every shop from there.
+        if self.config.office_listen.is_some() {
+            let provisioner = brewq_runtime::connect(&self.nats_config(Role::Provisioner, "provisioner")?).await?;
+            crate::provision::provision(&provisioner, &self.config.topology).await?;
+            provisioner.drain().await.context("closing the provisioner connection")?;
+            self.add_service_to(None, crate::ServiceKind::Office)?;
         }
         self.info.shops = self
             .shops

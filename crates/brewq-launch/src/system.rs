@@ -302,6 +302,13 @@ impl System {
                     "--operator-password-hash-file".into(),
                     self.keys.dir().join(crate::keys::OPERATOR_HASH_FILE).display().to_string(),
                 ];
+                // On a chain's hub: the chain's dashboard, following every shop.
+                let args = match (shop, self.config.shops) {
+                    (None, 2..) => {
+                        [args, vec!["--chain-keys".into(), self.keys.dir().join(crate::keys::SHOPS_DIR).display().to_string()]].concat()
+                    }
+                    _ => args,
+                };
                 (format!("office-{}", same_kind + 1), account.creds_file(Role::Operator), args)
             }
             ServiceKind::Maker(id) => (

@@ -141,7 +141,8 @@ function startLogin() {
       body: JSON.stringify({ user: $("user").value, password: $("password").value }),
     }).catch(() => null);
     if (response && response.ok) {
-      location.href = "/admin";
+      // The chain's dashboard on a chain's hub, the shop's otherwise.
+      location.href = "/";
       return;
     }
     $("login-error").textContent = loginRefusal(response);

@@ -5,6 +5,7 @@
 
 pub mod admin;
 mod api;
+pub mod chain;
 mod error;
 mod events;
 mod limits;
@@ -44,6 +45,8 @@ pub struct Config {
     /// yet is sent again through it (`api::place`), so that a server that stops answering
     /// does not keep the shop's customers waiting until the main connection gives it up.
     pub another_server: Option<async_nats::Client>,
+    /// On a chain's hub, the shops the operator's side shows ([`chain`]).
+    pub chain: Option<chain::Chain>,
 }
 
 impl Default for Config {
@@ -56,6 +59,7 @@ impl Default for Config {
             max_body_bytes: 4096,
             answer_within: Duration::from_secs(15),
             another_server: None,
+            chain: None,
         }
     }
 }

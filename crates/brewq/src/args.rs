@@ -207,6 +207,10 @@ pub struct OfficeArgs {
     /// File holding the bcrypt hash of the operator's password.
     #[arg(long, env = "BREWQ_OPERATOR_PASSWORD_HASH_FILE")]
     pub operator_password_hash_file: PathBuf,
+    /// On a chain's hub: the folder of the shops' creds (`<n>/operator.creds` for shop n); the
+    /// pages then show every shop at `/chain` and act on one.
+    #[arg(long, env = "BREWQ_CHAIN_KEYS")]
+    pub chain_keys: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (`host:port`, path `/metrics`); off when absent.
     #[arg(long, env = "BREWQ_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,

@@ -105,8 +105,30 @@ pub async fn office(args: OfficeArgs) -> anyhow::Result<()> {
     };
     let sessions = brewq_web::admin::session::Sessions::new(store);
     let operator = brewq_web::admin::Operator { user: args.operator_user, password_hash, sessions, client: client.clone() };
-    let config = brewq_web::Config { operator: Some(operator), ..brewq_web::Config::default() };
+    let chain = match &args.chain_keys {
+        Some(folder) => Some(brewq_web::chain::Chain::follow(chain_shops(folder, &args.connect).await?, &shutdown)),
+        None => None,
+    };
+    let config = brewq_web::Config { operator: Some(operator), chain, ..brewq_web::Config::default() };
     stop_metrics_after(brewq_web::admin::run(config, client, listener, shutdown).await, metrics).await
+}
+
+/// A connection to the hub for each shop whose operator's creds are in `folder/<n>/`.
+async fn chain_shops(folder: &std::path::Path, connect: &crate::args::ConnectArgs) -> anyhow::Result<Vec<(u32, async_nats::Client)>> {
+    let mut shops = Vec::new();
+    for entry in std::fs::read_dir(folder).with_context(|| format!("reading the shops' creds in {}", folder.display()))? {
+        let path = entry?.path();
+        let Some(id) = path.file_name().and_then(|name| name.to_str()).and_then(|name| name.parse::<u32>().ok()) else { continue };
+        let creds = path.join(format!("{}.creds", Role::Operator.as_str()));
+        if !creds.is_file() {
+            continue;
+        }
+        let args = crate::args::ConnectArgs { creds: Some(creds), ..connect.clone() };
+        shops.push((id, brewq_runtime::connect(&nats_config(&args, Role::Operator, &format!("chain-office-{id}"))?).await?));
+    }
+    anyhow::ensure!(!shops.is_empty(), "no shop's operator creds in {} (<n>/operator.creds)", folder.display());
+    shops.sort_by_key(|(id, _)| *id);
+    Ok(shops)
 }
 
 async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {

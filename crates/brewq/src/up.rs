@@ -73,8 +73,10 @@ fn print_banner(system: &System, data_dir: &Path) {
     if let Some(url) = &system.info.http_url {
         println!("  open:   {url}");
     }
-    if let Some(url) = &system.info.office_url {
-        println!("  operator: {url}/admin");
+    match (&system.info.office_url, system.config.shops) {
+        (Some(url), 1) => println!("  operator: {url}/admin"),
+        (Some(url), _) => println!("  chain:  {url}/chain (every shop, from the hub)"),
+        (None, _) => {}
     }
     println!("  NATS:   {}", system.info.nats_urls.join(","));
     println!("  admin:  user {} (password in {})", system.info.admin_user, data_dir.join("cluster.json").display());

@@ -114,21 +114,29 @@ pub struct Restock {
     items: BTreeMap<String, u64>,
 }
 
+impl Restock {
+    /// The items to add, each a known ingredient and more than 0.
+    pub(crate) fn items(&self) -> Result<brewq_protocol::stock::Items, AppError> {
+        let mut items = brewq_protocol::stock::Items::new();
+        for (name, amount) in &self.items {
+            let ingredient =
+                Ingredient::parse(name).ok_or_else(|| AppError::status(StatusCode::BAD_REQUEST, &format!("unknown ingredient {name}")))?;
+            if *amount == 0 {
+                return Err(AppError::status(StatusCode::BAD_REQUEST, &format!("amount of {name} must be more than 0")));
+            }
+            items.insert(ingredient, *amount);
+        }
+        if items.is_empty() {
+            return Err(AppError::status(StatusCode::BAD_REQUEST, "nothing to restock"));
+        }
+        Ok(items)
+    }
+}
+
 /// `POST /api/admin/stock/restock` with `{"items": {"arabica": 1000}}`.
 pub async fn restock(State(state): Shared, headers: HeaderMap, Json(restock): Json<Restock>) -> Result<impl IntoResponse, AppError> {
     let (user, operator) = require(&state, &headers, true).await?;
-    let mut items = brewq_protocol::stock::Items::new();
-    for (name, amount) in &restock.items {
-        let ingredient =
-            Ingredient::parse(name).ok_or_else(|| AppError::status(StatusCode::BAD_REQUEST, &format!("unknown ingredient {name}")))?;
-        if *amount == 0 {
-            return Err(AppError::status(StatusCode::BAD_REQUEST, &format!("amount of {name} must be more than 0")));
-        }
-        items.insert(ingredient, *amount);
-    }
-    if items.is_empty() {
-        return Err(AppError::status(StatusCode::BAD_REQUEST, "nothing to restock"));
-    }
+    let items = restock.items()?;
     let target: Vec<String> = items.iter().map(|(ingredient, amount)| format!("{ingredient}={amount}")).collect();
     let command = StockCommand::Restock { items };
     let reply: Result<StockReply, _> =
@@ -172,7 +180,7 @@ pub async fn failed(
 }
 
 /// Writes the action to the audit trail; a failure to write is logged.
-async fn audit(operator: &Operator, user: &str, action: &str, target: &str, failure: Option<String>) {
+pub(crate) async fn audit(operator: &Operator, user: &str, action: &str, target: &str, failure: Option<String>) {
     let entry = AuditEntry {
         at: now(),
         who: format!("web:{user}"),

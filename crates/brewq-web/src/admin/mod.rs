@@ -4,7 +4,7 @@
 //! has exactly the operator's actions; each action is written to the audit trail with the
 //! operator's name. The public shop ([`crate::app`]) has none of this.
 
-mod actions;
+pub(crate) mod actions;
 pub mod command;
 pub mod session;
 pub mod throttle;
@@ -39,7 +39,7 @@ impl std::fmt::Debug for Operator {
 /// The operator's pages and API, bounded and tracked like the shop's.
 pub fn app(state: AppState) -> Router {
     let routes = Router::new()
-        .route("/", get(|| async { axum::response::Redirect::to("/admin") }))
+        .route("/", get(home))
         .route("/admin", get(view::dashboard))
         .route("/admin/login", get(view::login_page).post(actions::login))
         .route("/admin/logout", post(actions::logout))
@@ -50,8 +50,18 @@ pub fn app(state: AppState) -> Router {
         .route("/api/admin/machines/{id}/{action}", post(actions::machine))
         .route("/api/admin/stock/restock", post(actions::restock))
         .route("/api/admin/failed/{id}/{action}", post(actions::failed))
+        .route("/chain", get(crate::chain::page))
+        .route("/api/chain/state", get(crate::chain::shops))
+        .route("/api/chain/events", get(crate::chain::events))
+        .route("/api/chain/shops/{shop}/machines/{id}/{action}", post(crate::chain::machine))
+        .route("/api/chain/shops/{shop}/stock/restock", post(crate::chain::restock))
         .route("/healthz", get(crate::api::healthz));
     crate::guarded(routes, state)
+}
+
+/// `GET /`: the chain's dashboard on a chain's hub, the shop's otherwise.
+async fn home(axum::extract::State(state): axum::extract::State<std::sync::Arc<AppState>>) -> axum::response::Redirect {
+    axum::response::Redirect::to(if state.config.chain.is_some() { "/chain" } else { "/admin" })
 }
 
 /// Serves the operator's side on `listener` until `shutdown` fires. `config.operator` must be
@@ -70,7 +80,7 @@ pub async fn run(
 /// cannot be read, and 404 when this instance has no operator account. Actions (`changes`)
 /// must also come from the operator's own pages: a custom header that a cross-site form
 /// cannot send, and a same-origin `Origin`.
-async fn require(state: &AppState, headers: &HeaderMap, changes: bool) -> Result<(String, Operator), AppError> {
+pub(crate) async fn require(state: &AppState, headers: &HeaderMap, changes: bool) -> Result<(String, Operator), AppError> {
     let operator = state.config.operator.clone().ok_or_else(|| AppError::status(StatusCode::NOT_FOUND, "no operator account"))?;
     let user = operator.sessions.user(headers).await?.ok_or_else(|| AppError::status(StatusCode::UNAUTHORIZED, "log in first"))?;
     if changes && !same_origin(headers) {

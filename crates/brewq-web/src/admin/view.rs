@@ -39,6 +39,7 @@ pub async fn login_page() -> Html<&'static str> {
 pub async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     let (body, content_type) = match file.as_str() {
         "admin.js" => (include_str!("../../assets/admin.js"), "text/javascript; charset=utf-8"),
+        "chain.js" => (include_str!("../../assets/chain.js"), "text/javascript; charset=utf-8"),
         "style.css" => (include_str!("../../assets/style.css"), "text/css; charset=utf-8"),
         _ => return (axum::http::StatusCode::NOT_FOUND, "no such asset").into_response(),
     };

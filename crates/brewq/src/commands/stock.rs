@@ -52,28 +52,8 @@ pub async fn run(args: StockArgs) -> anyhow::Result<()> {
 /// the retries) and applied by the shop once, as soon as its link is up.
 async fn send_to_shop(shop: u32, command: StockCommand, args: &crate::args::ClientArgs) -> anyhow::Result<()> {
     let client = super::chain::shop_admin(args, shop).await?;
-    let jetstream = brewq_runtime::connect::jetstream(&client);
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", nuid::next().to_string().as_str());
-    let payload = serde_json::to_vec(&command).expect("a stock command serializes");
-    let mut stored = None;
-    for attempt in 0..5 {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        // The same id each time: a send whose answer was lost is not stored twice.
-        match jetstream.publish_with_headers(subjects::CHAIN_COMMANDS, headers.clone(), payload.clone().into()).await {
-            Ok(ack) => match ack.await {
-                Ok(ack) => {
-                    stored = Some(ack.sequence);
-                    break;
-                }
-                Err(error) => tracing::debug!(%error, "not stored yet"),
-            },
-            Err(error) => tracing::debug!(%error, "not sent yet"),
-        }
-    }
-    let sequence = stored.with_context(|| format!("the hub did not take the command for shop {shop}"))?;
+    let sequence =
+        brewq_web::chain::send_command(&client, &command, None).await.with_context(|| format!("sending the command to shop {shop}"))?;
     if args.json {
         output::json(&serde_json::json!({ "shop": shop, "command": command, "sequence": sequence }));
     } else {

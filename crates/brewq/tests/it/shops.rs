@@ -339,3 +339,96 @@ async fn a_shop_cut_off_gets_the_chains_restock_once_when_its_link_returns_and_i
     assert_eq!(shop_stock(&two).await, before_two, "shop 1's commands reached shop 2");
     system.stop().await;
 }
+
+/// The chain's dashboard's state, as the logged-in operator with `cookie` gets it.
+async fn chain_state(http: &reqwest::Client, office: &str, cookie: &str) -> Vec<serde_json::Value> {
+    let response = http.get(format!("{office}/api/chain/state")).header("cookie", cookie).send().await.expect("answers");
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.expect("json")
+}
+
+fn shop_of(shops: &[serde_json::Value], id: u32) -> &serde_json::Value {
+    shops.iter().find(|shop| shop["id"] == id).expect("the shop is shown")
+}
+
+#[tokio::test]
+async fn the_chains_dashboard_on_the_hub_shows_every_shop_and_acts_on_one_only() {
+    let system = TestSystem::start(1, |config| {
+        config.shops = 2;
+        crate::harness::with_web_and_office(config);
+    })
+    .await;
+    let shops = system.system.info.shops.clone();
+    let office = system.office_url();
+    assert!(shops.iter().all(|shop| shop.office_url.as_deref() != Some(office.as_str())), "the hub's pages are no shop's");
+    let http = reqwest::Client::new();
+    // A stranger gets nothing, and is sent to the login page.
+    let stranger = http.get(format!("{office}/api/chain/state")).send().await.expect("answers");
+    assert_eq!(stranger.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let (status, cookie) =
+        crate::web::operator_login(&http, &office, &system.system.keys.admin_user, &system.system.keys.admin_password).await;
+    assert!(status.is_success(), "{status}");
+    let cookie = cookie.expect("a session");
+    let page = http.get(format!("{office}/")).header("cookie", &cookie).send().await.expect("answers");
+    assert!(page.url().path() == "/chain" && page.text().await.expect("page").contains("brewq chain"), "/ leads to the chain's page");
+
+    // Every shop shows up, with its machine, its stock and the orders it took.
+    let two = shop_client(&system, 2, Role::Admin, false).await;
+    let id = order_over_nats(&two, "Chain").await;
+    let seen = until_found("the dashboard to show both shops and shop 2's order ready", Duration::from_secs(30), || async {
+        let state = chain_state(&http, &office, &cookie).await;
+        let ready = state.len() == 2
+            && state
+                .iter()
+                .all(|shop| shop["machines"].as_array().is_some_and(|machines| machines.len() == 1) && shop["stock"].is_object())
+            && shop_of(&state, 2)["orders"]["ready"] == 1;
+        ready.then_some(state)
+    })
+    .await;
+    assert_eq!(shop_of(&seen, 1)["orders"]["ready"], 0, "shop 2's order {id} counted in shop 1");
+
+    // A restock of shop 2 is kept on the hub and applied there, once; shop 1 is untouched.
+    let one = shop_client(&system, 1, Role::Admin, false).await;
+    let (before_one, before_two) = (shop_stock(&one).await, shop_stock(&two).await);
+    let restock = |shop: u32, body: serde_json::Value| {
+        http.post(format!("{office}/api/chain/shops/{shop}/stock/restock"))
+            .header("cookie", &cookie)
+            .header("x-brewq-csrf", "1")
+            .json(&body)
+            .send()
+    };
+    let response = restock(2, serde_json::json!({"items": {"sugar": 40}})).await.expect("answers");
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    let sugar = before_two.levels[&Ingredient::Sugar].on_hand + 40;
+    eventually("shop 2's sugar restocked", Duration::from_secs(30), || async {
+        shop_stock(&two).await.levels[&Ingredient::Sugar].on_hand == sugar
+    })
+    .await;
+    for (shop, body, wanted) in [
+        (2, serde_json::json!({"items": {"gold": 1}}), reqwest::StatusCode::BAD_REQUEST),
+        (2, serde_json::json!({"items": {"sugar": 0}}), reqwest::StatusCode::BAD_REQUEST),
+        (9, serde_json::json!({"items": {"sugar": 1}}), reqwest::StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(restock(shop, body.clone()).await.expect("answers").status(), wanted, "restock of shop {shop} with {body}");
+    }
+    // Without the pages' own header, an action is refused (a cross-site form cannot send it).
+    let forged = http.post(format!("{office}/api/chain/shops/1/machines/1/pause")).header("cookie", &cookie).send().await.expect("answers");
+    assert_eq!(forged.status(), reqwest::StatusCode::FORBIDDEN);
+
+    // A machine of shop 1 paused from the hub; shop 2's machine 1 goes on.
+    let paused = http
+        .post(format!("{office}/api/chain/shops/1/machines/1/pause"))
+        .header("cookie", &cookie)
+        .header("x-brewq-csrf", "1")
+        .send()
+        .await
+        .expect("answers");
+    assert!(paused.status().is_success(), "{}", paused.status());
+    eventually("the dashboard to show shop 1's machine paused", Duration::from_secs(30), || async {
+        shop_of(&chain_state(&http, &office, &cookie).await, 1)["machines"][0]["state"] == "paused"
+    })
+    .await;
+    assert_eq!(machine_state(&two, 1).await, Some(MachineState::Idle));
+    assert_eq!(shop_stock(&one).await, before_one, "shop 2's restock reached shop 1");
+    system.stop().await;
+}

@@ -265,7 +265,7 @@ async fn the_admin_side_needs_a_session_and_refuses_wrong_credentials_and_cross_
 }
 
 /// Logs in on the operator's pages; the session cookie (`name=value`) on success.
-async fn operator_login(http: &reqwest::Client, base: &str, user: &str, password: &str) -> (StatusCode, Option<String>) {
+pub(crate) async fn operator_login(http: &reqwest::Client, base: &str, user: &str, password: &str) -> (StatusCode, Option<String>) {
     let response =
         http.post(format!("{base}/admin/login")).json(&json!({"user": user, "password": password})).send().await.expect("answers");
     let cookie = response

@@ -1,0 +1,167 @@
+//! The chain's view of one shop, kept in memory from the hub's `chain` stream in the shop's
+//! account: an ordered consumer reads the last value of every key, then each change as the
+//! shop's link brings it. It survives the hub's restarts and the shop's cuts (it starts again
+//! where it was); while the link is down it shows the shop as last heard from.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+use brewq_protocol::stock::LevelsDoc;
+use brewq_protocol::{DeadLetter, MachineHeartbeat, MachineView, OrderRecord, OrderStatus, StockSnapshot, now, subjects};
+use futures::StreamExt;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// What the hub knows of a shop.
+#[derive(Debug, Clone, Default)]
+pub struct ShopState {
+    machines: BTreeMap<u32, MachineHeartbeat>,
+    stock: Option<LevelsDoc>,
+    failed: BTreeMap<String, DeadLetter>,
+    orders: HashMap<String, OrderStatus>,
+    /// When the shop last wrote something the hub has.
+    last_heard: Option<OffsetDateTime>,
+}
+
+/// A shop as the chain's dashboard shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShopSummary {
+    pub id: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_heard: Option<OffsetDateTime>,
+    pub machines: Vec<MachineView>,
+    pub stock: Option<StockSnapshot>,
+    pub failed: Vec<DeadLetter>,
+    pub orders: OrderCounts,
+}
+
+/// The shop's orders the hub holds, by status.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OrderCounts {
+    pub queued: usize,
+    pub brewing: usize,
+    pub ready: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+}
+
+impl ShopState {
+    /// The shop as shown, shop number `id`.
+    pub fn summary(&self, id: u32) -> ShopSummary {
+        let mut orders = OrderCounts::default();
+        for status in self.orders.values() {
+            let count = match status {
+                OrderStatus::Queued => &mut orders.queued,
+                OrderStatus::Brewing => &mut orders.brewing,
+                OrderStatus::Ready => &mut orders.ready,
+                OrderStatus::Failed => &mut orders.failed,
+                OrderStatus::Cancelled => &mut orders.cancelled,
+            };
+            *count += 1;
+        }
+        let stock = self.stock.as_ref().map(|doc| {
+            let mut levels = doc.levels.clone();
+            for &ingredient in brewq_protocol::Ingredient::ALL {
+                levels.entry(ingredient).or_default();
+            }
+            StockSnapshot { levels }
+        });
+        ShopSummary {
+            id,
+            last_heard: self.last_heard,
+            machines: MachineView::fleet(self.machines.values().cloned().collect(), now()),
+            stock,
+            failed: self.failed.values().cloned().collect(),
+            orders,
+        }
+    }
+
+    /// Takes in one value of the stream (`None`: the key was deleted in the shop).
+    fn apply(&mut self, subject: &str, payload: Option<&[u8]>) {
+        let mut parts = subject.splitn(3, '.');
+        let (Some(_), Some(what), Some(key)) = (parts.next(), parts.next(), parts.next()) else { return };
+        match (what, payload) {
+            ("machines", Some(payload)) => {
+                if let Ok(beat) = serde_json::from_slice::<MachineHeartbeat>(payload) {
+                    self.machines.insert(beat.id, beat);
+                }
+            }
+            ("machines", None) => {
+                let id = key.strip_prefix("machine.").and_then(|id| id.parse().ok());
+                id.map(|id| self.machines.remove(&id));
+            }
+            ("stock", Some(payload)) if key == subjects::STOCK_KEY => self.stock = serde_json::from_slice(payload).ok(),
+            ("failed", Some(payload)) => {
+                if let Ok(letter) = serde_json::from_slice::<DeadLetter>(payload) {
+                    self.failed.insert(key.to_owned(), letter);
+                }
+            }
+            ("failed", None) => drop(self.failed.remove(key)),
+            ("orders", Some(payload)) => {
+                if let Ok(record) = serde_json::from_slice::<OrderRecord>(payload) {
+                    self.orders.insert(record.id, record.status);
+                }
+            }
+            ("orders", None) => drop(self.orders.remove(key)),
+            _ => {}
+        }
+    }
+}
+
+/// Follows the hub's view of one shop through `client` (a user of the shop's account on the
+/// hub) into `state` until `shutdown`.
+pub async fn follow(client: async_nats::Client, state: watch::Sender<ShopState>, shutdown: CancellationToken) {
+    let jetstream = async_nats::jetstream::new(client);
+    while !shutdown.is_cancelled() {
+        let reading = async {
+            let stream = jetstream.get_stream(subjects::CHAIN_STREAM).await?;
+            let config =
+                OrderedConfig { deliver_policy: DeliverPolicy::LastPerSubject, filter_subject: "chain.>".into(), ..Default::default() };
+            let mut messages = stream.create_consumer(config).await?.messages().await?;
+            while let Some(message) = messages.next().await {
+                let message = message?;
+                let deleted = message.payload.is_empty()
+                    || message.headers.as_ref().and_then(|headers| headers.get("KV-Operation")).is_some_and(|op| op.as_str() != "PUT");
+                let at = message.info().ok().map(|info| info.published);
+                state.send_modify(|shop| {
+                    shop.apply(&message.subject, (!deleted).then_some(&message.payload[..]));
+                    shop.last_heard = shop.last_heard.max(at);
+                });
+            }
+            anyhow::Ok(())
+        };
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => return,
+            outcome = reading => outcome,
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(error = format!("{error:#}"), "the chain's view of a shop is not readable; trying again");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_key_leaves_the_view_and_a_later_value_replaces_an_earlier_one() {
+        let mut shop = ShopState::default();
+        let letter = |reason: &str| serde_json::to_vec(&DeadLetter { order_id: "a".into(), reason: reason.into(), at: now() }).unwrap();
+        shop.apply("chain.failed.a", Some(&letter("jammed")));
+        shop.apply("chain.failed.a", Some(&letter("burnt")));
+        assert_eq!(shop.summary(1).failed.len(), 1);
+        assert_eq!(shop.summary(1).failed[0].reason, "burnt");
+        shop.apply("chain.failed.a", None);
+        assert!(shop.summary(1).failed.is_empty());
+        shop.apply("chain.unknown", Some(b"{}"));
+        assert!(shop.summary(1).machines.is_empty());
+    }
+}
