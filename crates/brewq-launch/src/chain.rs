@@ -15,16 +15,20 @@ pub fn chain_stream(shop: u32, replicas: usize) -> stream::Config {
     let api = format!("$JS.{}.API", crate::shops::domain(shop));
     let sources = subjects::CHAIN_SOURCES
         .iter()
-        .map(|(bucket, what)| Source {
-            name: format!("KV_{bucket}"),
-            // The external API prefix set by hand: async-nats's `domain` field is refused by
-            // strict servers.
-            external: Some(External { api_prefix: api.clone(), delivery_prefix: None }),
-            subject_transforms: vec![SubjectTransform {
-                source: format!("$KV.{bucket}.>"),
-                destination: format!("{}.>", subjects::chain_subject(what, "").trim_end_matches('.')),
-            }],
-            ..Default::default()
+        .map(|(bucket, what)| {
+            // Of the stock, the levels only: an order's reservation lives and goes with it.
+            let key = if *bucket == subjects::STOCK_BUCKET { subjects::STOCK_KEY } else { ">" };
+            Source {
+                name: format!("KV_{bucket}"),
+                // The external API prefix set by hand: async-nats's `domain` field is refused by
+                // strict servers.
+                external: Some(External { api_prefix: api.clone(), delivery_prefix: None }),
+                subject_transforms: vec![SubjectTransform {
+                    source: format!("$KV.{bucket}.{key}"),
+                    destination: subjects::chain_subject(what, key),
+                }],
+                ..Default::default()
+            }
         })
         .collect();
     stream::Config {

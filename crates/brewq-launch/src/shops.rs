@@ -225,6 +225,17 @@ impl crate::System {
             crate::provision::provision(&provisioner, &self.config.topology).await?;
             provisioner.drain().await.context("closing the provisioner connection")?;
             self.add_service_to(None, crate::ServiceKind::Office)?;
+            let admin = brewq_runtime::connect(&self.nats_config(Role::Admin, "readiness")?).await?;
+            let hub = crate::SystemConfig { controllers: 0, stock_managers: 0, web_listen: None, ..self.config.clone() };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let waiting = crate::readiness::not_ready(&admin, &hub, &[], started).await;
+                if waiting.is_empty() {
+                    break;
+                }
+                anyhow::ensure!(Instant::now() < deadline, "the chain's dashboard not ready after 60 s: {waiting}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
         self.info.shops = self
             .shops

@@ -285,6 +285,17 @@ async fn a_shop_cut_off_gets_the_chains_restock_once_when_its_link_returns_and_i
     let two = shop_client(&system, 2, Role::Admin, false).await;
     eventually("shop 1's link to the hub", Duration::from_secs(30), || async { leaf_links(&shops[0]).await == Some(1) }).await;
     let (before_one, before_two) = (shop_stock(&one).await, shop_stock(&two).await);
+    // The hub has heard of the shop's stock and machine before the cut.
+    let hub = shop_client(&system, 1, Role::Admin, true).await;
+    eventually("the hub to hold shop 1's stock and machine", Duration::from_secs(30), || async {
+        let Ok(stream) = async_nats::jetstream::new(hub.clone()).get_stream(subjects::CHAIN_STREAM).await else { return false };
+        let mut held = true;
+        for key in [subjects::chain_subject("stock", subjects::STOCK_KEY), subjects::chain_subject("machines", &subjects::machine_key(1))] {
+            held &= stream.get_last_raw_message_by_subject(&key).await.is_ok();
+        }
+        held
+    })
+    .await;
 
     // The link cut, the operator restocks shop 1 from the hub: the hub takes the command, the
     // shop cannot have it yet, and keeps serving.
