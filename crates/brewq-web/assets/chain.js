@@ -71,9 +71,9 @@ function machineRow(shop, m) {
 
 function stockRow(shop, item, level) {
   const row = el("tr");
+  row.id = `shop-${shop.id}-stock-${item}`;
   const unit = UNITS[item] || "";
-  const onHand = el("td", `${level.on_hand} ${unit}`);
-  if (level.on_hand < level.low_at) onHand.className = "alert";
+  const onHand = el("td", `${level.on_hand} ${unit}`, level.on_hand < level.low_at ? "on-hand alert" : "on-hand");
   row.append(el("td", item), onHand, el("td", `${level.low_at} ${unit}`));
   const restock = el("td");
   const input = el("input");

@@ -63,3 +63,17 @@ async fn a_customer_orders_in_chromium_and_follows_the_coffee_to_ready() {
     }
     system.stop().await;
 }
+
+#[tokio::test]
+async fn the_chains_operator_filters_a_shop_pauses_its_machine_and_restocks_it_in_chromium() {
+    let system = TestSystem::start(1, |config| {
+        config.shops = 2;
+        with_web_and_office(config);
+    })
+    .await;
+    let keys = &system.system.keys;
+    let shots = run_browser("chain.mjs", &[system.office_url(), keys.admin_user.clone(), keys.admin_password.clone()]).await;
+    let path = shots.join("5-chain-shop-2.png");
+    assert!(std::fs::metadata(&path).is_ok_and(|meta| meta.len() > 1000), "no screenshot {}", path.display());
+    system.stop().await;
+}
