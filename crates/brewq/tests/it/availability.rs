@@ -151,10 +151,20 @@ async fn plain_customers_are_served_through_a_server_paused_for_20_s() {
 /// of the order requests until its server gives it up: the other controllers, standing by,
 /// take each of those over, and every plain customer is served. When it wakes, what it was
 /// handed is the same orders (a keyless order's id comes from its request), not new ones.
+/// The requests are sent through each server in turn: a server hands a request to a member of
+/// the queue group connected to it first, so whichever server the stopped controller is on,
+/// it is handed some.
 #[tokio::test]
 async fn the_orders_a_stopped_controller_was_handed_are_taken_over_and_placed_once() {
     let mut system = TestSystem::start(2, |config| config.controllers = 3).await;
-    let client = system.admin.clone();
+    let mut through = Vec::new();
+    for url in system.system.cluster.urls() {
+        let config = brewq_runtime::NatsConfig {
+            urls: vec![url],
+            ..system.system.nats_config(brewq_launch::Role::Admin, "customer").expect("config")
+        };
+        through.push(brewq_runtime::connect(&config).await.expect("connects"));
+    }
     let answers = ["brewq_orders_accepted_total", "brewq_orders_refused_total"];
     let answered_before = metric_total(&system, &["controller-1"], &answers).await;
     let controller = system.system.service(brewq_launch::ServiceKind::Controller).expect("a controller");
@@ -162,7 +172,8 @@ async fn the_orders_a_stopped_controller_was_handed_are_taken_over_and_placed_on
     // Sent within a second and a half: the server pings the stopped controller every 2 s and
     // gives it up after two unanswered, so it is handed about a third of them.
     let sends = (0..30u32).map(|index| {
-        let (client, order) = (client.clone(), order_json(&format!("handed {index}"), "small", "arabica", "none", 0));
+        let client = through[index as usize % through.len()].clone();
+        let order = order_json(&format!("handed {index}"), "small", "arabica", "none", 0);
         async move {
             tokio::time::sleep(SPACING * index).await;
             brewq_runtime::request::request_json::<_, OrderReply>(&client, subjects::ORDER_REQUESTS, &order, PATIENCE).await
