@@ -390,13 +390,26 @@ async fn release(controller: &Controller, order_id: &str) {
 
 /// The success reply; `new` says whether this order just joined the queue (not a retry).
 fn accepted(controller: &Controller, record: &OrderRecord, new: bool) -> OrderReply {
-    let position = if new { controller.queue.admit() } else { controller.queue.pending().max(1) };
-    let eta = controller.queue.eta(position, record.order.size);
-    let mut reply = OrderReply::accepted(&record.id, &record.order.name, position, eta.as_secs()).with_ticket(record.ticket());
+    let counted = if new { controller.queue.admit() } else { controller.queue.pending().max(1) };
+    let snapshot = controller.snapshot.borrow().clone();
+    // The same rule as the order's page: its place from its sequence in the work queue, its
+    // wait from the machines' brews under way; the counts alone while the figures are stale.
+    let (position, eta, range) = match snapshot.fresh && record.status == OrderStatus::Queued {
+        true => {
+            let view = snapshot.order_view(record.clone());
+            (view.position.unwrap_or(counted), view.eta_seconds.unwrap_or_default(), view.eta_range_seconds)
+        }
+        false => {
+            let estimate = controller.queue.estimate(counted, record.order.size);
+            (counted, estimate.expected.as_secs(), Some(estimate.range_seconds()))
+        }
+    };
+    let mut reply = OrderReply::accepted(&record.id, &record.order.name, position, eta).with_ticket(record.ticket());
+    reply.eta_range_seconds = range;
     if record.status != OrderStatus::Queued {
         // Past the queue: no place in it, and `GET /api/orders/{id}` has its progress.
         reply.message = format!("Order {} is {}", record.id, record.status);
-        (reply.position, reply.eta_seconds) = (None, None);
+        (reply.position, reply.eta_seconds, reply.eta_range_seconds) = (None, None, None);
     } else if controller.queue.no_machine_taking_orders() {
         reply.message.push_str("; no machine is taking orders right now, so it waits until one is back");
     }

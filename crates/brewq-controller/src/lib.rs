@@ -35,8 +35,6 @@ pub struct Config {
     pub answer_within: Duration,
     /// How long the stock manager may take to answer.
     pub stock_timeout: Duration,
-    /// Brew time per cup used for the ETA until machines report measured ones.
-    pub default_brew_time: Duration,
     /// How long a customer's name stays on the record of an order that ended.
     pub names_kept_for: Duration,
     /// How often the records are scanned for names to remove (also once at start).
@@ -64,7 +62,6 @@ impl Default for Config {
         Config {
             answer_within: Duration::from_secs(9),
             stock_timeout: Duration::from_secs(3),
-            default_brew_time: brewq_protocol::queue::DEFAULT_BREW_TIME,
             names_kept_for: DEFAULT_NAMES_KEPT_FOR,
             name_scan_every: DEFAULT_NAME_SCAN_EVERY,
             reconcile_every: DEFAULT_RECONCILE_EVERY,
@@ -103,7 +100,7 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
     ) else {
         return Ok(());
     };
-    let queue = Arc::new(QueueStats::new(config.default_brew_time));
+    let queue = Arc::new(QueueStats::default());
     let (snapshots, snapshot) = tokio::sync::watch::channel(brewq_protocol::QueueSnapshot::default());
     let (records, writer) = Records::new(records, client.clone());
     let writers = TaskTracker::new();

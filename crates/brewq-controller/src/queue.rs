@@ -3,7 +3,6 @@
 //! from their heartbeats, and the ETA computed from both. The figures are metrics too
 //! (`brewq_queue_pending`, `_waiting`, `_in_flight`, `brewq_machines_online`).
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,29 +15,17 @@ use tokio_util::sync::CancellationToken;
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
 /// Queue figures shared by the handlers of one controller.
+#[derive(Default)]
 pub struct QueueStats {
     pending: AtomicU64,
     machines: AtomicU64,
-    /// Mean brew time per size over the machines taking orders.
-    brew_times: Mutex<BTreeMap<Size, Duration>>,
-    /// The time per cup assumed while no machine taking orders has measured one.
-    default_brew_time: Duration,
+    /// The machines taking orders, as last read.
+    fleet: Mutex<Vec<MachineHeartbeat>>,
     /// Whether the fleet has been read once since the start.
     fleet_read: std::sync::atomic::AtomicBool,
 }
 
 impl QueueStats {
-    /// Empty figures, assuming `default_brew_time` per cup until machines measure it.
-    pub fn new(default_brew_time: Duration) -> Self {
-        QueueStats {
-            pending: AtomicU64::new(0),
-            machines: AtomicU64::new(0),
-            brew_times: Mutex::new(BTreeMap::new()),
-            default_brew_time,
-            fleet_read: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
     /// Counts one more order in the queue and returns its position.
     pub fn admit(&self) -> u64 {
         self.pending.fetch_add(1, Ordering::Relaxed) + 1
@@ -60,10 +47,12 @@ impl QueueStats {
         self.machines.load(Ordering::Relaxed)
     }
 
-    /// Time until the order of `size` at `position` is ready, as the web shows it.
-    pub fn eta(&self, position: u64, size: Size) -> Duration {
-        let times = self.brew_times.lock().expect("brew times");
-        brewq_protocol::queue::order_eta(position, self.machines(), &times, size, self.default_brew_time)
+    /// The wait of the order of `size` at `position` (the brews under way counted in it), by
+    /// the rule the order's page uses ([`brewq_protocol::queue::estimate`]).
+    pub fn estimate(&self, position: u64, size: Size) -> brewq_protocol::queue::Estimate {
+        let fleet = self.fleet.lock().expect("fleet");
+        let brewing = fleet.iter().filter(|machine| machine.state == brewq_protocol::MachineState::Brewing).count() as u64;
+        brewq_protocol::queue::estimate(position.saturating_sub(1).saturating_sub(brewing), &fleet, size, now())
     }
 }
 
@@ -93,13 +82,12 @@ pub(crate) async fn refresh(
             }
             Err(error) => tracing::warn!(error = format!("{error:#}"), "cannot read the queue"),
         }
-        match live_machines(&machines).await {
-            Ok(fleet) => {
+        match read_fleet(&machines).await {
+            Ok((fleet, counted)) => {
                 stats.machines.store(fleet.len() as u64, Ordering::Relaxed);
                 stats.fleet_read.store(true, Ordering::Relaxed);
                 metrics::gauge!("brewq_machines_online").set(fleet.len() as f64);
-                // As the web computes it: from the machines taking orders.
-                *stats.brew_times.lock().expect("brew times") = brewq_protocol::queue::brew_times(&fleet);
+                *stats.fleet.lock().expect("fleet") = counted;
             }
             Err(error) => tracing::warn!(error = format!("{error:#}"), "cannot read the machines"),
         }
@@ -136,9 +124,11 @@ pub async fn work_queue(jetstream: &async_nats::jetstream::Context) -> anyhow::R
     })
 }
 
-/// Heartbeats of the machines taking orders now.
-pub async fn live_machines(machines: &Store) -> anyhow::Result<Vec<MachineHeartbeat>> {
+/// Heartbeats of the machines taking orders now, and of those the waiting times count on
+/// ([`MachineHeartbeat::counts_for_estimates`]).
+async fn read_fleet(machines: &Store) -> anyhow::Result<(Vec<MachineHeartbeat>, Vec<MachineHeartbeat>)> {
     let at = now();
     let fleet: Vec<MachineHeartbeat> = brewq_runtime::kv::all_json(machines).await?;
-    Ok(fleet.into_iter().filter(|heartbeat| heartbeat.takes_orders(at)).collect())
+    let counted = fleet.iter().filter(|heartbeat| heartbeat.counts_for_estimates(at)).cloned().collect();
+    Ok((fleet.into_iter().filter(|heartbeat| heartbeat.takes_orders(at)).collect(), counted))
 }

@@ -69,12 +69,22 @@ impl MachineHeartbeat {
         self.state != MachineState::Stopping && now - self.at <= HEARTBEAT_TIMEOUT
     }
 
-    /// Whether the machine is online and taking orders (not paused or out of service): what
-    /// the ETA counts on.
+    /// Whether the machine is online and taking orders (not paused or out of service).
     pub fn takes_orders(&self, now: OffsetDateTime) -> bool {
         self.is_online(now) && self.state.takes_orders()
     }
+
+    /// Whether the waiting times count on this machine at `now`: taking orders, its heartbeat
+    /// at most [`ESTIMATE_WINDOW`] old. Longer than [`HEARTBEAT_TIMEOUT`]: heartbeats read
+    /// from a replica of the bucket that lags behind during a rush are seconds old, and a
+    /// waiting time that counted no machine then would be off by the whole fleet.
+    pub fn counts_for_estimates(&self, now: OffsetDateTime) -> bool {
+        self.state != MachineState::Stopping && self.state.takes_orders() && now - self.at <= ESTIMATE_WINDOW
+    }
 }
+
+/// How old a heartbeat may be for the waiting times to count on its machine.
+pub const ESTIMATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A machine as the API and CLI show it: its last heartbeat and whether it is online.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -55,14 +55,6 @@ pub fn eta(position: u64, machines: u64, brew_time: Duration) -> Duration {
     brew_time.saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX))
 }
 
-/// When an order of `size` at `position` will be ready: the rounds of brewing ahead of it at
-/// the typical brew time of `times` (`default` while none is measured), then its own brew. The
-/// controller's answer and the web's view of a queued order both use it.
-pub fn order_eta(position: u64, machines: u64, times: &BTreeMap<Size, Duration>, size: Size, default: Duration) -> Duration {
-    let typical = typical_or(times, default);
-    eta(position, machines, typical).saturating_sub(typical).saturating_add(own_brew_time(times, size, default))
-}
-
 /// How long a cup of `size` brews: its measured time, else the typical one of `times`, else
 /// `default`.
 pub fn own_brew_time(times: &BTreeMap<Size, Duration>, size: Size, default: Duration) -> Duration {
@@ -77,20 +69,122 @@ fn typical_or(times: &BTreeMap<Size, Duration>, default: Duration) -> Duration {
     }
 }
 
+/// What a waiting customer is told: the wait expected, and the range it most likely falls in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    pub expected: Duration,
+    pub low: Duration,
+    pub high: Duration,
+}
+
+impl Estimate {
+    /// The range in whole seconds, `[low, high]`.
+    pub fn range_seconds(&self) -> [u64; 2] {
+        [self.low.as_secs(), self.high.as_secs().max(self.expected.as_secs())]
+    }
+}
+
+/// Orders simulated one by one; beyond, the rest of the queue is counted in whole rounds.
+const SIMULATED_ORDERS: u64 = 10_000;
+
+/// The wait of an order of `size` with `ahead` orders to brew before it that no machine has
+/// started yet, on `fleet` (the machines taking orders, as of `at`). Each machine is free once
+/// its current brew ends; each order ahead goes to the first one free, then this one. A brew
+/// fails as often as the fleet's have, and a failure costs half a brew before the order is
+/// brewed again: the expected wait counts that, the range goes from no failure at all to
+/// failures ahead two standard deviations above their mean and this order's own brew failing
+/// once.
+pub fn estimate(ahead: u64, fleet: &[MachineHeartbeat], size: Size, at: time::OffsetDateTime) -> Estimate {
+    let times = brew_times(fleet);
+    let typical = typical_or(&times, DEFAULT_BREW_TIME);
+    let own = own_brew_time(&times, size, DEFAULT_BREW_TIME);
+    let failing = failure_share(fleet);
+    // Failures per order brewed (geometric), each costing half a brew.
+    let retries = failing / (1.0 - failing);
+    let mut free: Vec<Duration> = fleet
+        .iter()
+        .map(|machine| match machine.brewing_since {
+            Some(since) if machine.state == crate::MachineState::Brewing => {
+                typical.saturating_sub(Duration::try_from(at - since).unwrap_or_default())
+            }
+            _ => Duration::ZERO,
+        })
+        .collect();
+    if free.is_empty() {
+        // No machine takes orders: as if one came back now.
+        free.push(Duration::ZERO);
+    }
+    let start = |per_order: Duration| first_free_after(&free, ahead, per_order);
+    let low = start(typical).saturating_add(own);
+    let expected = start(times_f64(typical, 1.0 + retries / 2.0)).saturating_add(times_f64(own, 1.0 + retries / 2.0));
+    let n = ahead as f64;
+    let failures_high = n * failing + 2.0 * (n * failing * (1.0 - failing)).sqrt();
+    let machines = free.len() as f64;
+    let own_failure = if failing > 0.0 { own / 2 } else { Duration::ZERO };
+    let high = low.saturating_add(times_f64(typical / 2, failures_high / machines)).saturating_add(own_failure);
+    Estimate { expected, low, high: high.max(expected) }
+}
+
+/// When the first machine is free for the order after `ahead` others, each taking
+/// `per_order`, the machines being free at `free`.
+fn first_free_after(free: &[Duration], ahead: u64, per_order: Duration) -> Duration {
+    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<Duration>> = free.iter().copied().map(std::cmp::Reverse).collect();
+    let simulated = ahead.min(SIMULATED_ORDERS);
+    for _ in 0..simulated {
+        let std::cmp::Reverse(at) = heap.pop().expect("a machine");
+        heap.push(std::cmp::Reverse(at.saturating_add(per_order)));
+    }
+    let std::cmp::Reverse(first) = heap.pop().expect("a machine");
+    let rounds = (ahead - simulated).div_ceil(free.len() as u64);
+    first.saturating_add(per_order.saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX)))
+}
+
+/// `time` times `factor`, `Duration::MAX` beyond (a machine's word on its brew times is not
+/// trusted to be sane).
+fn times_f64(time: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(time.as_secs_f64() * factor).unwrap_or(Duration::MAX)
+}
+
+/// The share of brews that failed on `fleet`, counted only once there are a few to count.
+pub fn failure_share(fleet: &[MachineHeartbeat]) -> f64 {
+    let failures = fleet.iter().fold(0u64, |sum, machine| sum.saturating_add(machine.failures));
+    let brews = fleet.iter().fold(0u64, |sum, machine| sum.saturating_add(machine.cups).saturating_add(machine.failures)).max(10);
+    (failures as f64 / brews as f64).clamp(0.0, 0.9)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn machine(id: u32, brewing_for: Option<u64>, cups: u64, failures: u64) -> MachineHeartbeat {
+        let at = crate::now();
+        MachineHeartbeat {
+            id,
+            state: if brewing_for.is_some() { crate::MachineState::Brewing } else { crate::MachineState::Idle },
+            order_id: None,
+            brewing_since: brewing_for.map(|seconds| at - Duration::from_secs(seconds)),
+            cups,
+            failures,
+            brew_millis: BTreeMap::from([(Size::Small, 10_000), (Size::Large, 30_000)]),
+            at,
+        }
+    }
+
     #[test]
-    fn an_order_waits_the_rounds_ahead_of_it_then_its_own_brew() {
-        let times = BTreeMap::from([(Size::Small, Duration::from_secs(2)), (Size::Large, Duration::from_secs(4))]);
-        let default = Duration::from_secs(30);
-        // First on two machines: only its own brew.
-        assert_eq!(order_eta(1, 2, &times, Size::Large, default), Duration::from_secs(4));
-        // Third on two machines: one round at the typical 3 s, then its own.
-        assert_eq!(order_eta(3, 2, &times, Size::Small, default), Duration::from_secs(5));
-        // A size not measured yet brews in the typical time; nothing measured, in the default.
-        assert_eq!(order_eta(1, 2, &times, Size::Medium, default), Duration::from_secs(3));
-        assert_eq!(order_eta(3, 2, &BTreeMap::new(), Size::Large, default), Duration::from_secs(60));
+    fn an_estimate_counts_the_brews_under_way_the_orders_ahead_and_the_failures() {
+        let at = crate::now();
+        // Two machines, one idle, one 15 s into a brew (typical 20 s): the first order ahead
+        // goes to the idle one, this one to the other, free in 5 s.
+        let fleet = [machine(1, None, 0, 0), machine(2, Some(15), 0, 0)];
+        let estimate = estimate(1, &fleet, Size::Small, at);
+        assert_eq!(estimate.expected.as_secs(), 15);
+        assert_eq!((estimate.low, estimate.high), (estimate.expected, estimate.expected), "no failure seen, no range");
+        // A fleet that failed one brew in five: longer, and a range around it.
+        let failing = [machine(1, None, 40, 10), machine(2, None, 40, 10)];
+        let estimate = super::estimate(10, &failing, Size::Small, at);
+        assert!(estimate.low < estimate.expected && estimate.expected < estimate.high, "{estimate:?}");
+        assert_eq!(estimate.low.as_secs(), 5 * 20 + 10, "five rounds of 20 s, then its own 10 s");
+        // No machine taking orders: as if one came back now.
+        assert_eq!(super::estimate(2, &[], Size::Small, at).expected, DEFAULT_BREW_TIME * 3);
     }
 }

@@ -51,6 +51,9 @@ pub struct OrderReply {
     pub position: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta_seconds: Option<u64>,
+    /// The range the wait most likely falls in, `[low, high]` seconds, beside `eta_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_range_seconds: Option<[u64; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<RejectCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +70,7 @@ impl OrderReply {
             ticket: None,
             position: Some(position),
             eta_seconds: Some(eta_seconds),
+            eta_range_seconds: None,
             code: None,
             field: None,
         }
@@ -81,6 +85,7 @@ impl OrderReply {
             ticket: None,
             position: None,
             eta_seconds: None,
+            eta_range_seconds: None,
             code: None,
             field: None,
         }
@@ -95,6 +100,7 @@ impl OrderReply {
             ticket: None,
             position: None,
             eta_seconds: None,
+            eta_range_seconds: None,
             code: Some(code),
             field: field.map(str::to_owned),
         }

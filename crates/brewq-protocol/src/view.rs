@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::queue::{DEFAULT_BREW_TIME, brew_times, eta, order_eta, own_brew_time, typical_brew_time};
+use crate::queue::{DEFAULT_BREW_TIME, brew_times, estimate, eta, own_brew_time, typical_brew_time};
 use crate::{MachineHeartbeat, MachineView, OrderRecord, OrderStatus, QueueView, now};
 
 /// The latest figures.
@@ -32,12 +32,14 @@ pub struct QueueSnapshot {
 impl QueueSnapshot {
     /// Machines online and taking orders.
     pub fn machines_online(&self) -> u64 {
-        self.online_heartbeats().len() as u64
+        let at = now();
+        self.machines.iter().filter(|machine| machine.heartbeat.takes_orders(at)).count() as u64
     }
 
+    /// The machines the waiting times count on ([`MachineHeartbeat::counts_for_estimates`]).
     fn online_heartbeats(&self) -> Vec<MachineHeartbeat> {
         let at = now();
-        self.machines.iter().filter(|machine| machine.heartbeat.takes_orders(at)).map(|machine| machine.heartbeat.clone()).collect()
+        self.machines.iter().filter(|machine| machine.heartbeat.counts_for_estimates(at)).map(|machine| machine.heartbeat.clone()).collect()
     }
 
     /// The queue as `GET /api/queue` shows it.
@@ -58,9 +60,11 @@ impl QueueSnapshot {
     fn waiting_before(&self, sequence: u64) -> u64 {
         let from = self.delivered_sequence.saturating_add(1).max(self.first_sequence);
         let gaps = self.gaps.iter().filter(|gap| **gap < sequence).count() as u64;
+        // Queued after the figures were read: behind those waiting then, and those queued
+        // since, ahead of it.
         let others = match sequence <= self.last_sequence {
             true => self.waiting.saturating_sub(1),
-            false => self.waiting,
+            false => self.waiting + (sequence - self.last_sequence.max(self.delivered_sequence) - 1),
         };
         sequence.saturating_sub(from).saturating_sub(gaps).min(others)
     }
@@ -71,16 +75,24 @@ impl QueueSnapshot {
         let mut view = OrderView::of(record);
         match view.record.status {
             OrderStatus::Queued => {
-                let position = match view.record.queue_sequence {
-                    // Handed out and handed back (a machine paused or stopping, a failed brew):
-                    // it is counted in flight until it goes out again, before any new order.
-                    Some(sequence) if sequence <= self.delivered_sequence => self.in_flight.max(1),
-                    Some(sequence) => self.waiting_before(sequence) + self.in_flight + 1,
-                    None => self.waiting + self.in_flight + 1,
+                let fleet = self.online_heartbeats();
+                let brewing = fleet.iter().filter(|machine| machine.state == crate::MachineState::Brewing).count() as u64;
+                // Handed out, not brewing: handed back after a failed brew or by a machine paused.
+                let handed_back = self.in_flight.saturating_sub(brewing);
+                let (position, ahead) = match view.record.queue_sequence {
+                    // Handed back itself: counted in flight until it goes out again, before any
+                    // new order.
+                    Some(sequence) if sequence <= self.delivered_sequence => (self.in_flight.max(1), 0),
+                    Some(sequence) => {
+                        let waiting = self.waiting_before(sequence);
+                        (waiting + self.in_flight + 1, waiting + handed_back)
+                    }
+                    None => (self.waiting + self.in_flight + 1, self.waiting + handed_back),
                 };
-                let wait = order_eta(position, self.machines_online(), &times, view.record.order.size, DEFAULT_BREW_TIME);
+                let estimate = estimate(ahead, &fleet, view.record.order.size, now());
                 view.position = Some(position);
-                view.eta_seconds = Some(wait.as_secs());
+                view.eta_seconds = Some(estimate.expected.as_secs());
+                view.eta_range_seconds = Some(estimate.range_seconds());
             }
             OrderStatus::Brewing => {
                 let own = own_brew_time(&times, view.record.order.size, DEFAULT_BREW_TIME);
@@ -109,6 +121,9 @@ pub struct OrderView {
     pub position: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta_seconds: Option<u64>,
+    /// While queued, the range the wait most likely falls in, `[low, high]` seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_range_seconds: Option<[u64; 2]>,
     /// From 0 to 1, while brewing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<f64>,
@@ -120,7 +135,7 @@ impl OrderView {
     pub fn of(mut record: OrderRecord) -> Self {
         let ticket = record.ticket();
         record.order.name = record.shown_name().to_owned();
-        OrderView { record, ticket, position: None, eta_seconds: None, progress: None }
+        OrderView { record, ticket, position: None, eta_seconds: None, eta_range_seconds: None, progress: None }
     }
 }
 

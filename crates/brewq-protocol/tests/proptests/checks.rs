@@ -10,7 +10,7 @@ use std::time::Duration;
 use brewq_protocol::accounting;
 use brewq_protocol::audit::{AuditEntry, DeadLetter};
 use brewq_protocol::order::MAX_NAME_CHARS;
-use brewq_protocol::queue::{self, DEFAULT_BREW_TIME, QueueView};
+use brewq_protocol::queue::{self, QueueView};
 use brewq_protocol::stock::Reservation;
 use brewq_protocol::{
     KeyedOrder, MachineCommand, MachineHeartbeat, MachineView, Order, OrderRecord, OrderReply, OrderRequest, OrderStatus, OrderUpdate,
@@ -230,7 +230,7 @@ pub fn machine_heartbeat(bytes: &[u8]) {
     for position in [1, position, u64::MAX] {
         let _ = queue::eta(position, machines, typical);
         for size in Size::ALL {
-            let _ = queue::order_eta(position, machines, &times, *size, DEFAULT_BREW_TIME);
+            let _ = queue::estimate(position, &fleet, *size, now);
             let _ = queue::own_brew_time(&times, *size, Duration::MAX);
         }
     }

@@ -23,6 +23,11 @@ pub struct RushReport {
     /// Absolute error of the first ETA, in seconds.
     pub eta_error_median_seconds: f64,
     pub eta_error_p90_seconds: f64,
+    /// Error of the first ETA relative to the wait the customer had (0.05 = 5 %).
+    pub eta_error_median_share: f64,
+    pub eta_error_p90_share: f64,
+    /// Share of the ready orders whose wait fell in the range first shown beside the ETA.
+    pub within_range_share: f64,
     /// Actual waits, in seconds.
     pub wait_median_seconds: f64,
     pub wait_p90_seconds: f64,
@@ -41,23 +46,33 @@ pub async fn run(args: RushArgs) -> anyhow::Result<()> {
         idempotency_key: None,
     });
     let mut etas = HashMap::new();
+    let mut ranges = HashMap::new();
     for request in requests {
         let reply: OrderReply =
             brewq_runtime::request::request_json(&client, subjects::ORDER_REQUESTS, &request, Duration::from_secs(10)).await?;
         anyhow::ensure!(reply.is_success(), "order refused: {}", reply.message);
-        etas.insert(reply.order_id.context("order id")?, reply.eta_seconds.unwrap_or(0) as f64);
+        let id = reply.order_id.context("order id")?;
+        ranges.insert(id.clone(), reply.eta_range_seconds);
+        etas.insert(id, reply.eta_seconds.unwrap_or(0) as f64);
     }
     if !args.client.json {
         eprintln!("{} orders placed; following them to the end", etas.len());
     }
     let records = follow_all(&client, &etas, Duration::from_secs(args.timeout_seconds)).await?;
-    let report = report(&etas, &records);
+    let report = report(&etas, &ranges, &records);
     if args.client.json {
         output::json(&report);
     } else {
         println!("orders {}: {} ready, {} failed", report.orders, report.ready, report.failed);
         println!("actual wait     median {:>7.1} s   p90 {:>7.1} s", report.wait_median_seconds, report.wait_p90_seconds);
-        println!("ETA error       median {:>7.1} s   p90 {:>7.1} s", report.eta_error_median_seconds, report.eta_error_p90_seconds);
+        println!(
+            "ETA error       median {:>7.1} s   p90 {:>7.1} s   ({:.0} % and {:.0} % of the wait)",
+            report.eta_error_median_seconds,
+            report.eta_error_p90_seconds,
+            report.eta_error_median_share * 100.0,
+            report.eta_error_p90_share * 100.0
+        );
+        println!("within the range shown beside the ETA: {:.0} % of the orders", report.within_range_share * 100.0);
     }
     Ok(())
 }
@@ -86,14 +101,24 @@ async fn follow_all(
     Ok(done)
 }
 
-fn report(etas: &HashMap<String, f64>, records: &HashMap<String, OrderRecord>) -> RushReport {
+fn report(etas: &HashMap<String, f64>, ranges: &HashMap<String, Option<[u64; 2]>>, records: &HashMap<String, OrderRecord>) -> RushReport {
     let mut waits = Vec::new();
+    let mut within = 0;
     let mut errors = Vec::new();
+    let mut shares = Vec::new();
     for (id, record) in records.iter().filter(|(_, record)| record.status == OrderStatus::Ready) {
         let (Some(first), Some(last)) = (record.history.first(), record.history.last()) else { continue };
         let wait = (last.at - first.at).as_seconds_f64();
         waits.push(wait);
         errors.push((wait - etas[id]).abs());
+        shares.push((wait - etas[id]).abs() / wait.max(0.001));
+        // Whole seconds shown: a wait counts as within up to the next second.
+        if let Some(Some([low, high])) = ranges.get(id) {
+            within += usize::from(wait + 1.0 >= *low as f64 && wait <= *high as f64 + 1.0);
+        }
+        if std::env::var_os("BREWQ_RUSH_DETAILS").is_some() {
+            eprintln!("detail ticket {:?} eta {:.1} wait {:.1} attempts {}", record.ticket(), etas[id], wait, record.attempts);
+        }
     }
     RushReport {
         orders: etas.len(),
@@ -101,6 +126,9 @@ fn report(etas: &HashMap<String, f64>, records: &HashMap<String, OrderRecord>) -
         failed: records.values().filter(|record| record.status == OrderStatus::Failed).count(),
         eta_error_median_seconds: percentile(&mut errors, 0.5),
         eta_error_p90_seconds: percentile(&mut errors, 0.9),
+        within_range_share: within as f64 / waits.len().max(1) as f64,
+        eta_error_median_share: percentile(&mut shares, 0.5),
+        eta_error_p90_share: percentile(&mut shares, 0.9),
         wait_median_seconds: percentile(&mut waits, 0.5),
         wait_p90_seconds: percentile(&mut waits, 0.9),
     }
