@@ -135,8 +135,9 @@ async fn provision_shop(args: ProvisionArgs, shop: u32) -> anyhow::Result<()> {
     let creds = args.connect.data_dir.join("keys/shops").join(shop.to_string()).join("provisioner.creds");
     let creds = Some(args.connect.creds.clone().unwrap_or(creds));
     let shop_urls = if args.connect.nats_url.is_empty() { node.nats_urls.clone() } else { args.connect.nats_url.clone() };
-    let on_shop = ConnectArgs { nats_url: shop_urls, creds: creds.clone(), ..args.connect.clone() };
-    let on_hub = ConnectArgs { nats_url: info.nats_urls.clone(), creds, ..args.connect.clone() };
+    let tls_ca = args.connect.tls_ca.clone().or(info.tls_ca.clone());
+    let on_shop = ConnectArgs { nats_url: shop_urls, creds: creds.clone(), tls_ca: tls_ca.clone(), ..args.connect.clone() };
+    let on_hub = ConnectArgs { nats_url: info.nats_urls.clone(), creds, tls_ca, ..args.connect.clone() };
     let shop_client = connect_once(&on_shop, Role::Provisioner, "provisioner").await?;
     let hub = connect_once(&on_hub, Role::Provisioner, "provisioner").await?;
     let topology = brewq_launch::Topology::new(1);
