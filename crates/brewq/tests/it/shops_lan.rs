@@ -39,13 +39,13 @@ const OFFICE_PORT: u16 = 8081;
 
 /// The hub and two shops with their processes. Fields drop in order: the processes go before
 /// the network they run in.
-struct Chain {
+pub(crate) struct Chain {
     processes: Vec<Process>,
-    lan: Lan,
+    pub(crate) lan: Lan,
     /// `etc/` (the `security init` output), `var/` (server stores), `logs/`.
     dir: PathBuf,
     temp: Option<tempfile::TempDir>,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 #[tokio::test]
@@ -55,10 +55,10 @@ async fn a_shop_whose_link_is_cut_keeps_serving_and_the_hub_catches_up_once_when
     chain.start_servers().await;
     chain.provision().await;
     for shop in [1, 2] {
-        chain.start_shop_services(shop);
+        chain.start_shop_services(shop, 0.0);
     }
     let info = chain.info();
-    let shop_clients = [chain.shop_client(1).await, chain.shop_client(2).await];
+    let shop_clients = [chain.shop_client(1, "admin").await, chain.shop_client(2, "admin").await];
     let hub_views = [chain.hub_client(1).await, chain.hub_client(2).await];
     let mut taken: HashMap<u32, Vec<String>> = HashMap::new();
     for shop in [1, 2] {
@@ -76,17 +76,7 @@ async fn a_shop_whose_link_is_cut_keeps_serving_and_the_hub_catches_up_once_when
     println!("shops_lan: shop 1 saw its link drop {:?} after the cut", cut.elapsed());
     let (ok, text) = chain.brewq(&["stock", "restock", "arabica=100", "--shop", "1"]).await;
     assert!(ok && text.contains("sent to shop 1"), "the chain's operator restocks shop 1 during the cut: {text}");
-    for n in 0..DURING_CUT {
-        for shop in [1, 2] {
-            let ids = taken.get_mut(&shop).expect("shop");
-            ids.push(order_over_nats(&shop_clients[shop as usize - 1], &format!("Cut{shop}n{n}")).await);
-            ids.push(chain.order_over_http(shop, &format!("web-cut-{shop}-{n}")).await);
-        }
-    }
-    for shop in [1, 2] {
-        wait_ready_in_shop(&shop_clients[shop as usize - 1], shop, &taken[&shop]).await;
-        chain.operator_sees_the_shop(shop).await;
-    }
+    serve_during_the_cut(&chain, &shop_clients, &mut taken).await;
     // Shop 2, and the hub's view of it, go on as if nothing happened; shop 1 has no restock yet.
     let shop_two = taken[&2].clone();
     wait_hub_shows(&hub_views[1], &shop_two, "the hub to show shop 2's orders during the cut").await;
@@ -122,7 +112,7 @@ async fn a_shop_whose_link_is_cut_keeps_serving_and_the_hub_catches_up_once_when
 impl Chain {
     /// The network (the hub and two shops) and a folder, or `None` (having said why) where
     /// namespaces cannot be made.
-    fn create() -> Option<Chain> {
+    pub(crate) fn create() -> Option<Chain> {
         let lan = match Lan::create(3) {
             Ok(lan) => lan,
             Err(why) if std::env::var_os("BREWQ_REQUIRE_NETNS").is_none() => {
@@ -139,17 +129,17 @@ impl Chain {
         Some(Chain { processes: Vec::new(), lan, dir, temp: Some(temp), http })
     }
 
-    fn etc(&self) -> PathBuf {
+    pub(crate) fn etc(&self) -> PathBuf {
         self.dir.join("etc")
     }
 
-    fn info(&self) -> ClusterInfo {
+    pub(crate) fn info(&self) -> ClusterInfo {
         ClusterInfo::load(&self.etc()).expect("cluster.json")
     }
 
     /// `brewq security init` for a hub of three servers on the hub's address and two shops, as
     /// DEPLOY.md runs it.
-    fn security_init(&self) {
+    pub(crate) fn security_init(&self) {
         let mut command = std::process::Command::new(brewq_bin());
         command.args(["security", "init", "--nodes", "3", "--machines", "2", "--tls", "--monitor-on-host", "--shops", "2", "--out"]);
         command.arg(self.etc()).arg("--store-dir").arg(self.dir.join("var"));
@@ -174,23 +164,16 @@ impl Chain {
 
     /// The hub's three servers and each shop's, from their configs; waits until every one
     /// answers its health check and each shop is linked to the hub.
-    async fn start_servers(&mut self) {
+    pub(crate) async fn start_servers(&mut self) {
         for node in 1..=3 {
-            let config = self.etc().join(format!("n{node}.conf")).display().to_string();
-            self.spawn(HUB, &format!("n{node}"), &nats_server_bin(), &["-c".into(), config]);
+            self.start_hub_server(node);
         }
         for shop in [1, 2] {
-            let config = self.etc().join(format!("shop-{shop}.conf")).display().to_string();
-            self.spawn(shop, &format!("shop-{shop}"), &nats_server_bin(), &["-c".into(), config]);
+            self.start_shop_server(shop);
         }
         let info = self.info();
-        let monitors = info.monitor_urls.iter().chain(info.shops.iter().map(|shop| &shop.monitor_url));
-        for monitor in monitors {
-            eventually(&format!("{monitor} healthy"), Duration::from_secs(60), || async {
-                self.http.get(format!("{monitor}/healthz")).send().await.is_ok_and(|response| response.status().is_success())
-            })
-            .await;
-        }
+        let monitors: Vec<String> = info.monitor_urls.iter().chain(info.shops.iter().map(|shop| &shop.monitor_url)).cloned().collect();
+        self.wait_healthy(&monitors).await;
         for shop in [1, 2] {
             eventually(&format!("shop {shop}'s link"), Duration::from_secs(60), || async {
                 leaf_links(&self.http, &info, shop).await == Some(1)
@@ -199,9 +182,37 @@ impl Chain {
         }
     }
 
+    /// The hub's server `n<node>`, from its config, in the hub's namespace.
+    pub(crate) fn start_hub_server(&mut self, node: usize) {
+        let config = self.etc().join(format!("n{node}.conf")).display().to_string();
+        self.spawn(HUB, &format!("n{node}"), &nats_server_bin(), &["-c".into(), config]);
+    }
+
+    /// Shop `shop`'s server, from its config, in the shop's namespace.
+    pub(crate) fn start_shop_server(&mut self, shop: u32) {
+        let config = self.etc().join(format!("shop-{shop}.conf")).display().to_string();
+        self.spawn(shop as usize, &format!("shop-{shop}"), &nats_server_bin(), &["-c".into(), config]);
+    }
+
+    /// `kill -9` of the process named `name` (`n2`, `shop-1`...).
+    pub(crate) async fn kill(&mut self, name: &str) {
+        let index = self.processes.iter().position(|process| process.name == name).expect("a process of that name");
+        self.processes.remove(index).kill().await;
+    }
+
+    /// Waits until every server of `monitors` (monitoring URLs) answers its health check.
+    pub(crate) async fn wait_healthy(&self, monitors: &[String]) {
+        for monitor in monitors {
+            eventually(&format!("{monitor} healthy"), Duration::from_secs(60), || async {
+                self.http.get(format!("{monitor}/healthz")).send().await.is_ok_and(|response| response.status().is_success())
+            })
+            .await;
+        }
+    }
+
     /// `brewq provision --shop N` from this machine (the operator's, which reaches the hub and
     /// the shops), again until it succeeds: the hub's JetStream may still be electing leaders.
-    async fn provision(&self) {
+    pub(crate) async fn provision(&self) {
         for shop in ["1", "2"] {
             let deadline = Instant::now() + Duration::from_secs(120);
             loop {
@@ -216,7 +227,7 @@ impl Chain {
 
     /// Runs `brewq args... --data-dir <etc>` on this machine: whether it succeeded, and what
     /// it printed (out, then err).
-    async fn brewq(&self, args: &[&str]) -> (bool, String) {
+    pub(crate) async fn brewq(&self, args: &[&str]) -> (bool, String) {
         let mut command = tokio::process::Command::new(brewq_bin());
         command.args(args).arg("--data-dir").arg(self.etc()).kill_on_drop(true);
         match tokio::time::timeout(Duration::from_secs(60), command.output()).await {
@@ -231,7 +242,7 @@ impl Chain {
 
     /// The flags a process of shop `shop` gets: its own server, the CA, and the creds file
     /// `keys/shops/<shop>/<creds>.creds` (a role's, or `machines/<id>`).
-    fn shop_flags(&self, shop: u32, creds: &str) -> Vec<String> {
+    pub(crate) fn shop_flags(&self, shop: u32, creds: &str) -> Vec<String> {
         let creds = self.etc().join("keys/shops").join(shop.to_string()).join(format!("{creds}.creds"));
         let url = self.info().shops[shop as usize - 1].nats_urls.join(",");
         vec!["--nats-url".into(), url, "--tls-ca".into(), path(&self.etc().join("tls/ca.pem")), "--creds".into(), path(&creds)]
@@ -239,7 +250,7 @@ impl Chain {
 
     /// In shop `shop`'s namespace: a controller, a stock manager, two machines, the web shop
     /// and the operator pages, on the shop's address.
-    fn start_shop_services(&mut self, shop: u32) {
+    pub(crate) fn start_shop_services(&mut self, shop: u32, fail_rate: f64) {
         let address = self.lan.addresses[shop as usize].clone();
         let (web, office) = (format!("{address}:{WEB_PORT}"), format!("{address}:{OFFICE_PORT}"));
         let hash = path(&self.etc().join("keys/admin.bcrypt"));
@@ -254,7 +265,8 @@ impl Chain {
             ),
         ];
         for machine in ["1", "2"] {
-            let args = vec!["maker".into(), "--id".into(), machine.into(), "--brew-scale".into(), "0".into()];
+            let mut args = vec!["maker".into(), "--id".into(), machine.into(), "--brew-scale".into(), "0".into()];
+            args.extend(["--fail-rate".into(), fail_rate.to_string()]);
             services.push((format!("maker-{machine}"), format!("machines/{machine}"), args));
         }
         for (name, creds, mut args) in services {
@@ -265,31 +277,31 @@ impl Chain {
 
     /// A client of shop `shop`, on the shop's own server, as a customer's device or its staff
     /// on the shop's network reach it.
-    async fn shop_client(&self, shop: u32) -> async_nats::Client {
+    pub(crate) async fn shop_client(&self, shop: u32, role: &str) -> async_nats::Client {
         let info = self.info();
-        self.client(info.shops[shop as usize - 1].nats_urls.clone(), shop).await
+        self.client(info.shops[shop as usize - 1].nats_urls.clone(), shop, role).await
     }
 
     /// A client of the hub in shop `shop`'s account: the chain's view of that shop.
-    async fn hub_client(&self, shop: u32) -> async_nats::Client {
-        self.client(self.info().nats_urls, shop).await
+    pub(crate) async fn hub_client(&self, shop: u32) -> async_nats::Client {
+        self.client(self.info().nats_urls, shop, "admin").await
     }
 
-    async fn client(&self, urls: Vec<String>, shop: u32) -> async_nats::Client {
-        let creds = self.etc().join("keys/shops").join(shop.to_string()).join("admin.creds");
+    async fn client(&self, urls: Vec<String>, shop: u32, role: &str) -> async_nats::Client {
+        let creds = self.etc().join("keys/shops").join(shop.to_string()).join(format!("{role}.creds"));
         let config = brewq_runtime::NatsConfig {
             urls,
             credentials: brewq_runtime::Credentials::from_creds(brewq_launch::keys::read_creds_file(&creds).expect("creds"))
                 .expect("creds"),
-            role: "admin".into(),
-            name: format!("shops-lan-{shop}"),
+            role: role.into(),
+            name: format!("shops-lan-{shop}-{role}"),
             tls_ca: Some(self.etc().join("tls/ca.pem")),
         };
         brewq_runtime::connect(&config).await.expect("connects")
     }
 
     /// Waits until shop `shop`'s web shop counts both its machines online.
-    async fn wait_shop_ready(&self, shop: u32) {
+    pub(crate) async fn wait_shop_ready(&self, shop: u32) {
         let url = format!("{}/api/queue", self.web(shop));
         eventually(&format!("shop {shop}'s machines online"), Duration::from_secs(60), || async {
             let queue: Option<Value> = match self.http.get(&url).send().await {
@@ -301,7 +313,7 @@ impl Chain {
         .await;
     }
 
-    fn web(&self, shop: u32) -> String {
+    pub(crate) fn web(&self, shop: u32) -> String {
         format!("http://{}:{WEB_PORT}", self.lan.addresses[shop as usize])
     }
 
@@ -331,12 +343,12 @@ impl Chain {
     }
 
     /// Cuts shop `shop`'s link to the hub: each side drops what it would send the other.
-    fn cut(&self, shop: u32) {
+    pub(crate) fn cut(&self, shop: u32) {
         self.route("add", shop);
     }
 
     /// Gives shop `shop` its link back.
-    fn heal(&self, shop: u32) {
+    pub(crate) fn heal(&self, shop: u32) {
         self.route("del", shop);
     }
 
@@ -366,8 +378,24 @@ impl Drop for Chain {
     }
 }
 
+/// Each shop takes [`DURING_CUT`] orders over NATS and as many over HTTP, brews them, and its
+/// operator sees it; the ids go to `taken`, by shop.
+async fn serve_during_the_cut(chain: &Chain, shop_clients: &[async_nats::Client; 2], taken: &mut HashMap<u32, Vec<String>>) {
+    for n in 0..DURING_CUT {
+        for shop in [1, 2] {
+            let ids = taken.get_mut(&shop).expect("shop");
+            ids.push(order_over_nats(&shop_clients[shop as usize - 1], &format!("Cut{shop}n{n}")).await);
+            ids.push(chain.order_over_http(shop, &format!("web-cut-{shop}-{n}")).await);
+        }
+    }
+    for shop in [1, 2] {
+        wait_ready_in_shop(&shop_clients[shop as usize - 1], shop, &taken[&shop]).await;
+        chain.operator_sees_the_shop(shop).await;
+    }
+}
+
 /// How many links to the hub shop `shop`'s server has (`None` if its monitoring does not answer).
-async fn leaf_links(http: &reqwest::Client, info: &ClusterInfo, shop: u32) -> Option<u64> {
+pub(crate) async fn leaf_links(http: &reqwest::Client, info: &ClusterInfo, shop: u32) -> Option<u64> {
     let url = format!("{}/leafz", info.shops[shop as usize - 1].monitor_url);
     let leafz: Value = http.get(url).send().await.ok()?.json().await.ok()?;
     leafz["leafnodes"].as_u64()
@@ -405,14 +433,15 @@ async fn wait_ready_in_shop(client: &async_nats::Client, shop: u32, ids: &[Strin
 
 /// Waits until the hub's view of a shop (`hub`, in the shop's account) shows each of `ids` ready.
 async fn wait_hub_shows(hub: &async_nats::Client, ids: &[String], what: &str) {
-    eventually(what, Duration::from_secs(120), || async {
+    // Above the 2-minute cap of the backoff with which nats-server retries a failed source.
+    eventually(what, Duration::from_secs(180), || async {
         hub_orders(hub, ids).await.is_some_and(|shown| ids.iter().all(|id| shown.get(id) == Some(&OrderStatus::Ready)))
     })
     .await;
 }
 
 /// The ids of every order the hub's view of a shop holds.
-async fn hub_order_ids(hub: &async_nats::Client) -> BTreeSet<String> {
+pub(crate) async fn hub_order_ids(hub: &async_nats::Client) -> BTreeSet<String> {
     let stream = async_nats::jetstream::new(hub.clone()).get_stream(subjects::CHAIN_STREAM).await.expect("the chain's view");
     let filter = subjects::chain_subject("orders", ">");
     let subjects: Vec<(String, usize)> = stream.info_with_subjects(&filter).await.expect("subjects").try_collect().await.expect("subjects");
