@@ -2,7 +2,8 @@
 //! the keys that issue credentials, a creds file per role and per machine, route passwords
 //! (`keys/`), the web shop's operator login files, one nats-server
 //! config per node, TLS material (`tls/`) when asked, and a `cluster.json` that the `brewq`
-//! commands read.
+//! commands read. With shops, the nodes are a chain's hub, and each shop gets its own leaf
+//! node config and account (`keys/shops/<n>/`).
 
 use std::path::{Path, PathBuf};
 
@@ -39,28 +40,50 @@ pub struct SecurityInit {
 
 /// Writes the folder; returns what clients need (also written as `cluster.json`).
 pub fn init(request: &SecurityInit) -> anyhow::Result<ClusterInfo> {
-    anyhow::ensure!(request.nodes >= 1, "--nodes must be at least 1");
-    anyhow::ensure!(
-        request.shop_hosts.is_empty() || request.shop_hosts.len() == request.shops as usize,
-        "give one --shop-host per shop ({} shops, {} hosts)",
-        request.shops,
-        request.shop_hosts.len()
-    );
-    anyhow::ensure!(
-        request.hosts.is_empty() || request.hosts.len() == request.nodes,
-        "give one --host per node ({} nodes, {} hosts)",
-        request.nodes,
-        request.hosts.len()
-    );
+    check(request)?;
     std::fs::create_dir_all(&request.out).with_context(|| format!("creating {}", request.out.display()))?;
     let out = request.out.canonicalize().context("resolving --out")?;
     let keys = Keys::load_or_create(&out.join("keys"))?;
     keys.ensure_operator_files()?;
     let nodes = node_specs(request);
     let shops = shop_specs(request);
-    let mut all = nodes.clone();
-    all.extend(shops.iter().cloned());
+    let all: Vec<NodeSpec> = nodes.iter().chain(&shops).cloned().collect();
     let tls_files = if request.tls { Some(crate::tls::ensure(&out.join("tls"), &all)?) } else { None };
+    let accounts = accounts(&keys, request)?;
+    let trust = crate::trust::Trust::issue(&keys, &accounts.iter().collect::<Vec<_>>())?;
+    for index in 0..nodes.len() {
+        let config = node_config(&nodes, index, &keys, &trust, tls_files.as_ref().map(|files| &files[index]))?;
+        write_private(&out.join(format!("{}.conf", nodes[index].name)), &config)?;
+    }
+    let shop_tls = tls_files.as_ref().map(|files| &files[nodes.len()..]);
+    for (index, (shop, account)) in shops.iter().zip(&accounts[1..]).enumerate() {
+        let spec = leaf_spec(&nodes, shop, account, shop_tls.map(|files| files[index].clone()))?;
+        write_private(&out.join(format!("{}.conf", shop.name)), &crate::shops::leaf_config(&spec, &trust.only(&spec.account)))?;
+    }
+    let info = cluster_info(request, &out, &keys, &nodes, &shops);
+    info.save(&out)?;
+    Ok(info)
+}
+
+fn check(request: &SecurityInit) -> anyhow::Result<()> {
+    anyhow::ensure!(request.nodes >= 1, "--nodes must be at least 1");
+    anyhow::ensure!(
+        request.hosts.is_empty() || request.hosts.len() == request.nodes,
+        "give one --host per node ({} nodes, {} hosts)",
+        request.nodes,
+        request.hosts.len()
+    );
+    anyhow::ensure!(
+        request.shop_hosts.is_empty() || request.shop_hosts.len() == request.shops as usize,
+        "give one --shop-host per shop ({} shops, {} hosts)",
+        request.shops,
+        request.shop_hosts.len()
+    );
+    Ok(())
+}
+
+/// `COFFEE`, then each shop's account, each with its machines' credentials.
+fn accounts(keys: &Keys, request: &SecurityInit) -> anyhow::Result<Vec<crate::keys::AccountKeys>> {
     let mut accounts = vec![keys.coffee.clone()];
     for shop in 1..=request.shops {
         accounts.push(keys.shop(shop)?);
@@ -70,19 +93,13 @@ pub fn init(request: &SecurityInit) -> anyhow::Result<ClusterInfo> {
             account.ensure_machine(machine)?;
         }
     }
-    let trust = crate::trust::Trust::issue(&keys, &accounts.iter().collect::<Vec<_>>())?;
-    for index in 0..nodes.len() {
-        let config = node_config(&nodes, index, &keys, &trust, tls_files.as_ref().map(|files| &files[index]))?;
-        let path = out.join(format!("{}.conf", nodes[index].name));
-        write_private(&path, &config)?;
-    }
-    let shop_tls = tls_files.as_ref().map(|files| &files[nodes.len()..]);
-    for (index, (shop, account)) in shops.iter().zip(&accounts[1..]).enumerate() {
-        let spec = leaf_spec(&nodes, shop, account, shop_tls.map(|files| files[index].clone()))?;
-        write_private(&out.join(format!("{}.conf", shop.name)), &crate::shops::leaf_config(&spec, &trust.only(&spec.account)))?;
-    }
+    Ok(accounts)
+}
+
+/// What the `brewq` commands read: the hub's (or the cluster's) addresses, and each shop's.
+fn cluster_info(request: &SecurityInit, out: &Path, keys: &Keys, nodes: &[NodeSpec], shops: &[NodeSpec]) -> ClusterInfo {
     let scheme = if request.tls { "tls" } else { "nats" };
-    let info = ClusterInfo {
+    ClusterInfo {
         nats_urls: nodes.iter().map(|node| format!("{scheme}://{}:{}", node.host, node.ports.client)).collect(),
         http_url: None,
         office_url: None,
@@ -103,9 +120,7 @@ pub fn init(request: &SecurityInit) -> anyhow::Result<ClusterInfo> {
                 monitor_url: format!("http://{}:{}", shop.monitor_host(), shop.ports.monitor),
             })
             .collect(),
-    };
-    info.save(&out)?;
-    Ok(info)
+    }
 }
 
 /// Standard ports on distinct hosts; on a shared host, consecutive ones. With shops, a port

@@ -34,7 +34,7 @@ pub struct ShopNode {
 
 impl ShopNode {
     /// Writes shop `id`'s config under `<data_dir>/shops/<id>` and starts its server, linked to
-    /// the hub's leaf ports `hub_leaf_urls` (over TLS, checked with `hub_ca`, when given).
+    /// the hub's leaf ports (`hub.0`), over TLS when the hub's CA (`hub.1`) is given.
     pub fn start(
         bin: &Path,
         data_dir: &Path,
