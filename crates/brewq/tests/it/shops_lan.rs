@@ -76,6 +76,7 @@ async fn a_shop_whose_link_is_cut_keeps_serving_and_the_hub_catches_up_once_when
     println!("shops_lan: shop 1 saw its link drop {:?} after the cut", cut.elapsed());
     let (ok, text) = chain.brewq(&["stock", "restock", "arabica=100", "--shop", "1"]).await;
     assert!(ok && text.contains("sent to shop 1"), "the chain's operator restocks shop 1 during the cut: {text}");
+    chain.hub_sees_shop_one(false).await;
     serve_during_the_cut(&chain, &shop_clients, &mut taken).await;
     // Shop 2, and the hub's view of it, go on as if nothing happened; shop 1 has no restock yet.
     let shop_two = taken[&2].clone();
@@ -107,6 +108,7 @@ async fn a_shop_whose_link_is_cut_keeps_serving_and_the_hub_catches_up_once_when
         shop_one.len()
     );
     chain.hub_finds(&shop_one[shop_one.len() - 1]).await;
+    chain.hub_sees_shop_one(true).await;
 }
 
 impl Chain {
@@ -357,6 +359,27 @@ impl Chain {
         for (from, to) in [(hub, shop), (shop, hub)] {
             let target = format!("{}/32", self.lan.addresses[to]);
             ip(&["netns", "exec", &self.lan.namespaces[from], "ip", "route", action, "blackhole", &target]).expect("route");
+        }
+    }
+
+    /// `brewq stock --shop 1` on the hub: live while the link is `up`, as the hub last saw it
+    /// while it is cut; `brewq machines --shop 1` (as the hub last saw them); and a
+    /// machine command, carried out while the link is up, refused with nothing changed while
+    /// it is cut.
+    async fn hub_sees_shop_one(&self, up: bool) {
+        let (ok, stock) = self.brewq(&["stock", "--shop", "1"]).await;
+        assert!(ok && stock.contains("arabica") && stock.contains("as the hub last saw it") != up, "brewq stock --shop 1: {stock}");
+        // Stale while the link is cut (the hub has no heartbeat), online again once it is back.
+        let online = if up { "machine  2  online" } else { "machine  2  offline" };
+        eventually(&format!("brewq machines --shop 1 to show `{online}`"), Duration::from_secs(30), || async {
+            let (ok, machines) = self.brewq(&["machines", "--shop", "1"]).await;
+            ok && machines.contains("as the hub last saw it") && machines.contains(online)
+        })
+        .await;
+        let (ok, paused) = self.brewq(&["machines", "pause", "2", "--shop", "1"]).await;
+        match up {
+            true => assert!(ok && paused.contains("machine 2 of shop 1: paused"), "a machine command with the link up: {paused}"),
+            false => assert!(!ok && paused.contains("nothing was changed"), "a machine command during the cut: {paused}"),
         }
     }
 
