@@ -391,11 +391,11 @@ impl Chain {
 }
 
 impl Drop for Chain {
-    /// A failed run keeps its folder (configs and every log) and says where.
+    /// A failed run keeps its folder (configs and every log) and says where; so does every run
+    /// with `BREWQ_KEEP_TEST_DIRS=1`.
     fn drop(&mut self) {
-        if std::thread::panicking()
-            && let Some(temp) = self.temp.take()
-        {
+        let keep = std::thread::panicking() || std::env::var_os("BREWQ_KEEP_TEST_DIRS").is_some_and(|keep| keep == "1");
+        if keep && let Some(temp) = self.temp.take() {
             eprintln!("chain kept in {}", temp.keep().display());
         }
     }
