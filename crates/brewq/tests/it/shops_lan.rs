@@ -60,13 +60,7 @@ async fn a_shop_whose_link_is_cut_keeps_serving_and_the_hub_catches_up_once_when
     let info = chain.info();
     let shop_clients = [chain.shop_client(1, "admin").await, chain.shop_client(2, "admin").await];
     let hub_views = [chain.hub_client(1).await, chain.hub_client(2).await];
-    let mut taken: HashMap<u32, Vec<String>> = HashMap::new();
-    for shop in [1, 2] {
-        chain.wait_shop_ready(shop).await;
-        let ids = taken.entry(shop).or_default();
-        ids.push(order_until_accepted(&shop_clients[shop as usize - 1], &format!("Before{shop}")).await);
-        ids.push(chain.order_over_http(shop, &format!("web-before-{shop}")).await);
-    }
+    let mut taken = serve_before_the_cut(&chain, &shop_clients).await;
     let arabica_before = shop_stock(&shop_clients[0]).await.levels[&Ingredient::Arabica];
 
     // The cut: shop 1 no longer reaches the hub, nor the hub it.
@@ -79,13 +73,9 @@ async fn a_shop_whose_link_is_cut_keeps_serving_and_the_hub_catches_up_once_when
     chain.hub_sees_shop_one(false).await;
     serve_during_the_cut(&chain, &shop_clients, &mut taken).await;
     // Shop 2, and the hub's view of it, go on as if nothing happened; shop 1 has no restock yet.
-    let shop_two = taken[&2].clone();
-    wait_hub_shows(&hub_views[1], &shop_two, "the hub to show shop 2's orders during the cut").await;
+    wait_hub_shows(&hub_views[1], &taken[&2], "the hub to show shop 2's orders during the cut").await;
     assert_eq!(shop_stock(&shop_clients[0]).await.levels[&Ingredient::Arabica].added, arabica_before.added, "restocked through a cut link");
-    assert_eq!(leaf_links(&chain.http, &info, 1).await, Some(0), "shop 1's link came back during the cut");
-    assert_eq!(leaf_links(&chain.http, &info, 2).await, Some(1), "shop 2 lost its link");
-    let seen = hub_order_ids(&hub_views[0]).await;
-    assert!(taken[&1][2..].iter().all(|id| !seen.contains(id)), "the hub saw an order shop 1 took during the cut");
+    nothing_crossed_the_cut(&chain, &hub_views[0], &taken[&1][2..]).await;
 
     // The link back: the restock arrives once, and the hub shows every order of shop 1 once.
     let cut_for = cut.elapsed();
@@ -399,6 +389,28 @@ impl Drop for Chain {
             eprintln!("chain kept in {}", temp.keep().display());
         }
     }
+}
+
+/// Each shop, once ready, takes an order over NATS and one over HTTP; their ids, by shop.
+async fn serve_before_the_cut(chain: &Chain, shop_clients: &[async_nats::Client; 2]) -> HashMap<u32, Vec<String>> {
+    let mut taken: HashMap<u32, Vec<String>> = HashMap::new();
+    for shop in [1, 2] {
+        chain.wait_shop_ready(shop).await;
+        let ids = taken.entry(shop).or_default();
+        ids.push(order_until_accepted(&shop_clients[shop as usize - 1], &format!("Before{shop}")).await);
+        ids.push(chain.order_over_http(shop, &format!("web-before-{shop}")).await);
+    }
+    taken
+}
+
+/// The cut is still real at its end: shop 1 has no link, shop 2 has its own, and the hub
+/// (`hub_view`, in shop 1's account) has seen none of the orders shop 1 took during the cut.
+async fn nothing_crossed_the_cut(chain: &Chain, hub_view: &async_nats::Client, taken_during: &[String]) {
+    let info = chain.info();
+    assert_eq!(leaf_links(&chain.http, &info, 1).await, Some(0), "shop 1's link came back during the cut");
+    assert_eq!(leaf_links(&chain.http, &info, 2).await, Some(1), "shop 2 lost its link");
+    let seen = hub_order_ids(hub_view).await;
+    assert!(taken_during.iter().all(|id| !seen.contains(id)), "the hub saw an order shop 1 took during the cut");
 }
 
 /// Each shop takes [`DURING_CUT`] orders over NATS and as many over HTTP, brews them, and its
