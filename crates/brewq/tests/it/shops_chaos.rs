@@ -82,7 +82,7 @@ struct Fault {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_keeps_its_shops_serving_through_hub_and_link_faults_and_the_hub_catches_up() {
-    let Some(mut chain) = Chain::create() else { return };
+    let Some(mut chain) = Chain::create("shops_chaos") else { return };
     chain.security_init();
     chain.start_servers().await;
     chain.provision().await;

@@ -50,7 +50,7 @@ pub(crate) struct Chain {
 
 #[tokio::test]
 async fn a_shop_whose_link_is_cut_keeps_serving_and_the_hub_catches_up_once_when_it_returns() {
-    let Some(mut chain) = Chain::create() else { return };
+    let Some(mut chain) = Chain::create("shops_lan") else { return };
     chain.security_init();
     chain.start_servers().await;
     chain.provision().await;
@@ -102,14 +102,14 @@ async fn a_shop_whose_link_is_cut_keeps_serving_and_the_hub_catches_up_once_when
 }
 
 impl Chain {
-    /// The network (the hub and two shops) and a folder, or `None` (having said why) where
-    /// namespaces cannot be made.
-    pub(crate) fn create() -> Option<Chain> {
+    /// The network (the hub and two shops) and a folder, or `None` (having said why, for the
+    /// test `test`) where namespaces cannot be made.
+    pub(crate) fn create(test: &str) -> Option<Chain> {
         let lan = match Lan::create(3) {
             Ok(lan) => lan,
             Err(why) if std::env::var_os("BREWQ_REQUIRE_NETNS").is_none() => {
                 // Straight to stderr: the harness keeps `eprintln!` of a passing test to itself.
-                let _ = writeln!(std::io::stderr(), "SKIPPED shops_lan: cannot make network namespaces ({why})");
+                let _ = writeln!(std::io::stderr(), "SKIPPED {test}: cannot make network namespaces ({why})");
                 return None;
             }
             Err(why) => panic!("BREWQ_REQUIRE_NETNS is set and network namespaces cannot be made: {why}"),
