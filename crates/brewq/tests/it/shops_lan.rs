@@ -61,6 +61,7 @@ async fn a_shop_whose_link_is_cut_keeps_serving_and_the_hub_catches_up_once_when
     let shop_clients = [chain.shop_client(1, "admin").await, chain.shop_client(2, "admin").await];
     let hub_views = [chain.hub_client(1).await, chain.hub_client(2).await];
     let mut taken = serve_before_the_cut(&chain, &shop_clients).await;
+    chain.a_shops_credential_opens_no_other_shop().await;
     let arabica_before = shop_stock(&shop_clients[0]).await.levels[&Ingredient::Arabica];
 
     // The cut: shop 1 no longer reaches the hub, nor the hub it.
@@ -290,6 +291,22 @@ impl Chain {
             tls_ca: Some(self.etc().join("tls/ca.pem")),
         };
         brewq_runtime::connect(&config).await.expect("connects")
+    }
+
+    /// Shop 1's web credential is refused by shop 2's server, which trusts only its own account.
+    async fn a_shops_credential_opens_no_other_shop(&self) {
+        let creds = self.etc().join("keys/shops/1/web.creds");
+        let config = brewq_runtime::NatsConfig {
+            urls: self.info().shops[1].nats_urls.clone(),
+            credentials: brewq_runtime::Credentials::from_creds(brewq_launch::keys::read_creds_file(&creds).expect("creds"))
+                .expect("creds"),
+            role: "web".into(),
+            name: "stranger".into(),
+            tls_ca: Some(self.etc().join("tls/ca.pem")),
+        };
+        let options = brewq_runtime::connect::options(&config).expect("options").connection_timeout(Duration::from_secs(3));
+        let refused = options.connect(config.urls.as_slice()).await.expect_err("shop 1's web credential opened shop 2's server");
+        assert!(refused.to_string().to_lowercase().contains("authoriz"), "refused for another reason: {refused}");
     }
 
     /// Waits until shop `shop`'s web shop counts both its machines online.
