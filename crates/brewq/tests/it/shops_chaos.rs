@@ -1,16 +1,16 @@
 //! The chain's fault sequence: the hand-deployed chain of `shops_lan.rs` (a hub of three
 //! servers and two shops, each in network namespaces of its own), customers ordering at both
 //! shops at a steady pace over NATS and HTTP, and one fault after the other: shop 1's link to
-//! the hub cut, a hub server killed, the whole hub killed, and shop 1's own server killed
-//! (`kill -9`, each started again from its data once the other shops took a few orders without
-//! it; the cut lasts until shop 1 took a few orders without its link). Each fault waits for both shops to serve again
-//! and for the hub to show every order taken before it ended before the next. At the end every
-//! accepted order has ended in one state at its shop, `brewq check` passes for each shop, and the
-//! hub shows every order of each shop once, with the shop's final state. One row of figures is
-//! printed per fault (times measured, not asserted); the run fails on a lost or doubled order,
-//! a stock difference, a customer turned away by a shop whose own server was running, or a fault
-//! the chain does not recover from (shops serving within a minute, the hub caught up within
-//! three).
+//! the hub cut (until shop 1 has taken a few orders without it), a hub server killed, the whole
+//! hub killed, and shop 1's own server killed (`kill -9`, each started again from its data once
+//! the other shops have taken a few orders). Each fault waits for both shops to serve again and
+//! for the hub to show every order taken before it ended before the next. At the end every
+//! accepted order has ended in one state at its shop, `brewq check` passes for each shop, and
+//! the hub shows every order of each shop once, with the shop's final state. One row of figures
+//! is printed per fault (times measured, not asserted); the run fails on a lost or doubled
+//! order, a stock difference, a customer turned away by a shop whose own server was running, or
+//! a fault the chain does not recover from (shops serving within a minute, the hub caught up
+//! within three).
 //!
 //! Why not in `chaos.rs`: the chaos run measures how one shop on a 3-node cluster survives the
 //! loss of servers, processes and links. In a chain, a shop's orders never touch the hub, so
