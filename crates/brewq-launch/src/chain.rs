@@ -114,6 +114,24 @@ pub async fn provision_shop_commands(client: &async_nats::Client) -> anyhow::Res
     Ok(())
 }
 
+/// Provisions shop `shop` of a chain: on the hub (`hub`, a user of the shop's account
+/// connected to the hub), the commands down to the shop; in the shop's domain (`shop_client`,
+/// connected to the shop's server) `topology` (one replica: a shop is one server) and the
+/// shop's copy of the commands; then, once the shop has its buckets, the chain's view of the
+/// shop on the hub, with `hub_replicas` replicas. Safe to repeat.
+pub async fn provision_shop(
+    hub: &async_nats::Client,
+    shop_client: &async_nats::Client,
+    shop: u32,
+    hub_replicas: usize,
+    topology: &crate::Topology,
+) -> anyhow::Result<()> {
+    provision_hub_commands(hub, shop, hub_replicas).await?;
+    crate::provision::provision(shop_client, topology).await?;
+    provision_shop_commands(shop_client).await?;
+    provision(hub, shop, hub_replicas).await
+}
+
 /// `attempt`, tried again for up to a minute while the servers elect their leaders.
 async fn retried<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(mut attempt: impl FnMut() -> F) -> Result<T, E> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -62,8 +62,10 @@ pub fn node_config(nodes: &[NodeSpec], index: usize, keys: &Keys, trust: &Trust,
         store = node.store_dir.display(),
     );
     if node.ports.leaf != 0 {
-        // The shops' leaf nodes connect here, each as a user of its shop's account.
-        config.push_str(&format!("leafnodes {{\n  listen: \"{listen}:{}\"\n}}\n", node.ports.leaf));
+        // The shops' leaf nodes connect here, each as a user of its shop's account; over
+        // TLS when clients use it.
+        let tls = tls.map(|tls| format!("  tls {{\n{}\n  }}\n", indented(&tls_block(tls, false)))).unwrap_or_default();
+        config.push_str(&format!("leafnodes {{\n  listen: \"{listen}:{}\"\n{tls}}}\n", node.ports.leaf));
     }
     if let Some(tls) = tls {
         config.push_str(&format!("tls {{\n{}\n}}\n", tls_block(tls, false)));
@@ -83,11 +85,11 @@ impl NodeSpec {
 }
 
 /// Binds to the node's own address when it is one, else to every interface.
-fn listen_host(host: &str) -> &str {
+pub(crate) fn listen_host(host: &str) -> &str {
     if host.parse::<IpAddr>().is_ok() { host } else { "0.0.0.0" }
 }
 
-fn tls_block(tls: &TlsFiles, verify: bool) -> String {
+pub(crate) fn tls_block(tls: &TlsFiles, verify: bool) -> String {
     format!(
         "  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: {verify}\n  timeout: 5",
         tls.cert.display(),
@@ -105,9 +107,7 @@ fn cluster_block(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&Tls
         let password = keys.route_password(&peer.name)?;
         routes.push(format!("    \"nats-route://route:{password}@{}:{}\"", peer.host, peer.ports.route));
     }
-    let tls = tls
-        .map(|tls| format!("  tls {{\n{}\n  }}\n", tls_block(tls, true).replace("\n  ", "\n    ").replacen("  ", "    ", 1)))
-        .unwrap_or_default();
+    let tls = tls.map(|tls| format!("  tls {{\n{}\n  }}\n", indented(&tls_block(tls, true)))).unwrap_or_default();
     Ok(format!(
         "cluster {{\n  name: \"brewq\"\n  listen: \"{listen}:{route}\"\n  ping_interval: \"1s\"\n  ping_max: 1\n  \
          authorization {{ user: \"route\", password: \"{hash}\", timeout: 2 }}\n{tls}  routes: [\n{routes}\n  ]\n}}\n",
@@ -115,6 +115,11 @@ fn cluster_block(nodes: &[NodeSpec], index: usize, keys: &Keys, tls: Option<&Tls
         route = node.ports.route,
         routes = routes.join("\n"),
     ))
+}
+
+/// A block's lines indented one level more.
+fn indented(block: &str) -> String {
+    block.replace("\n  ", "\n    ").replacen("  ", "    ", 1)
 }
 
 /// The operator to trust, the system account, and the resolver: the full one, which stores

@@ -34,22 +34,32 @@ pub struct ShopNode {
 
 impl ShopNode {
     /// Writes shop `id`'s config under `<data_dir>/shops/<id>` and starts its server, linked to
-    /// the hub's leaf ports `hub_leaf_urls`.
+    /// the hub's leaf ports (`hub.0`), over TLS when the hub's CA (`hub.1`) is given.
     pub fn start(
         bin: &Path,
         data_dir: &Path,
         keys: &Keys,
         id: u32,
         ports: NodePorts,
-        hub_leaf_urls: &[String],
+        hub: (&[String], Option<&Path>),
     ) -> anyhow::Result<ShopNode> {
         let shop_keys = keys.shop(id)?;
         let dir = data_dir.join("shops").join(id.to_string());
         std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("creating {}", dir.display()))?;
-        let link = shop_keys.account_user_creds_file("leaf")?;
         let trust = crate::trust::Trust::issue(keys, &[&shop_keys])?;
-        let config = leaf_config(id, &ports, &dir, &link, &shop_keys.account.public_key(), hub_leaf_urls, &trust);
-        std::fs::write(dir.join("shop.conf"), config).context("writing a shop's nats-server config")?;
+        let spec = LeafSpec {
+            id,
+            host: "127.0.0.1".into(),
+            monitor_on_host: false,
+            ports,
+            store_dir: dir.join("jetstream"),
+            link: shop_keys.account_user_creds_file("leaf")?,
+            account: shop_keys.account.public_key(),
+            hub_leaf_urls: hub.0.to_vec(),
+            hub_ca: hub.1.map(Path::to_owned),
+            tls: None,
+        };
+        std::fs::write(dir.join("shop.conf"), leaf_config(&spec, &trust)).context("writing a shop's nats-server config")?;
         let mut node =
             ShopNode { id, keys: shop_keys, bin: bin.to_owned(), dir, ports, process: None, web_listen: None, office_listen: None };
         node.restart()?;
@@ -117,31 +127,55 @@ impl ShopNode {
     }
 }
 
-/// The config of shop `id`'s leaf node: its own JetStream domain, every write on disk before it
+/// What a shop's leaf node config says.
+#[derive(Debug, Clone)]
+pub struct LeafSpec {
+    pub id: u32,
+    /// Where its clients reach it: an address (it listens there only) or a host name (every
+    /// interface).
+    pub host: String,
+    /// Whether monitoring listens on `host` too; on 127.0.0.1 only when false.
+    pub monitor_on_host: bool,
+    /// Client and monitoring ports (no route: a shop is a cluster of one).
+    pub ports: NodePorts,
+    /// Its JetStream store; the accounts' JWTs are kept beside it, in `jwt/`.
+    pub store_dir: PathBuf,
+    /// The creds file of its link to the hub: a user of the shop's account.
+    pub link: PathBuf,
+    /// The shop's account's public key.
+    pub account: String,
+    /// The hub servers' leaf ports (`nats-leaf://host:port`).
+    pub hub_leaf_urls: Vec<String>,
+    /// The CA that signed the hub's certificates: the link runs over TLS when given.
+    pub hub_ca: Option<PathBuf>,
+    /// Its own certificate, when its clients must use TLS.
+    pub tls: Option<crate::config::TlsFiles>,
+}
+
+/// The config of a shop's leaf node: its own JetStream domain, every write on disk before it
 /// is acknowledged, a link to every hub server as the shop account's `leaf` user, and the same
 /// trust as the hub (the operator) for its own clients.
-fn leaf_config(
-    id: u32,
-    ports: &NodePorts,
-    dir: &Path,
-    link: &Path,
-    account: &str,
-    hub_leaf_urls: &[String],
-    trust: &crate::trust::Trust,
-) -> String {
-    let urls: Vec<String> = hub_leaf_urls.iter().map(|url| format!("\"{url}\"")).collect();
+pub fn leaf_config(spec: &LeafSpec, trust: &crate::trust::Trust) -> String {
+    let urls: Vec<String> = spec.hub_leaf_urls.iter().map(|url| format!("\"{url}\"")).collect();
+    let listen = crate::config::listen_host(&spec.host);
+    let monitor_listen = if spec.monitor_on_host { listen } else { "127.0.0.1" };
+    let link_tls = spec.hub_ca.as_ref().map(|ca| format!(", tls: {{ ca_file: \"{}\" }}", ca.display())).unwrap_or_default();
+    let client_tls = spec.tls.as_ref().map(|tls| format!("tls {{\n{}\n}}\n", crate::config::tls_block(tls, false))).unwrap_or_default();
     format!(
-        "server_name: \"shop-{id}\"\nlisten: \"127.0.0.1:{client}\"\nhttp: \"127.0.0.1:{monitor}\"\n\
+        "server_name: \"shop-{id}\"\nlisten: \"{listen}:{client}\"\nhttp: \"{monitor_listen}:{monitor}\"\n\
          ping_interval: \"2s\"\nping_max: 2\n\
          jetstream {{\n  store_dir: \"{store}\"\n  sync_interval: always\n  domain: \"{domain}\"\n}}\n\
-         leafnodes {{\n  reconnect: \"1s\"\n  remotes: [\n    {{ urls: [{urls}], credentials: \"{link}\", account: \"{account}\" }}\n  ]\n}}\n{trust}",
-        client = ports.client,
-        monitor = ports.monitor,
-        store = dir.join("jetstream").display(),
-        domain = domain(id),
+         leafnodes {{\n  reconnect: \"1s\"\n  remotes: [\n    {{ urls: [{urls}], credentials: \"{link}\", account: \"{account}\"{link_tls} }}\n  ]\n}}\n\
+         {client_tls}{trust}",
+        id = spec.id,
+        client = spec.ports.client,
+        monitor = spec.ports.monitor,
+        store = spec.store_dir.display(),
+        domain = domain(spec.id),
         urls = urls.join(", "),
-        link = link.display(),
-        trust = crate::config::trust_block(trust, &dir.join("jetstream")),
+        link = spec.link.display(),
+        account = spec.account,
+        trust = crate::config::trust_block(trust, &spec.store_dir),
     )
 }
 
@@ -167,20 +201,19 @@ impl crate::System {
         for shop in 1..=self.config.shops {
             let ports = crate::cluster::NodePorts::free()?;
             let link = self.config.shop_links.get(&shop).unwrap_or(&hub);
-            let mut node = ShopNode::start(&self.config.nats_server_bin, &self.config.data_dir, &self.keys, shop, ports, link)?;
+            let hub_ca = self.cluster.tls_ca.as_deref();
+            let mut node = ShopNode::start(&self.config.nats_server_bin, &self.config.data_dir, &self.keys, shop, ports, (link, hub_ca))?;
             node.wait_ready(Duration::from_secs(60)).await?;
-            // On the hub, in the shop's account: the commands down to the shop first (the
-            // shop's copy sources them), then, once the shop has its buckets, the chain's view.
-            let replicas = self.config.topology.replicas;
-            let on_hub = brewq_runtime::NatsConfig { urls: self.cluster.urls(), ..shop_config(&node, Role::Provisioner)? };
+            let on_hub = brewq_runtime::NatsConfig {
+                urls: self.cluster.urls(),
+                tls_ca: self.cluster.tls_ca.clone(),
+                ..shop_config(&node, Role::Provisioner)?
+            };
             let hub_provisioner = brewq_runtime::connect(&on_hub).await?;
-            crate::chain::provision_hub_commands(&hub_provisioner, shop, replicas).await?;
             let provisioner = brewq_runtime::connect(&shop_config(&node, Role::Provisioner)?).await?;
             let topology = crate::Topology { replicas: 1, ..self.config.topology.clone() };
-            crate::provision::provision(&provisioner, &topology).await?;
-            crate::chain::provision_shop_commands(&provisioner).await?;
+            crate::chain::provision_shop(&hub_provisioner, &provisioner, shop, self.config.topology.replicas, &topology).await?;
             provisioner.drain().await.context("closing the provisioner connection")?;
-            crate::chain::provision(&hub_provisioner, shop, replicas).await?;
             hub_provisioner.drain().await.context("closing the provisioner connection")?;
             node.web_listen = listen(&self.config.web_listen, shop)?;
             // The system's address for the operator's pages is the chain's dashboard, on the hub.

@@ -50,6 +50,13 @@ impl Trust {
         }
         Ok(Trust { operator_jwt, system_account, accounts: jwts })
     }
+
+    /// The same trust with only the system account and `account` preloaded: a shop's server
+    /// knows no other shop.
+    pub fn only(&self, account: &str) -> Trust {
+        let accounts = self.accounts.iter().filter(|(key, _)| *key == self.system_account || key == account).cloned().collect();
+        Trust { accounts, ..self.clone() }
+    }
 }
 
 /// Issues an account's JWT, later than the last one issued (a server keeps the newer of two, by

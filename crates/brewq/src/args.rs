@@ -220,9 +220,14 @@ pub struct OfficeArgs {
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct ProvisionArgs {
-    /// Copies of each stream and bucket.
+    /// Copies of each stream and bucket (with `--shop`, of the shop's streams on the hub).
     #[arg(long, default_value_t = 3)]
     pub replicas: usize,
+    /// A shop of a chain (`security init --shops`), with its own provisioner credential: its
+    /// streams and buckets on its own server (one copy; `--nats-url`, default: the shop's in
+    /// `cluster.json`), then its side on the hub (the commands down to it, the chain's view of it).
+    #[arg(long)]
+    pub shop: Option<u32>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -330,6 +335,14 @@ pub enum SecurityCommand {
         /// later with `brewq machines enroll`.
         #[arg(long, default_value_t = 1)]
         machines: u32,
+        /// Shops of a chain: the nodes become its hub (a leaf node port, 7422, and the
+        /// JetStream domain `hub`), and each shop gets a leaf node config (`shop-<n>.conf`) and
+        /// its own account's credentials (`keys/shops/<n>/`, with `--machines` machines).
+        #[arg(long, default_value_t = 0)]
+        shops: u32,
+        /// Host name or address of each shop's server, in order (default: all on 127.0.0.1).
+        #[arg(long = "shop-host")]
+        shop_hosts: Vec<String>,
     },
     /// Print the permission matrix (role, pub/sub, subject) as Markdown.
     Matrix,

@@ -7,7 +7,7 @@ use brewq_runtime::NatsConfig;
 use brewq_runtime::connect::home_first;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{ControllerArgs, MakerArgs, OfficeArgs, ProvisionArgs, ServiceArgs, WebArgs};
+use crate::args::{ConnectArgs, ControllerArgs, MakerArgs, OfficeArgs, ProvisionArgs, ServiceArgs, WebArgs};
 use crate::connect::{connect_once, machine_config, nats_config};
 use crate::metrics_server::MetricsServer;
 
@@ -139,9 +139,33 @@ async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
 
 /// `brewq provision`.
 pub async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
+    if let Some(shop) = args.shop {
+        return provision_shop(args, shop).await;
+    }
     let client = connect_once(&args.connect, Role::Provisioner, "provisioner").await?;
     brewq_launch::provision::provision(&client, &brewq_launch::Topology::new(args.replicas)).await?;
     client.drain().await?;
     println!("provisioned");
+    Ok(())
+}
+
+/// `brewq provision --shop N`: the shop's domain on its own server, then its side on the hub,
+/// both as the shop's provisioner.
+async fn provision_shop(args: ProvisionArgs, shop: u32) -> anyhow::Result<()> {
+    let info = brewq_launch::ClusterInfo::load(&args.connect.data_dir)?;
+    let node = info.shops.iter().find(|node| node.id == shop).with_context(|| format!("no shop {shop} in cluster.json"))?;
+    let creds = args.connect.data_dir.join("keys/shops").join(shop.to_string()).join("provisioner.creds");
+    let creds = Some(args.connect.creds.clone().unwrap_or(creds));
+    let shop_urls = if args.connect.nats_url.is_empty() { node.nats_urls.clone() } else { args.connect.nats_url.clone() };
+    let tls_ca = args.connect.tls_ca.clone().or(info.tls_ca.clone());
+    let on_shop = ConnectArgs { nats_url: shop_urls, creds: creds.clone(), tls_ca: tls_ca.clone(), ..args.connect.clone() };
+    let on_hub = ConnectArgs { nats_url: info.nats_urls.clone(), creds, tls_ca, ..args.connect.clone() };
+    let shop_client = connect_once(&on_shop, Role::Provisioner, "provisioner").await?;
+    let hub = connect_once(&on_hub, Role::Provisioner, "provisioner").await?;
+    let topology = brewq_launch::Topology::new(1);
+    brewq_launch::chain::provision_shop(&hub, &shop_client, shop, args.replicas, &topology).await?;
+    shop_client.drain().await?;
+    hub.drain().await?;
+    println!("provisioned shop {shop}: its streams and buckets, and its side on the hub");
     Ok(())
 }

@@ -61,7 +61,7 @@ async fn push_account(
     let mut asked = servers;
     if let Some(shop) = shop {
         let node = info.shops.iter().find(|node| node.id == shop).with_context(|| format!("no shop {shop} in cluster.json"))?;
-        stored.extend(brewq_launch::trust::push(&node.nats_urls, None, keys, account_jwt, 1, timeout).await?);
+        stored.extend(brewq_launch::trust::push(&node.nats_urls, tls_ca.as_deref(), keys, account_jwt, 1, timeout).await?);
         asked += 1;
     }
     Ok((stored, asked))

@@ -7,11 +7,15 @@ use crate::args::SecurityCommand;
 /// Runs a security subcommand.
 pub async fn run(command: SecurityCommand) -> anyhow::Result<()> {
     match command {
-        SecurityCommand::Init { nodes, out, hosts, tls, store_dir, monitor_on_host, machines } => {
-            let info = init(&SecurityInit { nodes, out: out.clone(), hosts, tls, store_dir, monitor_on_host, machines })?;
+        SecurityCommand::Init { nodes, out, hosts, tls, store_dir, monitor_on_host, machines, shops, shop_hosts } => {
+            let request = SecurityInit { nodes, out: out.clone(), hosts, tls, store_dir, monitor_on_host, machines, shops, shop_hosts };
+            let info = init(&request)?;
             println!("wrote {} node config(s), credentials and cluster.json to {}", nodes, out.display());
             println!("client URLs: {}", info.nats_urls.join(","));
             println!("start each node with: nats-server -c {}/n<N>.conf", out.display());
+            for shop in &info.shops {
+                println!("shop {}: nats-server -c {}/shop-{}.conf, at {}", shop.id, out.display(), shop.id, shop.nats_urls.join(","));
+            }
             println!(
                 "then, e.g.: brewq <command> --data-dir {} ...  (or --nats-url and --creds {}/keys/<role>.creds)",
                 out.display(),

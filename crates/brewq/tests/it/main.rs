@@ -18,6 +18,8 @@ mod reconcile;
 mod restart;
 mod security;
 mod shops;
+mod shops_chaos;
+mod shops_lan;
 mod stock;
 mod up;
 mod web;

@@ -43,13 +43,13 @@ async fn order_over_http(shop: &ShopInfo, name: &str) -> String {
 }
 
 /// The shop's records, read in the shop's own domain.
-async fn shop_records(client: &async_nats::Client) -> HashMap<String, OrderRecord> {
+pub(crate) async fn shop_records(client: &async_nats::Client) -> HashMap<String, OrderRecord> {
     let store = async_nats::jetstream::new(client.clone()).get_key_value(subjects::ORDERS_BUCKET).await.expect("bucket");
     records_where(&store, |_| true).await.into_iter().map(|record| (record.id.clone(), record)).collect()
 }
 
 /// The orders the hub shows for a shop, from its chain stream (`None` while the hub cannot say).
-async fn hub_orders(hub: &async_nats::Client, ids: &[String]) -> Option<HashMap<String, OrderStatus>> {
+pub(crate) async fn hub_orders(hub: &async_nats::Client, ids: &[String]) -> Option<HashMap<String, OrderStatus>> {
     let mut jetstream = async_nats::jetstream::new(hub.clone());
     jetstream.set_timeout(Duration::from_secs(1));
     let stream = jetstream.get_stream(subjects::CHAIN_STREAM).await.ok()?;
@@ -224,7 +224,7 @@ impl Link {
     }
 }
 
-async fn shop_stock(client: &async_nats::Client) -> StockSnapshot {
+pub(crate) async fn shop_stock(client: &async_nats::Client) -> StockSnapshot {
     match brewq_runtime::request::request_json(
         client,
         &subjects::stock_subject(&StockCommand::Get),
