@@ -116,7 +116,12 @@ function render(d) {
       button(t("admin.give_up", { id: f.order_id }), () => post(`/api/admin/failed/${f.order_id}/give-up`)));
     return item;
   }));
-  if (!d.failed.length) $("failed").textContent = t("admin.none");
+  if (!d.failed.length) {
+    // A list holds list items only, even to say it is empty.
+    const none = document.createElement("li");
+    none.textContent = t("admin.none");
+    $("failed").replaceChildren(none);
+  }
   $("audit").replaceChildren(...d.audit.map((a) => {
     const item = document.createElement("li");
     item.textContent = `${formatTime(a.at)} ${a.who} ${a.action} ${a.target}: ${a.outcome}`;
