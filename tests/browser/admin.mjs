@@ -44,7 +44,9 @@ async function operator(browser, tag) {
   for (const chart of ["orders", "waits", "stock", "share"]) {
     check(await page.$(`#chart-${chart} svg[role="img"] title`), `no ${chart} chart`);
   }
-  check(await page.$("#chart-waits polyline"), "no waiting-time line");
+  check(await page.$("#chart-waits circle"), "no waiting time drawn");
+  const levels = await page.$$eval("#chart-stock svg", (charts) => charts.map((chart) => chart.querySelectorAll("circle").length));
+  check(levels.length === 6 && levels.every((points) => points > 0), `not every ingredient's level drawn: ${levels}`);
 
   await page.click(`text=${text.pause}`);
   await page.waitForFunction((paused) => document.querySelector("#machine-1 .state")?.textContent === paused, text.paused, { timeout: 20000 });

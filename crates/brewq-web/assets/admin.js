@@ -142,48 +142,66 @@ function svgElement(name, attributes, text) {
   return element;
 }
 
-// A chart of `series` ({label, values: [number|null]}) over `count` points, with a legend and
-// a text summary for screen readers.
-function chart(series, count, summary, bars) {
+// A chart of `series` ({label, values: [number|null]}) at the times `times`, with its axes,
+// a legend and a text summary for screen readers. Bars for counts, else lines with a dot on
+// each point (one point alone still shows).
+function chart(series, times, summary, bars) {
+  const count = times.length;
   const top = Math.max(1, ...series.flatMap((s) => s.values.filter((v) => v !== null)));
-  const x = (i) => PAD + (i * (WIDTH - PAD - 4)) / Math.max(1, count - 1);
+  const x = (i) => PAD + 8 + (i * (WIDTH - PAD - 16)) / Math.max(1, count - 1);
   const y = (v) => HEIGHT - PAD + 4 - (v / top) * (HEIGHT - PAD - 8);
-  const svg = svgElement("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT + 16 * series.length}`, role: "img", "aria-label": summary });
+  const svg = svgElement("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT + 18 * series.length}`, role: "img", "aria-label": summary });
   svg.append(svgElement("title", {}, summary));
   svg.append(svgElement("line", { x1: PAD, y1: y(0), x2: WIDTH - 4, y2: y(0), stroke: "#6b5b4f" }));
-  svg.append(svgElement("text", { x: 2, y: y(top) + 4, "font-size": 10, fill: "#2b1d14" }, formatNumber(top, 1)));
-  svg.append(svgElement("text", { x: 2, y: y(0), "font-size": 10, fill: "#2b1d14" }, "0"));
+  const label = (attributes, text) => svg.append(svgElement("text", { "font-size": 13, fill: "#2b1d14", ...attributes }, text));
+  label({ x: 0, y: y(top) + 4 }, formatNumber(top, 1));
+  label({ x: 0, y: y(0) }, "0");
+  if (count) {
+    label({ x: PAD, y: HEIGHT }, formatClock(times[0]));
+    label({ x: WIDTH - 4, y: HEIGHT, "text-anchor": "end" }, formatClock(times[count - 1]));
+  }
   series.forEach((s, index) => {
     const colour = COLOURS[index % COLOURS.length];
+    const points = s.values.map((v, i) => [v, i]).filter(([v]) => v !== null);
     if (bars) {
-      s.values.forEach((v, i) => { if (v) svg.append(svgElement("rect", { x: x(i) - 2, y: y(v), width: 4, height: y(0) - y(v), fill: colour })); });
+      points.forEach(([v, i]) => svg.append(svgElement("rect", { x: x(i) - 2, y: y(v), width: 4, height: y(0) - y(v), fill: colour })));
     } else {
-      const points = s.values.map((v, i) => (v === null ? null : `${x(i)},${y(v)}`)).filter(Boolean);
-      if (points.length) svg.append(svgElement("polyline", { points: points.join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
+      svg.append(svgElement("polyline", { points: points.map(([v, i]) => `${x(i)},${y(v)}`).join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
+      points.forEach(([v, i]) => svg.append(svgElement("circle", { cx: x(i), cy: y(v), r: 3, fill: colour })));
     }
-    const legend = HEIGHT + 12 + 16 * index;
-    svg.append(svgElement("rect", { x: PAD, y: legend - 9, width: 10, height: 10, fill: colour }));
-    svg.append(svgElement("text", { x: PAD + 14, y: legend, "font-size": 11, fill: "#2b1d14" }, s.label));
+    const legend = HEIGHT + 16 + 18 * index;
+    svg.append(svgElement("rect", { x: PAD, y: legend - 10, width: 11, height: 11, fill: colour }));
+    label({ x: PAD + 16, y: legend }, s.label);
   });
   return svg;
 }
 
+function formatClock(iso) {
+  return new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit" }).format(new Date(iso));
+}
+
 function renderCharts(d) {
   const minutes = (d.activity && d.activity.minutes) || [];
+  const times = minutes.map((m) => m.at);
   const orders = minutes.map((m) => m.accepted);
-  $("chart-orders").replaceChildren(chart([{ label: t("chart.orders_legend"), values: orders }], minutes.length,
+  $("chart-orders").replaceChildren(chart([{ label: t("chart.orders_legend"), values: orders }], times,
     t("chart.orders_summary", { total: formatNumber(orders.reduce((a, b) => a + b, 0)) }), true));
   const p50 = minutes.map((m) => m.wait_p50_seconds ?? null);
   const p90 = minutes.map((m) => m.wait_p90_seconds ?? null);
   const lastWait = [...p90].reverse().find((v) => v !== null);
-  $("chart-waits").replaceChildren(chart([{ label: t("chart.p50"), values: p50 }, { label: t("chart.p90"), values: p90 }], minutes.length,
+  $("chart-waits").replaceChildren(chart([{ label: t("chart.p50"), values: p50 }, { label: t("chart.p90"), values: p90 }], times,
     lastWait === undefined ? t("chart.no_waits") : t("chart.waits_summary", { p90: waitText(lastWait) })));
+  // One small chart per ingredient, each on its own scale: grams, millilitres and lumps
+  // do not share an axis.
   const samples = d.stock_history || [];
-  const items = Object.keys(d.units);
-  const percent = (sample, item) => (sample.levels[item] === undefined ? null : sample.levels[item]);
-  $("chart-stock").replaceChildren(chart(items.map((item) => ({
-    label: `${t(`ingredient.${item}`)} (${t(`unit.${d.units[item]}.name`)})`, values: samples.map((s) => percent(s, item)),
-  })), samples.length, t("chart.stock_summary", { samples: formatNumber(samples.length) })));
+  const sampled = samples.map((sample) => sample.at);
+  $("chart-stock").replaceChildren(...Object.keys(d.units).map((item) => {
+    const name = `${t(`ingredient.${item}`)} (${t(`unit.${d.units[item]}.name`)})`;
+    const values = samples.map((sample) => sample.levels[item] ?? null);
+    const last = [...values].reverse().find((v) => v !== null);
+    const summary = last === undefined ? t("chart.stock_none", { item: name }) : t("chart.stock_summary", { item: name, amount: amount(last, d.units[item]) });
+    return chart([{ label: name, values }], sampled, summary);
+  }));
   renderShare(d);
 }
 
@@ -196,9 +214,9 @@ function renderShare(d) {
   svg.append(svgElement("title", {}, t("chart.share_summary", { total: formatNumber(total) })));
   brews.forEach(([machine, n], i) => {
     const share = total ? n / total : 0;
-    svg.append(svgElement("text", { x: 0, y: i * 22 + 15, "font-size": 12, fill: "#2b1d14" }, t("chart.machine", { machine })));
+    svg.append(svgElement("text", { x: 0, y: i * 22 + 15, "font-size": 13, fill: "#2b1d14" }, t("chart.machine", { machine })));
     svg.append(svgElement("rect", { x: 90, y: i * 22 + 4, width: Math.max(1, share * 200), height: 14, fill: COLOURS[i % COLOURS.length] }));
-    svg.append(svgElement("text", { x: 296, y: i * 22 + 15, "font-size": 12, fill: "#2b1d14" },
+    svg.append(svgElement("text", { x: 296, y: i * 22 + 15, "font-size": 13, fill: "#2b1d14" },
       new Intl.NumberFormat(LOCALE, { style: "percent" }).format(share)));
   });
   $("chart-share").replaceChildren(svg);
