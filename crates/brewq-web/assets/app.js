@@ -146,6 +146,8 @@ function render(order) {
   $("progress-label").hidden = !brewing;
   if (brewing) $("progress").value = order.progress || 0;
   $("cancel").hidden = order.status !== "queued";
+  // Once the order has ended, there is nothing left to be told about.
+  $("notify").hidden = ["ready", "failed", "cancelled"].includes(order.status);
   $("history").replaceChildren(...order.history.map((entry) => {
     const item = document.createElement("li");
     const machine = entry.machine ? t("history.machine", { machine: entry.machine }) : "";
