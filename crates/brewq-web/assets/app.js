@@ -170,6 +170,9 @@ function unlockSound() {
 
 // Two short tones, made on the spot: no sound file.
 function chime() {
+  // Without a click on this page, the browser may still allow it (the customer came from the
+  // confirmation's link); if not, the context stays silent and nothing else changes.
+  unlockSound();
   if (!audio) return;
   [880, 1320].forEach((frequency, index) => {
     const start = audio.currentTime + index * 0.25;
