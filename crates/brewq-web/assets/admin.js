@@ -15,11 +15,22 @@ async function post(url, body) {
   return reply;
 }
 
+// A cell of `row`, labelled with its column's heading for the phone's card layout.
 function cell(row, text) {
   const td = document.createElement("td");
+  const heading = (row.dataset.headings || "").split("|")[row.children.length];
+  if (heading) td.dataset.label = heading;
   td.textContent = text;
   row.appendChild(td);
   return td;
+}
+
+// A row for the table whose body is `body`, knowing its columns' headings.
+function labelledRow(body) {
+  const row = document.createElement("tr");
+  const headings = [...$(body).closest("table").querySelectorAll("thead th")].map((th) => th.textContent);
+  row.dataset.headings = headings.join("|");
+  return row;
 }
 
 function button(label, onClick) {
@@ -60,7 +71,7 @@ function amount(value, unit) {
 function renderMachines(d) {
   const brewing = new Map(((d.board && d.board.brewing) || []).map((item) => [item.machine, item]));
   $("machines").replaceChildren(...d.machines.map((m) => {
-    const row = document.createElement("tr");
+    const row = labelledRow("machines");
     row.id = `machine-${m.id}`;
     cell(row, m.id);
     cell(row, t(m.online ? "admin.online" : "admin.offline"));
@@ -79,7 +90,7 @@ function renderStock(d) {
   const stock = d.stock ? Object.entries(d.stock.levels) : [];
   $("stock").replaceChildren(...stock.map(([item, level]) => {
     const unit = d.units[item];
-    const row = document.createElement("tr");
+    const row = labelledRow("stock");
     cell(row, t(`ingredient.${item}`));
     const onHand = cell(row, amount(level.on_hand, unit));
     if (level.on_hand < level.low_at) {
