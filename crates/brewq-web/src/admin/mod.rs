@@ -66,11 +66,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let Some(operator) = &config.operator else { anyhow::bail!("the operator's side needs the operator's account") };
-    let sampler = history::sample(operator.client.clone(), operator.stock_history.clone(), history::SAMPLE_EVERY, shutdown.clone());
+    // The sampler stops with the pages, even when serving fails before any shutdown.
+    let stop_sampling = shutdown.child_token();
+    let sampler = history::sample(operator.client.clone(), operator.stock_history.clone(), history::SAMPLE_EVERY, stop_sampling.clone());
     let sampler = tokio::spawn(sampler);
-    let served = crate::serve(config, client, listener, shutdown.clone(), app, "operator pages").await;
-    // The sampler ends with the same shutdown; if serving failed, it is told to.
-    shutdown.cancel();
+    let served = crate::serve(config, client, listener, shutdown, app, "operator pages").await;
+    stop_sampling.cancel();
     let _ = sampler.await;
     served
 }

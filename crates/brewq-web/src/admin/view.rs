@@ -1,5 +1,6 @@
 //! What the operator sees: the login page, the dashboard, and its data (once, or live by SSE).
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +10,6 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use std::collections::BTreeMap;
-
 use brewq_protocol::{
     Activity, ActivityLookup, AuditEntry, BoardView, DeadLetter, Ingredient, MachineView, QueueView, StockCommand, StockReply,
     StockSnapshot, subjects,
