@@ -92,6 +92,7 @@ async function switchLanguage(browser) {
   await page.goto(base);
   check((await page.getAttribute("html", "lang")) === "fr", "the chosen language is not remembered");
   check((await page.textContent("#submit")) === "Commander mon café", "the form is not in French");
+  check((await page.getAttribute('.lang a[hreflang="fr"]', "aria-current")) === "true", "the switch does not say French is on");
   await page.context().close();
 }
 

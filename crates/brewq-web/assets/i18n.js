@@ -27,3 +27,8 @@ function waitText(seconds) {
   if (seconds < 60) return t("wait.seconds", { n: formatNumber(Math.max(1, Math.round(seconds))) });
   return t("wait.minutes", { n: formatNumber(Math.round(seconds / 60)) });
 }
+
+// The language switch says which language the page is in.
+for (const link of document.querySelectorAll(".lang a")) {
+  if (link.hreflang === LANG) link.setAttribute("aria-current", "true");
+}
