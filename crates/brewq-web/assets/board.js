@@ -34,6 +34,8 @@ function startBoard() {
     $("connection").textContent = "";
     renderBoard(JSON.parse(event.data));
   });
+  // The screen keeps what it shows, and says it may be out of date.
+  source.addEventListener("unavailable", () => { $("connection").textContent = t("board.unavailable"); });
   source.onerror = () => { $("connection").textContent = t("board.reconnecting"); };
 }
 

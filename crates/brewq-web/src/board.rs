@@ -48,7 +48,8 @@ pub async fn board(State(state): State<Arc<AppState>>) -> Result<Json<BoardView>
     board.map(Json).ok_or_else(|| AppError::Unavailable(anyhow::anyhow!("the board cannot be read right now")))
 }
 
-/// `GET /api/board/events`: a `board` event at once and on each change.
+/// `GET /api/board/events`: a `board` event at once and on each change; `unavailable` while
+/// the controllers cannot tell.
 pub async fn board_events(State(state): State<Arc<AppState>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = state.board.clone();
     let stream = futures::stream::unfold((receiver, state, true), |(mut receiver, state, first)| async move {
@@ -61,7 +62,7 @@ pub async fn board_events(State(state): State<Arc<AppState>>) -> Sse<impl Stream
         let board = receiver.borrow_and_update().clone();
         let event = match board {
             Some(board) => Event::default().event("board").json_data(&board).unwrap_or_default(),
-            None => Event::default().comment("board unavailable"),
+            None => Event::default().event("unavailable").data("the board cannot be read right now"),
         };
         Some((Ok(event), (receiver, state, false)))
     });

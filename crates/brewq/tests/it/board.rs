@@ -1,13 +1,16 @@
 //! The pickup board and the shop's last hour against a real cluster: `GET /api/board` shows
 //! brewing and ready orders by ticket and first name, never their ids, and lets a ready order
-//! go after the time set; the operator's activity counts the same orders.
+//! go after the time set, and says it cannot tell rather than show an empty board without a
+//! controller; the operator's activity counts the same orders.
 
 use std::time::Duration;
 
+use brewq_launch::ServiceKind;
 use brewq_protocol::{ActivityLookup, subjects};
+use futures::StreamExt;
 use serde_json::Value;
 
-use crate::harness::{TestSystem, free_listen_address, order_json, until_found};
+use crate::harness::{TestSystem, free_listen_address, order_json, sse_events, until_found};
 
 async fn board(http: &reqwest::Client, base: &str) -> Value {
     let response = http.get(format!("{base}/api/board")).send().await.expect("HTTP answers");
@@ -80,5 +83,17 @@ async fn the_board_shows_tickets_and_first_names_never_ids_and_lets_ready_orders
     assert_eq!(activity.minutes.iter().map(|minute| minute.accepted).sum::<u64>(), 2);
     assert_eq!(activity.minutes.iter().map(|minute| minute.ready).sum::<u64>(), 2);
     assert_eq!(activity.brews_by_machine, [brewq_protocol::board::MachineBrews { machine: 1, brews: 2 }]);
+
+    // Without a controller, the board is unavailable, not empty, and its screens are told.
+    let mut system = system;
+    system.system.kill_service(ServiceKind::Controller).await;
+    until_found("the board unavailable without a controller", Duration::from_secs(30), || async {
+        let status = http.get(format!("{base}/api/board")).send().await.expect("HTTP answers").status();
+        (status == reqwest::StatusCode::SERVICE_UNAVAILABLE).then_some(())
+    })
+    .await;
+    let events = sse_events(http.get(format!("{base}/api/board/events")).send().await.expect("HTTP answers"));
+    let first = tokio::time::timeout(Duration::from_secs(10), Box::pin(events).next()).await.expect("an event comes");
+    assert_eq!(first.map(|(event, _)| event).as_deref(), Some("unavailable"));
     system.stop().await;
 }
