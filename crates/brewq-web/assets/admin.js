@@ -11,7 +11,10 @@ async function post(url, body) {
   });
   const reply = await response.json().catch(() => ({}));
   if (response.status === 401) location.href = "/admin/login";
-  if (!response.ok) throw new Error(t("error.status", { status: response.status }));
+  if (!response.ok) {
+    const known = CATALOGUE[`admin.error.${response.status}`] !== undefined;
+    throw new Error(known ? t(`admin.error.${response.status}`) : t("error.status", { status: response.status }));
+  }
   return reply;
 }
 
@@ -122,9 +125,11 @@ function render(d) {
   renderCharts(d);
   $("failed").replaceChildren(...d.failed.map((f) => {
     const item = document.createElement("li");
-    item.append(`${f.order_id}: ${f.reason} `,
-      button(t("admin.retry", { id: f.order_id }), () => post(`/api/admin/failed/${f.order_id}/retry`)),
-      button(t("admin.give_up", { id: f.order_id }), () => post(`/api/admin/failed/${f.order_id}/give-up`)));
+    // Shown by its reference (as in the logs); its id only goes back in the action's address.
+    const id = encodeURIComponent(f.order_id);
+    item.append(`${f.reference} (${formatTime(f.at)}): ${f.reason} `,
+      button(t("admin.retry", { id: f.reference }), () => post(`/api/admin/failed/${id}/retry`)),
+      button(t("admin.give_up", { id: f.reference }), () => post(`/api/admin/failed/${id}/give-up`)));
     return item;
   }));
   if (!d.failed.length) {

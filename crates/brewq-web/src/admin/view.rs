@@ -32,7 +32,7 @@ pub struct Dashboard {
     pub waiting: u64,
     pub in_flight: u64,
     pub stock: Option<StockSnapshot>,
-    pub failed: Vec<DeadLetter>,
+    pub failed: Vec<FailedOrder>,
     pub audit: Vec<AuditEntry>,
     /// Each ingredient's unit (`g`, `ml`, `lumps`).
     pub units: BTreeMap<&'static str, &'static str>,
@@ -41,6 +41,15 @@ pub struct Dashboard {
     /// The last hour, from the controllers; `None` when they cannot tell now.
     pub activity: Option<Activity>,
     pub stock_history: Vec<StockSample>,
+}
+
+/// A failed order as the dashboard shows it: by its reference (as in the logs), the id kept
+/// for the actions on it only.
+#[derive(Debug, Serialize)]
+pub struct FailedOrder {
+    #[serde(flatten)]
+    pub letter: DeadLetter,
+    pub reference: String,
 }
 
 /// `GET /admin/login`.
@@ -105,10 +114,12 @@ async fn read(state: &AppState, operator: &Operator, user: String) -> Dashboard 
         _ => None,
     };
     let jetstream = async_nats::jetstream::new(operator.client.clone());
-    let failed = match jetstream.get_key_value(subjects::DEAD_LETTERS_BUCKET).await {
+    let failed: Vec<DeadLetter> = match jetstream.get_key_value(subjects::DEAD_LETTERS_BUCKET).await {
         Ok(store) => brewq_runtime::kv::all_json(&store).await.unwrap_or_default(),
         Err(_) => Vec::new(),
     };
+    let failed =
+        failed.into_iter().map(|letter| FailedOrder { reference: brewq_protocol::ids::order_ref(&letter.order_id), letter }).collect();
     let mut audit: Vec<AuditEntry> = brewq_runtime::jetstream::last_json(&jetstream, subjects::AUDIT_STREAM, 20).await.unwrap_or_default();
     audit.reverse();
     let activity = match brewq_runtime::request::request_bytes(&operator.client, subjects::ACTIVITY_READ, Vec::new(), timeout).await {

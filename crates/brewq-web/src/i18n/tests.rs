@@ -80,6 +80,7 @@ fn every_text_a_script_writes_is_in_the_catalogue() {
         ("error.code.", &["invalid", "out_of_stock", "unavailable", "not_found", "conflict"]),
         ("error.field.", &["name", "size", "bean_type", "milk", "sugar_count"]),
         ("admin.action.", &["pause", "resume", "out-of-service"]),
+        ("admin.error.", &["400", "403", "404", "409", "503"]),
     ];
     for (prefix, values) in families {
         for value in *values {
