@@ -1,7 +1,8 @@
 // A customer in a real headless Chromium, in English then in French: the form refuses a
 // missing name beside the field, an order goes through to the confirmation and its QR code,
 // and its page follows it live to "ready", then says so by its title, a sound, a vibration
-// and a notification; every page passes axe-core and fits a phone.
+// and a notification; a queued order is cancelled from its page; every page passes axe-core
+// and fits a phone.
 // Usage: node order.mjs BASE_URL SCREENSHOT_DIR
 import { audit, check, newPage, run, screenshots } from "./lib.mjs";
 
@@ -9,9 +10,9 @@ const [base, shots] = process.argv.slice(2);
 
 const TEXT = {
   "en-US": { shop: "coffee corner", missing: "Please tell us your name.", thanks: "Thanks Quentin", ready: /^Quentin, your coffee is ready at machine \d!$/,
-    title: /^☕ Ready at machine \d! Ticket \d+$/, notification: "Your coffee is ready", time: /\d{2}:\d{2}:\d{2}\s(AM|PM): ready/ },
+    title: /^☕ Ready at machine \d! Ticket \d+$/, notification: "Your coffee is ready", cancelled: "Reason: cancelled by the customer.", time: /\d{2}:\d{2}:\d{2}\s(AM|PM): ready/ },
   "fr-FR": { shop: "le coin café", missing: "Merci d'indiquer votre prénom.", thanks: "Merci Quentin", ready: /^Quentin, votre café est prêt à la machine \d !$/,
-    title: /^☕ Prêt à la machine \d ! Ticket \d+$/, notification: "Votre café est prêt", time: /\d{2}:\d{2}:\d{2} : prêt/ },
+    title: /^☕ Prêt à la machine \d ! Ticket \d+$/, notification: "Votre café est prêt", cancelled: "Raison : annulée par le client.", time: /\d{2}:\d{2}:\d{2} : prêt/ },
 };
 
 // Records what the page does to tell the customer, and lets the browser do it too.
@@ -83,6 +84,23 @@ async function customer(browser, locale) {
   await page.context().close();
 }
 
+// A queued order cancelled from its page: the reason in the page's language.
+async function cancel(browser, locale) {
+  const page = await newPage(browser, locale);
+  const place = async () => (await page.request.post(`${base}/api/orders`, {
+    data: { name: "Busy", size: "large", bean_type: "mixed", milk: "none", sugar_count: 0 },
+  })).json();
+  await place(); // Keeps the one machine brewing while the next waits.
+  const waiting = await place();
+  await page.goto(`${base}/orders/${waiting.order_id}`);
+  await page.waitForSelector("#cancel:not([hidden])", { timeout: 20000 });
+  await page.click("#cancel");
+  await page.waitForFunction((reason) => document.getElementById("detail").textContent === reason, TEXT[locale].cancelled,
+    { timeout: 20000 });
+  page.problems();
+  await page.context().close();
+}
+
 // The language switch, remembered: a visitor whose browser asks for English picks French.
 async function switchLanguage(browser) {
   const page = await newPage(browser, "en-US");
@@ -99,5 +117,7 @@ async function switchLanguage(browser) {
 await run("order", async (browser) => {
   await customer(browser, "en-US");
   await customer(browser, "fr-FR");
+  await cancel(browser, "en-US");
+  await cancel(browser, "fr-FR");
   await switchLanguage(browser);
 });

@@ -120,6 +120,13 @@ function confirmOrder(order, reply) {
 
 // ---- An order's own page ----
 
+// A reason the back end gave, in the page's language when it is one of the usual ones.
+function reasonText(reason) {
+  if (reason === "cancelled by the customer") return t("reason.cancelled");
+  const gaveUp = /gave up after (\d+) attempts$/.exec(reason);
+  return gaveUp ? t("reason.gave_up", { n: gaveUp[1] }) : reason;
+}
+
 function render(order) {
   // A long-ended order's name is removed (personal data): then the page greets no one.
   const named = !order.name_removed_at;
@@ -139,7 +146,7 @@ function render(order) {
   let detail = "";
   if (order.status === "queued") detail = t("detail.queued", { position: formatNumber(order.position), wait: waitText(order.eta_seconds) });
   if (order.status === "brewing") detail = t("detail.brewing", { wait: waitText(order.eta_seconds) });
-  if ((order.status === "failed" || order.status === "cancelled") && order.reason) detail = t("detail.reason", { reason: order.reason });
+  if ((order.status === "failed" || order.status === "cancelled") && order.reason) detail = t("detail.reason", { reason: reasonText(order.reason) });
   $("detail").textContent = detail;
   const brewing = order.status === "brewing";
   $("progress").hidden = !brewing;
@@ -151,7 +158,7 @@ function render(order) {
   $("history").replaceChildren(...order.history.map((entry) => {
     const item = document.createElement("li");
     const machine = entry.machine ? t("history.machine", { machine: entry.machine }) : "";
-    const reason = entry.reason ? ` · ${entry.reason}` : "";
+    const reason = entry.reason ? ` · ${reasonText(entry.reason)}` : "";
     item.textContent = t("history.entry", { time: formatTime(entry.at), status: t(`state.${entry.status}`), machine, reason });
     return item;
   }));
