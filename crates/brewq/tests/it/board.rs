@@ -29,16 +29,17 @@ fn item(board: &Value, column: &str, name: &str) -> Option<Value> {
 async fn the_board_shows_tickets_and_first_names_never_ids_and_lets_ready_orders_go() {
     let system = TestSystem::start(1, |config| {
         config.web_listen = Some(free_listen_address());
-        config.brew_scale = 0.1;
+        // Long enough a brew (8 s for a large cup) for a board refreshed each second to see it.
+        config.brew_scale = 0.2;
         config.service_env.push(("BREWQ_BOARD_READY_FOR".into(), "6s".into()));
     })
     .await;
     let (http, base) = (reqwest::Client::new(), system.http_url());
     let mut ids = Vec::new();
-    for name in ["Ada Lovelace", "<img src=x onerror=alert(1)> Eve"] {
+    for (name, size) in [("Ada Lovelace", "large"), ("<img src=x onerror=alert(1)> Eve", "small")] {
         let reply: Value = http
             .post(format!("{base}/api/orders"))
-            .json(&order_json(name, "small", "arabica", "none", 0))
+            .json(&order_json(name, size, "arabica", "none", 0))
             .send()
             .await
             .expect("answers")
@@ -58,7 +59,7 @@ async fn the_board_shows_tickets_and_first_names_never_ids_and_lets_ready_orders
             .as_str()
             .is_some_and(|since| time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339).is_ok())
     );
-    let ready = until_found("both orders ready on the board", Duration::from_secs(30), || async {
+    let ready = until_found("both orders ready on the board", Duration::from_secs(60), || async {
         let board = board(&http, &base).await;
         (item(&board, "ready", "Ada").is_some() && item(&board, "ready", "<img").is_some()).then_some(board)
     })
