@@ -57,14 +57,20 @@ ensure_chromium() {
   export CHROMIUM_BIN=/usr/bin/chromium
 }
 
-# Installs Node.js if missing, then playwright-core (pinned by tests/browser/package-lock.json).
+# Installs Node.js if missing, then playwright-core and axe-core (pinned by
+# tests/browser/package-lock.json): again whenever one of them is missing or the lock file
+# changed since the last install.
 ensure_browser_driver() {
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
   fi
-  if [ ! -d "$BREWQ_ROOT/tests/browser/node_modules/playwright-core" ]; then
-    (cd "$BREWQ_ROOT/tests/browser" && npm ci --no-audit --no-fund --silent)
+  local dir="$BREWQ_ROOT/tests/browser" package missing=""
+  for package in playwright-core axe-core; do
+    [ -d "$dir/node_modules/$package" ] || missing=yes
+  done
+  if [ -n "$missing" ] || ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.brewq-lock"; then
+    (cd "$dir" && npm ci --no-audit --no-fund --silent && cp package-lock.json node_modules/.brewq-lock)
   fi
 }
 

@@ -5,6 +5,7 @@
 //! back stock left reserved for no open order.
 
 mod accept;
+mod board;
 mod cancel;
 mod dead_letters;
 pub mod privacy;
@@ -46,6 +47,8 @@ pub struct Config {
     /// Turns an order request without an idempotency key into its order id: the same for
     /// every controller of a cluster, so that a request two of them place is one order.
     pub order_id_key: OrderIdKey,
+    /// How long a ready order stays on the pickup board.
+    pub board_ready_for: Duration,
 }
 
 /// Customers' names are kept for 30 days after their order ends.
@@ -67,6 +70,7 @@ impl Default for Config {
             reconcile_every: DEFAULT_RECONCILE_EVERY,
             leak_after: DEFAULT_LEAK_AFTER,
             order_id_key: OrderIdKey::random(),
+            board_ready_for: brewq_protocol::board::DEFAULT_READY_SHOWN_FOR,
         }
     }
 }
@@ -84,6 +88,8 @@ struct Controller {
     snapshot: tokio::sync::watch::Receiver<brewq_protocol::QueueSnapshot>,
     /// The order requests held in case no controller takes them.
     standby: standby::Standby,
+    /// The orders changed in the last hour, for the pickup board and the operator.
+    board: Arc<board::Board>,
 }
 
 /// Serves until `shutdown` fires, then finishes the requests in hand and drains.
@@ -125,10 +131,12 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
         queue: queue.clone(),
         snapshot,
         standby: standby::Standby::default(),
+        board: Arc::default(),
     });
     let tracker = TaskTracker::new();
     tracker.spawn(queue::refresh(queue, jetstream.clone(), values, machines, shutdown.clone()));
     tracker.spawn(view::refresh(jetstream.clone(), snapshots, shutdown.clone()));
+    tracker.spawn(board::follow(client.clone(), controller.board.clone(), shutdown.clone()));
     tracker.spawn(names);
     tracker.spawn(leaks);
     for subject in [
@@ -137,6 +145,8 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
         subjects::ORDER_UPDATES,
         subjects::ORDER_READ,
         subjects::SHOP_READ,
+        subjects::BOARD_READ,
+        subjects::ACTIVITY_READ,
         subjects::DEAD_LETTER_RETRY,
         subjects::DEAD_LETTER_GIVE_UP,
     ] {
@@ -194,6 +204,8 @@ async fn serve(
                     subjects::DEAD_LETTER_GIVE_UP => dead_letters::give_up(&controller, &message.payload).await,
                     subjects::ORDER_READ => view::order(&controller, &message.payload).await,
                     subjects::SHOP_READ => view::shop(&controller),
+                    subjects::BOARD_READ => board::board(&controller.board, controller.config.board_ready_for),
+                    subjects::ACTIVITY_READ => board::activity(&controller.board),
                     _ => match subjects::machine_updating(&message.subject) {
                         Some(machine) => records::handle_update(&controller, machine, &message.payload).await,
                         None => return,

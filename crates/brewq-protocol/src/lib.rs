@@ -3,6 +3,7 @@
 
 pub mod accounting;
 pub mod audit;
+pub mod board;
 pub mod ids;
 pub mod machine;
 pub mod order;
@@ -14,6 +15,7 @@ pub mod subjects;
 pub mod view;
 
 pub use audit::{AuditEntry, DeadLetter, OperatorSession, SESSION_LIFETIME};
+pub use board::{Activity, ActivityLookup, BoardItem, BoardLookup, BoardView, RecentOrders};
 pub use machine::{MachineCommand, MachineHeartbeat, MachineState, MachineView};
 pub use order::{Bean, KeyedOrder, Milk, Order, OrderRequest, Size, ValidationError};
 pub use queue::QueueView;

@@ -143,6 +143,10 @@ pub const BENCH_BUCKET: &str = "coffee-bench";
 pub const ORDER_READ: &str = "coffee.web.order";
 /// Request/reply: the queue and the fleet as the shop shows them ([`crate::ShopView`]).
 pub const SHOP_READ: &str = "coffee.web.shop";
+/// Request/reply: the pickup board ([`crate::BoardLookup`]): tickets and first names, no ids.
+pub const BOARD_READ: &str = "coffee.web.board";
+/// Request/reply (operator): the shop's last hour ([`crate::ActivityLookup`]).
+pub const ACTIVITY_READ: &str = "coffee.admin.activity";
 
 /// Core NATS, no reply: the controllers say here that an order's record changed, on
 /// `coffee.web.changed.<order reference>` (see [`crate::ids::order_ref`]) with the new status
@@ -216,7 +220,8 @@ pub fn callers(subject: &str) -> &'static [&'static str] {
     use roles::*;
     match subject {
         ORDER_REQUESTS => &[WEB, ADMIN],
-        ORDER_CANCEL | ORDER_READ | SHOP_READ => &[WEB, OPERATOR, ADMIN],
+        ORDER_CANCEL | ORDER_READ | SHOP_READ | BOARD_READ => &[WEB, OPERATOR, ADMIN],
+        ACTIVITY_READ => &[OPERATOR, ADMIN],
         DEAD_LETTER_RETRY | DEAD_LETTER_GIVE_UP => &[OPERATOR, ADMIN],
         "coffee.stock.reserve" => &[CONTROLLER],
         "coffee.stock.commit" | "coffee.stock.release" => &[CONTROLLER],
@@ -235,6 +240,8 @@ pub const SERVICES: &[(&str, &str)] = &[
     (ORDER_CANCEL, roles::CONTROLLER),
     (ORDER_READ, roles::CONTROLLER),
     (SHOP_READ, roles::CONTROLLER),
+    (BOARD_READ, roles::CONTROLLER),
+    (ACTIVITY_READ, roles::CONTROLLER),
     (ORDER_UPDATES, roles::CONTROLLER),
     (DEAD_LETTER_RETRY, roles::CONTROLLER),
     (DEAD_LETTER_GIVE_UP, roles::CONTROLLER),

@@ -1,16 +1,20 @@
-//! The coffee shop on the web: the customer's pages (order form, the order's own live page)
+//! The coffee shop on the web: the customer's pages (order form, the order's own live page,
+//! the pickup board), in French or English,
 //! and the JSON API (README.md, "The HTTP API"), over NATS with a customer's rights only; and,
 //! in a process of its own, the operator's side ([`admin`]). Neither holds state of its own,
 //! so any number of instances can run behind a load balancer.
 
 pub mod admin;
 mod api;
+mod board;
 pub mod chain;
 mod error;
 mod events;
+pub mod i18n;
 mod limits;
 mod observe;
 mod pages;
+mod qr;
 pub mod queue;
 mod state;
 
@@ -71,10 +75,14 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .route("/", get(pages::index))
         .route("/orders/{id}", get(pages::order_page))
+        .route("/board", get(pages::board))
         .route("/assets/{file}", get(pages::asset))
         .route("/api/orders", axum::routing::post(api::create_order))
         .route("/api/orders/{id}", get(api::get_order).delete(api::cancel_order))
         .route("/api/orders/{id}/events", get(events::order_events))
+        .route("/api/orders/{id}/qr", get(qr::order_qr))
+        .route("/api/board", get(board::board))
+        .route("/api/board/events", get(board::board_events))
         .route("/api/queue", get(api::queue))
         .route("/api/queue/events", get(events::queue_events))
         .route("/api/stock", get(api::stock))

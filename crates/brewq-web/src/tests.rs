@@ -251,3 +251,44 @@ async fn the_method_label_takes_only_known_methods() {
     assert!(labels.contains(&"method=other".to_owned()), "{labels:?}");
     assert!(labels.iter().all(|label| !label.contains("BREW") && !label.contains("XXX")), "{labels:?}");
 }
+
+#[tokio::test]
+async fn the_qr_code_is_the_order_page_on_the_host_asked_and_nothing_else_is_encoded() {
+    let order_id = "abcdefghijklmnopqrstuvwxyz";
+    let request =
+        Request::get(format!("/api/orders/{order_id}/qr")).header("host", "shop.example:8080").body(Body::empty()).expect("request");
+    let response = offline_app().await.oneshot(request).await.expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    assert_eq!(response.headers()["cache-control"], "private, no-store");
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    let expected = qrcode::QrCode::with_error_correction_level(format!("http://shop.example:8080/orders/{order_id}"), qrcode::EcLevel::M)
+        .expect("a QR code")
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(180, 180)
+        .quiet_zone(true)
+        .build();
+    assert_eq!(String::from_utf8_lossy(&body), expected);
+
+    for (path, host, status) in [
+        ("/api/orders/not%20an%20id/qr", "shop.example", StatusCode::NOT_FOUND),
+        (&format!("/api/orders/{order_id}/qr"), "evil.example/phish?", StatusCode::BAD_REQUEST),
+        (&format!("/api/orders/{order_id}/qr"), "", StatusCode::BAD_REQUEST),
+    ] {
+        let request = Request::get(path).header("host", host).body(Body::empty()).expect("request");
+        assert_eq!(offline_app().await.oneshot(request).await.expect("response").status(), status, "{path} on {host:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_board_page_is_served_in_the_language_asked_and_its_data_waits_for_the_controllers() {
+    let request = Request::get("/board").header("accept-language", "fr-FR,fr;q=0.9,en;q=0.5").body(Body::empty()).expect("request");
+    let (status, body) = send(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("<html lang=\"fr\">") && body.contains("En préparation"), "{body}");
+    let (status, body) = send(Request::get("/board?lang=en").body(Body::empty()).expect("request")).await;
+    assert!(status == StatusCode::OK && body.contains("Ready for pickup"));
+    // No controller answers here: the board is unavailable, not empty.
+    let (status, _) = send(Request::get("/api/board").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}

@@ -141,6 +141,9 @@ pub struct ControllerArgs {
     /// record says, or released when the order has no record and is not in the work queue.
     #[arg(long, default_value = "60s", value_parser = parse_period, env = "BREWQ_LEAK_AFTER")]
     pub leak_after: std::time::Duration,
+    /// How long a ready order stays in the pickup board's "ready" column (`/board`).
+    #[arg(long, default_value = "3m", value_parser = parse_period, env = "BREWQ_BOARD_READY_FOR")]
+    pub board_ready_for: std::time::Duration,
     #[command(flatten)]
     pub service: ServiceArgs,
 }

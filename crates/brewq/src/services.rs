@@ -49,6 +49,7 @@ pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
         name_scan_every: args.name_scan_every,
         reconcile_every: args.reconcile_every,
         leak_after: args.leak_after,
+        board_ready_for: args.board_ready_for,
         ..brewq_controller::Config::default()
     };
     stop_metrics_after(brewq_controller::run(config, client, shutdown).await, metrics).await
@@ -104,7 +105,13 @@ pub async fn office(args: OfficeArgs) -> anyhow::Result<()> {
         return stop_metrics_after(Ok(()), metrics).await;
     };
     let sessions = brewq_web::admin::session::Sessions::new(store);
-    let operator = brewq_web::admin::Operator { user: args.operator_user, password_hash, sessions, client: client.clone() };
+    let operator = brewq_web::admin::Operator {
+        user: args.operator_user,
+        password_hash,
+        sessions,
+        client: client.clone(),
+        stock_history: Default::default(),
+    };
     let chain = match &args.chain_keys {
         Some(folder) => Some(brewq_web::chain::Chain::follow(chain_shops(folder, &args.connect).await?, &shutdown)),
         None => None,

@@ -72,6 +72,7 @@ fn print_banner(system: &System, data_dir: &Path) {
     }
     if let Some(url) = &system.info.http_url {
         println!("  open:   {url}");
+        println!("  pickup board: {url}/board");
     }
     match (&system.info.office_url, system.config.shops) {
         (Some(url), 1) => println!("  operator: {url}/admin"),

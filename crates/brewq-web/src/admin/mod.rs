@@ -6,6 +6,7 @@
 
 pub(crate) mod actions;
 pub mod command;
+pub mod history;
 pub mod session;
 pub mod throttle;
 mod view;
@@ -28,6 +29,8 @@ pub struct Operator {
     pub sessions: session::Sessions,
     /// The connection with the operator role's rights.
     pub client: async_nats::Client,
+    /// The stock's last hour, sampled by this process.
+    pub stock_history: std::sync::Arc<history::StockHistory>,
 }
 
 impl std::fmt::Debug for Operator {
@@ -72,8 +75,15 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(config.operator.is_some(), "the operator's side needs the operator's account");
-    crate::serve(config, client, listener, shutdown, app, "operator pages").await
+    let Some(operator) = &config.operator else { anyhow::bail!("the operator's side needs the operator's account") };
+    // The sampler stops with the pages, even when serving fails before any shutdown.
+    let stop_sampling = shutdown.child_token();
+    let sampler = history::sample(operator.client.clone(), operator.stock_history.clone(), history::SAMPLE_EVERY, stop_sampling.clone());
+    let sampler = tokio::spawn(sampler);
+    let served = crate::serve(config, client, listener, shutdown, app, "operator pages").await;
+    stop_sampling.cancel();
+    let _ = sampler.await;
+    served
 }
 
 /// The operator if the request carries a live session; 401 otherwise, 503 when the sessions

@@ -3,6 +3,7 @@
 //! Run through `scripts/test.sh`, which installs nats-server and bounds the parallelism.
 
 mod availability;
+mod board;
 mod browser;
 mod chaos;
 mod deploy;

@@ -99,6 +99,7 @@ async fn each_role_can_do_its_job_and_nothing_else() {
     assert!(web.request_answered(subjects::ORDER_REQUESTS, order.clone()).await, "web places orders");
     assert!(web.request_answered(&read_subject, read.clone()).await, "web reads the stock");
     assert!(web.request_answered(subjects::SHOP_READ, Vec::new()).await, "web reads the queue");
+    assert!(web.request_answered(subjects::BOARD_READ, Vec::new()).await, "web reads the pickup board");
     let maker = RoleClient::connect(&system, Role::Maker).await;
     assert!(maker.request_answered(&consumer_info, Vec::new()).await, "a maker binds to the work queue");
     let admin = RoleClient::connect(&system, Role::Admin).await;
@@ -127,6 +128,8 @@ async fn each_role_can_do_its_job_and_nothing_else() {
         (Role::Web, "pub", format!("$JS.API.CONSUMER.CREATE.KV_{}", subjects::ORDERS_BUCKET)),
         (Role::Web, "pub", format!("$KV.{}.someone", subjects::ORDERS_BUCKET)),
         (Role::Web, "pub", subjects::DEAD_LETTER_RETRY.into()),
+        // The shop's last hour is the operator's.
+        (Role::Web, "pub", subjects::ACTIVITY_READ.into()),
         (Role::Web, "pub", subjects::machine_control(1)),
         (Role::Operator, "pub", subjects::ORDER_REQUESTS.into()),
         (Role::Operator, "pub", delete_stream.clone()),

@@ -1,0 +1,108 @@
+//! The pickup board and the shop's last hour ([`subjects::BOARD_READ`],
+//! [`subjects::ACTIVITY_READ`]): each controller follows the order records changed in the last
+//! hour (an ordered consumer on the records' stream, from an hour ago) into a
+//! [`RecentOrders`], and answers from it. Every controller follows the same records, so any
+//! of them gives the same board; one that restarts reads the hour again.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, push};
+use brewq_protocol::{ActivityLookup, BoardLookup, OrderRecord, RecentOrders, now, subjects};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::to_json;
+
+/// The recent orders, and whether they are caught up with the records.
+#[derive(Debug, Default)]
+pub(crate) struct Board {
+    recent: Mutex<RecentOrders>,
+    caught_up: std::sync::atomic::AtomicBool,
+}
+
+impl Board {
+    fn with<T>(&self, read: impl FnOnce(&mut RecentOrders) -> T) -> T {
+        // A panic while holding the lock leaves plain data behind, still readable.
+        let mut recent = self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        read(&mut recent)
+    }
+
+    fn caught_up(&self) -> bool {
+        self.caught_up.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Answers [`subjects::BOARD_READ`]: ready orders stay on it for `ready_for`.
+pub(crate) fn board(board: &Board, ready_for: Duration) -> Vec<u8> {
+    let lookup = match board.caught_up() {
+        true => BoardLookup::Current { board: board.with(|recent| recent.board(now(), ready_for)) },
+        false => BoardLookup::Unavailable { message: "the board is being read; try again shortly".into() },
+    };
+    to_json(&lookup)
+}
+
+/// Answers [`subjects::ACTIVITY_READ`].
+pub(crate) fn activity(board: &Board) -> Vec<u8> {
+    let lookup = match board.caught_up() {
+        true => ActivityLookup::Current { activity: board.with(|recent| recent.activity(now())) },
+        false => ActivityLookup::Unavailable { message: "the last hour is being read; try again shortly".into() },
+    };
+    to_json(&lookup)
+}
+
+/// Follows the records into `board` until shutdown; a broken follow starts again, an hour
+/// back, after a pause.
+pub(crate) async fn follow(client: async_nats::Client, board: Arc<Board>, shutdown: CancellationToken) {
+    let jetstream = brewq_runtime::connect::jetstream(&client);
+    loop {
+        if let Err(error) = follow_once(&client, &jetstream, &board, &shutdown).await {
+            tracing::warn!(error = format!("{error:#}"), "cannot follow the order records for the board; trying again");
+        }
+        board.caught_up.store(false, std::sync::atomic::Ordering::Relaxed);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+async fn follow_once(
+    client: &async_nats::Client,
+    jetstream: &async_nats::jetstream::Context,
+    board: &Board,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let stream = jetstream.get_stream_no_info(format!("KV_{}", subjects::ORDERS_BUCKET)).await?;
+    let hour_ago = now() - time::Duration::minutes(brewq_protocol::board::ACTIVITY_MINUTES as i64);
+    let consumer = stream
+        .create_consumer(push::OrderedConfig {
+            deliver_subject: client.new_inbox(),
+            description: Some("the pickup board".into()),
+            filter_subject: format!("$KV.{}.>", subjects::ORDERS_BUCKET),
+            deliver_policy: DeliverPolicy::ByStartTime { start_time: hour_ago },
+            ..Default::default()
+        })
+        .await?;
+    if consumer.cached_info().num_pending == 0 {
+        board.caught_up.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    let mut messages = consumer.messages().await?;
+    let mut prune = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            _ = prune.tick() => { board.with(|recent| recent.prune(now())); continue }
+            message = messages.next() => match message { Some(message) => message?, None => anyhow::bail!("the follow ended") },
+        };
+        let order_id = message.subject.as_str().rsplit('.').next().unwrap_or_default();
+        match serde_json::from_slice::<OrderRecord>(&message.payload) {
+            Ok(record) => board.with(|recent| recent.note(&record)),
+            // A deleted or purged record: its order leaves the board.
+            Err(_) => board.with(|recent| recent.forget(order_id)),
+        }
+        if message.info().is_ok_and(|info| info.pending == 0) {
+            board.caught_up.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The pickup board and the shop's last hour, as the controllers derive them from the order
+//! records they watch ([`RecentOrders`]): what is brewing, what is ready for pickup (for a few
+//! minutes), orders and waiting times per minute, and each machine's share of the brews.
+//! Screens that other people see show a ticket and a first name, never an order id.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{OrderRecord, OrderStatus};
+
+/// How long a ready order stays on the board unless the controllers are told otherwise.
+pub const DEFAULT_READY_SHOWN_FOR: Duration = Duration::from_secs(3 * 60);
+/// How far back the activity goes: the last hour, minute by minute.
+pub const ACTIVITY_MINUTES: usize = 60;
+/// The longest first name a board shows.
+const NAME_CHARS: usize = 20;
+
+/// One order on the board.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardItem {
+    /// The order's public ticket ([`crate::ids::ticket`]).
+    pub ticket: u32,
+    /// The customer's first name (the first word of the name given).
+    pub name: String,
+    pub machine: Option<u32>,
+    /// When it started brewing, or became ready.
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+}
+
+/// `GET /api/board`: the orders brewing (oldest first) and ready (newest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardView {
+    pub brewing: Vec<BoardItem>,
+    pub ready: Vec<BoardItem>,
+}
+
+/// The answer to [`crate::subjects::BOARD_READ`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum BoardLookup {
+    Current { board: BoardView },
+    Unavailable { message: String },
+}
+
+/// One minute of the shop's activity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MinuteActivity {
+    /// The minute's start.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Orders accepted in this minute.
+    pub accepted: u64,
+    /// Orders that became ready in this minute.
+    pub ready: u64,
+    /// Waiting time (accepted to ready) of those, median and 90th percentile, in seconds.
+    pub wait_p50_seconds: Option<f64>,
+    pub wait_p90_seconds: Option<f64>,
+}
+
+/// The last hour of the shop, for the operator.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    /// [`ACTIVITY_MINUTES`] minutes, oldest first, the current one last.
+    pub minutes: Vec<MinuteActivity>,
+    /// Orders each machine brewed to ready in the last hour, by machine.
+    pub brews_by_machine: Vec<MachineBrews>,
+}
+
+/// A machine's brews in the last hour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineBrews {
+    pub machine: u32,
+    pub brews: u64,
+}
+
+/// The answer to [`crate::subjects::ACTIVITY_READ`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ActivityLookup {
+    Current { activity: Activity },
+    Unavailable { message: String },
+}
+
+/// What a controller keeps of one order changed in the last hour.
+#[derive(Debug, Clone, PartialEq)]
+struct Recent {
+    status: OrderStatus,
+    ticket: Option<u32>,
+    first_name: String,
+    machine: Option<u32>,
+    /// When it last changed status.
+    since: OffsetDateTime,
+    accepted_at: Option<OffsetDateTime>,
+}
+
+/// The orders that changed in the last hour, by id, each as its latest record says: seeing a
+/// record again (a redelivery, an older revision replayed) only replaces what was kept, so
+/// the figures depend on the records, not on how often they were read.
+#[derive(Debug, Clone, Default)]
+pub struct RecentOrders {
+    orders: HashMap<String, Recent>,
+}
+
+impl RecentOrders {
+    /// Keeps what `record` says of its order.
+    pub fn note(&mut self, record: &OrderRecord) {
+        let since = record.history.last().map(|entry| entry.at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let recent = Recent {
+            status: record.status,
+            ticket: record.ticket(),
+            first_name: first_name(record.shown_name()),
+            machine: record.machine,
+            since,
+            accepted_at: record.created_at(),
+        };
+        self.orders.insert(record.id.clone(), recent);
+    }
+
+    /// Forgets an order whose record went.
+    pub fn forget(&mut self, order_id: &str) {
+        self.orders.remove(order_id);
+    }
+
+    /// Forgets the orders that last changed before the activity's first minute, at `now`.
+    pub fn prune(&mut self, now: OffsetDateTime) {
+        let first = minute_of(now) - time::Duration::minutes(ACTIVITY_MINUTES as i64 - 1);
+        self.orders.retain(|_, recent| recent.since >= first || recent.status == OrderStatus::Brewing);
+    }
+
+    /// The board at `now`: ready orders show for `ready_for` after they became ready.
+    pub fn board(&self, now: OffsetDateTime, ready_for: Duration) -> BoardView {
+        let item = |recent: &Recent| {
+            Some(BoardItem { ticket: recent.ticket?, name: recent.first_name.clone(), machine: recent.machine, since: recent.since })
+        };
+        let mut board = BoardView::default();
+        for recent in self.orders.values() {
+            match recent.status {
+                OrderStatus::Brewing => board.brewing.extend(item(recent)),
+                OrderStatus::Ready if now - recent.since < ready_for => board.ready.extend(item(recent)),
+                _ => {}
+            }
+        }
+        board.brewing.sort_by_key(|item| (item.since, item.ticket));
+        board.ready.sort_by_key(|item| std::cmp::Reverse((item.since, item.ticket)));
+        board
+    }
+
+    /// The last [`ACTIVITY_MINUTES`] minutes at `now`.
+    pub fn activity(&self, now: OffsetDateTime) -> Activity {
+        let last = minute_of(now);
+        let first = last - time::Duration::minutes(ACTIVITY_MINUTES as i64 - 1);
+        let index =
+            |at: OffsetDateTime| (at >= first && at < last + time::Duration::MINUTE).then(|| ((at - first).whole_minutes()) as usize);
+        let mut accepted = [0u64; ACTIVITY_MINUTES];
+        let mut waits: Vec<Vec<f64>> = vec![Vec::new(); ACTIVITY_MINUTES];
+        let mut brews_by_machine = BTreeMap::<u32, u64>::new();
+        for recent in self.orders.values() {
+            if let Some(minute) = recent.accepted_at.and_then(index) {
+                accepted[minute] += 1;
+            }
+            if recent.status != OrderStatus::Ready {
+                continue;
+            }
+            if let Some(minute) = index(recent.since) {
+                let wait = recent.accepted_at.map(|at| (recent.since - at).as_seconds_f64().max(0.0)).unwrap_or(0.0);
+                waits[minute].push(wait);
+                *brews_by_machine.entry(recent.machine.unwrap_or(0)).or_insert(0) += 1;
+            }
+        }
+        let minutes = (0..ACTIVITY_MINUTES)
+            .map(|minute| {
+                let mut waits = std::mem::take(&mut waits[minute]);
+                MinuteActivity {
+                    at: first + time::Duration::minutes(minute as i64),
+                    accepted: accepted[minute],
+                    ready: waits.len() as u64,
+                    wait_p50_seconds: percentile(&mut waits, 0.5),
+                    wait_p90_seconds: percentile(&mut waits, 0.9),
+                }
+            })
+            .collect();
+        let brews_by_machine = brews_by_machine.into_iter().map(|(machine, brews)| MachineBrews { machine, brews }).collect();
+        Activity { minutes, brews_by_machine }
+    }
+}
+
+/// The first word of a name, at most [`NAME_CHARS`] characters: enough to call someone, no more.
+pub fn first_name(name: &str) -> String {
+    name.split_whitespace().next().unwrap_or_default().chars().take(NAME_CHARS).collect()
+}
+
+/// The start of the minute `at` is in.
+fn minute_of(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_second(0).and_then(|at| at.replace_nanosecond(0)).unwrap_or(at)
+}
+
+/// The `rank` percentile (0 to 1) of `values` by nearest rank; `None` for no values.
+pub fn percentile(values: &mut [f64], rank: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let position = ((rank * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    Some(values[position - 1])
+}
+
+#[cfg(test)]
+mod tests;
