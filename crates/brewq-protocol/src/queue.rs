@@ -115,14 +115,29 @@ pub fn estimate(ahead: u64, fleet: &[MachineHeartbeat], size: Size, at: time::Of
         free.push(Duration::ZERO);
     }
     let start = |per_order: Duration| first_free_after(&free, ahead, per_order);
-    let low = start(typical).saturating_add(own);
     let expected = start(times_f64(typical, 1.0 + retries / 2.0)).saturating_add(times_f64(own, 1.0 + retries / 2.0));
-    let n = ahead as f64;
-    let failures_high = n * failing + 2.0 * (n * failing * (1.0 - failing)).sqrt();
+    // The spread: the orders ahead are of sizes not known here (each brews in one of the
+    // sizes' times) and each may fail (half a brew more); shared by the machines. This order's
+    // own brew may fail too.
+    let half = typical.as_secs_f64() / 2.0;
+    let per_order_variance = size_variance(&times) + half * half * failing * (1.0 - failing);
     let machines = free.len() as f64;
+    let spread = Duration::try_from_secs_f64(1.3 * (ahead as f64 * per_order_variance).sqrt() / machines).unwrap_or(Duration::MAX);
     let own_failure = if failing > 0.0 { own / 2 } else { Duration::ZERO };
-    let high = low.saturating_add(times_f64(typical / 2, failures_high / machines)).saturating_add(own_failure);
-    Estimate { expected, low, high: high.max(expected) }
+    let low = expected.saturating_sub(spread).max(own);
+    let high = expected.saturating_add(spread).saturating_add(own_failure);
+    Estimate { expected, low: low.min(expected), high }
+}
+
+/// The variance of the brew time of an order of unknown size, the sizes taken as equally
+/// likely, in seconds squared.
+fn size_variance(times: &BTreeMap<Size, Duration>) -> f64 {
+    if times.len() < 2 {
+        return 0.0;
+    }
+    let seconds: Vec<f64> = times.values().map(Duration::as_secs_f64).collect();
+    let mean = seconds.iter().sum::<f64>() / seconds.len() as f64;
+    seconds.iter().map(|time| (time - mean).powi(2)).sum::<f64>() / seconds.len() as f64
 }
 
 /// When the first machine is free for the order after `ahead` others, each taking
@@ -178,12 +193,20 @@ mod tests {
         let fleet = [machine(1, None, 0, 0), machine(2, Some(15), 0, 0)];
         let estimate = estimate(1, &fleet, Size::Small, at);
         assert_eq!(estimate.expected.as_secs(), 15);
-        assert_eq!((estimate.low, estimate.high), (estimate.expected, estimate.expected), "no failure seen, no range");
-        // A fleet that failed one brew in five: longer, and a range around it.
-        let failing = [machine(1, None, 40, 10), machine(2, None, 40, 10)];
-        let estimate = super::estimate(10, &failing, Size::Small, at);
+        // The order ahead is of a size not known: a range around it, as wide as the sizes differ.
         assert!(estimate.low < estimate.expected && estimate.expected < estimate.high, "{estimate:?}");
-        assert_eq!(estimate.low.as_secs(), 5 * 20 + 10, "five rounds of 20 s, then its own 10 s");
+        // Nothing ahead and no failure seen: no range.
+        let nothing_ahead = super::estimate(0, &fleet, Size::Small, at);
+        assert_eq!(
+            (nothing_ahead.low, nothing_ahead.expected, nothing_ahead.high),
+            (Duration::from_secs(10), Duration::from_secs(10), Duration::from_secs(10))
+        );
+        // A fleet that failed one brew in five: longer, and wider.
+        let failing = [machine(1, None, 40, 10), machine(2, None, 40, 10)];
+        let sound = [machine(1, None, 50, 0), machine(2, None, 50, 0)];
+        let (failing, sound) = (super::estimate(10, &failing, Size::Small, at), super::estimate(10, &sound, Size::Small, at));
+        assert_eq!(sound.expected.as_secs(), 5 * 20 + 10, "five rounds of 20 s, then its own 10 s");
+        assert!(failing.expected > sound.expected && failing.high - failing.low > sound.high - sound.low, "{failing:?} {sound:?}");
         // No machine taking orders: as if one came back now.
         assert_eq!(super::estimate(2, &[], Size::Small, at).expected, DEFAULT_BREW_TIME * 3);
     }
