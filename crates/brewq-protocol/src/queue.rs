@@ -94,7 +94,9 @@ const SIMULATED_ORDERS: u64 = 10_000;
 /// brewed again: the expected wait counts that, the range goes from no failure at all to
 /// failures ahead two standard deviations above their mean and this order's own brew failing
 /// once.
-pub fn estimate(ahead: u64, fleet: &[MachineHeartbeat], size: Size, at: time::OffsetDateTime) -> Estimate {
+/// `unseen` machines shown idle have in fact just taken an order (their heartbeat is not out
+/// yet): they are free a brew from now.
+pub fn estimate(ahead: u64, unseen: u64, fleet: &[MachineHeartbeat], size: Size, at: time::OffsetDateTime) -> Estimate {
     let times = brew_times(fleet);
     let typical = typical_or(&times, DEFAULT_BREW_TIME);
     let own = own_brew_time(&times, size, DEFAULT_BREW_TIME);
@@ -110,6 +112,14 @@ pub fn estimate(ahead: u64, fleet: &[MachineHeartbeat], size: Size, at: time::Of
             _ => Duration::ZERO,
         })
         .collect();
+    let mut unseen = unseen;
+    for free in free.iter_mut().filter(|free| free.is_zero()) {
+        if unseen == 0 {
+            break;
+        }
+        *free = typical;
+        unseen -= 1;
+    }
     if free.is_empty() {
         // No machine takes orders: as if one came back now.
         free.push(Duration::ZERO);
@@ -191,12 +201,12 @@ mod tests {
         // Two machines, one idle, one 15 s into a brew (typical 20 s): the first order ahead
         // goes to the idle one, this one to the other, free in 5 s.
         let fleet = [machine(1, None, 0, 0), machine(2, Some(15), 0, 0)];
-        let estimate = estimate(1, &fleet, Size::Small, at);
+        let estimate = estimate(1, 0, &fleet, Size::Small, at);
         assert_eq!(estimate.expected.as_secs(), 15);
         // The order ahead is of a size not known: a range around it, as wide as the sizes differ.
         assert!(estimate.low < estimate.expected && estimate.expected < estimate.high, "{estimate:?}");
         // Nothing ahead and no failure seen: no range.
-        let nothing_ahead = super::estimate(0, &fleet, Size::Small, at);
+        let nothing_ahead = super::estimate(0, 0, &fleet, Size::Small, at);
         assert_eq!(
             (nothing_ahead.low, nothing_ahead.expected, nothing_ahead.high),
             (Duration::from_secs(10), Duration::from_secs(10), Duration::from_secs(10))
@@ -204,10 +214,12 @@ mod tests {
         // A fleet that failed one brew in five: longer, and wider.
         let failing = [machine(1, None, 40, 10), machine(2, None, 40, 10)];
         let sound = [machine(1, None, 50, 0), machine(2, None, 50, 0)];
-        let (failing, sound) = (super::estimate(10, &failing, Size::Small, at), super::estimate(10, &sound, Size::Small, at));
+        let (failing, sound) = (super::estimate(10, 0, &failing, Size::Small, at), super::estimate(10, 0, &sound, Size::Small, at));
         assert_eq!(sound.expected.as_secs(), 5 * 20 + 10, "five rounds of 20 s, then its own 10 s");
         assert!(failing.expected > sound.expected && failing.high - failing.low > sound.high - sound.low, "{failing:?} {sound:?}");
         // No machine taking orders: as if one came back now.
-        assert_eq!(super::estimate(2, &[], Size::Small, at).expected, DEFAULT_BREW_TIME * 3);
+        assert_eq!(super::estimate(2, 0, &[], Size::Small, at).expected, DEFAULT_BREW_TIME * 3);
+        // The idle machine has in fact just taken an order: free in a brew, 20 s.
+        assert_eq!(super::estimate(0, 1, &fleet, Size::Small, at).expected.as_secs(), 5 + 10);
     }
 }

@@ -77,8 +77,12 @@ impl QueueSnapshot {
             OrderStatus::Queued => {
                 let fleet = self.online_heartbeats();
                 let brewing = fleet.iter().filter(|machine| machine.state == crate::MachineState::Brewing).count() as u64;
-                // Handed out, not brewing: handed back after a failed brew or by a machine paused.
-                let handed_back = self.in_flight.saturating_sub(brewing);
+                // Orders handed out are on the machines, as many as there are, even those whose
+                // heartbeat does not say so yet (sent every 2 s); beyond, they were handed back
+                // (a failed brew, a machine paused) and go out again first.
+                let on_machines = self.in_flight.min(fleet.len() as u64);
+                let unseen = on_machines.saturating_sub(brewing);
+                let handed_back = self.in_flight - on_machines;
                 let (position, ahead) = match view.record.queue_sequence {
                     // Handed back itself: counted in flight until it goes out again, before any
                     // new order.
@@ -89,7 +93,7 @@ impl QueueSnapshot {
                     }
                     None => (self.waiting + self.in_flight + 1, self.waiting + handed_back),
                 };
-                let estimate = estimate(ahead, &fleet, view.record.order.size, now());
+                let estimate = estimate(ahead, unseen, &fleet, view.record.order.size, now());
                 view.position = Some(position);
                 view.eta_seconds = Some(estimate.expected.as_secs());
                 view.eta_range_seconds = Some(estimate.range_seconds());

@@ -109,7 +109,8 @@ function confirmOrder(order, reply) {
   $("order-form").hidden = true;
   $("confirmation").hidden = false;
   $("confirmation-title").textContent = t("confirm.title", { name: order.name });
-  $("confirmation-detail").textContent = t("confirm.detail", { position: formatNumber(reply.position), wait: waitText(reply.eta_seconds) });
+  $("confirmation-detail").textContent =
+    t("confirm.detail", { position: formatNumber(reply.position), wait: waitText(reply.eta_seconds) + rangeText(reply.eta_range_seconds) });
   const page = `/orders/${encodeURIComponent(reply.order_id)}`;
   const link = $("confirmation-link");
   link.href = page;
@@ -144,7 +145,9 @@ function render(order) {
   $("ticket").hidden = !order.ticket;
   if (order.ticket) $("ticket").textContent = t("status.ticket", { ticket: order.ticket });
   let detail = "";
-  if (order.status === "queued") detail = t("detail.queued", { position: formatNumber(order.position), wait: waitText(order.eta_seconds) });
+  if (order.status === "queued") {
+    detail = t("detail.queued", { position: formatNumber(order.position), wait: waitText(order.eta_seconds) + rangeText(order.eta_range_seconds) });
+  }
   if (order.status === "brewing") detail = t("detail.brewing", { wait: waitText(order.eta_seconds) });
   if ((order.status === "failed" || order.status === "cancelled") && order.reason) detail = t("detail.reason", { reason: reasonText(order.reason) });
   $("detail").textContent = detail;

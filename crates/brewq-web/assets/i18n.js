@@ -28,6 +28,15 @@ function waitText(seconds) {
   return t("wait.minutes", { n: formatNumber(Math.round(seconds / 60)) });
 }
 
+// The range the wait most likely falls in, beside the ETA (" (likely 3 to 5 min)"), or ""
+// when the system is sure enough to give one figure.
+function rangeText(range) {
+  if (!Array.isArray(range) || range[1] - range[0] < 5) return "";
+  if (range[1] < 60) return ` (${t("wait.range_seconds", { low: formatNumber(range[0]), high: formatNumber(range[1]) })})`;
+  const low = Math.floor(range[0] / 60), high = Math.max(low + 1, Math.ceil(range[1] / 60));
+  return ` (${t("wait.range_minutes", { low: formatNumber(low), high: formatNumber(high) })})`;
+}
+
 // The language switch says which language the page is in.
 for (const link of document.querySelectorAll(".lang a")) {
   if (link.hreflang === LANG) link.setAttribute("aria-current", "true");

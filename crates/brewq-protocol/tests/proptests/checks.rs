@@ -230,7 +230,7 @@ pub fn machine_heartbeat(bytes: &[u8]) {
     for position in [1, position, u64::MAX] {
         let _ = queue::eta(position, machines, typical);
         for size in Size::ALL {
-            let _ = queue::estimate(position, &fleet, *size, now);
+            let _ = queue::estimate(position, position, &fleet, *size, now);
             let _ = queue::own_brew_time(&times, *size, Duration::MAX);
         }
     }

@@ -40,6 +40,10 @@ async fn the_api_answers_with_the_status_codes_of_the_contract() {
     assert_eq!(status, StatusCode::CREATED, "{reply}");
     let order_id = reply["order_id"].as_str().expect("id").to_owned();
     assert!(reply["position"].as_u64().is_some() && reply["eta_seconds"].as_u64().is_some(), "{reply}");
+    // Beside the ETA, the range the wait most likely falls in, around it.
+    let (eta, range) = (reply["eta_seconds"].as_u64().expect("eta"), reply["eta_range_seconds"].as_array().expect("a range"));
+    let (low, high) = (range[0].as_u64().expect("low"), range[1].as_u64().expect("high"));
+    assert!(low <= eta && eta <= high, "{reply}");
 
     let (status, reply) =
         post(&http, &base, &json!({"name": "Q", "size": "small", "bean_type": "mixed", "milk": "oat", "sugar_count": 0}), None).await;
