@@ -93,6 +93,9 @@ impl QueueSnapshot {
                     }
                     None => (self.waiting + self.in_flight + 1, self.waiting + handed_back),
                 };
+                // The heartbeats are read after the queue: a machine may show an order brewing
+                // that the queue's figures still count as waiting.
+                let ahead = ahead.saturating_sub(brewing.saturating_sub(self.in_flight));
                 let estimate = estimate(ahead, unseen, &fleet, view.record.order.size, now());
                 view.position = Some(position);
                 view.eta_seconds = Some(estimate.expected.as_secs());
