@@ -1,19 +1,22 @@
-// The chain's operator in a real headless Chromium: logs in on the hub, sees every shop, keeps
-// one with the filter, pauses a machine of that shop and restocks it.
+// The chain's operator in a real headless Chromium, in English then in French: logs in on the
+// hub, sees every shop, keeps one with the filter, pauses a machine of that shop (which then
+// offers resume, not pause), resumes it, restocks the shop; quantities carry their units; the
+// page passes axe-core and fits a phone.
 // Usage: node chain.mjs BASE_URL USER PASSWORD SCREENSHOT_DIR
-import { chromium } from "playwright-core";
-import path from "node:path";
+import { audit, check, newPage, run, screenshots } from "./lib.mjs";
 
 const [base, user, password, shots] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_BIN || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
 
-try {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+const TEXT = {
+  en: { pause: "Pause machine 1 of shop 2", resume: "Resume machine 1 of shop 2", paused: "paused", restock: "Restock sugar in shop 2",
+    kept: "applies it once", lumps: / lumps$/ },
+  fr: { pause: "Mettre en pause la machine 1 de la boutique 2", resume: "Relancer la machine 1 de la boutique 2", paused: "en pause",
+    restock: "Réapprovisionner sucre dans la boutique 2", kept: "l'applique une fois", lumps: / morceaux$/ },
+};
+
+async function chain(browser, tag) {
+  const text = TEXT[tag];
+  const page = await newPage(browser, tag === "fr" ? "fr-FR" : "en-US", { viewport: { width: 1100, height: 900 } });
   await page.goto(`${base}/`);
   await page.waitForURL(/\/admin\/login$/);
   await page.fill("#user", user);
@@ -23,27 +26,28 @@ try {
   // Every shop, each with its machine.
   await page.waitForSelector("#shop-1-machine-1", { timeout: 20000 });
   await page.waitForSelector("#shop-2-machine-1", { timeout: 20000 });
+  await audit(page, `chain (${tag})`);
   // The filter keeps shop 2 only.
   await page.selectOption("#filter", "2");
   await page.waitForFunction(() => !document.getElementById("shop-1") && document.getElementById("shop-2"));
-  await page.click("text=Pause machine 1 of shop 2");
-  await page.waitForFunction(() => document.querySelector("#shop-2-machine-1 .state")?.textContent === "paused",
-    null, { timeout: 20000 });
-  // Paused, the machine offers resume, not pause.
-  await page.waitForSelector("text=Resume machine 1 of shop 2");
-  if (await page.$("text=Pause machine 1 of shop 2")) throw new Error("a paused machine still offers pause");
+  await page.click(`text=${text.pause}`);
+  await page.waitForFunction((paused) => document.querySelector("#shop-2-machine-1 .state")?.textContent === paused,
+    text.paused, { timeout: 20000 });
+  await page.waitForSelector(`text=${text.resume}`);
+  check(!(await page.$(`text=${text.pause}`)), "a paused machine still offers pause");
   await page.fill("#restock-2-sugar", "25");
-  await page.click("text=Restock sugar in shop 2");
-  await page.waitForFunction(() => document.getElementById("action-note").textContent.includes("applies it once"),
-    null, { timeout: 20000 });
-  // Units are shown with the quantities.
+  await page.click(`text=${text.restock}`);
+  await page.waitForFunction((kept) => document.getElementById("action-note").textContent.includes(kept), text.kept, { timeout: 20000 });
   const sugar = await page.textContent("#shop-2-stock-sugar .on-hand");
-  if (!/lumps$/.test(sugar.trim())) throw new Error(`sugar shown as "${sugar}", without its unit`);
-  await page.screenshot({ path: path.join(shots, "5-chain-shop-2.png"), fullPage: true });
-  console.log("chain: ok (shop 2 filtered, machine 1 paused, sugar restocked)");
-} catch (error) {
-  console.error(`chain: ${error.stack || error}`);
-  process.exitCode = 1;
-} finally {
-  await browser.close();
+  check(text.lumps.test(sugar.trim()), `sugar shown as "${sugar}", without its unit`);
+  await screenshots(page, shots, `5-chain-shop-2-${tag}`);
+  // Resumed, for the next language's run to find it taking orders.
+  await page.click(`text=${text.resume}`);
+  await page.waitForSelector(`text=${text.pause}`, { timeout: 20000 });
+  await page.context().close();
 }
+
+await run("chain", async (browser) => {
+  await chain(browser, "en");
+  await chain(browser, "fr");
+});

@@ -3,7 +3,6 @@
 
 const $ = (id) => document.getElementById(id);
 const UNITS = { arabica: "g", robusta: "g", mixed: "g", cow_milk: "ml", soy_milk: "ml", sugar: "lumps" };
-const STATE_TEXT = { idle: "idle", brewing: "brewing", paused: "paused", out_of_service: "out of service", stopping: "stopping" };
 // A shop whose machines have said nothing for this long is shown as cut off.
 const QUIET_SECONDS = 10;
 
@@ -15,7 +14,10 @@ async function post(url, body) {
   });
   const reply = await response.json().catch(() => ({}));
   if (response.status === 401) location.href = "/admin/login";
-  if (!response.ok) throw new Error(reply.message || `the hub answered ${response.status}`);
+  if (!response.ok) {
+    const key = [`chain.error.${response.status}`, `admin.error.${response.status}`].find((k) => CATALOGUE[k] !== undefined);
+    throw new Error(key ? t(key) : t("error.status", { status: response.status }));
+  }
   return reply;
 }
 
@@ -33,8 +35,8 @@ function button(label, onClick) {
     $("action-error").textContent = "";
     $("action-note").textContent = "";
     try {
-      const reply = await onClick();
-      if (reply && reply.message) $("action-note").textContent = reply.message;
+      const note = await onClick();
+      if (typeof note === "string") $("action-note").textContent = note;
     } catch (error) { $("action-error").textContent = error.message; }
   });
   return b;
@@ -47,24 +49,22 @@ function table(headings, rows) {
   t.append(el("thead"), el("tbody"));
   t.tHead.append(head);
   t.tBodies[0].append(...rows);
-  return t;
+  // Scrolled sideways on a phone, not the page.
+  const scroll = el("div", undefined, "scroll");
+  scroll.append(t);
+  return scroll;
 }
 
 function machineRow(shop, m) {
   const row = el("tr");
   row.id = `shop-${shop.id}-machine-${m.id}`;
-  row.append(el("td", m.id), el("td", m.online ? "online" : "offline"), el("td", STATE_TEXT[m.state] || m.state, `state ${m.state}`),
-    el("td", m.cups), el("td", m.failures));
+  row.append(el("td", m.id), el("td", t(m.online ? "admin.online" : "admin.offline")), el("td", t(`machine.${m.state}`), `state ${m.state}`),
+    el("td", formatNumber(m.cups)), el("td", formatNumber(m.failures)));
   const actions = el("td");
-  const url = (action) => `/api/chain/shops/${shop.id}/machines/${m.id}/${action}`;
-  if (m.state === "paused" || m.state === "out_of_service") {
-    actions.append(button(`Resume machine ${m.id} of shop ${shop.id}`, () => post(url("resume"))));
-  } else {
-    actions.append(button(`Pause machine ${m.id} of shop ${shop.id}`, () => post(url("pause"))));
-  }
-  if (m.state !== "out_of_service") {
-    actions.append(button(`Out of service ${m.id} of shop ${shop.id}`, () => post(url("out-of-service"))));
-  }
+  const act = (action) => button(t(`chain.action.${action}`, { id: m.id, shop: shop.id }),
+    () => post(`/api/chain/shops/${shop.id}/machines/${m.id}/${action}`).then(() => undefined));
+  actions.append(act(m.state === "paused" || m.state === "out_of_service" ? "resume" : "pause"));
+  if (m.state !== "out_of_service") actions.append(act("out-of-service"));
   row.append(actions);
   return row;
 }
@@ -72,43 +72,47 @@ function machineRow(shop, m) {
 function stockRow(shop, item, level) {
   const row = el("tr");
   row.id = `shop-${shop.id}-stock-${item}`;
-  const unit = UNITS[item] || "";
-  const onHand = el("td", `${level.on_hand} ${unit}`, level.on_hand < level.low_at ? "on-hand alert" : "on-hand");
-  row.append(el("td", item), onHand, el("td", `${level.low_at} ${unit}`));
+  const unit = UNITS[item] || "g";
+  const amount = (n) => t(`unit.${unit}`, { n: formatNumber(n) });
+  const onHand = el("td", amount(level.on_hand), level.on_hand < level.low_at ? "on-hand alert" : "on-hand");
+  const name = t(`ingredient.${item}`);
+  row.append(el("td", name), onHand, el("td", amount(level.low_at)));
   const restock = el("td");
   const input = el("input");
   input.type = "number"; input.min = "1"; input.value = "1000"; input.id = `restock-${shop.id}-${item}`;
-  const label = el("label", `Amount of ${item} (${unit}) for shop ${shop.id}`, "visually-hidden");
+  const label = el("label", t("chain.restock_amount", { item: name, unit: t(`unit.${unit}.name`), shop: shop.id }), "visually-hidden");
   label.htmlFor = input.id;
-  restock.append(label, input,
-    button(`Restock ${item} in shop ${shop.id}`, () => post(`/api/chain/shops/${shop.id}/stock/restock`, { items: { [item]: Number(input.value) } })));
+  restock.append(label, input, button(t("chain.restock", { item: name, shop: shop.id }), () =>
+    post(`/api/chain/shops/${shop.id}/stock/restock`, { items: { [item]: Number(input.value) } }).then(() => t("chain.restock_kept", { shop: shop.id }))));
   row.append(restock);
   return row;
 }
 
 function heard(shop) {
-  if (!shop.last_heard) return "not heard from yet";
+  if (!shop.last_heard) return t("chain.not_heard");
   const seconds = Math.max(0, Math.round((Date.now() - new Date(shop.last_heard)) / 1000));
-  const when = new Date(shop.last_heard).toLocaleTimeString();
-  return seconds > QUIET_SECONDS ? `not heard from since ${when}: its link may be down` : `heard from ${seconds} s ago`;
+  return seconds > QUIET_SECONDS ? t("chain.quiet", { time: formatTime(shop.last_heard) }) : t("chain.heard", { seconds: formatNumber(seconds) });
 }
 
 function renderShop(shop) {
   const section = el("section");
   section.id = `shop-${shop.id}`;
   section.setAttribute("aria-labelledby", `shop-${shop.id}-title`);
-  const title = el("h2", `Shop ${shop.id}`);
+  const title = el("h2", t("chain.shop", { id: shop.id }));
   title.id = `shop-${shop.id}-title`;
   const o = shop.orders;
   section.append(title, el("p", heard(shop), "muted"),
-    el("p", `${o.queued} waiting · ${o.brewing} brewing · ${o.ready} ready · ${o.failed} failed · ${o.cancelled} cancelled`));
-  section.append(el("h3", "Machines"), table(["#", "Link", "State", "Cups", "Failures", "Actions"], shop.machines.map((m) => machineRow(shop, m))));
+    el("p", t("chain.orders_line", Object.fromEntries(Object.entries(o).map(([k, v]) => [k, formatNumber(v)])))));
+  const heads = (keys) => keys.map((key) => (key === "#" ? "#" : t(key)));
+  section.append(el("h3", t("admin.machines")),
+    table(heads(["#", "admin.col.link", "admin.col.state", "admin.col.cups", "admin.col.failures", "admin.col.actions"]), shop.machines.map((m) => machineRow(shop, m))));
   const levels = shop.stock ? Object.entries(shop.stock.levels) : [];
-  section.append(el("h3", "Stock"), table(["Item", "On hand", "Low at", "Restock"], levels.map(([item, level]) => stockRow(shop, item, level))));
-  section.append(el("h3", "Failed orders"));
+  section.append(el("h3", t("admin.stock")),
+    table(heads(["admin.col.item", "admin.col.on_hand", "admin.col.low_at", "admin.col.restock"]), levels.map(([item, level]) => stockRow(shop, item, level))));
+  section.append(el("h3", t("admin.failed")));
   const failed = el("ul");
   failed.append(...shop.failed.map((f) => el("li", `${f.order_id}: ${f.reason}`)));
-  if (!shop.failed.length) failed.textContent = "None.";
+  if (!shop.failed.length) failed.append(el("li", t("admin.none")));
   section.append(failed);
   return section;
 }
@@ -119,7 +123,7 @@ function render() {
   const filter = $("filter");
   const known = new Set([...filter.options].map((option) => option.value));
   latest.forEach((shop) => {
-    if (!known.has(String(shop.id))) filter.append(new Option(`Shop ${shop.id}`, String(shop.id)));
+    if (!known.has(String(shop.id))) filter.append(new Option(t("chain.shop", { id: shop.id }), String(shop.id)));
   });
   // Typing in a restock field is not interrupted by the next refresh.
   if (document.activeElement && document.activeElement.tagName === "INPUT") return;
@@ -133,7 +137,7 @@ source.addEventListener("chain", (event) => {
   latest = JSON.parse(event.data);
   render();
 });
-source.onerror = () => { $("connection").textContent = "· reconnecting…"; };
+source.onerror = () => { $("connection").textContent = t("admin.reconnecting"); };
 $("filter").addEventListener("change", render);
 $("logout").addEventListener("click", async () => {
   await post("/admin/logout").catch(() => {});

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use brewq_protocol::{MachineCommand, MachineHeartbeat, StockCommand, subjects};
 use brewq_runtime::request::{RequestError, request_json};
 use tokio::sync::watch;
@@ -76,9 +76,9 @@ fn chain_of(state: &AppState) -> Result<&Chain, AppError> {
 }
 
 /// `GET /chain`: the dashboard, or the login page for a visitor without a session.
-pub async fn page(State(state): Shared, headers: HeaderMap) -> Response {
+pub async fn page(State(state): Shared, Query(query): Query<crate::i18n::LangQuery>, headers: HeaderMap) -> Response {
     match require(&state, &headers, false).await {
-        Ok(_) => Html(include_str!("../../assets/chain.html")).into_response(),
+        Ok(_) => crate::i18n::page(include_str!("../../assets/chain.html"), query.lang.as_deref(), &headers),
         Err(_) => Redirect::to("/admin/login").into_response(),
     }
 }

@@ -12,12 +12,14 @@ const TEMPLATES: &[&str] = &[
     include_str!("../../assets/board.html"),
     include_str!("../../assets/admin.html"),
     include_str!("../../assets/admin-login.html"),
+    include_str!("../../assets/chain.html"),
 ];
 const SCRIPTS: &[&str] = &[
     include_str!("../../assets/i18n.js"),
     include_str!("../../assets/app.js"),
     include_str!("../../assets/board.js"),
     include_str!("../../assets/admin.js"),
+    include_str!("../../assets/chain.js"),
 ];
 
 /// The `{name}` placeholders of a text.

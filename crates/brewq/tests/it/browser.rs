@@ -115,7 +115,7 @@ async fn the_chains_operator_filters_a_shop_pauses_its_machine_and_restocks_it_i
     .await;
     let keys = &system.system.keys;
     let shots = run_browser("chain.mjs", &[system.office_url(), keys.admin_user.clone(), keys.admin_password.clone()]).await;
-    let path = shots.join("5-chain-shop-2.png");
+    let path = shots.join("5-chain-shop-2-fr-phone.png");
     assert!(std::fs::metadata(&path).is_ok_and(|meta| meta.len() > 1000), "no screenshot {}", path.display());
     system.stop().await;
 }
