@@ -10,6 +10,28 @@ use crate::SystemConfig;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Probes every 100 ms until everything is ready; what still is not, in words, once
+/// `timeout` has passed.
+pub(crate) async fn wait(
+    admin: &async_nats::Client,
+    config: &SystemConfig,
+    machines: &[u32],
+    since: time::OffsetDateTime,
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let waiting = not_ready(admin, config, machines, since).await;
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(waiting);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// What is not ready yet, in words; empty when everything is.
 pub(crate) async fn not_ready(admin: &async_nats::Client, config: &SystemConfig, machines: &[u32], since: time::OffsetDateTime) -> String {
     if config.stock_managers > 0 {

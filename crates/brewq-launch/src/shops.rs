@@ -241,15 +241,9 @@ impl crate::System {
                 ..self.config.clone()
             };
             let machines: Vec<u32> = (1..=self.config.machines).collect();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let waiting = crate::readiness::not_ready(&admin, &config, &machines, started).await;
-                if waiting.is_empty() {
-                    break;
-                }
-                anyhow::ensure!(Instant::now() < deadline, "shop {} not ready after 60 s: {waiting}", node.id);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            crate::readiness::wait(&admin, &config, &machines, started, Duration::from_secs(60))
+                .await
+                .map_err(|waiting| anyhow::anyhow!("shop {} not ready after 60 s: {waiting}", node.id))?;
         }
         // The hub's own account keeps the chain operator's sessions and audit trail; the chain's
         // dashboard follows every shop from there.
@@ -260,15 +254,9 @@ impl crate::System {
             self.add_service_to(None, crate::ServiceKind::Office)?;
             let admin = brewq_runtime::connect(&self.nats_config(Role::Admin, "readiness")?).await?;
             let hub = crate::SystemConfig { controllers: 0, stock_managers: 0, web_listen: None, ..self.config.clone() };
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let waiting = crate::readiness::not_ready(&admin, &hub, &[], started).await;
-                if waiting.is_empty() {
-                    break;
-                }
-                anyhow::ensure!(Instant::now() < deadline, "the chain's dashboard not ready after 60 s: {waiting}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            crate::readiness::wait(&admin, &hub, &[], started, Duration::from_secs(60))
+                .await
+                .map_err(|waiting| anyhow::anyhow!("the chain's dashboard not ready after 60 s: {waiting}"))?;
         }
         self.info.shops = self
             .shops

@@ -198,7 +198,6 @@ impl System {
     /// heartbeat since `since`.
     pub async fn wait_ready(&self, since: time::OffsetDateTime, timeout: Duration) -> anyhow::Result<()> {
         let admin = brewq_runtime::connect(&self.nats_config(Role::Admin, "readiness")?).await?;
-        let deadline = std::time::Instant::now() + timeout;
         let machines: Vec<u32> = self
             .services
             .iter()
@@ -207,15 +206,9 @@ impl System {
                 _ => None,
             })
             .collect();
-        let mut waiting = String::new();
-        while std::time::Instant::now() < deadline {
-            waiting = crate::readiness::not_ready(&admin, &self.config, &machines, since).await;
-            if waiting.is_empty() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        anyhow::bail!("not ready after {timeout:?}: {waiting} (see the logs in {})", self.config.data_dir.join("logs").display())
+        crate::readiness::wait(&admin, &self.config, &machines, since, timeout).await.map_err(|waiting| {
+            anyhow::anyhow!("not ready after {timeout:?}: {waiting} (see the logs in {})", self.config.data_dir.join("logs").display())
+        })
     }
 
     /// How a client of `role` connects to this system (a machine: [`System::machine_config`]).

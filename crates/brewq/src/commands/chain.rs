@@ -12,7 +12,7 @@ use crate::args::ClientArgs;
 /// Connects to the hub as the admin of shop `shop`'s account: plain requests reach the shop
 /// over its link while it is up; the chain's view of the shop is on the hub itself.
 pub async fn shop_admin(args: &ClientArgs, shop: u32) -> anyhow::Result<async_nats::Client> {
-    let creds = args.connect.data_dir.join("keys/shops").join(shop.to_string()).join("admin.creds");
+    let creds = admin_creds(&args.connect, shop);
     anyhow::ensure!(
         args.connect.creds.is_some() || creds.is_file(),
         "no shop {shop}: {} does not exist (is this a chain's hub, started with --shops?)",
@@ -20,6 +20,12 @@ pub async fn shop_admin(args: &ClientArgs, shop: u32) -> anyhow::Result<async_na
     );
     let connect = crate::args::ConnectArgs { creds: Some(args.connect.creds.clone().unwrap_or(creds)), ..args.connect.clone() };
     crate::connect::connect_once(&connect, brewq_launch::Role::Admin, "brewq-cli").await
+}
+
+/// Where `brewq up --shops` keeps the admin creds of shop `shop`'s account.
+pub fn admin_creds(connect: &crate::args::ConnectArgs, shop: u32) -> std::path::PathBuf {
+    let file = format!("{}.creds", brewq_launch::Role::Admin.as_str());
+    connect.data_dir.join("keys").join(brewq_launch::keys::SHOPS_DIR).join(shop.to_string()).join(file)
 }
 
 /// The last value the hub holds of the shop's `what` (`stock`, `machines`, `orders`...) under

@@ -80,18 +80,11 @@ async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
 async fn show_shop_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
     let info = brewq_launch::ClusterInfo::load(&args.connect.data_dir).ok().filter(|info| !info.shops.is_empty());
     let Some(info) = info else { anyhow::bail!("no order {id}") };
-    let subject = subjects::chain_subject("orders", id);
     for shop in &info.shops {
-        let creds = args.connect.data_dir.join("keys/shops").join(shop.id.to_string()).join("admin.creds");
-        let connect = crate::args::ConnectArgs { creds: Some(creds), ..args.connect.clone() };
+        let connect = crate::args::ConnectArgs { creds: Some(super::chain::admin_creds(&args.connect, shop.id)), ..args.connect.clone() };
         let client = crate::connect::connect_once(&connect, brewq_launch::Role::Admin, "brewq-cli").await?;
-        let stream = async_nats::jetstream::new(client).get_stream(subjects::CHAIN_STREAM).await;
-        let Ok(message) =
-            stream.with_context(|| format!("the hub's view of shop {}", shop.id))?.get_last_raw_message_by_subject(&subject).await
-        else {
-            continue;
-        };
-        let record: OrderRecord = serde_json::from_slice(&message.payload).context("an order record on the hub")?;
+        let found = super::chain::last::<OrderRecord>(&client, "orders", id).await;
+        let Some((record, _)) = found.with_context(|| format!("the hub's view of shop {}", shop.id))? else { continue };
         if args.json {
             output::json(&serde_json::json!({ "shop": shop.id, "record": record }));
             return Ok(());
