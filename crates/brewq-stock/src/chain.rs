@@ -23,7 +23,7 @@ pub(crate) async fn follow(ledger: Ledger, jetstream: Context, shutdown: Cancell
             Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(%error, "cannot fetch the chain's commands; trying again");
-                pause(&shutdown).await;
+                back_off(&shutdown).await;
                 continue;
             }
         };
@@ -45,7 +45,7 @@ async fn bind(jetstream: &Context, shutdown: &CancellationToken) -> Option<PullC
             Err(error) if is_not_found(&error) => return None,
             Err(error) => tracing::warn!(%error, "cannot read the chain's commands stream; trying again"),
         }
-        if !pause(shutdown).await {
+        if !back_off(shutdown).await {
             return None;
         }
     }
@@ -82,7 +82,7 @@ async fn apply(ledger: &Ledger, message: &jetstream::Message) {
 }
 
 /// Waits a moment; false on shutdown.
-async fn pause(shutdown: &CancellationToken) -> bool {
+async fn back_off(shutdown: &CancellationToken) -> bool {
     tokio::select! {
         () = shutdown.cancelled() => false,
         () = tokio::time::sleep(Duration::from_secs(2)) => true,
