@@ -111,7 +111,7 @@ function renderShop(shop) {
     table(heads(["admin.col.item", "admin.col.on_hand", "admin.col.low_at", "admin.col.restock"]), levels.map(([item, level]) => stockRow(shop, item, level))));
   section.append(el("h3", t("admin.failed")));
   const failed = el("ul");
-  failed.append(...shop.failed.map((f) => el("li", `${f.order_id}: ${f.reason}`)));
+  failed.append(...shop.failed.map((f) => el("li", `${f.reference}: ${f.reason}`)));
   if (!shop.failed.length) failed.append(el("li", t("admin.none")));
   section.append(failed);
   return section;

@@ -34,8 +34,18 @@ pub struct ShopSummary {
     pub last_heard: Option<OffsetDateTime>,
     pub machines: Vec<MachineView>,
     pub stock: Option<StockSnapshot>,
-    pub failed: Vec<DeadLetter>,
+    pub failed: Vec<FailedOrder>,
     pub orders: OrderCounts,
+}
+
+/// A failed order as the chain's dashboard shows it: by its reference (as in the logs), never
+/// its id; the chain's operator acts on it from the shop's own pages.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedOrder {
+    pub reference: String,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 /// The shop's orders the hub holds, by status.
@@ -74,7 +84,15 @@ impl ShopState {
             last_heard: self.last_heard,
             machines: MachineView::fleet(self.machines.values().cloned().collect(), now()),
             stock,
-            failed: self.failed.values().cloned().collect(),
+            failed: self
+                .failed
+                .values()
+                .map(|letter| FailedOrder {
+                    reference: brewq_protocol::ids::order_ref(&letter.order_id),
+                    reason: letter.reason.clone(),
+                    at: letter.at,
+                })
+                .collect(),
             orders,
         }
     }
@@ -159,6 +177,8 @@ mod tests {
         shop.apply("chain.failed.a", Some(&letter("burnt")));
         assert_eq!(shop.summary(1).failed.len(), 1);
         assert_eq!(shop.summary(1).failed[0].reason, "burnt");
+        let shown = serde_json::to_string(&shop.summary(1)).unwrap();
+        assert!(!shown.contains("\"a\"") && shown.contains(&brewq_protocol::ids::order_ref("a")), "{shown}");
         shop.apply("chain.failed.a", None);
         assert!(shop.summary(1).failed.is_empty());
         shop.apply("chain.unknown", Some(b"{}"));
