@@ -51,6 +51,31 @@ pub struct Account {
     /// Users refused from the given time (Unix seconds): every JWT of that key issued then or
     /// before.
     pub revocations: BTreeMap<String, i64>,
+    /// The services it offers other accounts.
+    pub exports: Vec<Service>,
+    /// The services of other accounts it reaches, each under the same subject here.
+    pub imports: Vec<Service>,
+}
+
+/// A service subject shared between two accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub subject: String,
+    /// For an import, the public key of the account that exports it.
+    pub account: String,
+    /// Answered by more than one message (a JetStream pull's deliveries).
+    pub streamed: bool,
+}
+
+impl Service {
+    fn export(&self) -> Value {
+        let response_type = if self.streamed { "Stream" } else { "Singleton" };
+        json!({ "name": self.subject, "subject": self.subject, "type": "service", "response_type": response_type })
+    }
+
+    fn import(&self) -> Value {
+        json!({ "name": self.subject, "subject": self.subject, "account": self.account, "type": "service" })
+    }
 }
 
 impl Account {
@@ -87,6 +112,12 @@ impl Account {
         }
         if !self.revocations.is_empty() {
             nats["revocations"] = json!(self.revocations);
+        }
+        if !self.exports.is_empty() {
+            nats["exports"] = self.exports.iter().map(Service::export).collect();
+        }
+        if !self.imports.is_empty() {
+            nats["imports"] = self.imports.iter().map(Service::import).collect();
         }
         sign(operator, account, &self.name, issued_at, nats)
     }
@@ -178,8 +209,13 @@ mod tests {
         let operator_key = KeyPair::new_operator();
         let account_key = KeyPair::new_account();
         let scope = Scope { key: "AKEY".into(), role: "maker".into(), publish: vec!["a.{{tag(machine)}}".into()], subscribe: vec![] };
-        let account =
-            Account { name: "COFFEE".into(), jetstream: true, scopes: vec![scope], revocations: [("UREVOKED".to_owned(), 42)].into() };
+        let account = Account {
+            name: "COFFEE".into(),
+            jetstream: true,
+            scopes: vec![scope],
+            revocations: [("UREVOKED".to_owned(), 42)].into(),
+            ..Account::default()
+        };
         let claims = claims(&account.sign(&operator_key, &account_key.public_key(), 7).expect("signed")).expect("verifies");
         assert_eq!(claims["nats"]["limits"]["disk_storage"], json!(-1));
         assert_eq!(claims["nats"]["signing_keys"][0]["template"]["pub"]["allow"][0], json!("a.{{tag(machine)}}"));

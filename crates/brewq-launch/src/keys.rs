@@ -62,11 +62,15 @@ pub struct Keys {
 
 /// The keys of one account: its own, which signs its JWT's users, and one signing key per role,
 /// whose users get the role's permissions; with the folders of its creds files and its trust.
+/// Its machines are users of an account of their own, `<name>-MACHINES`, which reaches the
+/// streams and services of this one only through imports (SECURITY.md, "Accounts").
 #[derive(Clone)]
 pub struct AccountKeys {
     /// `COFFEE`, or `SHOP-<n>`.
     pub name: String,
     pub account: Arc<KeyPair>,
+    /// The account of its machines.
+    pub machines: Arc<KeyPair>,
     pub signing: BTreeMap<Role, Arc<KeyPair>>,
     /// Its creds files: `<role>.creds`, `machines/<id>.creds`.
     pub creds_dir: PathBuf,
@@ -101,7 +105,7 @@ impl Keys {
         std::fs::create_dir_all(&trust).with_context(|| format!("creating {}", trust.display()))?;
         let operator = Arc::new(key_in(&trust.join("operator.nk"), KeyPair::new_operator)?);
         let system_account = Arc::new(key_in(&trust.join("sys-account.nk"), KeyPair::new_account)?);
-        let coffee = AccountKeys::load_or_create("COFFEE", dir, &trust, &trust.join("coffee-account.nk"))?;
+        let coffee = AccountKeys::load_or_create("COFFEE", dir, &trust, &trust.join("coffee-account.nk"), "coffee-machines-account.nk")?;
         let keys = Keys {
             dir: dir.to_owned(),
             operator,
@@ -120,7 +124,7 @@ impl Keys {
     pub fn shop(&self, shop: u32) -> anyhow::Result<AccountKeys> {
         let trust = self.dir.join(TRUST_DIR).join(SHOPS_DIR).join(shop.to_string());
         let creds = self.dir.join(SHOPS_DIR).join(shop.to_string());
-        AccountKeys::load_or_create(&format!("SHOP-{shop}"), &creds, &trust, &trust.join("account.nk"))
+        AccountKeys::load_or_create(&format!("SHOP-{shop}"), &creds, &trust, &trust.join("account.nk"), "machines-account.nk")
     }
 
     /// The password other servers give when they open a route to node `name` (created on
@@ -177,23 +181,31 @@ impl Keys {
 }
 
 impl AccountKeys {
-    /// Loads an account's keys (its own in `account_key`, the signing keys in `trust`), and
-    /// issues each role but the machines a creds file in `creds` if it has none.
-    fn load_or_create(name: &str, creds: &Path, trust: &Path, account_key: &Path) -> anyhow::Result<AccountKeys> {
+    /// Loads an account's keys (its own in `account_key`, its machines' account's in
+    /// `machines_key` and the signing keys, in `trust`), and issues each role but the machines a
+    /// creds file in `creds` if it has none.
+    fn load_or_create(name: &str, creds: &Path, trust: &Path, account_key: &Path, machines_key: &str) -> anyhow::Result<AccountKeys> {
         for folder in [creds.to_owned(), creds.join(MACHINES_DIR), trust.to_owned()] {
             std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
         }
         let account = Arc::new(key_in(account_key, KeyPair::new_account)?);
+        let machines = Arc::new(key_in(&trust.join(machines_key), KeyPair::new_account)?);
         let mut signing = BTreeMap::new();
         for &role in Role::ALL {
             let key = key_in(&trust.join(format!("signing-{}.nk", role.as_str())), KeyPair::new_account)?;
             signing.insert(role, Arc::new(key));
         }
-        let keys = AccountKeys { name: name.to_owned(), account, signing, creds_dir: creds.to_owned(), trust_dir: trust.to_owned() };
+        let keys =
+            AccountKeys { name: name.to_owned(), account, machines, signing, creds_dir: creds.to_owned(), trust_dir: trust.to_owned() };
         for &role in Role::ALL.iter().filter(|&&role| role != Role::Maker) {
             ensure_creds(&keys.creds_file(role), &keys.signing[&role], &keys.account.public_key(), role.as_str(), &[])?;
         }
         Ok(keys)
+    }
+
+    /// The name of its machines' account.
+    pub fn machines_name(&self) -> String {
+        format!("{}-MACHINES", self.name)
     }
 
     /// The creds file of `role` (a machine has its own: [`AccountKeys::machine_creds_file`]).
@@ -226,12 +238,25 @@ impl AccountKeys {
         Ok(path)
     }
 
-    /// Issues machine `machine` a credential, if it has none.
+    /// Issues machine `machine` a credential, if it has none in its machines' account (one
+    /// issued in the account itself, as brewq did before machines had an account of their own,
+    /// is replaced).
     pub fn ensure_machine(&self, machine: u32) -> anyhow::Result<()> {
         let tags = [format!("{}:{machine}", crate::permissions::MACHINE_TAG)];
         let path = self.machine_creds_file(machine);
-        ensure_creds(&path, &self.signing[&Role::Maker], &self.account.public_key(), &format!("machine-{machine}"), &tags)
+        let machines = self.machines.public_key();
+        if path.is_file() && issuer_account(&path)? != machines {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+        ensure_creds(&path, &self.signing[&Role::Maker], &machines, &format!("machine-{machine}"), &tags)
     }
+}
+
+/// The account a creds file's user belongs to.
+fn issuer_account(path: &Path) -> anyhow::Result<String> {
+    let claims = crate::jwt::claims(crate::jwt::jwt_of_creds(&read_creds_file(path)?)?)?;
+    let account = claims["nats"]["issuer_account"].as_str().or(claims["iss"].as_str());
+    Ok(account.context("a creds file whose JWT names no account")?.to_owned())
 }
 
 /// Writes a creds file for a new user of `account` signed by `signer`, unless the file exists.
@@ -284,4 +309,28 @@ fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(secret.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_machine_issued_in_the_shops_account_is_issued_again_in_its_machines_account() {
+        let dir = std::env::temp_dir().join(format!("brewq-keys-machines-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let keys = Keys::load_or_create(&dir).expect("keys");
+        let account = &keys.coffee;
+        let path = account.machine_creds_file(1);
+        // As brewq issued it before machines had an account of their own.
+        ensure_creds(&path, &account.signing[&Role::Maker], &account.account.public_key(), "machine-1", &[]).expect("old creds");
+        assert_eq!(issuer_account(&path).expect("read"), account.account.public_key());
+        account.ensure_machine(1).expect("issued again");
+        assert_eq!(issuer_account(&path).expect("read"), account.machines.public_key());
+        let creds = std::fs::read_to_string(&path).expect("read");
+        account.ensure_machine(1).expect("kept");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), creds, "a machine's credential is issued once");
+        assert_eq!(account.machines_name(), "COFFEE-MACHINES");
+        std::fs::remove_dir_all(&dir).expect("cleaned");
+    }
 }

@@ -92,15 +92,51 @@ fn services(rules: &mut Vec<Rule>) {
             let caller = role_named(caller);
             let subject = if caller == Role::Maker { own_machine(subject) } else { subject.to_owned() };
             rules.push(rule(caller, Publish, subject, "send these requests"));
-            let inbox = format!("{}.>", subjects::inbox_prefix(caller.as_str()));
+            // A caller in the other account reaches the service through an import, whose
+            // answers go to a reply subject the servers make (`_R_.…`) and map back.
+            let inbox = if (caller == Role::Maker) != (server == Role::Maker) {
+                format!("{}.>", subjects::IMPORTED_REPLY_PREFIX)
+            } else {
+                format!("{}.>", subjects::inbox_prefix(caller.as_str()))
+            };
             if !answers.contains(&(server, inbox.clone())) {
                 answers.push((server, inbox));
             }
         }
     }
     for (server, inbox) in answers {
-        rules.push(rule(server, Publish, inbox, "answer its callers, on their inboxes only"));
+        let why = if inbox.starts_with(subjects::IMPORTED_REPLY_PREFIX) {
+            "answer its callers in the other account, on the reply subjects the servers make"
+        } else {
+            "answer its callers, on their inboxes only"
+        };
+        rules.push(rule(server, Publish, inbox, why));
     }
+}
+
+/// What the machines' account imports from its shop's account: each subject a machine
+/// publishes to, but its answers, for any machine (its own number is held by its rights in
+/// the machines' account). Each is a (subject, streamed) pair: a pull is answered by several
+/// messages. With them, `$JS.API.INFO`, which no machine may call: an account that imports it
+/// gets no JetStream answerer of its own from the servers, which would otherwise answer every
+/// JetStream call of the machines, before the shop's account, that JetStream is off.
+pub fn machine_imports() -> Vec<(String, bool)> {
+    let answers = format!("{}.>", subjects::IMPORTED_REPLY_PREFIX);
+    let publishes = rules()
+        .into_iter()
+        .filter(|rule| rule.role == Role::Maker && rule.direction == Direction::Publish && rule.subject != answers)
+        .map(|rule| {
+            let subject = rule.subject.replace(&format!("{{{{tag({MACHINE_TAG})}}}}"), "*");
+            let streamed = subject.contains(".CONSUMER.MSG.NEXT.");
+            (subject, streamed)
+        });
+    std::iter::once((format!("{API}.INFO"), false)).chain(publishes).collect()
+}
+
+/// What the shop's account imports from its machines' account: the services the machines
+/// serve.
+pub fn machine_exports() -> Vec<String> {
+    subjects::SERVICES.iter().filter(|(_, server)| *server == subjects::roles::MAKER).map(|(subject, _)| (*subject).to_owned()).collect()
 }
 
 fn role_named(name: &str) -> Role {

@@ -58,7 +58,7 @@ pub fn init(request: &SecurityInit) -> anyhow::Result<ClusterInfo> {
     let shop_tls = tls_files.as_ref().map(|files| &files[nodes.len()..]);
     for (index, (shop, account)) in shops.iter().zip(&accounts[1..]).enumerate() {
         let spec = leaf_spec(&nodes, shop, account, shop_tls.map(|files| files[index].clone()))?;
-        write_private(&out.join(format!("{}.conf", shop.name)), &crate::shops::leaf_config(&spec, &trust.only(&spec.account)))?;
+        write_private(&out.join(format!("{}.conf", shop.name)), &crate::shops::leaf_config(&spec, &trust.only(account)))?;
     }
     let info = cluster_info(request, &out, &keys, &nodes, &shops);
     info.save(&out)?;

@@ -1,6 +1,7 @@
 //! The chain of trust the servers check (decentralized JWT authentication): the operator's
-//! JWT, the system account's, and the `COFFEE` account's, which lists one scoped signing key
-//! per role and the revoked users. Revoking a machine issues a new account JWT and pushes it to
+//! JWT, the system account's, the `COFFEE` account's, which lists one scoped signing key per
+//! role, and its machines' account's (`COFFEE-MACHINES`), with the machines' key and the
+//! revoked machines. Revoking a machine issues a new account JWT and pushes it to
 //! every running server (`$SYS.REQ.CLAIMS.UPDATE`), which close the machine's connection.
 
 use std::collections::BTreeMap;
@@ -47,38 +48,85 @@ impl Trust {
         let mut jwts = vec![(system_account.clone(), system.sign(&keys.operator, &system_account, issued_at)?)];
         for account in accounts {
             jwts.push(issue_account(keys, account)?);
+            jwts.push(issue_machines_account(keys, account)?);
         }
         Ok(Trust { operator_jwt, system_account, accounts: jwts })
     }
 
-    /// The same trust with only the system account and `account` preloaded: a shop's server
-    /// knows no other shop.
-    pub fn only(&self, account: &str) -> Trust {
-        let accounts = self.accounts.iter().filter(|(key, _)| *key == self.system_account || key == account).cloned().collect();
+    /// The same trust with only the system account, `account` and its machines' account
+    /// preloaded: a shop's server knows no other shop.
+    pub fn only(&self, account: &AccountKeys) -> Trust {
+        let wanted = [self.system_account.clone(), account.account.public_key(), account.machines.public_key()];
+        let accounts = self.accounts.iter().filter(|(key, _)| wanted.contains(key)).cloned().collect();
         Trust { accounts, ..self.clone() }
     }
 }
 
-/// Issues an account's JWT, later than the last one issued (a server keeps the newer of two, by
-/// issue time), and keeps it in the account's trust folder; returns its public key and JWT.
+/// Issues an account's JWT: every role but the machines, and the services its machines'
+/// account imports.
 pub fn issue_account(keys: &Keys, account_keys: &AccountKeys) -> anyhow::Result<(String, String)> {
-    let scopes = Role::ALL.iter().map(|&role| crate::permissions::scope(role, &account_keys.signing[&role].public_key())).collect();
+    let scopes = Role::ALL
+        .iter()
+        .filter(|&&role| role != Role::Maker)
+        .map(|&role| crate::permissions::scope(role, &account_keys.signing[&role].public_key()))
+        .collect();
+    let machines = account_keys.machines.public_key();
+    let exports = crate::permissions::machine_imports()
+        .into_iter()
+        .map(|(subject, streamed)| jwt::Service { subject, account: String::new(), streamed })
+        .collect();
+    let imports = crate::permissions::machine_exports()
+        .into_iter()
+        .map(|subject| jwt::Service { subject, account: machines.clone(), streamed: false })
+        .collect();
+    let account = jwt::Account { name: account_keys.name.clone(), jetstream: true, scopes, exports, imports, ..jwt::Account::default() };
+    sign_later(keys, account_keys, &account, &account_keys.account.public_key(), ACCOUNT_JWT)
+}
+
+/// Issues the JWT of an account's machines' account: the machines' role, their revocations,
+/// no JetStream of its own, and only imports of what machines do in the shop's account, so
+/// that no answer or delivery a machine points at a subject of its own choosing can reach a
+/// stream or bucket (SECURITY.md, "Accounts").
+pub fn issue_machines_account(keys: &Keys, account_keys: &AccountKeys) -> anyhow::Result<(String, String)> {
+    let shop = account_keys.account.public_key();
+    let scopes = vec![crate::permissions::scope(Role::Maker, &account_keys.signing[&Role::Maker].public_key())];
     let revocations = load_revocations(account_keys)?.into_iter().map(|(user, revoked)| (user, revoked.at)).collect();
-    let account = jwt::Account { name: account_keys.name.clone(), jetstream: true, scopes, revocations };
-    let last_path = account_keys.trust_dir.join(ACCOUNT_JWT);
+    let imports = crate::permissions::machine_imports()
+        .into_iter()
+        .map(|(subject, streamed)| jwt::Service { subject, account: shop.clone(), streamed })
+        .collect();
+    let exports = crate::permissions::machine_exports()
+        .into_iter()
+        .map(|subject| jwt::Service { subject, account: String::new(), streamed: false })
+        .collect();
+    let account = jwt::Account { name: account_keys.machines_name(), jetstream: false, scopes, revocations, exports, imports };
+    sign_later(keys, account_keys, &account, &account_keys.machines.public_key(), MACHINES_ACCOUNT_JWT)
+}
+
+/// Signs `account`'s JWT later than the last one kept in `file` (a server keeps the newer of
+/// two, by issue time), and keeps it there; returns its public key and JWT.
+fn sign_later(
+    keys: &Keys,
+    account_keys: &AccountKeys,
+    account: &jwt::Account,
+    public: &str,
+    file: &str,
+) -> anyhow::Result<(String, String)> {
+    let last_path = account_keys.trust_dir.join(file);
     let last_issued = std::fs::read_to_string(&last_path)
         .ok()
         .and_then(|last| jwt::claims(&last).ok())
         .and_then(|claims| claims["iat"].as_i64())
         .unwrap_or_default();
-    let public = account_keys.account.public_key();
-    let signed = account.sign(&keys.operator, &public, unix_now().max(last_issued + 1))?;
+    let signed = account.sign(&keys.operator, public, unix_now().max(last_issued + 1))?;
     std::fs::write(&last_path, &signed).with_context(|| format!("writing {}", last_path.display()))?;
-    Ok((public, signed))
+    Ok((public.to_owned(), signed))
 }
 
 /// The account's JWT last issued, in its trust folder.
 const ACCOUNT_JWT: &str = "account.jwt";
+/// Its machines' account's JWT last issued.
+const MACHINES_ACCOUNT_JWT: &str = "machines-account.jwt";
 /// The users revoked, in an account's trust folder.
 const REVOCATIONS: &str = "revocations.json";
 
@@ -112,7 +160,7 @@ pub fn revoke_machine(keys: &Keys, account: &AccountKeys, machine: u32) -> anyho
     let revocations_path = account.trust_dir.join(REVOCATIONS);
     std::fs::write(&revocations_path, serde_json::to_vec_pretty(&revocations)?)
         .with_context(|| format!("writing {}", revocations_path.display()))?;
-    let (_, account_jwt) = issue_account(keys, account)?;
+    let (_, account_jwt) = issue_machines_account(keys, account)?;
     std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     Ok(Revocation { user, account_jwt })
 }

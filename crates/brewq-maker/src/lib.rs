@@ -118,7 +118,11 @@ async fn take_orders<B: Brewer>(machine: &Machine<B>, consumer: &PullConsumer, s
         if !machine.control.wait_running(shutdown).await {
             break;
         }
-        let fetched = consumer.batch().max_messages(1).expires(Duration::from_secs(5)).messages().await;
+        // Asking waits for the servers while disconnected (a revoked credential stays so).
+        let fetched = tokio::select! {
+            () = shutdown.cancelled() => break,
+            fetched = consumer.batch().max_messages(1).expires(Duration::from_secs(5)).messages() => fetched,
+        };
         let mut batch = match fetched {
             Ok(batch) => batch,
             Err(error) => {

@@ -207,6 +207,11 @@ pub fn inbox_prefix(role: &str) -> String {
     format!("_INBOX_{role}")
 }
 
+/// The prefix of the reply subjects the servers make for a request that crosses from one
+/// account to another through an import: the answer goes there, and the servers map it back to
+/// the requester's own reply subject.
+pub const IMPORTED_REPLY_PREFIX: &str = "_R_";
+
 /// The inbox prefix of machine `machine_id`: under the makers' prefix, and its own, so that no
 /// machine reads another's replies or deliveries.
 pub fn machine_inbox_prefix(machine_id: u32) -> String {
@@ -277,11 +282,12 @@ pub fn may_answer(subject: &str, reply: &str) -> bool {
         && reply.split('.').all(|token| !token.is_empty() && token != "*" && token != ">")
         && !reply.contains(|c: char| c.is_whitespace() || c.is_control());
     let under = |prefix: String| reply.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.starts_with('.') && rest.len() > 1);
-    match machine_updating(subject) {
-        // A machine's update is answered on that machine's inbox only.
-        Some(machine) => plain && under(machine_inbox_prefix(machine)),
-        None => plain && callers(subject).iter().any(|role| under(inbox_prefix(role))),
+    if machine_updating(subject).is_some() || is_machine_control(subject) {
+        // Machines and the rest of the shop are in two accounts: the servers map the answer
+        // back to the requester, who cannot choose where it goes.
+        return plain && under(IMPORTED_REPLY_PREFIX.to_owned());
     }
+    plain && callers(subject).iter().any(|role| under(inbox_prefix(role)))
 }
 
 #[cfg(test)]
@@ -292,8 +298,8 @@ mod tests {
     fn a_service_answers_its_callers_inboxes_only() {
         assert!(may_answer(ORDER_REQUESTS, "_INBOX_web.abc.1"));
         assert!(may_answer("coffee.stock.reserve", "_INBOX_controller.x"));
-        assert!(may_answer("coffee.machines.3.control", "_INBOX_operator.x"));
-        assert!(may_answer("coffee.records.update.3", "_INBOX_maker.3.x"));
+        assert!(may_answer("coffee.machines.3.control", "_R_.a1b2c3.d4"));
+        assert!(may_answer("coffee.records.update.3", "_R_.a1b2c3.d4"));
         for (subject, reply) in [
             ("coffee.stock.reserve", "_INBOX_web.x"),
             ("coffee.stock.read", "$KV.coffee-stock.levels"),
@@ -307,10 +313,14 @@ mod tests {
             (ORDER_REQUESTS, "_INBOX_web.a b"),
             (ORDER_REQUESTS, "_INBOX_web..a"),
             ("coffee.records.update.3", "_INBOX_web.x"),
-            // Machine 3's update steered onto machine 4's inbox.
-            ("coffee.records.update.3", "_INBOX_maker.4.x"),
-            ("coffee.records.update.3", "_INBOX_maker.x"),
-            ("coffee.records.update.x", "_INBOX_maker.x.y"),
+            // A request between machines and the shop comes through an import; anything else
+            // on its subjects was put there by someone else (a delivery pointed at it).
+            ("coffee.records.update.3", "_INBOX_maker.3.x"),
+            ("coffee.records.update.3", "$JS.ACK.coffee-orders.coffeeMakers.1.2.3.4.5"),
+            ("coffee.records.update.3", "_R_"),
+            ("coffee.records.update.3", "_R_."),
+            ("coffee.machines.3.control", "_INBOX_operator.x"),
+            ("coffee.machines.3.control", "$JS.ACK.coffee-orders.coffeeMakers.1.2.3.4.5"),
             ("coffee.machines.3.control", "_INBOX_web.x"),
             ("coffee.machines.3.4.control", "_INBOX_admin.x"),
             ("coffee.nothing", "_INBOX_admin.x"),

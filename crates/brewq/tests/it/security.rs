@@ -321,6 +321,66 @@ async fn no_requester_can_steer_where_a_service_answers() {
     system.stop().await;
 }
 
+/// A machine's JetStream calls answer where it says: its pull delivers an order there, a read
+/// or a write acknowledged answers there. Pointed at a bucket, a stream or another machine's
+/// key, none of it may land: the machines are users of an account of their own, which holds
+/// no stream and reaches the shop's only through imports. In one account, the pull below
+/// wrote the order over the stock levels (every order after it refused until they were
+/// repaired by hand).
+#[tokio::test]
+async fn a_machine_cannot_point_a_delivery_or_an_answer_at_a_bucket_or_a_stream() {
+    // No machine running: the order placed below waits in the queue for the stolen credential.
+    let system = TestSystem::start(0, |_| {}).await;
+    let web = RoleClient::connect(&system, Role::Web).await;
+    let order = br#"{"name":"Mallory","size":"small","bean_type":"arabica","milk":"none","sugar_count":0}"#.to_vec();
+    assert!(web.request_answered(subjects::ORDER_REQUESTS, order).await, "an order is placed");
+    let jetstream = async_nats::jetstream::new(system.admin.clone());
+    let audit_before = jetstream.get_stream(subjects::AUDIT_STREAM).await.expect("audit").info().await.expect("info").state.messages;
+    let stock = system.bucket(subjects::STOCK_BUCKET).await;
+    let levels_before = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
+
+    let machine = RoleClient::connect(&system, Role::Maker).await;
+    let consumer = format!("{}.{}", subjects::ORDERS_STREAM, subjects::MAKERS_CONSUMER);
+    let pull = format!("$JS.API.CONSUMER.MSG.NEXT.{consumer}");
+    let heartbeat = format!("$KV.{}.machine.1", subjects::MACHINES_BUCKET);
+    let calls: [(String, &[u8]); 4] = [
+        (pull.clone(), br#"{"batch":1,"no_wait":true}"#),
+        (format!("$JS.API.CONSUMER.INFO.{consumer}"), b""),
+        (format!("$JS.API.STREAM.INFO.KV_{}", subjects::MACHINES_BUCKET), b""),
+        (heartbeat.clone(), br#"{"machine_id":1}"#),
+    ];
+    let targets = [
+        format!("$KV.{}.{}", subjects::STOCK_BUCKET, subjects::STOCK_KEY),
+        format!("$KV.{}.victim", subjects::ORDERS_BUCKET),
+        format!("$KV.{}.machine.2", subjects::MACHINES_BUCKET),
+        "coffee.orders.arabica".to_owned(),
+        "coffee.audit.forged".to_owned(),
+    ];
+    for target in &targets {
+        for (subject, payload) in &calls {
+            machine.client.publish_with_reply(subject.clone(), target.clone(), payload.to_vec().into()).await.expect("publish");
+        }
+    }
+    machine.client.flush().await.expect("flush");
+    // The same calls on the machine's own inbox are answered after them: they were served.
+    for (subject, payload) in &calls {
+        assert!(machine.request_answered(subject, payload.to_vec()).await, "{subject} is answered on the machine's inbox");
+    }
+    let info = jetstream.get_stream(subjects::ORDERS_STREAM).await.expect("queue").consumer_info(subjects::MAKERS_CONSUMER).await;
+    assert!(info.expect("consumer info").delivered.consumer_sequence >= 1, "the pulls delivered the order somewhere");
+
+    let levels_after = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
+    assert_eq!(levels_before, levels_after, "a machine's delivery or answer was written over the stock levels");
+    let records = system.bucket(subjects::ORDERS_BUCKET).await;
+    assert!(records.entry("victim").await.expect("read").is_none(), "a machine's delivery or answer became an order record");
+    let machines = system.bucket(subjects::MACHINES_BUCKET).await;
+    assert!(machines.entry("machine.2").await.expect("read").is_none(), "a machine wrote another machine's heartbeat");
+    assert_eq!(system.stream_messages().await, 1, "a machine's delivery or answer went into the work queue");
+    let audit_after = jetstream.get_stream(subjects::AUDIT_STREAM).await.expect("audit").info().await.expect("info").state.messages;
+    assert_eq!(audit_before, audit_after, "a machine's delivery or answer went into the audit trail");
+    system.stop().await;
+}
+
 /// Order ids are random: from a run of orders, nothing about one tells another. The earlier
 /// ids (one counter per controller) shared their first 12 characters and counted up.
 #[tokio::test]
