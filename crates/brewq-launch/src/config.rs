@@ -63,9 +63,10 @@ pub fn node_config(nodes: &[NodeSpec], index: usize, keys: &Keys, trust: &Trust,
     );
     if node.ports.leaf != 0 {
         // The shops' leaf nodes connect here, each as a user of its shop's account; over
-        // TLS when clients use it.
+        // TLS when clients use it. No address of the hub's is advertised to them: a shop links
+        // to the addresses its config lists, and no other (the hub's own may be private ones).
         let tls = tls.map(|tls| format!("  tls {{\n{}\n  }}\n", indented(&tls_block(tls, false)))).unwrap_or_default();
-        config.push_str(&format!("leafnodes {{\n  listen: \"{listen}:{}\"\n{tls}}}\n", node.ports.leaf));
+        config.push_str(&format!("leafnodes {{\n  listen: \"{listen}:{}\"\n  no_advertise: true\n{tls}}}\n", node.ports.leaf));
     }
     if let Some(tls) = tls {
         config.push_str(&format!("tls {{\n{}\n}}\n", tls_block(tls, false)));

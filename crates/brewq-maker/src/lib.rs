@@ -102,13 +102,36 @@ pub async fn run<B: Brewer>(config: Config, brewer: B, client: async_nats::Clien
     metrics::counter!("brewq_brew_failures_total", "machine" => label.clone()).increment(0);
     metrics::counter!("brewq_redeliveries_total", "machine" => label).increment(0);
     tracing::info!(machine = machine.config.id, "machine ready");
-    take_orders(&machine, &consumer, &shutdown).await;
+    tokio::select! {
+        () = take_orders(&machine, &consumer, &shutdown) => {}
+        () = past_grace(&shutdown, STOP_GRACE) => {
+            tracing::warn!("the order in hand did not end within the stop's grace; it comes back to the queue after its ack wait");
+        }
+    }
     stop_heartbeat.cancel();
     tracker.close();
-    tracker.wait().await;
-    client.drain().await.context("draining the NATS connection")?;
+    if tokio::time::timeout(TASKS_GRACE, tracker.wait()).await.is_err() {
+        tracing::warn!("the last heartbeat not written within the stop's grace");
+    }
+    // A machine cut off (its credential revoked, its servers gone) cannot flush what it sent.
+    match tokio::time::timeout(TASKS_GRACE, client.drain()).await {
+        Ok(drained) => drained.context("draining the NATS connection")?,
+        Err(_) => tracing::warn!("the NATS connection not drained within the stop's grace"),
+    }
     tracing::info!(machine = machine.config.id, "machine stopped");
     Ok(())
+}
+
+/// How long after the stop a machine may take to end the order in hand (hand it back, record
+/// it): its servers answer within seconds, and a machine cut off from them must still stop.
+const STOP_GRACE: Duration = Duration::from_secs(8);
+/// How long its last heartbeat, then draining its connection, may each take.
+const TASKS_GRACE: Duration = Duration::from_secs(2);
+
+/// Returns `grace` after `shutdown` fires.
+async fn past_grace(shutdown: &CancellationToken, grace: Duration) {
+    shutdown.cancelled().await;
+    tokio::time::sleep(grace).await;
 }
 
 /// Fetches one order at a time (never a prefetched batch, whose AckWait would run while it

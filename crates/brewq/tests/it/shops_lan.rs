@@ -53,6 +53,17 @@ async fn a_shop_whose_link_is_cut_keeps_serving_and_the_hub_catches_up_once_when
     let mut taken = serve_before_the_cut(&chain, &shop_clients).await;
     chain.a_shops_credential_opens_no_other_shop().await;
     let arabica_before = shop_stock(&shop_clients[0]).await.levels[&Ingredient::Arabica];
+    // The hub has heard of shop 1's stock and machines before the cut (each bucket is sourced
+    // on its own, so its orders reaching the hub says nothing of them).
+    eventually("the hub to hold shop 1's stock and machines", Duration::from_secs(30), || async {
+        let Ok(stream) = async_nats::jetstream::new(hub_views[0].clone()).get_stream(subjects::CHAIN_STREAM).await else { return false };
+        let mut held = true;
+        for key in [subjects::chain_subject("stock", subjects::STOCK_KEY), subjects::chain_subject("machines", &subjects::machine_key(2))] {
+            held &= stream.get_last_raw_message_by_subject(&key).await.is_ok();
+        }
+        held
+    })
+    .await;
 
     // The cut: shop 1 no longer reaches the hub, nor the hub it.
     chain.cut(CUT);
