@@ -58,7 +58,7 @@ pub async fn provision(client: &async_nats::Client, shop: u32, replicas: usize) 
 pub fn hub_commands_stream(replicas: usize) -> stream::Config {
     stream::Config {
         name: subjects::CHAIN_COMMANDS_STREAM.into(),
-        subjects: vec![subjects::CHAIN_COMMANDS.into()],
+        subjects: vec![subjects::CHAIN_COMMANDS.into(), subjects::CHAIN_MACHINE_COMMANDS.into()],
         storage: stream::StorageType::File,
         num_replicas: replicas,
         // The operator's command sent again with the same id is stored once.
@@ -83,10 +83,12 @@ pub fn shop_commands_stream() -> stream::Config {
     }
 }
 
-/// The stock managers' consumer of the shop's commands: one at a time, so in order.
-fn shop_commands_consumer() -> consumer::pull::Config {
+/// A consumer of the shop's commands on `subject`: one at a time, so in order. The stock
+/// managers take the stock commands, the shop's operator process the machine commands.
+fn shop_commands_consumer(name: &str, subject: &str) -> consumer::pull::Config {
     consumer::pull::Config {
-        durable_name: Some(subjects::SHOP_COMMANDS_CONSUMER.into()),
+        durable_name: Some(name.into()),
+        filter_subject: subject.into(),
         ack_policy: consumer::AckPolicy::Explicit,
         ack_wait: std::time::Duration::from_secs(30),
         max_ack_pending: 1,
@@ -108,9 +110,14 @@ pub async fn provision_hub_commands(client: &async_nats::Client, shop: u32, repl
 pub async fn provision_shop_commands(client: &async_nats::Client) -> anyhow::Result<()> {
     let jetstream = async_nats::jetstream::new(client.clone());
     retried(|| jetstream.create_or_update_stream(shop_commands_stream())).await.context("creating the shop's commands")?;
-    retried(|| jetstream.create_consumer_on_stream(shop_commands_consumer(), subjects::SHOP_COMMANDS_STREAM))
-        .await
-        .context("creating the stock managers' consumer of the shop's commands")?;
+    for (name, subject) in [
+        (subjects::SHOP_COMMANDS_CONSUMER, subjects::CHAIN_COMMANDS),
+        (subjects::SHOP_MACHINE_COMMANDS_CONSUMER, subjects::CHAIN_MACHINE_COMMANDS),
+    ] {
+        retried(|| jetstream.create_consumer_on_stream(shop_commands_consumer(name, subject), subjects::SHOP_COMMANDS_STREAM))
+            .await
+            .with_context(|| format!("creating the consumer {name} of the shop's commands"))?;
+    }
     Ok(())
 }
 

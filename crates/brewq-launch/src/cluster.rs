@@ -22,7 +22,8 @@ use crate::process::Process;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterInfo {
     pub nats_urls: Vec<String>,
-    /// The web shop, once it runs.
+    /// The web shop, once it runs; in a chain (`shops`), the hub's address: the chain's
+    /// dashboard, each shop's web shop being under `shops`.
     #[serde(default)]
     pub http_url: Option<String>,
     /// The operator's pages, once they run.
@@ -79,6 +80,14 @@ fn is_zero(port: &u16) -> bool {
 }
 
 impl ClusterInfo {
+    /// A web shop to send orders to: the system's, or in a chain the first shop's.
+    pub fn web_shop_url(&self) -> Option<String> {
+        match self.shops.first() {
+            Some(shop) => shop.http_url.clone(),
+            None => self.http_url.clone(),
+        }
+    }
+
     /// Reads `<data-dir>/cluster.json`.
     pub fn load(data_dir: &Path) -> anyhow::Result<ClusterInfo> {
         let path = data_dir.join("cluster.json");

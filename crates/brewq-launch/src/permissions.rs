@@ -249,7 +249,17 @@ pub fn rules() -> Vec<Rule> {
 
     for role in [Role::Operator, Role::Admin] {
         rules.push(rule(role, Publish, subjects::CHAIN_COMMANDS, "send a shop of the chain a restock or alert levels, from the hub"));
+        rules.push(rule(role, Publish, subjects::CHAIN_MACHINE_COMMANDS, "send a shop of the chain a machine command, from the hub"));
     }
+    // In a shop of a chain: the chain's machine commands, one at a time, applied by the shop's
+    // operator process.
+    let commands = format!("{}.{}", subjects::SHOP_COMMANDS_STREAM, subjects::SHOP_MACHINE_COMMANDS_CONSUMER);
+    let why = "apply the chain's machine commands in the shop";
+    rules.push(rule(operator, Publish, format!("{API}.STREAM.INFO.{}", subjects::SHOP_COMMANDS_STREAM), why));
+    rules.push(rule(operator, Publish, format!("{API}.CONSUMER.INFO.{commands}"), why));
+    rules.push(rule(operator, Publish, format!("{API}.CONSUMER.MSG.NEXT.{commands}"), why));
+    rules.push(rule(operator, Publish, format!("$JS.ACK.{commands}.>"), why));
+    rules.push(rule(operator, Publish, format!("$JS.ACK.*.*.{commands}.>"), why));
     // On a hub, the chain's dashboard follows each shop's view with an ordered consumer.
     let chain = subjects::CHAIN_STREAM;
     let why = "follow the chain's view of a shop, on the hub";

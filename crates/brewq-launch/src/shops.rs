@@ -269,6 +269,9 @@ impl crate::System {
                 monitor_url: node.monitor_url(),
             })
             .collect();
+        // The system's own address is the hub's: the chain's dashboard; each shop's web shop is
+        // under `shops`.
+        self.info.http_url = self.info.office_url.clone();
         Ok(())
     }
 

@@ -121,6 +121,38 @@ impl MachineView {
     }
 }
 
+/// A machine command the chain's operator sent a shop from the hub: kept on the hub until the
+/// shop's link carries it, then applied in the shop once, in the order sent; unless it arrives
+/// after `valid_until` (a pause sent hours before the link returned is no longer what the
+/// operator wants), when it is dropped and the drop audited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainMachineCommand {
+    pub machine: u32,
+    pub command: MachineCommand,
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_until: OffsetDateTime,
+}
+
+impl ChainMachineCommand {
+    /// `command` for machine `machine`, sent `now`, to be applied within `valid_for`.
+    pub fn new(machine: u32, command: MachineCommand, now: OffsetDateTime, valid_for: std::time::Duration) -> ChainMachineCommand {
+        let valid_for = time::Duration::try_from(valid_for).unwrap_or(time::Duration::MAX);
+        ChainMachineCommand { machine, command, sent_at: now, valid_until: now.saturating_add(valid_for) }
+    }
+
+    /// `valid_until`, as RFC 3339.
+    pub fn valid_until_text(&self) -> String {
+        self.valid_until.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    }
+
+    /// Whether it may still be applied at `now`.
+    pub fn valid_at(&self, now: OffsetDateTime) -> bool {
+        now <= self.valid_until
+    }
+}
+
 /// An operator's command to one machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -181,15 +181,24 @@ pub mod roles {
 pub const CHAIN_STREAM: &str = "chain";
 
 /// On a hub, in each shop's account: what the chain's operator sends down to the shop
-/// (restocks, alert levels), on [`CHAIN_COMMANDS`], kept until the shop has it.
+/// (restocks and alert levels on [`CHAIN_COMMANDS`], machine commands on
+/// [`CHAIN_MACHINE_COMMANDS`]), kept until the shop has it.
 pub const CHAIN_COMMANDS_STREAM: &str = "chain-commands";
-/// Where the chain's operator sends a shop its commands ([`crate::StockCommand`]), on the hub.
+/// Where the chain's operator sends a shop its stock commands ([`crate::StockCommand`]), on the
+/// hub.
 pub const CHAIN_COMMANDS: &str = "chain.commands";
+/// Where the chain's operator sends a shop its machine commands
+/// ([`crate::machine::ChainMachineCommand`]), on the hub.
+pub const CHAIN_MACHINE_COMMANDS: &str = "chain.commands.machines";
 /// In a shop's domain: [`CHAIN_COMMANDS_STREAM`], sourced from the hub whenever the link is up,
 /// so a command sent during a cut arrives when the link returns.
 pub const SHOP_COMMANDS_STREAM: &str = "shop-commands";
-/// The stock managers' consumer of [`SHOP_COMMANDS_STREAM`]: one command at a time, in order.
+/// The stock managers' consumer of [`SHOP_COMMANDS_STREAM`] (its stock commands): one command
+/// at a time, in order.
 pub const SHOP_COMMANDS_CONSUMER: &str = "stock";
+/// The shop's operator process's consumer of [`SHOP_COMMANDS_STREAM`] (its machine commands):
+/// one at a time, in order.
+pub const SHOP_MACHINE_COMMANDS_CONSUMER: &str = "machines";
 
 /// What [`CHAIN_STREAM`] keeps, as `(bucket, what)`: `$KV.<bucket>.<key>` of the shop becomes
 /// `chain.<what>.<key>` on the hub.

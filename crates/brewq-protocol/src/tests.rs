@@ -345,3 +345,18 @@ fn an_order_in_the_work_queue_reads_as_the_request_that_placed_it() {
     assert_eq!(queued, serde_json::to_value(OrderRequest::from(&order)).expect("json"), "the request's own shape, canonical spellings");
     assert_eq!(serde_json::from_value::<Order>(queued).expect("a machine reads it"), order);
 }
+
+#[test]
+fn a_machine_command_from_the_hub_is_valid_until_its_time_and_reads_back() {
+    let sent = time::macros::datetime!(2026-12-03 10:00 UTC);
+    let command = machine::ChainMachineCommand::new(3, MachineCommand::Pause, sent, std::time::Duration::from_secs(15 * 60));
+    assert!(command.valid_at(sent) && command.valid_at(time::macros::datetime!(2026-12-03 10:15 UTC)));
+    assert!(!command.valid_at(time::macros::datetime!(2026-12-03 10:15:01 UTC)), "a pause that arrives late is dropped");
+    assert_eq!(command.valid_until_text(), "2026-12-03T10:15:00Z");
+    let wire = serde_json::to_value(&command).expect("json");
+    assert_eq!(wire["command"], json!("pause"));
+    assert_eq!(serde_json::from_value::<machine::ChainMachineCommand>(wire).expect("reads back"), command);
+    // No limit is a limit far away, not an overflow.
+    let forever = machine::ChainMachineCommand::new(1, MachineCommand::Resume, sent, std::time::Duration::MAX);
+    assert!(forever.valid_at(time::macros::datetime!(2999-01-01 0:00 UTC)));
+}

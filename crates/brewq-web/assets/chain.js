@@ -62,7 +62,8 @@ function machineRow(shop, m) {
     el("td", formatNumber(m.cups)), el("td", formatNumber(m.failures)));
   const actions = el("td");
   const act = (action) => button(t(`chain.action.${action}`, { id: m.id, shop: shop.id }),
-    () => post(`/api/chain/shops/${shop.id}/machines/${m.id}/${action}`).then(() => undefined));
+    () => post(`/api/chain/shops/${shop.id}/machines/${m.id}/${action}`)
+      .then((reply) => t("chain.machine_kept", { shop: shop.id, id: m.id, time: formatTime(reply.valid_until) })));
   actions.append(act(m.state === "paused" || m.state === "out_of_service" ? "resume" : "pause"));
   if (m.state !== "out_of_service") actions.append(act("out-of-service"));
   row.append(actions);

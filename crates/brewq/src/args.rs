@@ -420,9 +420,14 @@ pub struct RevokeArgs {
 pub struct MachineTarget {
     /// The machine's number.
     pub id: u32,
-    /// A shop of the chain, from the hub, over its link (`brewq up --shops`).
+    /// A shop of the chain, from the hub (`brewq up --shops`): the command is kept on the hub
+    /// and applied in the shop once, as soon as its link is up.
     #[arg(long)]
     pub shop: Option<u32>,
+    /// With --shop: how long the command may wait for the shop's link; one that reaches the shop
+    /// later is dropped there (and the drop audited).
+    #[arg(long, default_value = "15m", value_parser = parse_period)]
+    pub valid_for: std::time::Duration,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -70,7 +70,7 @@ fn print_banner(system: &System, data_dir: &Path) {
         1 => println!("brewq is up: {} machine(s)", system.config.machines),
         shops => println!("brewq is up: {shops} shops of {} machine(s), each on a leaf node of the hub", system.config.machines),
     }
-    if let Some(url) = &system.info.http_url {
+    if let (Some(url), 1) = (&system.info.http_url, system.config.shops) {
         println!("  open:   {url}");
         println!("  pickup board: {url}/board");
     }

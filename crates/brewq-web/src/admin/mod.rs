@@ -5,6 +5,7 @@
 //! operator's name. The public shop ([`crate::app`]) has none of this.
 
 pub(crate) mod actions;
+mod chain_commands;
 pub mod command;
 pub mod history;
 pub mod session;
@@ -76,13 +77,16 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let Some(operator) = &config.operator else { anyhow::bail!("the operator's side needs the operator's account") };
-    // The sampler stops with the pages, even when serving fails before any shutdown.
-    let stop_sampling = shutdown.child_token();
-    let sampler = history::sample(operator.client.clone(), operator.stock_history.clone(), history::SAMPLE_EVERY, stop_sampling.clone());
+    // The sampler and the follower stop with the pages, even when serving fails before any shutdown.
+    let stop_background = shutdown.child_token();
+    let sampler = history::sample(operator.client.clone(), operator.stock_history.clone(), history::SAMPLE_EVERY, stop_background.clone());
     let sampler = tokio::spawn(sampler);
+    // In a shop of a chain, the machine commands from the hub; nothing elsewhere.
+    let follower = tokio::spawn(chain_commands::follow(operator.client.clone(), stop_background.clone()));
     let served = crate::serve(config, client, listener, shutdown, app, "operator pages").await;
-    stop_sampling.cancel();
+    stop_background.cancel();
     let _ = sampler.await;
+    let _ = follower.await;
     served
 }
 

@@ -1,7 +1,7 @@
 //! The chain's dashboard, on the hub (`brewq office --chain-keys`): every shop as the hub last
 //! heard from it (machines, stock, orders by status, failed orders), and the chain operator's
-//! actions on one shop: a machine command over the shop's link (refused while it is down), a
-//! restock kept on the hub and applied by the shop once, when its link is up. Behind the same
+//! actions on one shop: a machine command and a restock, each kept on the hub and applied by the
+//! shop once, when its link is up (a machine command only within a quarter of an hour). Behind the same
 //! login as the operator's pages; each action in the hub's audit trail.
 
 mod view;
@@ -14,8 +14,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use brewq_protocol::{MachineCommand, MachineHeartbeat, StockCommand, subjects};
-use brewq_runtime::request::{RequestError, request_json};
+use brewq_protocol::machine::ChainMachineCommand;
+use brewq_protocol::{MachineCommand, StockCommand, now, subjects};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -107,8 +107,10 @@ pub async fn events(State(state): Shared, headers: HeaderMap) -> Result<impl Int
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// `POST /api/chain/shops/{shop}/machines/{id}/{pause|resume|out-of-service}`: sent over the
-/// shop's link; 503 with nothing changed while no machine of that number answers there.
+/// `POST /api/chain/shops/{shop}/machines/{id}/{pause|resume|out-of-service}`: kept on the hub
+/// (once, whatever the retries of this request's id) and applied in the shop once, as soon as
+/// its link is up, unless that is later than [`MACHINE_COMMAND_VALID_FOR`] from now. Answers
+/// 202 with the command's number on the hub and the time it may be applied until.
 pub async fn machine(
     State(state): Shared,
     headers: HeaderMap,
@@ -120,20 +122,17 @@ pub async fn machine(
     if id == 0 {
         return Err(AppError::status(StatusCode::NOT_FOUND, "no machine 0: machines are numbered from 1"));
     }
-    let sent = request_json::<_, MachineHeartbeat>(&shop.client, &subjects::machine_control(id), &command, Duration::from_secs(5)).await;
+    let command = ChainMachineCommand::new(id, command, now(), MACHINE_COMMAND_VALID_FOR);
+    let key = headers.get("idempotency-key").and_then(|key| key.to_str().ok()).map(|key| format!("web-{key}"));
+    let stored = send_machine_command(&shop.client, &command, key.as_deref()).await;
     let target = format!("shop {} machine {id}", shop.id);
-    let failure = sent.as_ref().err().map(ToString::to_string);
-    audit(&operator, &user, command.action_name(), &target, failure).await;
-    match sent {
-        Ok(heartbeat) => Ok(Json(heartbeat).into_response()),
-        Err(RequestError::NoResponders { .. }) => Err(AppError::status(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("no machine {id} of shop {} answers: it is off, or the shop's link is down; nothing was changed", shop.id),
-        )),
-        Err(error) => {
-            Err(AppError::status(StatusCode::SERVICE_UNAVAILABLE, &format!("machine {id} of shop {} did not answer: {error}", shop.id)))
-        }
-    }
+    audit(&operator, &user, command.command.action_name(), &target, stored.as_ref().err().map(|error| format!("{error:#}"))).await;
+    let sequence = stored.map_err(AppError::Unavailable)?;
+    let message = format!("kept on the hub; shop {} applies it once, as soon as its link is up", shop.id);
+    let body = serde_json::json!({
+        "shop": shop.id, "machine": id, "command": sequence, "valid_until": command.valid_until_text(), "message": message,
+    });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 /// `POST /api/chain/shops/{shop}/stock/restock` with `{"items": {"arabica": 1000}}`: kept on
@@ -163,21 +162,34 @@ pub async fn restock(
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"shop": shop.id, "command": sequence, "message": message}))).into_response())
 }
 
+/// How long after it is sent a machine command from the hub may still be applied in the shop:
+/// one that arrives later (its shop's link was down) is dropped, and the drop audited there.
+pub const MACHINE_COMMAND_VALID_FOR: Duration = Duration::from_secs(15 * 60);
+
 /// Stores `command` in the hub's commands to the shop behind `client` (a user of its account
 /// on the hub), under the message id `id` (a new one if `None`): sent again with the same id
 /// within two minutes, it is stored once. Tried a few times; its sequence on the hub.
 pub async fn send_command(client: &async_nats::Client, command: &StockCommand, id: Option<&str>) -> anyhow::Result<u64> {
+    send(client, subjects::CHAIN_COMMANDS, serde_json::to_vec(command)?, id).await
+}
+
+/// Stores a machine command in the hub's commands to the shop behind `client`, as
+/// [`send_command`] does a stock command.
+pub async fn send_machine_command(client: &async_nats::Client, command: &ChainMachineCommand, id: Option<&str>) -> anyhow::Result<u64> {
+    send(client, subjects::CHAIN_MACHINE_COMMANDS, serde_json::to_vec(command)?, id).await
+}
+
+async fn send(client: &async_nats::Client, subject: &'static str, payload: Vec<u8>, id: Option<&str>) -> anyhow::Result<u64> {
     let jetstream = async_nats::jetstream::new(client.clone());
     let mut headers = async_nats::HeaderMap::new();
     let id = id.map_or_else(|| nuid::next().to_string(), str::to_owned);
     headers.insert("Nats-Msg-Id", id.as_str());
-    let payload = serde_json::to_vec(command)?;
     let mut last = None;
     for attempt in 0..5 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        match jetstream.publish_with_headers(subjects::CHAIN_COMMANDS, headers.clone(), payload.clone().into()).await {
+        match jetstream.publish_with_headers(subject, headers.clone(), payload.clone().into()).await {
             Ok(ack) => match ack.await {
                 Ok(ack) => return Ok(ack.sequence),
                 Err(error) => last = Some(anyhow::Error::from(error)),

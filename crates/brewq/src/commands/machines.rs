@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use brewq_protocol::machine::ChainMachineCommand;
 use brewq_protocol::{MachineCommand, MachineHeartbeat, MachineView, now, subjects};
 use brewq_web::admin::command::Commanded;
 
@@ -104,32 +105,52 @@ async fn show_shop(shop: u32, args: ClientArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends machine `target.id` of shop `shop` a command from the hub, over the shop's link: a
-/// command is for now, so while the link is down it is refused, not kept for later.
+/// Sends machine `target.id` of shop `shop` a command from the hub: kept there, applied in the
+/// shop once its link is up; waits a few seconds to see it applied in the hub's view of the
+/// shop.
 async fn command_shop(shop: u32, target: MachineTarget, command: MachineCommand) -> anyhow::Result<()> {
-    use brewq_runtime::request::{RequestError, request_json};
     anyhow::ensure!(target.id >= 1, "no machine 0: machines are numbered from 1");
     let client = super::chain::shop_admin(&target.client, shop).await?;
-    let subject = subjects::machine_control(target.id);
-    let heartbeat = match request_json::<_, MachineHeartbeat>(&client, &subject, &command, std::time::Duration::from_secs(5)).await {
-        Ok(heartbeat) => {
-            // Recorded in the shop's audit trail, over the same link.
-            super::audit(&client, command.action_name(), &format!("machine {} (from the hub)", target.id), "ok").await;
-            heartbeat
-        }
-        Err(RequestError::NoResponders { .. }) => anyhow::bail!(
-            "no machine {} of shop {shop} answers: it is off, or the shop's link to the hub is down; nothing was changed \
-             (the shop's own operator pages keep a command for a machine that is off)",
-            target.id
-        ),
-        Err(error) => anyhow::bail!("machine {} of shop {shop} did not answer: {error}", target.id),
-    };
+    let sent = ChainMachineCommand::new(target.id, command, now(), target.valid_for);
+    let sequence = brewq_web::chain::send_machine_command(&client, &sent, None).await?;
+    let seen = seen_applied(&client, &sent, std::time::Duration::from_secs(10)).await;
     if target.client.json {
-        output::json(&serde_json::json!({ "shop": shop, "heartbeat": heartbeat }));
-    } else {
-        println!("machine {} of shop {shop}: {}", target.id, heartbeat.state.words());
+        output::json(&serde_json::json!({
+            "shop": shop, "machine": target.id, "command": sequence, "valid_until": sent.valid_until_text(), "applied": seen.is_some(), "heartbeat": seen,
+        }));
+        return Ok(());
+    }
+    match seen {
+        Some(heartbeat) => println!("machine {} of shop {shop}: {}", target.id, heartbeat.state.words()),
+        None => println!(
+            "machine {} of shop {shop}: {} kept on the hub (command {sequence}), not seen applied yet; the shop applies it once, as \
+             soon as its link is up, if before {} (a machine that is off takes it up when it starts)",
+            target.id,
+            command.action_name(),
+            sent.valid_until_text()
+        ),
     }
     Ok(())
+}
+
+/// The machine's heartbeat in the hub's view of its shop once it shows `sent` applied (written
+/// after it was sent, in the state it asks for), waiting up to `within`.
+async fn seen_applied(client: &async_nats::Client, sent: &ChainMachineCommand, within: std::time::Duration) -> Option<MachineHeartbeat> {
+    let deadline = tokio::time::Instant::now() + within;
+    let key = subjects::machine_key(sent.machine);
+    loop {
+        if let Ok(Some((heartbeat, written))) = super::chain::last::<MachineHeartbeat>(client, "machines", &key).await {
+            let state = heartbeat.state;
+            let shown = if sent.command == MachineCommand::Resume { state.takes_orders() } else { sent.command.shown_by(state) };
+            if shown && written >= sent.sent_at {
+                return Some(heartbeat);
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 /// Every machine's last heartbeat, by id.

@@ -10,6 +10,7 @@ use brewq_launch::cluster::ShopInfo;
 use brewq_protocol::{
     Ingredient, MachineHeartbeat, MachineState, OrderRecord, OrderReply, OrderStatus, StockCommand, StockReply, StockSnapshot, subjects,
 };
+use time::format_description::well_known::Rfc3339;
 
 use crate::harness::{TestSystem, eventually, order_json, records_where, until_found};
 
@@ -274,10 +275,12 @@ async fn a_shop_cut_off_gets_the_chains_restock_once_when_its_link_returns_and_i
         links.push(Link::to(node.leaf).await);
     }
     let through: Vec<String> = links.iter().map(|link| format!("nats-leaf://127.0.0.1:{}", link.port)).collect();
+    // Each shop's operator pages: the process that applies the chain's machine commands.
     let system = TestSystem::start(1, |config| {
         config.shops = 2;
         config.ports = Some(ports);
         config.shop_links.insert(1, through);
+        crate::harness::with_web_and_office(config);
     })
     .await;
     let shops = system.system.info.shops.clone();
@@ -308,14 +311,22 @@ async fn a_shop_cut_off_gets_the_chains_restock_once_when_its_link_returns_and_i
     let during = shop_stock(&one).await;
     assert_eq!(during.levels[&Ingredient::Arabica].on_hand, before_one.levels[&Ingredient::Arabica].on_hand);
     // From the hub, the shop's stock and machines as the hub last saw them; a machine command
-    // is refused, not kept for later.
+    // is kept for the shop, and one valid for a second only will come too late.
     let (ok, text) = brewq(&system.dir, &["stock", "--shop", "1"]).await;
     assert!(ok && text.contains("as the hub last saw it") && text.contains("arabica"), "{text}");
     let (ok, text) = brewq(&system.dir, &["machines", "--shop", "1"]).await;
     assert!(ok && text.contains("as the hub last saw it") && text.contains("machine  1"), "{text}");
     let (ok, text) = brewq(&system.dir, &["machines", "pause", "1", "--shop", "1"]).await;
-    assert!(!ok && text.contains("nothing was changed"), "a machine command during a cut: {text}");
+    assert!(ok && text.contains("kept on the hub"), "a machine command during a cut: {text}");
+    let (ok, text) = brewq(&system.dir, &["machines", "out-of-service", "1", "--shop", "1", "--valid-for", "1s", "--json"]).await;
+    assert!(ok, "{text}");
+    let late: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(late["applied"], false, "{text}");
+    let valid_until = time::OffsetDateTime::parse(late["valid_until"].as_str().expect("valid_until"), &Rfc3339).expect("a time");
     assert_eq!(machine_state(&one, 1).await, Some(MachineState::Idle));
+    // The link stays cut past the second command's validity.
+    let past = (valid_until - time::OffsetDateTime::now_utc()).max(time::Duration::ZERO) + time::Duration::milliseconds(100);
+    tokio::time::sleep(past.try_into().expect("a duration")).await;
 
     // The link back: the restock arrives, once; a later command arrives after it, in order.
     let restored = Instant::now();
@@ -338,13 +349,25 @@ async fn a_shop_cut_off_gets_the_chains_restock_once_when_its_link_returns_and_i
     let (ok, text) = brewq(&system.dir, &["stock", "--shop", "1"]).await;
     assert!(ok && !text.contains("last saw") && text.contains("arabica"), "the shop's stock, live: {text}");
 
-    // With the link up, the hub's operator pauses a machine of shop 1, and only that one.
-    let (ok, text) = brewq(&system.dir, &["machines", "pause", "1", "--shop", "1"]).await;
-    assert!(ok && text.contains("machine 1 of shop 1: paused"), "{text}");
-    eventually("shop 1's machine 1 to be paused", Duration::from_secs(10), || async {
+    // The pause sent during the cut is applied; the command that came too late is dropped, and
+    // the shop's audit trail says so.
+    eventually("shop 1's machine 1 to be paused", Duration::from_secs(30), || async {
         machine_state(&one, 1).await == Some(MachineState::Paused)
     })
     .await;
+    let audit = async_nats::jetstream::new(one.clone()).get_stream(subjects::AUDIT_STREAM).await.expect("audit");
+    let dropped = until_found("the late command's drop in shop 1's audit", Duration::from_secs(30), || async {
+        let message = audit.get_last_raw_message_by_subject(&subjects::audit_subject("out-of-service")).await.ok()?;
+        serde_json::from_slice::<brewq_protocol::AuditEntry>(&message.payload).ok()
+    })
+    .await;
+    assert!(dropped.outcome.starts_with("dropped") && dropped.who == "chain", "{dropped:?}");
+    assert_eq!(machine_state(&one, 1).await, Some(MachineState::Paused), "the late command was applied");
+
+    // With the link up, the hub's operator resumes a machine of shop 1, and only that one.
+    let (ok, text) = brewq(&system.dir, &["machines", "resume", "1", "--shop", "1"]).await;
+    assert!(ok && text.contains("machine 1 of shop 1: idle"), "{text}");
+    assert_eq!(machine_state(&one, 1).await, Some(MachineState::Idle));
     // Shop 2 was sent nothing and has nothing.
     assert_eq!(machine_state(&two, 1).await, Some(MachineState::Idle), "shop 1's command reached shop 2");
     assert_eq!(shop_stock(&two).await, before_two, "shop 1's commands reached shop 2");
@@ -372,6 +395,7 @@ async fn the_chains_dashboard_on_the_hub_shows_every_shop_and_acts_on_one_only()
     let shops = system.system.info.shops.clone();
     let office = system.office_url();
     assert!(shops.iter().all(|shop| shop.office_url.as_deref() != Some(office.as_str())), "the hub's pages are no shop's");
+    assert_eq!(system.system.info.http_url.as_deref(), Some(office.as_str()), "a chain's own address is its dashboard");
     let http = reqwest::Client::new();
     // A stranger gets nothing, and is sent to the login page.
     let stranger = http.get(format!("{office}/api/chain/state")).send().await.expect("answers");

@@ -75,7 +75,7 @@ fn target(args: &BenchArgs, nats: async_nats::Client) -> anyhow::Result<Target> 
     let http_url = match (&args.url, args.via) {
         (Some(url), _) => url.trim_end_matches('/').to_owned(),
         (None, Via::Http) => {
-            ClusterInfo::load(&args.client.connect.data_dir)?.http_url.context("no web shop in cluster.json: give --url")?
+            ClusterInfo::load(&args.client.connect.data_dir)?.web_shop_url().context("no web shop in cluster.json: give --url")?
         }
         (None, Via::Nats) => String::new(),
     };
