@@ -261,7 +261,7 @@ mod tests {
         };
         let info = init(&request).expect("init");
         let hub = std::fs::read_to_string(dir.join("n2.conf")).expect("n2.conf");
-        assert!(hub.contains("domain: \"hub\"") && hub.contains("listen: \"10.0.0.12:7422\"\n  tls {"), "{hub}");
+        assert!(hub.contains("domain: \"hub\"") && hub.contains("listen: \"10.0.0.12:7422\"\n  no_advertise: true\n  tls {"), "{hub}");
         let shop = std::fs::read_to_string(dir.join("shop-2.conf")).expect("shop-2.conf");
         assert!(shop.contains("domain: \"shop-2\"") && shop.contains("listen: \"10.0.2.1:4222\""), "{shop}");
         assert!(shop.contains("\"nats-leaf://10.0.0.11:7422\", \"nats-leaf://10.0.0.12:7422\""), "{shop}");
