@@ -4,6 +4,7 @@
 mod bare;
 mod follow;
 mod load;
+mod raft;
 mod raw;
 mod report;
 mod stats;
@@ -29,7 +30,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let admin = super::admin(&args.client).await?;
     let target = target(&args, admin.clone())?;
     restock(&admin, args.orders).await?;
+    let monitors = ClusterInfo::load(&args.client.connect.data_dir).map(|info| info.monitor_urls).unwrap_or_default();
+    let monitoring = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().context("HTTP client")?;
     let (ends, watch) = follow::start(&admin).await?;
+    let committed_before = raft::read(&monitoring, &monitors).await;
     let tally = Arc::new(Tally::default());
     let start = Instant::now();
     // The progress line is for a person watching: not with --json, nor into a file.
@@ -47,6 +51,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     progress.abort();
     watch.abort();
+    let replicated = match (committed_before, raft::read(&monitoring, &monitors).await) {
+        (Some(before), Some(after)) => Some(after.since(&before)),
+        _ => None,
+    };
     let raw = if args.raw_seconds > 0 {
         let provisioner = crate::connect::connect_once(&args.client.connect, Role::Provisioner, "brewq-bench").await?;
         let mut takers = Vec::new();
@@ -57,7 +65,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let report = report::Report::new(&args, &tally, &ends, start, load_time, raw);
+    let report = report::Report::new(&args, &tally, &ends, start, load_time, raw, replicated);
     report.print(args.client.json);
     Ok(())
 }

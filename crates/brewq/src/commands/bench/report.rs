@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::follow::Ends;
 use super::load::Tally;
+use super::raft::Entries;
 use super::raw::RawFigures;
 use super::stats::{Errors, Latency};
 use crate::args::BenchArgs;
@@ -31,11 +32,29 @@ pub struct Report {
     pub ready_per_second: f64,
     pub order_to_ready: Latency,
     pub errors: Errors,
+    /// Log entries the servers committed while the orders went through (their own counts,
+    /// `/raftz`), and per order ended; none without the servers' monitoring.
+    pub replicated: Option<Replicated>,
     pub raw: Option<RawFigures>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct Replicated {
+    #[serde(flatten)]
+    pub entries: Entries,
+    pub per_order: f64,
+}
+
 impl Report {
-    pub fn new(args: &BenchArgs, tally: &Tally, ends: &Ends, start: Instant, load_time: Duration, raw: Option<RawFigures>) -> Report {
+    pub fn new(
+        args: &BenchArgs,
+        tally: &Tally,
+        ends: &Ends,
+        start: Instant,
+        load_time: Duration,
+        raw: Option<RawFigures>,
+        replicated: Option<Entries>,
+    ) -> Report {
         let due = tally.due.lock().expect("tally");
         let ends = ends.lock().expect("ends");
         let mut to_ready = Vec::new();
@@ -66,6 +85,8 @@ impl Report {
             ready_per_second: ready as f64 / last_ready.duration_since(start).as_secs_f64().max(f64::EPSILON),
             order_to_ready: Latency::of(&mut to_ready),
             errors: tally.errors.lock().expect("tally").clone(),
+            replicated: replicated
+                .map(|entries| Replicated { entries, per_order: entries.total() as f64 / (ready + failed).max(1) as f64 }),
             raw,
         }
     }
@@ -86,6 +107,17 @@ impl Report {
         println!("order to ready   {}", self.order_to_ready);
         let errors: Vec<String> = self.errors.iter().map(|(kind, count)| format!("{kind} {count}")).collect();
         println!("errors           {}", if errors.is_empty() { "none".to_owned() } else { errors.join(", ") });
+        if let Some(replicated) = &self.replicated {
+            let entries = replicated.entries;
+            println!(
+                "replicated       {:>8} log entries {:>8.2} per order   (streams {}, consumers {}, meta {}; the servers' /raftz)",
+                entries.total(),
+                replicated.per_order,
+                entries.streams,
+                entries.consumers,
+                entries.meta
+            );
+        }
         if let Some(raw) = &self.raw {
             let publish = raw.jetstream_publish;
             let (take, cas) = (raw.work_queue_take, raw.kv_compare_and_swap);
