@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod connect;
+pub mod follow;
 pub mod jetstream;
 pub mod kv;
 pub mod prometheus;

@@ -6,11 +6,9 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
 use brewq_protocol::machine::ChainMachineCommand;
 use brewq_protocol::{AuditEntry, now, subjects};
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::command::Commanded;
@@ -22,46 +20,12 @@ const FROM_THE_HUB: &str = "chain";
 /// commands stream (a shop alone, or the hub).
 pub async fn follow(client: async_nats::Client, shutdown: CancellationToken) {
     let jetstream = jetstream::new(client.clone());
-    let Some(consumer) = bind(&jetstream, &shutdown).await else { return };
-    tracing::info!("following the chain's machine commands");
-    while !shutdown.is_cancelled() {
-        let batch = consumer.fetch().max_messages(1).expires(Duration::from_secs(5)).messages();
-        let mut batch = match tokio::select! { () = shutdown.cancelled() => return, batch = batch => batch } {
-            Ok(batch) => batch,
-            Err(error) => {
-                tracing::warn!(%error, "cannot fetch the chain's machine commands; trying again");
-                if !back_off(&shutdown).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        while let Some(Ok(message)) = tokio::select! { () = shutdown.cancelled() => return, next = batch.next() => next } {
-            apply(&client, &message).await;
-        }
-    }
-}
-
-/// The consumer of the shop's machine commands; `None` if there is no such stream or on
-/// shutdown.
-async fn bind(jetstream: &jetstream::Context, shutdown: &CancellationToken) -> Option<PullConsumer> {
-    loop {
-        match jetstream.get_stream(subjects::SHOP_COMMANDS_STREAM).await {
-            Ok(stream) => match stream.get_consumer(subjects::SHOP_MACHINE_COMMANDS_CONSUMER).await {
-                Ok(consumer) => return Some(consumer),
-                Err(error) => tracing::warn!(%error, "cannot bind to the chain's machine commands; trying again"),
-            },
-            Err(error) if is_not_found(&error) => return None,
-            Err(error) => tracing::warn!(%error, "cannot read the chain's commands stream; trying again"),
-        }
-        if !back_off(shutdown).await {
-            return None;
-        }
-    }
-}
-
-fn is_not_found(error: &jetstream::context::GetStreamError) -> bool {
-    matches!(error.kind(), jetstream::context::GetStreamErrorKind::JetStream(error) if error.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
+    let (stream, consumer) = (subjects::SHOP_COMMANDS_STREAM, subjects::SHOP_MACHINE_COMMANDS_CONSUMER);
+    brewq_runtime::follow::one_at_a_time(&jetstream, stream, consumer, "the chain's machine commands", &shutdown, |message| {
+        let client = &client;
+        async move { apply(client, &message).await }
+    })
+    .await;
 }
 
 /// Applies one command, or drops it if it came too late or is no machine command; acked then.
@@ -120,12 +84,4 @@ async fn audit(client: &async_nats::Client, action: &str, target: &str, outcome:
 
 fn rfc3339(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
-
-/// Waits a moment; false on shutdown.
-async fn back_off(shutdown: &CancellationToken) -> bool {
-    tokio::select! {
-        () = shutdown.cancelled() => false,
-        () = tokio::time::sleep(Duration::from_secs(2)) => true,
-    }
 }
