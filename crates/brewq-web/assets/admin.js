@@ -3,21 +3,6 @@
 
 const $ = (id) => document.getElementById(id);
 
-async function post(url, body) {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-Brewq-Csrf": "1" },
-    body: JSON.stringify(body || {}),
-  });
-  const reply = await response.json().catch(() => ({}));
-  if (response.status === 401) location.href = "/admin/login";
-  if (!response.ok) {
-    const known = CATALOGUE[`admin.error.${response.status}`] !== undefined;
-    throw new Error(known ? t(`admin.error.${response.status}`) : t("error.status", { status: response.status }));
-  }
-  return reply;
-}
-
 // A cell of `row`, labelled with its column's heading for the phone's card layout.
 function cell(row, text) {
   const td = document.createElement("td");

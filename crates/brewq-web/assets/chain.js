@@ -5,21 +5,8 @@ const $ = (id) => document.getElementById(id);
 const UNITS = { arabica: "g", robusta: "g", mixed: "g", cow_milk: "ml", soy_milk: "ml", sugar: "lumps" };
 // A shop whose machines have said nothing for this long is shown as cut off.
 const QUIET_SECONDS = 10;
-
-async function post(url, body) {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-Brewq-Csrf": "1" },
-    body: JSON.stringify(body || {}),
-  });
-  const reply = await response.json().catch(() => ({}));
-  if (response.status === 401) location.href = "/admin/login";
-  if (!response.ok) {
-    const key = [`chain.error.${response.status}`, `admin.error.${response.status}`].find((k) => CATALOGUE[k] !== undefined);
-    throw new Error(key ? t(key) : t("error.status", { status: response.status }));
-  }
-  return reply;
-}
+// An action's error in words: the chain's own, else the operator's pages'.
+const CHAIN_ERRORS = ["chain", "admin"];
 
 function el(tag, text, className) {
   const node = document.createElement(tag);
@@ -62,7 +49,7 @@ function machineRow(shop, m) {
     el("td", formatNumber(m.cups)), el("td", formatNumber(m.failures)));
   const actions = el("td");
   const act = (action) => button(t(`chain.action.${action}`, { id: m.id, shop: shop.id }),
-    () => post(`/api/chain/shops/${shop.id}/machines/${m.id}/${action}`)
+    () => post(`/api/chain/shops/${shop.id}/machines/${m.id}/${action}`, {}, CHAIN_ERRORS)
       .then((reply) => t("chain.machine_kept", { shop: shop.id, id: m.id, time: formatTime(reply.valid_until) })));
   actions.append(act(m.state === "paused" || m.state === "out_of_service" ? "resume" : "pause"));
   if (m.state !== "out_of_service") actions.append(act("out-of-service"));
@@ -84,7 +71,7 @@ function stockRow(shop, item, level) {
   const label = el("label", t("chain.restock_amount", { item: name, unit: t(`unit.${unit}.name`), shop: shop.id }), "visually-hidden");
   label.htmlFor = input.id;
   restock.append(label, input, button(t("chain.restock", { item: name, shop: shop.id }), () =>
-    post(`/api/chain/shops/${shop.id}/stock/restock`, { items: { [item]: Number(input.value) } }).then(() => t("chain.restock_kept", { shop: shop.id }))));
+    post(`/api/chain/shops/${shop.id}/stock/restock`, { items: { [item]: Number(input.value) } }, CHAIN_ERRORS).then(() => t("chain.restock_kept", { shop: shop.id }))));
   row.append(restock);
   return row;
 }

@@ -60,6 +60,7 @@ pub async fn login_page(Query(query): Query<LangQuery>, headers: HeaderMap) -> R
 /// `GET /assets/{file}`: the operator pages' script and the shared style sheet.
 pub async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     match file.as_str() {
+        "operator.js" => crate::pages::script(include_str!("../../assets/operator.js")),
         "admin.js" => crate::pages::script(include_str!("../../assets/admin.js")),
         "chain.js" => crate::pages::script(include_str!("../../assets/chain.js")),
         _ => crate::pages::shared_asset(&file),

@@ -192,7 +192,7 @@ async fn the_admin_side_needs_a_session_and_refuses_wrong_credentials_and_cross_
     let base = system.office_url();
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     // The public shop has no operator side at all.
-    for path in ["/admin", "/admin/login", "/api/admin/state", "/assets/admin.js"] {
+    for path in ["/admin", "/admin/login", "/api/admin/state", "/assets/admin.js", "/assets/operator.js"] {
         let status = http.get(format!("{}{path}", system.http_url())).send().await.expect("answers").status();
         assert_eq!(status, StatusCode::NOT_FOUND, "{path} on the shop's address");
     }
