@@ -69,6 +69,18 @@ fn kv_write(role: Role, bucket: &str, key: &str, rules: &mut Vec<Rule>) {
     rules.push(rule(role, Direction::Publish, format!("$KV.{bucket}.{key}"), "write keys"));
 }
 
+/// Take a shop's commands from its chain through `consumer` of the shop's commands stream, one
+/// at a time, and ack them (both ack formats).
+fn shop_commands(role: Role, consumer: &str, why: &'static str, rules: &mut Vec<Rule>) {
+    use Direction::Publish;
+    let commands = format!("{}.{consumer}", subjects::SHOP_COMMANDS_STREAM);
+    rules.push(rule(role, Publish, format!("{API}.STREAM.INFO.{}", subjects::SHOP_COMMANDS_STREAM), why));
+    rules.push(rule(role, Publish, format!("{API}.CONSUMER.INFO.{commands}"), why));
+    rules.push(rule(role, Publish, format!("{API}.CONSUMER.MSG.NEXT.{commands}"), why));
+    rules.push(rule(role, Publish, format!("$JS.ACK.{commands}.>"), why));
+    rules.push(rule(role, Publish, format!("$JS.ACK.*.*.{commands}.>"), why));
+}
+
 fn rule(role: Role, direction: Direction, subject: impl Into<String>, why: &'static str) -> Rule {
     Rule { role, direction, subject: subject.into(), why }
 }
@@ -210,13 +222,7 @@ pub fn rules() -> Vec<Rule> {
     kv_read(stock_role, subjects::STOCK_BUCKET, &mut rules);
     kv_write(stock_role, subjects::STOCK_BUCKET, ">", &mut rules);
     // In a shop of a chain: the chain's commands, one at a time.
-    let commands = format!("{}.{}", subjects::SHOP_COMMANDS_STREAM, subjects::SHOP_COMMANDS_CONSUMER);
-    let why = "take the chain's commands to the shop";
-    rules.push(rule(stock_role, Publish, format!("{API}.STREAM.INFO.{}", subjects::SHOP_COMMANDS_STREAM), why));
-    rules.push(rule(stock_role, Publish, format!("{API}.CONSUMER.INFO.{commands}"), why));
-    rules.push(rule(stock_role, Publish, format!("{API}.CONSUMER.MSG.NEXT.{commands}"), why));
-    rules.push(rule(stock_role, Publish, format!("$JS.ACK.{commands}.>"), why));
-    rules.push(rule(stock_role, Publish, format!("$JS.ACK.*.*.{commands}.>"), why));
+    shop_commands(stock_role, subjects::SHOP_COMMANDS_CONSUMER, "take the chain's commands to the shop", &mut rules);
 
     let maker = Role::Maker;
     rules.push(rule(maker, Publish, format!("{API}.CONSUMER.INFO.{consumer}"), "bind to the work queue"));
@@ -253,13 +259,7 @@ pub fn rules() -> Vec<Rule> {
     }
     // In a shop of a chain: the chain's machine commands, one at a time, applied by the shop's
     // operator process.
-    let commands = format!("{}.{}", subjects::SHOP_COMMANDS_STREAM, subjects::SHOP_MACHINE_COMMANDS_CONSUMER);
-    let why = "apply the chain's machine commands in the shop";
-    rules.push(rule(operator, Publish, format!("{API}.STREAM.INFO.{}", subjects::SHOP_COMMANDS_STREAM), why));
-    rules.push(rule(operator, Publish, format!("{API}.CONSUMER.INFO.{commands}"), why));
-    rules.push(rule(operator, Publish, format!("{API}.CONSUMER.MSG.NEXT.{commands}"), why));
-    rules.push(rule(operator, Publish, format!("$JS.ACK.{commands}.>"), why));
-    rules.push(rule(operator, Publish, format!("$JS.ACK.*.*.{commands}.>"), why));
+    shop_commands(operator, subjects::SHOP_MACHINE_COMMANDS_CONSUMER, "apply the chain's machine commands in the shop", &mut rules);
     // On a hub, the chain's dashboard follows each shop's view with an ordered consumer.
     let chain = subjects::CHAIN_STREAM;
     let why = "follow the chain's view of a shop, on the hub";
