@@ -144,7 +144,7 @@ impl ChainMachineCommand {
 
     /// `valid_until`, as RFC 3339.
     pub fn valid_until_text(&self) -> String {
-        self.valid_until.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+        crate::rfc3339(self.valid_until)
     }
 
     /// Whether it may still be applied at `now`.

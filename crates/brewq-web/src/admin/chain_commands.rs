@@ -45,7 +45,8 @@ async fn apply(client: &async_nats::Client, message: &jetstream::Message) {
     let target = format!("machine {}", command.machine);
     let arrived = now();
     if !command.valid_at(arrived) {
-        let outcome = format!("dropped: arrived {}, later than it was valid for ({})", rfc3339(arrived), command.valid_until_text());
+        let outcome =
+            format!("dropped: arrived {}, later than it was valid for ({})", brewq_protocol::rfc3339(arrived), command.valid_until_text());
         tracing::warn!(sequence, machine = command.machine, action, "a machine command of the chain came too late: dropped");
         audit(client, action, &target, outcome).await;
         acked(message, sequence).await;
@@ -80,8 +81,4 @@ async fn audit(client: &async_nats::Client, action: &str, target: &str, outcome:
     if let Err(error) = brewq_runtime::jetstream::publish_json(&jetstream, subjects::audit_subject(action), &entry).await {
         tracing::error!(error = format!("{error:#}"), action, "a machine command of the chain not recorded in the audit trail");
     }
-}
-
-fn rfc3339(at: time::OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

@@ -15,7 +15,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     for entry in &entries {
-        let at = entry.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let at = brewq_protocol::rfc3339(entry.at);
         println!("{at}  {:<16} {:<15} {:<24} {}", entry.who, entry.action, entry.target, entry.outcome);
     }
     Ok(())

@@ -68,7 +68,7 @@ async fn show_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
         println!("reason: {reason}");
     }
     for entry in &record.history {
-        let at = entry.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let at = brewq_protocol::rfc3339(entry.at);
         let machine = entry.machine.map(|machine| format!(" machine {machine}")).unwrap_or_default();
         println!("  {at} {}{machine}", entry.status);
     }
@@ -96,7 +96,7 @@ async fn show_shop_order(id: &str, args: &ClientArgs) -> anyhow::Result<()> {
         );
         println!("status: {}{}", record.status, record.machine.map(|machine| format!(" (machine {machine})")).unwrap_or_default());
         for entry in &record.history {
-            let at = entry.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+            let at = brewq_protocol::rfc3339(entry.at);
             println!("  {at} {}{}", entry.status, entry.machine.map(|machine| format!(" machine {machine}")).unwrap_or_default());
         }
         return Ok(());

@@ -62,7 +62,7 @@ pub fn print(health: &Health) {
 /// One line: what the reconciler settled, and its latest entry.
 fn print_reconciled(reconciled: &super::ReconcilerHealth) {
     let last = reconciled.last.as_ref().map(|entry| {
-        let at = entry.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let at = brewq_protocol::rfc3339(entry.at);
         format!("; last {at}, {} {}", entry.action, entry.target)
     });
     println!(
