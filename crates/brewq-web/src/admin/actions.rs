@@ -181,15 +181,14 @@ pub async fn failed(
 
 /// Writes the action to the audit trail; a failure to write is logged.
 pub(crate) async fn audit(operator: &Operator, user: &str, action: &str, target: &str, failure: Option<String>) {
-    let entry = AuditEntry {
-        at: now(),
-        who: format!("web:{user}"),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        outcome: failure.unwrap_or_else(|| "ok".into()),
-    };
-    let jetstream = async_nats::jetstream::new(operator.client.clone());
+    record(&operator.client, format!("web:{user}"), action, target, failure.unwrap_or_else(|| "ok".into())).await;
+}
+
+/// Writes what `who` did to the audit trail, through `client`; a failure to write is logged.
+pub(crate) async fn record(client: &async_nats::Client, who: String, action: &str, target: &str, outcome: String) {
+    let entry = AuditEntry { at: now(), who, action: action.to_owned(), target: target.to_owned(), outcome };
+    let jetstream = async_nats::jetstream::new(client.clone());
     if let Err(error) = brewq_runtime::jetstream::publish_json(&jetstream, subjects::audit_subject(action), &entry).await {
-        tracing::error!(error = format!("{error:#}"), action, "operator action not recorded in the audit trail");
+        tracing::error!(error = format!("{error:#}"), action, "an action not recorded in the audit trail");
     }
 }

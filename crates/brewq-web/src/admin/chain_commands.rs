@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use brewq_protocol::machine::ChainMachineCommand;
-use brewq_protocol::{AuditEntry, now, subjects};
+use brewq_protocol::{now, subjects};
 use tokio_util::sync::CancellationToken;
 
 use super::command::Commanded;
@@ -76,9 +76,5 @@ async fn acked(message: &jetstream::Message, sequence: u64) {
 }
 
 async fn audit(client: &async_nats::Client, action: &str, target: &str, outcome: String) {
-    let entry = AuditEntry { at: now(), who: FROM_THE_HUB.to_owned(), action: action.to_owned(), target: target.to_owned(), outcome };
-    let jetstream = jetstream::new(client.clone());
-    if let Err(error) = brewq_runtime::jetstream::publish_json(&jetstream, subjects::audit_subject(action), &entry).await {
-        tracing::error!(error = format!("{error:#}"), action, "a machine command of the chain not recorded in the audit trail");
-    }
+    super::actions::record(client, FROM_THE_HUB.to_owned(), action, target, outcome).await;
 }
