@@ -94,6 +94,11 @@ struct Controller {
 
 /// Serves until `shutdown` fires, then finishes the requests in hand and drains.
 pub async fn run(config: Config, client: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // Shown at 0 from the start, while the buckets are still awaited too, so that a dashboard
+    // sees the series before the first one.
+    metrics::counter!("brewq_orders_accepted_total").increment(0);
+    metrics::counter!("brewq_dead_letters_total").increment(0);
+    metrics::counter!("brewq_names_removed_total").increment(0);
     let jetstream = brewq_runtime::connect::jetstream(&client);
     let wait = |bucket| brewq_runtime::kv::wait_for_bucket(&jetstream, bucket, &shutdown);
     let (Some(records), Some(idempotency), Some(values), Some(machines), Some(dead_letters), Some(stock)) = (
@@ -157,10 +162,6 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
         tracker.spawn(serve(controller.clone(), subject, subscription, tracker.clone(), shutdown.clone()));
     }
     stand_by(&controller, &tracker, &shutdown).await?;
-    // Shown at 0 from the start, so that a dashboard sees the series before the first one.
-    metrics::counter!("brewq_orders_accepted_total").increment(0);
-    metrics::counter!("brewq_dead_letters_total").increment(0);
-    metrics::counter!("brewq_names_removed_total").increment(0);
     tracing::info!("controller ready");
     shutdown.cancelled().await;
     tracker.close();
