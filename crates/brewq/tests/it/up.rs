@@ -139,6 +139,16 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
         assert_eq!((report["accepted"].as_u64(), report["ready"].as_u64()), (Some(40), Some(40)), "{report}");
         assert_eq!(report["errors"], serde_json::json!({}), "{report}");
         assert!(report["acceptance"]["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{report}");
+        // The servers' own counters: each order's message in the work queue, taken once and
+        // acked once (the counters are read after the last order ended), and log entries.
+        let replicated = &report["replicated"];
+        let stored = |stream: &str| {
+            replicated["stored_by_stream"].as_array().into_iter().flatten().find(|pair| pair[0] == stream).and_then(|pair| pair[1].as_u64())
+        };
+        assert_eq!(stored(brewq_protocol::subjects::ORDERS_STREAM), Some(40), "{report}");
+        assert!(replicated["deliveries"].as_u64().is_some_and(|count| count >= 40), "{report}");
+        assert!(replicated["entries"]["streams"].as_u64().is_some_and(|count| count > 0), "{report}");
+        assert!(replicated["proposals_per_order"].as_f64().is_some_and(|count| count > 3.0), "{report}");
         for raw in ["jetstream_publish", "work_queue_take", "kv_compare_and_swap", "bare_pipeline", "bare_pipeline_one_connection"] {
             assert!(report["raw"][raw]["per_second"].as_f64().is_some_and(|rate| rate > 0.0), "{report}");
         }

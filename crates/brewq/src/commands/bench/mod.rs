@@ -33,7 +33,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let monitors = ClusterInfo::load(&args.client.connect.data_dir).map(|info| info.monitor_urls).unwrap_or_default();
     let monitoring = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().context("HTTP client")?;
     let (ends, watch) = follow::start(&admin).await?;
-    let committed_before = raft::read(&monitoring, &monitors).await;
+    let counters_before = raft::read(&monitoring, &monitors).await;
     let tally = Arc::new(Tally::default());
     let start = Instant::now();
     // The progress line is for a person watching: not with --json, nor into a file.
@@ -51,7 +51,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     progress.abort();
     watch.abort();
-    let replicated = match (committed_before, raft::read(&monitoring, &monitors).await) {
+    let replicated = match (counters_before, raft::read(&monitoring, &monitors).await) {
         (Some(before), Some(after)) => Some(after.since(&before)),
         _ => None,
     };

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::follow::Ends;
 use super::load::Tally;
-use super::raft::Entries;
+use super::raft::Replication;
 use super::raw::RawFigures;
 use super::stats::{Errors, Latency};
 use crate::args::BenchArgs;
@@ -32,8 +32,8 @@ pub struct Report {
     pub ready_per_second: f64,
     pub order_to_ready: Latency,
     pub errors: Errors,
-    /// Log entries the servers committed while the orders went through (their own counts,
-    /// `/raftz`), and per order ended; none without the servers' monitoring.
+    /// What the servers replicated while the orders went through (their own counts, `/raftz`
+    /// and `/jsz`), and per order ended; none without the servers' monitoring.
     pub replicated: Option<Replicated>,
     pub raw: Option<RawFigures>,
 }
@@ -41,8 +41,38 @@ pub struct Report {
 #[derive(Debug, Serialize)]
 pub struct Replicated {
     #[serde(flatten)]
-    pub entries: Entries,
+    pub replication: Replication,
+    /// Log entries per order ended.
     pub per_order: f64,
+    /// Messages stored, deliveries and acks per order ended.
+    pub proposals_per_order: f64,
+}
+
+impl Replicated {
+    fn print(&self, ended: usize) {
+        let (replication, entries) = (&self.replication, self.replication.entries);
+        let per_order = |count: u64| count as f64 / ended.max(1) as f64;
+        let shares = |counts: &[(String, u64)]| {
+            counts.iter().map(|(name, count)| format!("{name} {:.2}", per_order(*count))).collect::<Vec<_>>().join(", ")
+        };
+        println!(
+            "replicated       {:>8} log entries {:>8.2} per order   (streams {}, consumers {}, meta {}; the servers' /raftz)",
+            entries.total(),
+            self.per_order,
+            entries.streams,
+            entries.consumers,
+            entries.meta
+        );
+        println!("  entries per order by group: {}", shares(&replication.entries_by_group));
+        println!(
+            "proposals        {:>8}             {:>8.2} per order   (messages stored, {} deliveries, {} acks; the servers' /jsz)",
+            replication.proposals(),
+            self.proposals_per_order,
+            replication.deliveries,
+            replication.acks
+        );
+        println!("  messages stored per order: {}", shares(&replication.stored_by_stream));
+    }
 }
 
 impl Report {
@@ -53,7 +83,7 @@ impl Report {
         start: Instant,
         load_time: Duration,
         raw: Option<RawFigures>,
-        replicated: Option<Entries>,
+        replicated: Option<Replication>,
     ) -> Report {
         let due = tally.due.lock().expect("tally");
         let ends = ends.lock().expect("ends");
@@ -85,8 +115,14 @@ impl Report {
             ready_per_second: ready as f64 / last_ready.duration_since(start).as_secs_f64().max(f64::EPSILON),
             order_to_ready: Latency::of(&mut to_ready),
             errors: tally.errors.lock().expect("tally").clone(),
-            replicated: replicated
-                .map(|entries| Replicated { entries, per_order: entries.total() as f64 / (ready + failed).max(1) as f64 }),
+            replicated: replicated.map(|replication| {
+                let ended = (ready + failed).max(1) as f64;
+                Replicated {
+                    per_order: replication.entries.total() as f64 / ended,
+                    proposals_per_order: replication.proposals() as f64 / ended,
+                    replication,
+                }
+            }),
             raw,
         }
     }
@@ -108,15 +144,7 @@ impl Report {
         let errors: Vec<String> = self.errors.iter().map(|(kind, count)| format!("{kind} {count}")).collect();
         println!("errors           {}", if errors.is_empty() { "none".to_owned() } else { errors.join(", ") });
         if let Some(replicated) = &self.replicated {
-            let entries = replicated.entries;
-            println!(
-                "replicated       {:>8} log entries {:>8.2} per order   (streams {}, consumers {}, meta {}; the servers' /raftz)",
-                entries.total(),
-                replicated.per_order,
-                entries.streams,
-                entries.consumers,
-                entries.meta
-            );
+            replicated.print(self.ready + self.failed);
         }
         if let Some(raw) = &self.raw {
             let publish = raw.jetstream_publish;
