@@ -52,7 +52,7 @@ impl QueueStats {
     pub fn estimate(&self, position: u64, size: Size) -> brewq_protocol::queue::Estimate {
         let fleet = self.fleet.lock().expect("fleet");
         let brewing = fleet.iter().filter(|machine| machine.state == brewq_protocol::MachineState::Brewing).count() as u64;
-        brewq_protocol::queue::estimate(position.saturating_sub(1).saturating_sub(brewing), 0, &fleet, size, now())
+        brewq_protocol::queue::estimate(position.saturating_sub(1).saturating_sub(brewing), 0, &fleet, Some(size), now())
     }
 }
 

@@ -17,8 +17,12 @@ pub struct QueueView {
     /// Orders waiting or being brewed.
     pub pending: u64,
     pub machines_online: u64,
-    /// Wait for an order placed now.
+    /// Wait for an order placed now, by the rule that gives a placed order its wait.
     pub eta_seconds: u64,
+    /// The range that wait most likely falls in, `[low, high]` seconds (`[0, 0]` from a
+    /// controller older than the field).
+    #[serde(default)]
+    pub eta_range_seconds: [u64; 2],
     /// Measured mean brew time per size, in seconds.
     pub brew_seconds: BTreeMap<Size, f64>,
 }
@@ -45,14 +49,6 @@ pub fn typical_brew_time(times: &BTreeMap<Size, Duration>) -> Duration {
         return DEFAULT_BREW_TIME;
     }
     times.values().sum::<Duration>() / times.len() as u32
-}
-
-/// When the order at `position` (1 = next) will be ready: the rounds of brewing ahead of it
-/// on `machines` machines, each as long as a typical cup. With no machine online, as if one
-/// came back.
-pub fn eta(position: u64, machines: u64, brew_time: Duration) -> Duration {
-    let rounds = position.max(1).div_ceil(machines.max(1));
-    brew_time.saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX))
 }
 
 /// How long a cup of `size` brews: its measured time, else the typical one of `times`, else
@@ -95,11 +91,12 @@ const SIMULATED_ORDERS: u64 = 10_000;
 /// failures ahead two standard deviations above their mean and this order's own brew failing
 /// once.
 /// `unseen` machines shown idle have in fact just taken an order (their heartbeat is not out
-/// yet): they are free a brew from now.
-pub fn estimate(ahead: u64, unseen: u64, fleet: &[MachineHeartbeat], size: Size, at: time::OffsetDateTime) -> Estimate {
+/// yet): they are free a brew from now. An order of no `size` yet (one not placed) brews in
+/// the typical time.
+pub fn estimate(ahead: u64, unseen: u64, fleet: &[MachineHeartbeat], size: Option<Size>, at: time::OffsetDateTime) -> Estimate {
     let times = brew_times(fleet);
     let typical = typical_or(&times, DEFAULT_BREW_TIME);
-    let own = own_brew_time(&times, size, DEFAULT_BREW_TIME);
+    let own = size.map_or(typical, |size| own_brew_time(&times, size, DEFAULT_BREW_TIME));
     let failing = failure_share(fleet);
     // Failures per order brewed (geometric), each costing half a brew.
     let retries = failing / (1.0 - failing);
@@ -201,12 +198,12 @@ mod tests {
         // Two machines, one idle, one 15 s into a brew (typical 20 s): the first order ahead
         // goes to the idle one, this one to the other, free in 5 s.
         let fleet = [machine(1, None, 0, 0), machine(2, Some(15), 0, 0)];
-        let estimate = estimate(1, 0, &fleet, Size::Small, at);
+        let estimate = estimate(1, 0, &fleet, Some(Size::Small), at);
         assert_eq!(estimate.expected.as_secs(), 15);
         // The order ahead is of a size not known: a range around it, as wide as the sizes differ.
         assert!(estimate.low < estimate.expected && estimate.expected < estimate.high, "{estimate:?}");
         // Nothing ahead and no failure seen: no range.
-        let nothing_ahead = super::estimate(0, 0, &fleet, Size::Small, at);
+        let nothing_ahead = super::estimate(0, 0, &fleet, Some(Size::Small), at);
         assert_eq!(
             (nothing_ahead.low, nothing_ahead.expected, nothing_ahead.high),
             (Duration::from_secs(10), Duration::from_secs(10), Duration::from_secs(10))
@@ -214,12 +211,13 @@ mod tests {
         // A fleet that failed one brew in five: longer, and wider.
         let failing = [machine(1, None, 40, 10), machine(2, None, 40, 10)];
         let sound = [machine(1, None, 50, 0), machine(2, None, 50, 0)];
-        let (failing, sound) = (super::estimate(10, 0, &failing, Size::Small, at), super::estimate(10, 0, &sound, Size::Small, at));
+        let (failing, sound) =
+            (super::estimate(10, 0, &failing, Some(Size::Small), at), super::estimate(10, 0, &sound, Some(Size::Small), at));
         assert_eq!(sound.expected.as_secs(), 5 * 20 + 10, "five rounds of 20 s, then its own 10 s");
         assert!(failing.expected > sound.expected && failing.high - failing.low > sound.high - sound.low, "{failing:?} {sound:?}");
         // No machine taking orders: as if one came back now.
-        assert_eq!(super::estimate(2, 0, &[], Size::Small, at).expected, DEFAULT_BREW_TIME * 3);
+        assert_eq!(super::estimate(2, 0, &[], Some(Size::Small), at).expected, DEFAULT_BREW_TIME * 3);
         // The idle machine has in fact just taken an order: free in a brew, 20 s.
-        assert_eq!(super::estimate(0, 1, &fleet, Size::Small, at).expected.as_secs(), 5 + 10);
+        assert_eq!(super::estimate(0, 1, &fleet, Some(Size::Small), at).expected.as_secs(), 5 + 10);
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::queue::{DEFAULT_BREW_TIME, brew_times, estimate, eta, own_brew_time, typical_brew_time};
-use crate::{MachineHeartbeat, MachineView, OrderRecord, OrderStatus, QueueView, now};
+use crate::queue::{DEFAULT_BREW_TIME, Estimate, brew_times, estimate, own_brew_time};
+use crate::{MachineHeartbeat, MachineView, OrderRecord, OrderStatus, QueueView, Size, now};
 
 /// The latest figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -42,16 +42,46 @@ impl QueueSnapshot {
         self.machines.iter().filter(|machine| machine.heartbeat.counts_for_estimates(at)).map(|machine| machine.heartbeat.clone()).collect()
     }
 
-    /// The queue as `GET /api/queue` shows it.
+    /// The queue as `GET /api/queue` shows it, with the wait of an order placed now: what
+    /// the order's page would then say.
     pub fn view(&self) -> QueueView {
         let times = brew_times(&self.online_heartbeats());
-        let pending = self.waiting + self.in_flight;
+        let (_, estimate) = self.queued(None, None);
         QueueView {
-            pending,
+            pending: self.waiting + self.in_flight,
             machines_online: self.machines_online(),
-            eta_seconds: eta(pending + 1, self.machines_online(), typical_brew_time(&times)).as_secs(),
+            eta_seconds: estimate.expected.as_secs(),
+            eta_range_seconds: estimate.range_seconds(),
             brew_seconds: times.iter().map(|(size, time)| (*size, time.as_secs_f64())).collect(),
         }
+    }
+
+    /// The position and the wait of an order not handed out yet, at `sequence` in the queue
+    /// (none: queued after the figures were read, or not placed yet), of `size` (none: not
+    /// placed yet).
+    fn queued(&self, sequence: Option<u64>, size: Option<Size>) -> (u64, Estimate) {
+        let fleet = self.online_heartbeats();
+        let brewing = fleet.iter().filter(|machine| machine.state == crate::MachineState::Brewing).count() as u64;
+        // Orders handed out are on the machines, as many as there are, even those whose
+        // heartbeat does not say so yet (sent every 2 s); beyond, they were handed back (a
+        // failed brew, a machine paused) and go out again first.
+        let on_machines = self.in_flight.min(fleet.len() as u64);
+        let unseen = on_machines.saturating_sub(brewing);
+        let handed_back = self.in_flight - on_machines;
+        let (position, ahead) = match sequence {
+            // Handed back itself: counted in flight until it goes out again, before any new
+            // order.
+            Some(sequence) if sequence <= self.delivered_sequence => (self.in_flight.max(1), 0),
+            Some(sequence) => {
+                let waiting = self.waiting_before(sequence);
+                (waiting + self.in_flight + 1, waiting + handed_back)
+            }
+            None => (self.waiting + self.in_flight + 1, self.waiting + handed_back),
+        };
+        // The heartbeats are read after the queue: a machine may show an order brewing that
+        // the queue's figures still count as waiting.
+        let ahead = ahead.saturating_sub(brewing.saturating_sub(self.in_flight));
+        (position, estimate(ahead, unseen, &fleet, size, now()))
     }
 
     /// Orders never handed out that wait ahead of the one at `sequence` (itself never handed
@@ -75,28 +105,7 @@ impl QueueSnapshot {
         let mut view = OrderView::of(record);
         match view.record.status {
             OrderStatus::Queued => {
-                let fleet = self.online_heartbeats();
-                let brewing = fleet.iter().filter(|machine| machine.state == crate::MachineState::Brewing).count() as u64;
-                // Orders handed out are on the machines, as many as there are, even those whose
-                // heartbeat does not say so yet (sent every 2 s); beyond, they were handed back
-                // (a failed brew, a machine paused) and go out again first.
-                let on_machines = self.in_flight.min(fleet.len() as u64);
-                let unseen = on_machines.saturating_sub(brewing);
-                let handed_back = self.in_flight - on_machines;
-                let (position, ahead) = match view.record.queue_sequence {
-                    // Handed back itself: counted in flight until it goes out again, before any
-                    // new order.
-                    Some(sequence) if sequence <= self.delivered_sequence => (self.in_flight.max(1), 0),
-                    Some(sequence) => {
-                        let waiting = self.waiting_before(sequence);
-                        (waiting + self.in_flight + 1, waiting + handed_back)
-                    }
-                    None => (self.waiting + self.in_flight + 1, self.waiting + handed_back),
-                };
-                // The heartbeats are read after the queue: a machine may show an order brewing
-                // that the queue's figures still count as waiting.
-                let ahead = ahead.saturating_sub(brewing.saturating_sub(self.in_flight));
-                let estimate = estimate(ahead, unseen, &fleet, view.record.order.size, now());
+                let (position, estimate) = self.queued(view.record.queue_sequence, Some(view.record.order.size));
                 view.position = Some(position);
                 view.eta_seconds = Some(estimate.expected.as_secs());
                 view.eta_range_seconds = Some(estimate.range_seconds());
@@ -179,7 +188,7 @@ pub enum ShopView {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Bean, Milk, Order, OrderRecord, Size, now};
+    use crate::{Bean, MachineHeartbeat, MachineView, Milk, Order, OrderRecord, Size, now};
 
     use super::QueueSnapshot;
 
@@ -209,5 +218,46 @@ mod tests {
         assert_eq!(first_gone.order_view(queued(2)).position, Some(1));
         // Queued after the figures were read: behind every order waiting then.
         assert_eq!(queue.order_view(queued(6)).position, Some(5));
+    }
+
+    fn machine(id: u32, brewing_for: Option<u64>) -> MachineView {
+        let at = now();
+        let heartbeat = MachineHeartbeat {
+            id,
+            state: if brewing_for.is_some() { crate::MachineState::Brewing } else { crate::MachineState::Idle },
+            order_id: None,
+            brewing_since: brewing_for.map(|seconds| at - std::time::Duration::from_secs(seconds)),
+            cups: 100,
+            failures: 0,
+            brew_millis: Size::ALL.iter().map(|&size| (size, 60_000)).collect(),
+            at,
+        };
+        MachineView { online: true, heartbeat, hold: None }
+    }
+
+    #[test]
+    fn the_wait_shown_before_ordering_is_the_one_the_order_then_gets() {
+        // Seven orders waiting, two on machines 10 s into their minute, a third machine idle.
+        let machines = vec![machine(1, Some(10)), machine(2, Some(10)), machine(3, None)];
+        let queue = QueueSnapshot {
+            waiting: 7,
+            in_flight: 2,
+            delivered_sequence: 2,
+            last_sequence: 9,
+            machines,
+            fresh: true,
+            ..Default::default()
+        };
+        let shown = queue.view();
+        // Placed now, it is queued behind all of them: its page says the same.
+        let mut placed = queued(10);
+        placed.queue_sequence = None;
+        let page = queue.order_view(placed);
+        assert_eq!((Some(shown.eta_seconds), Some(shown.eta_range_seconds)), (page.eta_seconds, page.eta_range_seconds));
+        // Each of the seven goes to the first machine free (at 0, 50 and 50 s), this one at
+        // 170 s, then its own minute (less the moments since the heartbeats were made, so 229
+        // once truncated to seconds); rounds of three machines said 4 minutes.
+        assert!((229..=230).contains(&shown.eta_seconds), "{shown:?}");
+        assert_eq!((shown.pending, shown.machines_online), (9, 3));
     }
 }

@@ -65,7 +65,7 @@ function startOrderPage() {
   queue.addEventListener("queue", (event) => {
     const q = JSON.parse(event.data);
     $("wait").textContent = q.machines_online
-      ? t("wait.line", { wait: waitText(q.eta_seconds), pending: formatNumber(q.pending), machines: formatNumber(q.machines_online) })
+      ? t("wait.line", { wait: waitText(q.eta_seconds) + rangeText(q.eta_range_seconds), pending: formatNumber(q.pending), machines: formatNumber(q.machines_online) })
       : t("wait.no_machine", { pending: formatNumber(q.pending) });
   });
   queue.onerror = () => { $("wait").textContent = t("wait.reconnecting"); };

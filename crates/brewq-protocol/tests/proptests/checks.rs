@@ -225,12 +225,11 @@ pub fn machine_heartbeat(bytes: &[u8]) {
     let boastful = MachineHeartbeat { brew_millis: extreme, ..heartbeat.clone() };
     let fleet = vec![heartbeat.clone(), heartbeat.clone(), boastful];
     let times = queue::brew_times(&fleet);
-    let typical = queue::typical_brew_time(&times);
-    let (position, machines) = (heartbeat.cups, heartbeat.failures);
-    for position in [1, position, u64::MAX] {
-        let _ = queue::eta(position, machines, typical);
+    let _ = queue::typical_brew_time(&times);
+    for position in [1, heartbeat.cups, u64::MAX] {
+        let _ = queue::estimate(position, heartbeat.failures, &fleet, None, now);
         for size in Size::ALL {
-            let _ = queue::estimate(position, position, &fleet, *size, now);
+            let _ = queue::estimate(position, position, &fleet, Some(*size), now);
             let _ = queue::own_brew_time(&times, *size, Duration::MAX);
         }
     }

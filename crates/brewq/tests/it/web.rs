@@ -69,6 +69,11 @@ async fn the_api_answers_with_the_status_codes_of_the_contract() {
         queue["machines_online"] == 1 && queue["eta_seconds"].as_u64().is_some()
     })
     .await;
+    // The wait shown before ordering comes with its range, the way a placed order's does.
+    let queue: Value = http.get(format!("{base}/api/queue")).send().await.expect("answers").json().await.expect("json");
+    let (eta, range) = (queue["eta_seconds"].as_u64().expect("eta"), queue["eta_range_seconds"].as_array().expect("a range"));
+    let (low, high) = (range[0].as_u64().expect("low"), range[1].as_u64().expect("high"));
+    assert!(low <= eta && eta <= high, "{queue}");
     let stock: Value = http.get(format!("{base}/api/stock")).send().await.expect("answers").json().await.expect("json");
     assert_eq!(stock["levels"]["soy_milk"]["on_hand"], 0);
     let machines: Value = http.get(format!("{base}/api/machines")).send().await.expect("answers").json().await.expect("json");
