@@ -1,7 +1,9 @@
 //! The chain's view of one shop, kept in memory from the hub's `chain` stream in the shop's
 //! account: an ordered consumer reads the last value of every key, then each change as the
 //! shop's link brings it. It survives the hub's restarts and the shop's cuts (it starts again
-//! where it was); while the link is down it shows the shop as last heard from.
+//! where it was); while the link is down it shows the shop as last heard from. Of the orders it
+//! keeps those open and those ended in the last [`ENDED_SHOWN_FOR`], so that its memory follows
+//! a day of the shop, not its whole history.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -15,13 +17,18 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+/// How long an ended order counts on the dashboard after it ended.
+pub const ENDED_SHOWN_FOR: time::Duration = time::Duration::DAY;
+
 /// What the hub knows of a shop.
 #[derive(Debug, Clone, Default)]
 pub struct ShopState {
     machines: BTreeMap<u32, MachineHeartbeat>,
     stock: Option<LevelsDoc>,
     failed: BTreeMap<String, DeadLetter>,
-    orders: HashMap<String, OrderStatus>,
+    /// Open orders, and those ended within [`ENDED_SHOWN_FOR`]: each status with when the
+    /// order last changed.
+    orders: HashMap<String, (OrderStatus, OffsetDateTime)>,
     /// When the shop last wrote something the hub has.
     last_heard: Option<OffsetDateTime>,
 }
@@ -48,7 +55,7 @@ pub struct FailedOrder {
     pub at: OffsetDateTime,
 }
 
-/// The shop's orders the hub holds, by status.
+/// The shop's open orders, and those that ended in the last [`ENDED_SHOWN_FOR`], by status.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct OrderCounts {
     pub queued: usize,
@@ -62,7 +69,7 @@ impl ShopState {
     /// The shop as shown, shop number `id`.
     pub fn summary(&self, id: u32) -> ShopSummary {
         let mut orders = OrderCounts::default();
-        for status in self.orders.values() {
+        for (status, _) in self.orders.values() {
             let count = match status {
                 OrderStatus::Queued => &mut orders.queued,
                 OrderStatus::Brewing => &mut orders.brewing,
@@ -120,12 +127,25 @@ impl ShopState {
             ("failed", None) => drop(self.failed.remove(key)),
             ("orders", Some(payload)) => {
                 if let Ok(record) = serde_json::from_slice::<OrderRecord>(payload) {
-                    self.orders.insert(record.id, record.status);
+                    let changed = record.history.last().map_or(OffsetDateTime::UNIX_EPOCH, |entry| entry.at);
+                    match record.status.is_terminal() && changed < now() - ENDED_SHOWN_FOR {
+                        // Ended long ago (read again from the start, or its name removed).
+                        true => drop(self.orders.remove(&record.id)),
+                        false => drop(self.orders.insert(record.id, (record.status, changed))),
+                    }
                 }
             }
             ("orders", None) => drop(self.orders.remove(key)),
             _ => {}
         }
+    }
+
+    /// Forgets the orders that ended longer than [`ENDED_SHOWN_FOR`] before `at`; whether it
+    /// forgot any.
+    fn forget_ended_before(&mut self, at: OffsetDateTime) -> bool {
+        let before = self.orders.len();
+        self.orders.retain(|_, (status, changed)| !status.is_terminal() || *changed >= at - ENDED_SHOWN_FOR);
+        self.orders.len() != before
     }
 }
 
@@ -139,8 +159,18 @@ pub async fn follow(client: async_nats::Client, state: watch::Sender<ShopState>,
             let config =
                 OrderedConfig { deliver_policy: DeliverPolicy::LastPerSubject, filter_subject: "chain.>".into(), ..Default::default() };
             let mut messages = stream.create_consumer(config).await?.messages().await?;
-            while let Some(message) = messages.next().await {
-                let message = message?;
+            let mut forget = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                let message = tokio::select! {
+                    _ = forget.tick() => {
+                        state.send_if_modified(|shop| shop.forget_ended_before(now()));
+                        continue;
+                    }
+                    message = messages.next() => match message {
+                        Some(message) => message?,
+                        None => break,
+                    },
+                };
                 let deleted = message.payload.is_empty()
                     || message.headers.as_ref().and_then(|headers| headers.get("KV-Operation")).is_some_and(|op| op.as_str() != "PUT");
                 let at = message.info().ok().map(|info| info.published);
@@ -183,5 +213,45 @@ mod tests {
         assert!(shop.summary(1).failed.is_empty());
         shop.apply("chain.unknown", Some(b"{}"));
         assert!(shop.summary(1).machines.is_empty());
+    }
+
+    fn record(id: &str, steps: &[(OrderStatus, time::Duration)]) -> Vec<u8> {
+        let order = brewq_protocol::Order {
+            name: "Ada".into(),
+            size: brewq_protocol::Size::Small,
+            bean_type: brewq_protocol::Bean::Arabica,
+            milk: brewq_protocol::Milk::None,
+            sugar_count: 0,
+        };
+        let mut record = OrderRecord::queued(id, order, now() - steps[0].1);
+        for &(status, ago) in &steps[1..] {
+            record.status = status;
+            record.history.push(brewq_protocol::HistoryEntry { status, at: now() - ago, machine: None, reason: None });
+        }
+        serde_json::to_vec(&record).unwrap()
+    }
+
+    #[test]
+    fn the_orders_kept_are_the_open_ones_and_those_ended_within_a_day() {
+        use OrderStatus::{Brewing, Queued, Ready};
+        let (hour, days) = (time::Duration::HOUR, time::Duration::days(2));
+        let mut shop = ShopState::default();
+        shop.apply("chain.orders.old", Some(&record("old", &[(Queued, days), (Brewing, days), (Ready, days)])));
+        shop.apply("chain.orders.stuck", Some(&record("stuck", &[(Queued, days)])));
+        shop.apply("chain.orders.recent", Some(&record("recent", &[(Queued, hour), (Brewing, hour), (Ready, hour)])));
+        let counts = |shop: &ShopState| {
+            let orders = shop.summary(1).orders;
+            (orders.queued, orders.brewing, orders.ready)
+        };
+        // Ended two days ago: neither counted nor kept; open for two days: counted.
+        assert_eq!((counts(&shop), shop.orders.len()), ((1, 0, 1), 2));
+        // The same old record read again (the view read from the start, or its name removed):
+        // still not counted, and it does not come back.
+        shop.apply("chain.orders.old", Some(&record("old", &[(Queued, days), (Ready, days)])));
+        assert_eq!(counts(&shop), (1, 0, 1));
+        // A day on, the recent one leaves too; the open one stays.
+        assert!(shop.forget_ended_before(now() + time::Duration::DAY));
+        assert_eq!((counts(&shop), shop.orders.len()), ((1, 0, 0), 1));
+        assert!(!shop.forget_ended_before(now() + time::Duration::DAY), "nothing more to forget");
     }
 }
