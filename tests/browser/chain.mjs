@@ -1,6 +1,7 @@
 // The chain's operator in a real headless Chromium, in English then in French: logs in on the
 // hub, sees every shop, keeps one with the filter, pauses a machine of that shop (which then
-// offers resume, not pause), resumes it, restocks the shop; quantities carry their units; the
+// offers resume, not pause), resumes it, restocks the shop (once, though the first answer is lost
+// and the operator clicks again); quantities carry their units; the
 // page passes axe-core and fits a phone.
 // Usage: node chain.mjs BASE_URL USER PASSWORD SCREENSHOT_DIR
 import { audit, check, newPage, run, screenshots } from "./lib.mjs";
@@ -36,7 +37,27 @@ async function chain(browser, tag) {
   await page.waitForSelector(`text=${text.resume}`);
   check(!(await page.$(`text=${text.pause}`)), "a paused machine still offers pause");
   await page.fill("#restock-2-sugar", "25");
+  // The first answer is lost on its way back (the hub kept the restock): the page says it
+  // failed, and the operator clicks again. Sent under the same Idempotency-Key, the hub keeps
+  // it once: the second answer names the same command.
+  const restockUrl = "**/api/chain/shops/2/stock/restock";
+  let kept;
+  const lost = new Promise((resolve) => { kept = resolve; });
+  await page.route(restockUrl, async (route) => {
+    const response = await route.fetch();
+    kept({ key: route.request().headers()["idempotency-key"], reply: await response.json() });
+    await route.abort("connectionreset");
+  }, { times: 1 });
   await page.click(`text=${text.restock}`);
+  const first = await lost;
+  check(first.key && Number.isInteger(first.reply.command), `the first restock: key ${first.key}, reply ${JSON.stringify(first.reply)}`);
+  await page.waitForFunction(() => document.getElementById("action-error").textContent !== "", null, { timeout: 20000 });
+  const again = page.waitForResponse((response) => response.url().endsWith("/api/chain/shops/2/stock/restock"));
+  await page.click(`text=${text.restock}`);
+  const second = await again;
+  check(second.request().headers()["idempotency-key"] === first.key, "the restock clicked again went under another key");
+  const reply = await second.json();
+  check(reply.command === first.reply.command, `the restock was kept twice: commands ${first.reply.command} and ${reply.command}`);
   await page.waitForFunction((kept) => document.getElementById("action-note").textContent.includes(kept), text.kept, { timeout: 20000 });
   const sugar = await page.textContent("#shop-2-stock-sugar .on-hand");
   check(text.lumps.test(sugar.trim()), `sugar shown as "${sugar}", without its unit`);

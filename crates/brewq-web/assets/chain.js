@@ -21,10 +21,13 @@ function button(label, onClick) {
   b.addEventListener("click", async () => {
     $("action-error").textContent = "";
     $("action-note").textContent = "";
+    // Not sent twice by a double click: the button waits for the answer.
+    b.disabled = true;
     try {
       const note = await onClick();
       if (typeof note === "string") $("action-note").textContent = note;
     } catch (error) { $("action-error").textContent = error.message; }
+    b.disabled = false;
   });
   return b;
 }
@@ -49,7 +52,7 @@ function machineRow(shop, m) {
     el("td", formatNumber(m.cups)), el("td", formatNumber(m.failures)));
   const actions = el("td");
   const act = (action) => button(t(`chain.action.${action}`, { id: m.id, shop: shop.id }),
-    () => post(`/api/chain/shops/${shop.id}/machines/${m.id}/${action}`, {}, CHAIN_ERRORS)
+    () => postOnce(`/api/chain/shops/${shop.id}/machines/${m.id}/${action}`, {}, CHAIN_ERRORS)
       .then((reply) => t("chain.machine_kept", { shop: shop.id, id: m.id, time: formatTime(reply.valid_until) })));
   actions.append(act(m.state === "paused" || m.state === "out_of_service" ? "resume" : "pause"));
   if (m.state !== "out_of_service") actions.append(act("out-of-service"));
@@ -71,7 +74,7 @@ function stockRow(shop, item, level) {
   const label = el("label", t("chain.restock_amount", { item: name, unit: t(`unit.${unit}.name`), shop: shop.id }), "visually-hidden");
   label.htmlFor = input.id;
   restock.append(label, input, button(t("chain.restock", { item: name, shop: shop.id }), () =>
-    post(`/api/chain/shops/${shop.id}/stock/restock`, { items: { [item]: Number(input.value) } }, CHAIN_ERRORS).then(() => t("chain.restock_kept", { shop: shop.id }))));
+    postOnce(`/api/chain/shops/${shop.id}/stock/restock`, { items: { [item]: Number(input.value) } }, CHAIN_ERRORS).then(() => t("chain.restock_kept", { shop: shop.id }))));
   row.append(restock);
   return row;
 }
