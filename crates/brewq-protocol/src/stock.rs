@@ -140,8 +140,13 @@ pub enum StockCommand {
     Commit { order_id: String },
     /// The order failed or was cancelled: its reservation goes back on hand. Idempotent.
     Release { order_id: String },
-    /// Adds `items` to what is on hand.
-    Restock { items: Items },
+    /// Adds `items` to what is on hand; once per `request_id` (the sender's, for the retries
+    /// of one restock) among the last [`RESTOCKS_REMEMBERED`].
+    Restock {
+        items: Items,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+    },
     /// Sets the low-stock alert level of each ingredient in `items`.
     Threshold { items: Items },
     /// Reads the levels.
@@ -204,11 +209,19 @@ pub fn default_low_at(ingredient: Ingredient) -> u64 {
     }
 }
 
+/// Restock request ids a levels document remembers: far more than the retries of the restocks
+/// of a few minutes (a shop restocks a few times a day).
+pub const RESTOCKS_REMEMBERED: usize = 64;
+
 /// The stock bucket's `levels` document: every ingredient's level, changed by the stock
 /// managers' compare-and-swap.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LevelsDoc {
     pub levels: BTreeMap<Ingredient, StockLevel>,
+    /// The request ids of the last [`RESTOCKS_REMEMBERED`] restocks that carried one, the
+    /// latest last: a restock sent again under one of them is not applied again.
+    #[serde(default, skip_serializing_if = "std::collections::VecDeque::is_empty")]
+    pub restocks: std::collections::VecDeque<String>,
     /// In a shop of a chain, the sequence of the last command from the chain applied (in the
     /// shop's commands stream): a command delivered again is not applied twice.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -229,7 +242,7 @@ impl LevelsDoc {
                 (ingredient, StockLevel { on_hand: amount, added: amount, low_at: default_low_at(ingredient), ..StockLevel::default() })
             })
             .collect();
-        LevelsDoc { levels, chain_applied: 0 }
+        LevelsDoc { levels, ..LevelsDoc::default() }
     }
 }
 

@@ -120,10 +120,16 @@ impl Ledger {
         self.edit(Some(order_id), false, move |doc, slot| end_reservation(doc, slot, &id, Op::Release)).await
     }
 
-    /// Adds `items` to what is on hand.
-    pub async fn restock(&self, items: &Items) -> anyhow::Result<StockReply> {
-        let items = items.clone();
-        self.edit(None, false, move |doc, _: &mut RecordInBatch| Ok(restock(doc, &items))).await
+    /// Adds `items` to what is on hand, once per `request_id` among the last ones remembered.
+    pub async fn restock(&self, items: &Items, request_id: Option<&str>) -> anyhow::Result<StockReply> {
+        if let Some(id) = request_id
+            && !brewq_protocol::ids::is_order_id(id)
+        {
+            let message = format!("request_id {id:?}: letters, digits, '-' or '_', at most 64");
+            return Ok(StockReply::Refused { message });
+        }
+        let (items, request_id) = (items.clone(), request_id.map(str::to_owned));
+        self.edit(None, false, move |doc, _: &mut RecordInBatch| Ok(restock_once(doc, &items, request_id.as_deref()))).await
     }
 
     /// Sets low-stock alert levels.
@@ -184,6 +190,23 @@ fn end_reservation(doc: &mut LevelsDoc, slot: &mut RecordInBatch, id: &str, op: 
     Ok(reply_for(target))
 }
 
+/// A restock with `request_id`: applied unless one with that id already was (it is then
+/// answered with the levels as they are), the id remembered with the restock it applied.
+fn restock_once(doc: &mut LevelsDoc, items: &Items, request_id: Option<&str>) -> StockReply {
+    let Some(id) = request_id else { return restock(doc, items) };
+    if doc.restocks.iter().any(|done| done == id) {
+        return StockReply::Snapshot { stock: snapshot_of(doc) };
+    }
+    let reply = restock(doc, items);
+    if matches!(reply, StockReply::Snapshot { .. }) {
+        doc.restocks.push_back(id.to_owned());
+        while doc.restocks.len() > brewq_protocol::stock::RESTOCKS_REMEMBERED {
+            doc.restocks.pop_front();
+        }
+    }
+    reply
+}
+
 /// A restock: every line checked before any is applied, all or nothing.
 fn restock(doc: &mut LevelsDoc, items: &Items) -> StockReply {
     for (&ingredient, &amount) in items {
@@ -219,7 +242,7 @@ fn chain_command(doc: &mut LevelsDoc, sequence: u64, command: &StockCommand) -> 
         return StockReply::Snapshot { stock: snapshot_of(doc) };
     }
     let reply = match command {
-        StockCommand::Restock { items } => restock(doc, items),
+        StockCommand::Restock { items, .. } => restock(doc, items),
         StockCommand::Threshold { items } => threshold(doc, items),
         other => StockReply::Refused { message: format!("the chain sends a shop restocks and alert levels, not {}", other.op()) },
     };
@@ -268,7 +291,7 @@ mod tests {
     #[test]
     fn a_command_of_the_chain_is_applied_once_however_often_it_comes() {
         let mut stock = doc(10, 100);
-        let restock = StockCommand::Restock { items: items(5, 0) };
+        let restock = StockCommand::Restock { items: items(5, 0), request_id: None };
         assert!(matches!(chain_command(&mut stock, 1, &restock), StockReply::Snapshot { .. }));
         assert_eq!((stock.levels[&Arabica].on_hand, stock.chain_applied), (15, 1));
         // Delivered again (the ack was lost), or an older one late: nothing changes.
@@ -344,6 +367,28 @@ mod tests {
         let refused = end_reservation(&mut stock, &mut slot, "o1", Op::Commit).expect_err("nothing is reserved in the levels");
         assert!(refused.to_string().contains("arabica"), "{refused}");
         assert_eq!(stock.levels, doc(10, 100).levels);
+    }
+
+    #[test]
+    fn a_restock_sent_again_under_its_request_id_is_applied_once() {
+        let mut stock = doc(10, 100);
+        assert!(matches!(restock_once(&mut stock, &items(5, 0), Some("r1")), StockReply::Snapshot { .. }));
+        assert!(matches!(restock_once(&mut stock, &items(5, 0), Some("r1")), StockReply::Snapshot { .. }));
+        assert_eq!(stock.levels[&Arabica].on_hand, 15, "the retry of r1 added nothing");
+        restock_once(&mut stock, &items(5, 0), Some("r2"));
+        restock_once(&mut stock, &items(5, 0), None);
+        restock_once(&mut stock, &items(5, 0), None);
+        assert_eq!(stock.levels[&Arabica].on_hand, 30, "another id, and restocks with none, each count");
+        // A refused restock is not remembered: corrected and sent again, it applies.
+        assert!(matches!(restock_once(&mut stock, &items(0, u64::MAX), Some("r3")), StockReply::Refused { .. }));
+        assert!(!stock.restocks.contains(&"r3".to_owned()));
+        // The memory is bounded: the oldest id goes first.
+        for n in 0..brewq_protocol::stock::RESTOCKS_REMEMBERED {
+            restock_once(&mut stock, &items(0, 1), Some(&format!("many-{n}")));
+        }
+        assert_eq!(stock.restocks.len(), brewq_protocol::stock::RESTOCKS_REMEMBERED);
+        assert!(!stock.restocks.contains(&"r1".to_owned()));
+        assert!(holds(&stock));
     }
 
     #[test]

@@ -122,7 +122,7 @@ async fn execute(ledger: &Ledger, command: StockCommand) -> StockReply {
         StockCommand::Reserve { order_id, items } => ledger.reserve(&order_id, &items).await,
         StockCommand::Commit { order_id } => ledger.commit(&order_id).await,
         StockCommand::Release { order_id } => ledger.release(&order_id).await,
-        StockCommand::Restock { items } => ledger.restock(&items).await,
+        StockCommand::Restock { items, request_id } => ledger.restock(&items, request_id.as_deref()).await,
         StockCommand::Threshold { items } => ledger.threshold(&items).await,
         StockCommand::Get => ledger.snapshot().await.map(|stock| StockReply::Snapshot { stock }),
     };

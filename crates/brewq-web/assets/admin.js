@@ -28,11 +28,14 @@ function button(label, onClick) {
   b.addEventListener("click", async () => {
     $("action-error").textContent = "";
     $("action-note").textContent = "";
+    // Not sent twice by a double click: the button waits for the answer.
+    b.disabled = true;
     try {
       const reply = await onClick();
       // A hold kept for a machine that is not running says so.
       if (reply && reply.kept) $("action-note").textContent = t("admin.hold_kept");
     } catch (error) { $("action-error").textContent = error.message; }
+    b.disabled = false;
   });
   return b;
 }
@@ -94,7 +97,7 @@ function renderStock(d) {
     label.htmlFor = input.id; label.textContent = t("admin.restock_amount", { item: t(`ingredient.${item}`), unit: t(`unit.${unit}.name`) });
     label.className = "visually-hidden";
     restock.append(label, input, button(t("admin.restock", { item: t(`ingredient.${item}`) }),
-      () => post("/api/admin/stock/restock", { items: { [item]: Number(input.value) } })));
+      () => postOnce("/api/admin/stock/restock", { items: { [item]: Number(input.value) } })));
     return row;
   }));
 }

@@ -133,12 +133,17 @@ impl Restock {
     }
 }
 
-/// `POST /api/admin/stock/restock` with `{"items": {"arabica": 1000}}`.
+/// `POST /api/admin/stock/restock` with `{"items": {"arabica": 1000}}`, applied once per
+/// `Idempotency-Key` (the page sends the same one when the operator clicks again after an
+/// error or an answer that never came).
 pub async fn restock(State(state): Shared, headers: HeaderMap, Json(restock): Json<Restock>) -> Result<impl IntoResponse, AppError> {
     let (user, operator) = require(&state, &headers, true).await?;
     let items = restock.items()?;
-    let target: Vec<String> = items.iter().map(|(ingredient, amount)| format!("{ingredient}={amount}")).collect();
-    let command = StockCommand::Restock { items };
+    let mut target: Vec<String> = items.iter().map(|(ingredient, amount)| format!("{ingredient}={amount}")).collect();
+    let request_id = request_id(&headers)?;
+    // Audited under its request id: the retries of one restock show as such.
+    target.extend(request_id.as_ref().map(|id| format!("(request {id})")));
+    let command = StockCommand::Restock { items, request_id };
     let reply: Result<StockReply, _> =
         request_json(&operator.client, &subjects::stock_subject(&command), &command, Duration::from_secs(5)).await;
     let failure = match &reply {
@@ -152,6 +157,16 @@ pub async fn restock(State(state): Shared, headers: HeaderMap, Json(restock): Js
         StockReply::Snapshot { stock } => Ok(Json(stock)),
         StockReply::Refused { message } => Err(AppError::status(StatusCode::BAD_REQUEST, &message)),
         other => Err(AppError::Unavailable(anyhow::anyhow!("stock manager answered {other:?}"))),
+    }
+}
+
+/// The request's `Idempotency-Key`, as the id of what it sends (`web-<key>`).
+fn request_id(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    let Some(key) = headers.get("idempotency-key") else { return Ok(None) };
+    let id = key.to_str().ok().map(|key| format!("web-{key}")).filter(|id| brewq_protocol::ids::is_order_id(id));
+    match id {
+        Some(id) => Ok(Some(id)),
+        None => Err(AppError::status(StatusCode::BAD_REQUEST, "Idempotency-Key: letters, digits, '-' or '_', at most 60")),
     }
 }
 

@@ -152,7 +152,8 @@ pub async fn restock(
         shop.id,
         items.iter().map(|(ingredient, amount)| format!("{ingredient}={amount}")).collect::<Vec<_>>().join(" ")
     );
-    let command = StockCommand::Restock { items };
+    // Kept once on the hub by the request's key, applied once in the shop by its number there.
+    let command = StockCommand::Restock { items, request_id: None };
     // A request sent again with the same key is kept once.
     let key = headers.get("idempotency-key").and_then(|key| key.to_str().ok()).map(|key| format!("web-{key}"));
     let stored = send_command(&shop.client, &command, key.as_deref()).await;

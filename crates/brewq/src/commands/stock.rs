@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use brewq_protocol::stock::Items;
 use brewq_protocol::{Ingredient, StockCommand, StockReply, StockSnapshot, subjects};
+use brewq_runtime::request::RequestError;
 
 use crate::args::{StockAction, StockArgs};
 use crate::output;
@@ -14,12 +15,14 @@ pub async fn run(args: StockArgs) -> anyhow::Result<()> {
     let (command, client_args) = match args.action {
         Some(StockAction::Serve(service)) => return crate::services::stock(service).await,
         Some(StockAction::Restock { items, shop: Some(shop), client }) => {
-            return send_to_shop(shop, StockCommand::Restock { items: parse_items(&items)? }, &client).await;
+            return send_to_shop(shop, StockCommand::Restock { items: parse_items(&items)?, request_id: None }, &client).await;
         }
         Some(StockAction::Threshold { items, shop: Some(shop), client }) => {
             return send_to_shop(shop, StockCommand::Threshold { items: parse_items(&items)? }, &client).await;
         }
-        Some(StockAction::Restock { items, client, .. }) => (StockCommand::Restock { items: parse_items(&items)? }, client),
+        Some(StockAction::Restock { items, client, .. }) => {
+            (StockCommand::Restock { items: parse_items(&items)?, request_id: Some(restock_id()) }, client)
+        }
         Some(StockAction::Threshold { items, client, .. }) => (StockCommand::Threshold { items: parse_items(&items)? }, client),
         None => match args.shop {
             Some(shop) => return show_shop(shop, &args.client).await,
@@ -27,15 +30,14 @@ pub async fn run(args: StockArgs) -> anyhow::Result<()> {
         },
     };
     let client = super::admin(&client_args).await?;
-    let subject = subjects::stock_subject(&command);
-    let reply: StockReply = brewq_runtime::request::request_json(&client, &subject, &command, Duration::from_secs(10)).await?;
+    let reply = send(&client, &command).await?;
     let refused = match &reply {
         StockReply::Snapshot { .. } => None,
         StockReply::Refused { message } => Some(format!("refused: {message}")),
         StockReply::Error { message } => Some(format!("stock manager: {message}")),
         other => Some(format!("unexpected stock reply {other:?}")),
     };
-    if let StockCommand::Restock { items } | StockCommand::Threshold { items } = &command {
+    if let StockCommand::Restock { items, .. } | StockCommand::Threshold { items } = &command {
         let target: Vec<String> = items.iter().map(|(ingredient, amount)| format!("{ingredient}={amount}")).collect();
         super::audit(&client, command.op(), &target.join(" "), refused.as_deref().unwrap_or("ok")).await;
     }
@@ -46,6 +48,34 @@ pub async fn run(args: StockArgs) -> anyhow::Result<()> {
         print_table(&stock);
     }
     Ok(())
+}
+
+/// Attempts at a command whose answer does not come; a restock goes again under its request id,
+/// so that it is applied once however many went.
+const ATTEMPTS: u32 = 3;
+
+/// Sends `command` to the stock managers, again while no answer comes.
+async fn send(client: &async_nats::Client, command: &StockCommand) -> anyhow::Result<StockReply> {
+    let subject = subjects::stock_subject(command);
+    let mut attempt = 1;
+    loop {
+        match brewq_runtime::request::request_json(client, &subject, command, Duration::from_secs(5)).await {
+            Ok(reply) => return Ok(reply),
+            Err(error @ (RequestError::NoResponders { .. } | RequestError::TimedOut { .. } | RequestError::Transport { .. }))
+                if attempt < ATTEMPTS =>
+            {
+                eprintln!("no answer from the stock managers ({error}); sending it again in a second");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(anyhow::Error::new(error).context(format!("after {attempt} attempt(s)"))),
+        }
+        attempt += 1;
+    }
+}
+
+/// A restock's request id, unique to this run: `cli-` and a NUID.
+fn restock_id() -> String {
+    format!("cli-{}", nuid::next())
 }
 
 /// Sends a command to shop `shop` of the chain, through the hub: stored there (once, whatever

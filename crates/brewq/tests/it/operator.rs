@@ -193,7 +193,7 @@ async fn retry_and_give_up_of_failed_orders_keep_the_stock_exact() {
         assert_eq!((level.consumed, level.reserved), (expected, 0), "{ingredient}");
         assert_eq!(level.on_hand + level.consumed, level.added, "{ingredient}");
     }
-    let restock = StockCommand::Restock { items: [(Ingredient::Sugar, 1)].into() };
+    let restock = StockCommand::Restock { items: [(Ingredient::Sugar, 1)].into(), request_id: None };
     let reply: StockReply =
         brewq_runtime::request::request_json(&system.admin, &subjects::stock_subject(&restock), &restock, Duration::from_secs(5))
             .await

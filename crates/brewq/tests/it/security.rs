@@ -90,7 +90,7 @@ async fn each_role_can_do_its_job_and_nothing_else() {
     let order = br#"{"name":"Sec","size":"small","bean_type":"arabica","milk":"none","sugar_count":0}"#.to_vec();
     let read = json(&StockCommand::Get);
     let read_subject = subjects::stock_subject(&StockCommand::Get);
-    let restock = StockCommand::Restock { items: [(brewq_protocol::Ingredient::Sugar, 1)].into() };
+    let restock = StockCommand::Restock { items: [(brewq_protocol::Ingredient::Sugar, 1)].into(), request_id: None };
     let consumer_info = format!("$JS.API.CONSUMER.INFO.{}.{}", subjects::ORDERS_STREAM, subjects::MAKERS_CONSUMER);
     let delete_stream = format!("$JS.API.STREAM.DELETE.{}", subjects::ORDERS_STREAM);
 

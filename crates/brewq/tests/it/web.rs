@@ -261,6 +261,17 @@ async fn the_admin_side_needs_a_session_and_refuses_wrong_credentials_and_cross_
     assert_eq!(too_much.status(), StatusCode::BAD_REQUEST, "a restock the stock cannot count");
     let refusal: Value = too_much.json().await.expect("json");
     assert!(refusal["message"].as_str().is_some_and(|message| message.contains("arabica")), "{refusal}");
+    // A restock sent again under its Idempotency-Key (its first answer lost) adds once; the
+    // next one, under a new key, adds again.
+    let restock = |key: &str| act("/api/admin/stock/restock").header("Idempotency-Key", key).json(&json!({"items": {"sugar": 7}})).send();
+    let sugar = |stock: Value| stock["levels"]["sugar"]["on_hand"].as_u64().expect("sugar");
+    let first = sugar(restock("restock-1").await.expect("answers").json().await.expect("json"));
+    let again = sugar(restock("restock-1").await.expect("answers").json().await.expect("json"));
+    let next = sugar(restock("restock-2").await.expect("answers").json().await.expect("json"));
+    assert_eq!((again, next), (first, first + 7), "one restock, sent twice, then another");
+    let malformed = restock("has spaces").await.expect("answers");
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert!(malformed.text().await.expect("body").contains("Idempotency-Key"));
     let dashboard: Value =
         http.get(format!("{base}/api/admin/state")).header("cookie", &session).send().await.expect("answers").json().await.expect("json");
     assert!(
@@ -268,7 +279,13 @@ async fn the_admin_side_needs_a_session_and_refuses_wrong_credentials_and_cross_
         "{dashboard}"
     );
     let audit = dashboard["audit"].as_array().expect("audit");
-    let refused = audit.iter().find(|entry| entry["action"] == "restock").expect("the refused restock audited");
+    let refused = audit
+        .iter()
+        .find(|entry| entry["action"] == "restock" && entry["target"].as_str().is_some_and(|target| target.starts_with("arabica")))
+        .expect("the refused restock audited");
+    // The restock sent twice shows twice, under one request id.
+    let retried = audit.iter().filter(|entry| entry["target"] == "sugar=7 (request web-restock-1)").count();
+    assert_eq!(retried, 2, "{dashboard}");
     assert!(refused["outcome"].as_str().is_some_and(|outcome| outcome.starts_with("refused")), "{refused}");
     system.stop().await;
 }

@@ -128,7 +128,7 @@ async fn restock(admin: &async_nats::Client, orders: usize) -> anyhow::Result<()
     if missing.is_empty() {
         return Ok(());
     }
-    let command = StockCommand::Restock { items: missing.clone() };
+    let command = StockCommand::Restock { items: missing.clone(), request_id: None };
     match request_json(admin, &subjects::stock_subject(&command), &command, Duration::from_secs(10)).await? {
         StockReply::Snapshot { .. } => {}
         other => anyhow::bail!("restocking for the run failed: {other:?}"),
