@@ -1,13 +1,14 @@
 //! The pickup board and the shop's last hour ([`subjects::BOARD_READ`],
 //! [`subjects::ACTIVITY_READ`]): each controller follows the order records changed in the last
-//! hour (an ordered consumer on the records' stream, from an hour ago) into a
+//! hour (an ordered consumer on the records' stream, from an hour ago, pulled a batch at a
+//! time: a controller that starts reads the hour at its own pace, not buffered) into a
 //! [`RecentOrders`], and answers from it. Every controller follows the same records, so any
 //! of them gives the same board; one that restarts reads the hour again.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, push};
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use brewq_protocol::{ActivityLookup, BoardLookup, OrderRecord, RecentOrders, now, subjects};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -56,7 +57,7 @@ pub(crate) fn activity(board: &Board) -> Vec<u8> {
 pub(crate) async fn follow(client: async_nats::Client, board: Arc<Board>, shutdown: CancellationToken) {
     let jetstream = brewq_runtime::connect::jetstream(&client);
     loop {
-        if let Err(error) = follow_once(&client, &jetstream, &board, &shutdown).await {
+        if let Err(error) = follow_once(&jetstream, &board, &shutdown).await {
             tracing::warn!(error = format!("{error:#}"), "cannot follow the order records for the board; trying again");
         }
         board.caught_up.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -67,17 +68,11 @@ pub(crate) async fn follow(client: async_nats::Client, board: Arc<Board>, shutdo
     }
 }
 
-async fn follow_once(
-    client: &async_nats::Client,
-    jetstream: &async_nats::jetstream::Context,
-    board: &Board,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
+async fn follow_once(jetstream: &async_nats::jetstream::Context, board: &Board, shutdown: &CancellationToken) -> anyhow::Result<()> {
     let stream = jetstream.get_stream_no_info(format!("KV_{}", subjects::ORDERS_BUCKET)).await?;
     let hour_ago = now() - time::Duration::minutes(brewq_protocol::board::ACTIVITY_MINUTES as i64);
     let consumer = stream
-        .create_consumer(push::OrderedConfig {
-            deliver_subject: client.new_inbox(),
+        .create_consumer(pull::OrderedConfig {
             description: Some("the pickup board".into()),
             filter_subject: format!("$KV.{}.>", subjects::ORDERS_BUCKET),
             deliver_policy: DeliverPolicy::ByStartTime { start_time: hour_ago },

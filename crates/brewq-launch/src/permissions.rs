@@ -54,14 +54,22 @@ fn kv_read(role: Role, bucket: &str, rules: &mut Vec<Rule>) {
     rules.push(rule(role, Publish, format!("{API}.DIRECT.GET.{stream}.>"), "read a key from any replica"));
 }
 
-/// List or watch a bucket's keys (an ordered consumer on its stream).
-fn kv_watch(role: Role, bucket: &str, rules: &mut Vec<Rule>) {
+/// Read every key of a bucket, or follow it, a batch at a time (an ordered pull consumer on its
+/// stream).
+fn kv_scan(role: Role, bucket: &str, rules: &mut Vec<Rule>) {
     use Direction::Publish;
     let stream = kv_stream(bucket);
-    rules.push(rule(role, Publish, format!("{API}.CONSUMER.CREATE.{stream}"), "watch or list keys"));
-    rules.push(rule(role, Publish, format!("{API}.CONSUMER.CREATE.{stream}.>"), "watch or list keys (named)"));
-    rules.push(rule(role, Publish, format!("{API}.CONSUMER.DELETE.{stream}.>"), "stop watching"));
-    rules.push(rule(role, Publish, format!("$JS.FC.{stream}.>"), "flow control of a watch"));
+    rules.push(rule(role, Publish, format!("{API}.CONSUMER.CREATE.{stream}"), "read or follow every key"));
+    rules.push(rule(role, Publish, format!("{API}.CONSUMER.CREATE.{stream}.>"), "read or follow every key (named)"));
+    rules.push(rule(role, Publish, format!("{API}.CONSUMER.MSG.NEXT.{stream}.*"), "read them a batch at a time"));
+    rules.push(rule(role, Publish, format!("{API}.CONSUMER.DELETE.{stream}.>"), "stop reading"));
+}
+
+/// [`kv_scan`], and watch a bucket as async-nats does (an ordered push consumer, with its flow
+/// control): for the command line.
+fn kv_watch(role: Role, bucket: &str, rules: &mut Vec<Rule>) {
+    kv_scan(role, bucket, rules);
+    rules.push(rule(role, Direction::Publish, format!("$JS.FC.{}.>", kv_stream(bucket)), "flow control of a watch"));
 }
 
 /// Write keys of a bucket (`key` may be a wildcard).
@@ -194,20 +202,20 @@ pub fn rules() -> Vec<Rule> {
         kv_read(controller, bucket, &mut rules);
         kv_write(controller, bucket, ">", &mut rules);
     }
-    // The scan for customers' names to remove reads every record.
-    kv_watch(controller, subjects::ORDERS_BUCKET, &mut rules);
+    // The scan for customers' names to remove reads every record; the board follows them.
+    kv_scan(controller, subjects::ORDERS_BUCKET, &mut rules);
     kv_read(controller, subjects::VALUES_BUCKET, &mut rules);
     kv_write(controller, subjects::VALUES_BUCKET, subjects::PENDING_KEY, &mut rules);
     kv_read(controller, subjects::DEAD_LETTERS_BUCKET, &mut rules);
     kv_write(controller, subjects::DEAD_LETTERS_BUCKET, ">", &mut rules);
     kv_read(controller, subjects::MACHINES_BUCKET, &mut rules);
-    kv_watch(controller, subjects::MACHINES_BUCKET, &mut rules);
+    kv_scan(controller, subjects::MACHINES_BUCKET, &mut rules);
     kv_read(controller, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
-    kv_watch(controller, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
+    kv_scan(controller, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
     // The reconciler scans the reservations, looks for an unrecorded order's message in the
     // work queue, and records what it settles.
     kv_read(controller, subjects::STOCK_BUCKET, &mut rules);
-    kv_watch(controller, subjects::STOCK_BUCKET, &mut rules);
+    kv_scan(controller, subjects::STOCK_BUCKET, &mut rules);
     rules.push(rule(
         controller,
         Publish,
@@ -244,9 +252,9 @@ pub fn rules() -> Vec<Rule> {
     rules.push(rule(operator, Publish, format!("{API}.STREAM.MSG.GET.{}", subjects::AUDIT_STREAM), "read the audit trail"));
     rules.push(rule(operator, Publish, format!("{API}.STREAM.INFO.{}", subjects::AUDIT_STREAM), "read the audit trail"));
     kv_read(operator, subjects::DEAD_LETTERS_BUCKET, &mut rules);
-    kv_watch(operator, subjects::DEAD_LETTERS_BUCKET, &mut rules);
+    kv_scan(operator, subjects::DEAD_LETTERS_BUCKET, &mut rules);
     kv_read(operator, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
-    kv_watch(operator, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
+    kv_scan(operator, subjects::MACHINE_HOLDS_BUCKET, &mut rules);
     kv_write(operator, subjects::MACHINE_HOLDS_BUCKET, "machine.*", &mut rules);
     kv_read(operator, subjects::MACHINES_BUCKET, &mut rules);
     kv_read(operator, subjects::SESSIONS_BUCKET, &mut rules);

@@ -233,37 +233,58 @@ pub struct Scanned<T> {
 
 /// [`scan_json`] of the keys that start with `prefix`, each with the time its last revision was
 /// written; the other keys are passed over without being decoded (they may hold another type).
+/// An ordered pull consumer delivers the last revision of each key, a batch at a time: a bucket
+/// of any size is read with a bounded buffer.
 pub async fn scan_entries<T: DeserializeOwned>(
     store: &Store,
     prefix: &str,
     mut visit: impl FnMut(String, Option<Scanned<T>>),
 ) -> anyhow::Result<()> {
+    use async_nats::jetstream::consumer::{DeliverPolicy, pull};
     use futures::StreamExt;
-    // `Store::status` is the info of when the store was bound: ask the stream afresh.
-    let mut stream = store.stream.clone();
-    if stream.info().await.context("reading the bucket's status")?.state.messages == 0 {
+    // A prefix up to a dot is a subject filter; any other is checked on each key.
+    let tokens = prefix.rfind('.').map_or("", |dot| &prefix[..=dot]);
+    let config = pull::OrderedConfig {
+        filter_subject: format!("{}{tokens}>", store.prefix),
+        deliver_policy: DeliverPolicy::LastPerSubject,
+        ..Default::default()
+    };
+    let consumer = store.stream.create_consumer(config).await.context("reading the bucket")?;
+    if consumer.cached_info().num_pending == 0 {
         return Ok(());
     }
-    let mut entries = store.watch_with_history(">").await.context("reading the bucket")?;
+    let mut messages = consumer.messages().await.context("reading the bucket")?;
     loop {
-        let entry = match tokio::time::timeout(ALL_VALUES_STALL, entries.next()).await {
-            Ok(Some(entry)) => entry.context("reading the bucket")?,
+        let message = match tokio::time::timeout(ALL_VALUES_STALL, messages.next()).await {
+            Ok(Some(message)) => message.context("reading the bucket")?,
             Ok(None) => anyhow::bail!("the bucket {} stopped delivering its values", store.name),
             Err(_) => anyhow::bail!("the bucket {} delivered no value for {ALL_VALUES_STALL:?}", store.name),
         };
-        let last = entry.delta == 0;
-        if entry.key.starts_with(prefix) {
-            let value = match entry.operation {
+        let info = message.info().map_err(|error| anyhow::anyhow!("reading the bucket: {error}"))?;
+        let (last, revision, written_at) = (info.pending == 0, info.stream_sequence, info.published);
+        let key = message.subject.as_str().strip_prefix(store.prefix.as_str()).unwrap_or_default().to_owned();
+        if key.starts_with(prefix) {
+            let value = match operation(&message) {
                 Operation::Put => {
-                    let value = serde_json::from_slice(&entry.value).with_context(|| format!("decoding {}", entry.key))?;
-                    Some(Scanned { value, revision: entry.revision, written_at: entry.created.into() })
+                    let value = serde_json::from_slice(&message.payload).with_context(|| format!("decoding {key}"))?;
+                    Some(Scanned { value, revision, written_at: written_at.into() })
                 }
                 Operation::Delete | Operation::Purge => None,
             };
-            visit(entry.key, value);
+            visit(key, value);
         }
         if last {
             return Ok(());
         }
+    }
+}
+
+/// What a bucket's message does to its key, from its `KV-Operation` header (none: a put).
+fn operation(message: &async_nats::jetstream::Message) -> Operation {
+    let header = message.headers.as_ref().and_then(|headers| headers.get("KV-Operation")).map(|value| value.as_str().to_owned());
+    match header.as_deref() {
+        Some("DEL") => Operation::Delete,
+        Some("PURGE") => Operation::Purge,
+        _ => Operation::Put,
     }
 }

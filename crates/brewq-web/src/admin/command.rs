@@ -5,8 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::StreamExt;
-
 use brewq_protocol::{MachineCommand, MachineHeartbeat, subjects};
 
 use brewq_runtime::request::{RequestError, request_json};
@@ -69,14 +67,14 @@ pub async fn command(client: &async_nats::Client, id: u32, command: MachineComma
 /// The holds kept, by machine, from the holds bucket.
 pub async fn holds(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<BTreeMap<u32, MachineCommand>> {
     let store = jetstream.get_key_value(subjects::MACHINE_HOLDS_BUCKET).await?;
-    let mut keys = store.keys().await?;
     let mut holds = BTreeMap::new();
-    while let Some(key) = keys.next().await {
-        let key = key?;
-        let Some(id) = key.strip_prefix("machine.").and_then(|id| id.parse().ok()) else { continue };
-        if let Some((hold, _)) = brewq_runtime::kv::get_json::<MachineCommand>(&store, &key).await? {
-            holds.insert(id, hold);
-        }
-    }
+    brewq_runtime::kv::scan_json(&store, |key, hold: Option<(MachineCommand, u64)>| {
+        let Some(id) = key.strip_prefix("machine.").and_then(|id| id.parse().ok()) else { return };
+        match hold {
+            Some((hold, _)) => holds.insert(id, hold),
+            None => holds.remove(&id),
+        };
+    })
+    .await?;
     Ok(holds)
 }
