@@ -193,8 +193,8 @@ pub async fn wait_for_bucket(
 /// while they are being read can leave it waiting; the next read finds them gone).
 const ALL_VALUES_STALL: Duration = Duration::from_secs(5);
 
-/// Every value of the bucket, decoded as `T`, by key order. One consumer delivers the last value
-/// of each key (as `keys()` delivers the keys), rather than one read per key.
+/// Every value of the bucket, decoded as `T`, by key order: one pass of [`scan_entries`], rather
+/// than one read per key.
 pub async fn all_json<T: DeserializeOwned>(store: &Store) -> anyhow::Result<Vec<T>> {
     Ok(all_json_by_key(store).await?.into_values().collect())
 }
@@ -215,9 +215,9 @@ pub async fn all_json_by_key<T: DeserializeOwned>(store: &Store) -> anyhow::Resu
 }
 
 /// Every key of the bucket, one at a time, with its value decoded as `T` and its revision
-/// (`None` once deleted), as one consumer delivers the last revision of each (as `keys()`
-/// delivers the keys): a whole bucket read without holding it all. A key written during the
-/// read may come again, with its newer value.
+/// (`None` once deleted), as [`scan_entries`] delivers the last revision of each: a whole
+/// bucket read without holding it all. A key written during the read may come again, with its
+/// newer value.
 pub async fn scan_json<T: DeserializeOwned>(store: &Store, mut visit: impl FnMut(String, Option<(T, u64)>)) -> anyhow::Result<()> {
     scan_entries(store, "", |key, entry: Option<Scanned<T>>| visit(key, entry.map(|entry| (entry.value, entry.revision)))).await
 }
@@ -279,8 +279,9 @@ pub async fn scan_entries<T: DeserializeOwned>(
     }
 }
 
-/// What a bucket's message does to its key, from its `KV-Operation` header (none: a put).
-fn operation(message: &async_nats::jetstream::Message) -> Operation {
+/// What a bucket's message does to its key, from its `KV-Operation` header (none: a put); also
+/// for a stream that sources a bucket and keeps its headers.
+pub fn operation(message: &async_nats::jetstream::Message) -> Operation {
     let header = message.headers.as_ref().and_then(|headers| headers.get("KV-Operation")).map(|value| value.as_str().to_owned());
     match header.as_deref() {
         Some("DEL") => Operation::Delete,

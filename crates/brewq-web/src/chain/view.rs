@@ -171,8 +171,8 @@ pub async fn follow(client: async_nats::Client, state: watch::Sender<ShopState>,
                         None => break,
                     },
                 };
-                let deleted = message.payload.is_empty()
-                    || message.headers.as_ref().and_then(|headers| headers.get("KV-Operation")).is_some_and(|op| op.as_str() != "PUT");
+                let deleted =
+                    message.payload.is_empty() || brewq_runtime::kv::operation(&message) != async_nats::jetstream::kv::Operation::Put;
                 let at = message.info().ok().map(|info| info.published);
                 state.send_modify(|shop| {
                     shop.apply(&message.subject, (!deleted).then_some(&message.payload[..]));
