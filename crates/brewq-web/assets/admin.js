@@ -21,23 +21,9 @@ function labelledRow(body) {
   return row;
 }
 
+// An action's button: a hold kept for a machine that is not running says so.
 function button(label, onClick) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.textContent = label;
-  b.addEventListener("click", async () => {
-    $("action-error").textContent = "";
-    $("action-note").textContent = "";
-    // Not sent twice by a double click: the button waits for the answer.
-    b.disabled = true;
-    try {
-      const reply = await onClick();
-      // A hold kept for a machine that is not running says so.
-      if (reply && reply.kept) $("action-note").textContent = t("admin.hold_kept");
-    } catch (error) { $("action-error").textContent = error.message; }
-    b.disabled = false;
-  });
-  return b;
+  return actionButton(label, onClick, (reply) => (reply && reply.kept ? t("admin.hold_kept") : ""));
 }
 
 function since(iso) {

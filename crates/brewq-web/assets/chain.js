@@ -15,21 +15,9 @@ function el(tag, text, className) {
   return node;
 }
 
+// An action's button: the text its action returns, if any, is its note.
 function button(label, onClick) {
-  const b = el("button", label);
-  b.type = "button";
-  b.addEventListener("click", async () => {
-    $("action-error").textContent = "";
-    $("action-note").textContent = "";
-    // Not sent twice by a double click: the button waits for the answer.
-    b.disabled = true;
-    try {
-      const note = await onClick();
-      if (typeof note === "string") $("action-note").textContent = note;
-    } catch (error) { $("action-error").textContent = error.message; }
-    b.disabled = false;
-  });
-  return b;
+  return actionButton(label, onClick, (note) => (typeof note === "string" ? note : ""));
 }
 
 function table(headings, rows) {

@@ -1,4 +1,5 @@
-// What the operator's pages share (the shop's and the chain's): an action sent to the API.
+// What the operator's pages share (the shop's and the chain's): an action sent to the API, and
+// the button that sends it.
 "use strict";
 
 // POSTs `body` as JSON with the pages' own header (a cross-site form cannot send it); to the
@@ -37,4 +38,25 @@ async function postOnce(url, body, catalogues) {
   const reply = await post(url, body, catalogues, UNCONFIRMED.get(action));
   UNCONFIRMED.delete(action);
   return reply;
+}
+
+// A button that runs `onClick` (an action) and shows, in the page's `action-note`, the note
+// `noteOf` makes of its result (none: nothing), or its error in `action-error`. It waits for
+// the answer before it can be clicked again: a double click does not send the action twice.
+function actionButton(label, onClick, noteOf) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.addEventListener("click", async () => {
+    const [error, note] = [document.getElementById("action-error"), document.getElementById("action-note")];
+    error.textContent = "";
+    note.textContent = "";
+    b.disabled = true;
+    try {
+      const text = noteOf(await onClick());
+      if (text) note.textContent = text;
+    } catch (failure) { error.textContent = failure.message; }
+    b.disabled = false;
+  });
+  return b;
 }
