@@ -52,12 +52,13 @@ pub(crate) fn activity(board: &Board) -> Vec<u8> {
     to_json(&lookup)
 }
 
-/// Follows the records into `board` until shutdown; a broken follow starts again, an hour
+/// Follows the records into `board` until shutdown, forgetting each minute what left the
+/// hour and the names of orders ready for `ready_for`; a broken follow starts again, an hour
 /// back, after a pause.
-pub(crate) async fn follow(client: async_nats::Client, board: Arc<Board>, shutdown: CancellationToken) {
+pub(crate) async fn follow(client: async_nats::Client, board: Arc<Board>, ready_for: Duration, shutdown: CancellationToken) {
     let jetstream = brewq_runtime::connect::jetstream(&client);
     loop {
-        if let Err(error) = follow_once(&jetstream, &board, &shutdown).await {
+        if let Err(error) = follow_once(&jetstream, &board, ready_for, &shutdown).await {
             tracing::warn!(error = format!("{error:#}"), "cannot follow the order records for the board; trying again");
         }
         board.caught_up.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -68,7 +69,12 @@ pub(crate) async fn follow(client: async_nats::Client, board: Arc<Board>, shutdo
     }
 }
 
-async fn follow_once(jetstream: &async_nats::jetstream::Context, board: &Board, shutdown: &CancellationToken) -> anyhow::Result<()> {
+async fn follow_once(
+    jetstream: &async_nats::jetstream::Context,
+    board: &Board,
+    ready_for: Duration,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     let stream = jetstream.get_stream_no_info(format!("KV_{}", subjects::ORDERS_BUCKET)).await?;
     let hour_ago = now() - time::Duration::minutes(brewq_protocol::board::ACTIVITY_MINUTES as i64);
     let consumer = stream
@@ -87,7 +93,7 @@ async fn follow_once(jetstream: &async_nats::jetstream::Context, board: &Board, 
     loop {
         let message = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            _ = prune.tick() => { board.with(|recent| recent.prune(now())); continue }
+            _ = prune.tick() => { board.with(|recent| recent.prune(now(), ready_for)); continue }
             message = messages.next() => match message { Some(message) => message?, None => anyhow::bail!("the follow ended") },
         };
         let order_id = message.subject.as_str().rsplit('.').next().unwrap_or_default();

@@ -141,7 +141,7 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
     let tracker = TaskTracker::new();
     tracker.spawn(queue::refresh(queue, jetstream.clone(), values, machines, shutdown.clone()));
     tracker.spawn(view::refresh(jetstream.clone(), snapshots, shutdown.clone()));
-    tracker.spawn(board::follow(client.clone(), controller.board.clone(), shutdown.clone()));
+    tracker.spawn(board::follow(client.clone(), controller.board.clone(), controller.config.board_ready_for, shutdown.clone()));
     tracker.spawn(names);
     tracker.spawn(leaks);
     for subject in [
@@ -290,4 +290,12 @@ fn request_span(subject: &'static str, message: &async_nats::Message) -> tracing
 /// Serializes one of our protocol replies; they are plain data and always serialize.
 fn to_json<T: serde::Serialize>(reply: &T) -> Vec<u8> {
     serde_json::to_vec(reply).expect("protocol replies serialize")
+}
+
+/// Gives back the table of a map that a burst grew and that has since emptied: a map keeps
+/// its largest size otherwise, and the process its pages.
+fn shrink_after_burst<K: Eq + std::hash::Hash, V>(map: &mut std::collections::HashMap<K, V>) {
+    if map.capacity() > 4 * map.len() + 1024 {
+        map.shrink_to(2 * map.len());
+    }
 }

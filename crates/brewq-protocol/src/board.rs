@@ -17,6 +17,10 @@ pub const DEFAULT_READY_SHOWN_FOR: Duration = Duration::from_secs(3 * 60);
 pub const ACTIVITY_MINUTES: usize = 60;
 /// The longest first name a board shows.
 const NAME_CHARS: usize = 20;
+/// The most orders a board lists in each column (brewing, ready); past it, it counts the
+/// others: a wall screen shows a few dozen, and an answer stays far under a NATS message's
+/// limit however busy the shop.
+pub const BOARD_MOST_LISTED: usize = 100;
 
 /// One order on the board.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,11 +35,18 @@ pub struct BoardItem {
     pub since: OffsetDateTime,
 }
 
-/// `GET /api/board`: the orders brewing (oldest first) and ready (newest first).
+/// `GET /api/board`: the orders brewing (oldest first) and ready (newest first), at most
+/// [`BOARD_MOST_LISTED`] of each, with how many more there are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoardView {
     pub brewing: Vec<BoardItem>,
     pub ready: Vec<BoardItem>,
+    /// Orders brewing beyond those listed (the newest ones).
+    #[serde(default)]
+    pub more_brewing: u64,
+    /// Orders ready beyond those listed (the oldest ones).
+    #[serde(default)]
+    pub more_ready: u64,
 }
 
 /// The answer to [`crate::subjects::BOARD_READ`].
@@ -85,16 +96,31 @@ pub enum ActivityLookup {
     Unavailable { message: String },
 }
 
-/// What a controller keeps of one order changed in the last hour.
+/// What a controller keeps of one order changed in the last hour: no allocation of its own,
+/// so that an hour of orders is one table, not tens of thousands of small blocks.
 #[derive(Debug, Clone, PartialEq)]
 struct Recent {
     status: OrderStatus,
     ticket: Option<u32>,
-    first_name: String,
+    /// The first name, only while the order may be on the board (brewing, or ready for
+    /// less than the board shows it): an order that left the board is only counted.
+    first_name: Option<Box<str>>,
     machine: Option<u32>,
     /// When it last changed status.
     since: OffsetDateTime,
     accepted_at: Option<OffsetDateTime>,
+}
+
+/// What stands for an order id in [`RecentOrders`]: 128 bits of its SHA-256, a fixed size
+/// where the id is a string of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct OrderKey(u128);
+
+impl OrderKey {
+    fn of(order_id: &str) -> OrderKey {
+        let digest = ring::digest::digest(&ring::digest::SHA256, order_id.as_bytes());
+        OrderKey(u128::from_be_bytes(digest.as_ref()[..16].try_into().expect("a SHA-256 digest has 32 bytes")))
+    }
 }
 
 /// The orders that changed in the last hour, by id, each as its latest record says: seeing a
@@ -102,51 +128,60 @@ struct Recent {
 /// the figures depend on the records, not on how often they were read.
 #[derive(Debug, Clone, Default)]
 pub struct RecentOrders {
-    orders: HashMap<String, Recent>,
+    orders: HashMap<OrderKey, Recent>,
 }
 
 impl RecentOrders {
     /// Keeps what `record` says of its order.
     pub fn note(&mut self, record: &OrderRecord) {
         let since = record.history.last().map(|entry| entry.at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let shown = matches!(record.status, OrderStatus::Brewing | OrderStatus::Ready);
         let recent = Recent {
             status: record.status,
             ticket: record.ticket(),
-            first_name: first_name(record.shown_name()),
+            first_name: shown.then(|| first_name(record.shown_name()).into_boxed_str()),
             machine: record.machine,
             since,
             accepted_at: record.created_at(),
         };
-        self.orders.insert(record.id.clone(), recent);
+        self.orders.insert(OrderKey::of(&record.id), recent);
     }
 
     /// Forgets an order whose record went.
     pub fn forget(&mut self, order_id: &str) {
-        self.orders.remove(order_id);
+        self.orders.remove(&OrderKey::of(order_id));
     }
 
-    /// Forgets the orders that last changed before the activity's first minute, at `now`.
-    pub fn prune(&mut self, now: OffsetDateTime) {
+    /// At `now`, forgets the orders that last changed before the activity's first minute,
+    /// and the first names of those ready for `ready_for` or longer: they left the board.
+    pub fn prune(&mut self, now: OffsetDateTime, ready_for: Duration) {
         let first = minute_of(now) - time::Duration::minutes(ACTIVITY_MINUTES as i64 - 1);
         self.orders.retain(|_, recent| recent.since >= first || recent.status == OrderStatus::Brewing);
+        for recent in self.orders.values_mut() {
+            if recent.status == OrderStatus::Ready && now - recent.since >= ready_for {
+                recent.first_name = None;
+            }
+        }
+        // A burst's table is given back once the hour is quieter.
+        if self.orders.capacity() > 4 * self.orders.len() + 1024 {
+            self.orders.shrink_to(2 * self.orders.len());
+        }
     }
 
     /// The board at `now`: ready orders show for `ready_for` after they became ready.
     pub fn board(&self, now: OffsetDateTime, ready_for: Duration) -> BoardView {
-        let item = |recent: &Recent| {
-            Some(BoardItem { ticket: recent.ticket?, name: recent.first_name.clone(), machine: recent.machine, since: recent.since })
-        };
-        let mut board = BoardView::default();
+        let mut brewing = Vec::new();
+        let mut ready = Vec::new();
         for recent in self.orders.values() {
             match recent.status {
-                OrderStatus::Brewing => board.brewing.extend(item(recent)),
-                OrderStatus::Ready if now - recent.since < ready_for => board.ready.extend(item(recent)),
+                OrderStatus::Brewing => brewing.push(recent),
+                OrderStatus::Ready if now - recent.since < ready_for => ready.push(recent),
                 _ => {}
             }
         }
-        board.brewing.sort_by_key(|item| (item.since, item.ticket));
-        board.ready.sort_by_key(|item| std::cmp::Reverse((item.since, item.ticket)));
-        board
+        let (brewing, more_brewing) = listed(brewing, |recent| (recent.since, recent.ticket));
+        let (ready, more_ready) = listed(ready, |recent| std::cmp::Reverse((recent.since, recent.ticket)));
+        BoardView { brewing, ready, more_brewing, more_ready }
     }
 
     /// The last [`ACTIVITY_MINUTES`] minutes at `now`.
@@ -186,6 +221,25 @@ impl RecentOrders {
         let brews_by_machine = brews_by_machine.into_iter().map(|(machine, brews)| MachineBrews { machine, brews }).collect();
         Activity { minutes, brews_by_machine }
     }
+}
+
+/// The first [`BOARD_MOST_LISTED`] of `orders` by `key`, as the board lists them (those
+/// without a ticket left out), and how many more there are.
+fn listed<K: Ord>(mut orders: Vec<&Recent>, key: impl Fn(&Recent) -> K) -> (Vec<BoardItem>, u64) {
+    orders.retain(|recent| recent.ticket.is_some());
+    let more = orders.len().saturating_sub(BOARD_MOST_LISTED);
+    if more > 0 {
+        orders.select_nth_unstable_by_key(BOARD_MOST_LISTED, |recent| key(recent));
+        orders.truncate(BOARD_MOST_LISTED);
+    }
+    orders.sort_by_key(|recent| key(recent));
+    let item = |recent: &Recent| BoardItem {
+        ticket: recent.ticket.unwrap_or_default(),
+        name: recent.first_name.as_deref().unwrap_or_default().to_owned(),
+        machine: recent.machine,
+        since: recent.since,
+    };
+    (orders.into_iter().map(item).collect(), more as u64)
 }
 
 /// The first word of a name, at most [`NAME_CHARS`] characters: enough to call someone, no more.

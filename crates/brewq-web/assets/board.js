@@ -21,9 +21,17 @@ function ticketItem(item, ready) {
   return li;
 }
 
+// A busy board lists the first tickets of a column and counts the others.
+function renderMore(id, more) {
+  $(id).hidden = !more;
+  $(id).textContent = more ? t("board.more", { n: more }) : "";
+}
+
 function renderBoard(board) {
   $("brewing").replaceChildren(...board.brewing.map((item) => ticketItem(item, false)));
   $("ready").replaceChildren(...board.ready.map((item) => ticketItem(item, true)));
+  renderMore("brewing-more", board.more_brewing);
+  renderMore("ready-more", board.more_ready);
   $("brewing-empty").hidden = board.brewing.length > 0;
   $("ready-empty").hidden = board.ready.length > 0;
 }

@@ -74,8 +74,54 @@ fn the_activity_counts_orders_and_waits_per_minute_and_brews_per_machine() {
     // An hour later, all of it has left the window, and pruning forgets it.
     let later = NOON + Span::hours(1);
     assert!(recent.activity(later).minutes.iter().all(|minute| minute.accepted == 0 && minute.ready == 0));
-    recent.prune(later);
+    recent.prune(later, READY_FOR);
     assert!(recent.orders.is_empty());
+}
+
+#[test]
+fn a_busy_board_lists_the_oldest_brewing_and_the_newest_ready_and_counts_the_others() {
+    let mut recent = RecentOrders::default();
+    let listed = BOARD_MOST_LISTED as u64;
+    // Ready at 11:59 plus n seconds (within the board's three minutes), and brewing since
+    // 11:59 plus n seconds.
+    for n in 1..=listed + 30 {
+        let mut ready = record(n, "Ready", NOON - Span::minutes(3), &[OrderStatus::Brewing, OrderStatus::Ready]);
+        ready.history.last_mut().expect("a history").at =
+            NOON - Span::minutes(1) + Span::seconds(n as i64 % 60) + Span::milliseconds(n as i64);
+        recent.note(&ready);
+        let mut brewing = record(1000 + n, "Brewing", NOON - Span::minutes(2), &[OrderStatus::Brewing]);
+        brewing.history.last_mut().expect("a history").at = NOON - Span::minutes(1) + Span::milliseconds(n as i64);
+        recent.note(&brewing);
+    }
+    let board = recent.board(NOON, READY_FOR);
+    assert_eq!((board.ready.len(), board.more_ready), (BOARD_MOST_LISTED, 30));
+    assert_eq!((board.brewing.len(), board.more_brewing), (BOARD_MOST_LISTED, 30));
+    assert!(board.ready.windows(2).all(|pair| pair[0].since > pair[1].since), "newest ready first");
+    assert!(board.brewing.windows(2).all(|pair| pair[0].since < pair[1].since), "oldest brewing first");
+    let newest_ready = (1..=listed + 30).max_by_key(|n| (n % 60) * 1000 + n).expect("orders");
+    assert_eq!(board.ready[0].ticket, crate::ids::ticket(newest_ready));
+    assert_eq!(
+        board.brewing.iter().map(|item| item.ticket).collect::<Vec<_>>(),
+        (1001..=1000 + listed).map(crate::ids::ticket).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_name_is_kept_only_while_its_order_may_be_on_the_board() {
+    let mut recent = RecentOrders::default();
+    recent.note(&record(1, "Ada", NOON - Span::minutes(5), &[OrderStatus::Brewing, OrderStatus::Ready]));
+    recent.note(&record(2, "Grace", NOON - Span::minutes(3), &[OrderStatus::Brewing, OrderStatus::Ready]));
+    recent.note(&record(3, "Alan", NOON - Span::minutes(1), &[OrderStatus::Brewing]));
+    recent.note(&record(4, "Queued", NOON, &[]));
+    recent.note(&record(5, "Cancelled", NOON - Span::minutes(1), &[OrderStatus::Cancelled]));
+    recent.prune(NOON, READY_FOR);
+    let mut names: Vec<&str> = recent.orders.values().filter_map(|recent| recent.first_name.as_deref()).collect();
+    names.sort();
+    assert_eq!(names, ["Alan", "Grace"]);
+    // Counted still: five accepted, two ready.
+    let activity = recent.activity(NOON);
+    assert_eq!(activity.minutes.iter().map(|minute| (minute.accepted, minute.ready)).fold((0, 0), |a, m| (a.0 + m.0, a.1 + m.1)), (5, 2));
+    assert_eq!(recent.board(NOON, READY_FOR).ready.iter().map(|item| item.name.as_str()).collect::<Vec<_>>(), ["Grace"]);
 }
 
 #[test]

@@ -25,6 +25,36 @@ fn item(board: &Value, column: &str, name: &str) -> Option<Value> {
     board[column].as_array()?.iter().find(|item| item["name"] == name).cloned()
 }
 
+/// A busy shop's board: a hundred tickets a column, newest ready first, and how many more,
+/// rather than every order of the last minutes (at the peak that was over 2 MB, past a NATS
+/// message's limit, and the board could not be read at all).
+#[tokio::test]
+async fn a_busy_board_lists_a_hundred_tickets_a_column_and_counts_the_others() {
+    let system = TestSystem::start(2, |config| config.web_listen = Some(free_listen_address())).await;
+    let (http, base) = (reqwest::Client::new(), system.http_url());
+    let listed = brewq_protocol::board::BOARD_MOST_LISTED;
+    let orders = (0..listed + 20).map(|n| order_json(&format!("Guest{n} Surname"), "small", "arabica", "none", 0)).collect::<Vec<_>>();
+    let replies = futures::stream::iter(&orders).map(|order| system.order(order)).buffer_unordered(16).collect::<Vec<_>>().await;
+    let ids: Vec<String> = replies.into_iter().map(|reply| reply.order_id.expect("accepted")).collect();
+    let records = system.wait_terminal(&ids, Duration::from_secs(120)).await;
+    assert!(records.values().all(|record| record.status == brewq_protocol::OrderStatus::Ready));
+
+    let full = until_found("every order ready on the board", Duration::from_secs(30), || async {
+        let board = board(&http, &base).await;
+        (board["more_ready"] == 20).then_some(board)
+    })
+    .await;
+    let ready = full["ready"].as_array().expect("a ready column");
+    assert_eq!(ready.len(), listed, "{full}");
+    assert_eq!(full["more_brewing"], 0);
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let since: Vec<time::OffsetDateTime> =
+        ready.iter().map(|item| time::OffsetDateTime::parse(item["since"].as_str().expect("a time"), rfc3339).expect("RFC 3339")).collect();
+    assert!(since.windows(2).all(|pair| pair[0] >= pair[1]), "newest first: {since:?}");
+    let newest = records.values().max_by_key(|record| (record.ended_at(), record.ticket())).expect("records");
+    assert_eq!(ready[0]["ticket"], newest.ticket().expect("a ticket"));
+}
+
 #[tokio::test]
 async fn the_board_shows_tickets_and_first_names_never_ids_and_lets_ready_orders_go() {
     let system = TestSystem::start(1, |config| {
