@@ -1,12 +1,13 @@
 //! What every brewq service needs and no domain logic: tracing set-up, the shutdown signal,
 //! NATS connections with credentials, JSON request/reply, compare-and-swap on KV (alone or in
-//! atomic batches), and the Prometheus metrics endpoint.
+//! atomic batches), the Prometheus metrics endpoint, and freed memory given back.
 
 pub mod batch;
 pub mod connect;
 pub mod follow;
 pub mod jetstream;
 pub mod kv;
+pub mod memory;
 pub mod prometheus;
 pub mod refresh;
 pub mod request;

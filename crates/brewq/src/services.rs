@@ -11,10 +11,15 @@ use crate::args::{ConnectArgs, ControllerArgs, MakerArgs, OfficeArgs, ProvisionA
 use crate::connect::{connect_once, machine_config, nats_config};
 use crate::metrics_server::MetricsServer;
 
+/// How often a service gives back the memory it freed.
+const GIVE_BACK_MEMORY_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A token cancelled on the first Ctrl-C or SIGTERM from now on: each service takes it first
-/// thing, so that a signal during its start-up stops it cleanly instead of killing it.
+/// thing, so that a signal during its start-up stops it cleanly instead of killing it. Until
+/// then, the service gives back the memory it freed every [`GIVE_BACK_MEMORY_EVERY`].
 fn shutdown_token() -> CancellationToken {
     let token = CancellationToken::new();
+    tokio::spawn(brewq_runtime::memory::give_back_every(GIVE_BACK_MEMORY_EVERY, token.clone()));
     let trigger = token.clone();
     let signal = brewq_runtime::shutdown_signal();
     tokio::spawn(async move {
