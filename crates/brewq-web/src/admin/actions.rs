@@ -160,8 +160,9 @@ pub async fn restock(State(state): Shared, headers: HeaderMap, Json(restock): Js
     }
 }
 
-/// The request's `Idempotency-Key`, as the id of what it sends (`web-<key>`).
-fn request_id(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+/// The request's `Idempotency-Key`, as the id of what it sends (`web-<key>`); 400 naming the
+/// header when it is not an id's letters.
+pub(crate) fn request_id(headers: &HeaderMap) -> Result<Option<String>, AppError> {
     let Some(key) = headers.get("idempotency-key") else { return Ok(None) };
     let id = key.to_str().ok().map(|key| format!("web-{key}")).filter(|id| brewq_protocol::ids::is_order_id(id));
     match id {

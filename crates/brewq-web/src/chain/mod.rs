@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::admin::actions::{Restock, audit};
+use crate::admin::actions::{Restock, audit, request_id};
 use crate::admin::require;
 use crate::error::AppError;
 pub use view::{ShopState, ShopSummary};
@@ -123,7 +123,7 @@ pub async fn machine(
         return Err(AppError::status(StatusCode::NOT_FOUND, "no machine 0: machines are numbered from 1"));
     }
     let command = ChainMachineCommand::new(id, command, now(), MACHINE_COMMAND_VALID_FOR);
-    let key = headers.get("idempotency-key").and_then(|key| key.to_str().ok()).map(|key| format!("web-{key}"));
+    let key = request_id(&headers)?;
     let stored = send_machine_command(&shop.client, &command, key.as_deref()).await;
     let target = format!("shop {} machine {id}", shop.id);
     audit(&operator, &user, command.command.action_name(), &target, stored.as_ref().err().map(|error| format!("{error:#}"))).await;
@@ -155,7 +155,7 @@ pub async fn restock(
     // Kept once on the hub by the request's key, applied once in the shop by its number there.
     let command = StockCommand::Restock { items, request_id: None };
     // A request sent again with the same key is kept once.
-    let key = headers.get("idempotency-key").and_then(|key| key.to_str().ok()).map(|key| format!("web-{key}"));
+    let key = request_id(&headers)?;
     let stored = send_command(&shop.client, &command, key.as_deref()).await;
     audit(&operator, &user, "restock", &target, stored.as_ref().err().map(|error| format!("{error:#}"))).await;
     let sequence = stored.map_err(AppError::Unavailable)?;

@@ -446,6 +446,20 @@ async fn the_chains_dashboard_on_the_hub_shows_every_shop_and_acts_on_one_only()
     ] {
         assert_eq!(restock(shop, body.clone()).await.expect("answers").status(), wanted, "restock of shop {shop} with {body}");
     }
+    // A key that is not an id's letters is refused, naming the header, before anything is kept.
+    for path in ["stock/restock", "machines/1/pause"] {
+        let malformed = http
+            .post(format!("{office}/api/chain/shops/2/{path}"))
+            .header("cookie", &cookie)
+            .header("x-brewq-csrf", "1")
+            .header("Idempotency-Key", "two words")
+            .json(&serde_json::json!({"items": {"sugar": 1}}))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(malformed.status(), reqwest::StatusCode::BAD_REQUEST, "{path}");
+        assert!(malformed.text().await.expect("a body").contains("Idempotency-Key"), "{path}");
+    }
     // Without the pages' own header, an action is refused (a cross-site form cannot send it).
     let forged = http.post(format!("{office}/api/chain/shops/1/machines/1/pause")).header("cookie", &cookie).send().await.expect("answers");
     assert_eq!(forged.status(), reqwest::StatusCode::FORBIDDEN);
