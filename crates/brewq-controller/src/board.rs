@@ -16,13 +16,18 @@ use tokio_util::sync::CancellationToken;
 use crate::to_json;
 
 /// The recent orders, and whether they are caught up with the records.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Board {
     recent: Mutex<RecentOrders>,
     caught_up: std::sync::atomic::AtomicBool,
 }
 
 impl Board {
+    /// An empty board, not caught up, showing ready orders for `ready_for`.
+    pub(crate) fn new(ready_for: Duration) -> Board {
+        Board { recent: Mutex::new(RecentOrders::new(ready_for)), caught_up: Default::default() }
+    }
+
     fn with<T>(&self, read: impl FnOnce(&mut RecentOrders) -> T) -> T {
         // A panic while holding the lock leaves plain data behind, still readable.
         let mut recent = self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -34,10 +39,10 @@ impl Board {
     }
 }
 
-/// Answers [`subjects::BOARD_READ`]: ready orders stay on it for `ready_for`.
-pub(crate) fn board(board: &Board, ready_for: Duration) -> Vec<u8> {
+/// Answers [`subjects::BOARD_READ`].
+pub(crate) fn board(board: &Board) -> Vec<u8> {
     let lookup = match board.caught_up() {
-        true => BoardLookup::Current { board: board.with(|recent| recent.board(now(), ready_for)) },
+        true => BoardLookup::Current { board: board.with(|recent| recent.board(now())) },
         false => BoardLookup::Unavailable { message: "the board is being read; try again shortly".into() },
     };
     to_json(&lookup)
@@ -53,12 +58,12 @@ pub(crate) fn activity(board: &Board) -> Vec<u8> {
 }
 
 /// Follows the records into `board` until shutdown, forgetting each minute what left the
-/// hour and the names of orders ready for `ready_for`; a broken follow starts again, an hour
+/// hour and the names of orders that left the board; a broken follow starts again, an hour
 /// back, after a pause.
-pub(crate) async fn follow(client: async_nats::Client, board: Arc<Board>, ready_for: Duration, shutdown: CancellationToken) {
+pub(crate) async fn follow(client: async_nats::Client, board: Arc<Board>, shutdown: CancellationToken) {
     let jetstream = brewq_runtime::connect::jetstream(&client);
     loop {
-        if let Err(error) = follow_once(&jetstream, &board, ready_for, &shutdown).await {
+        if let Err(error) = follow_once(&jetstream, &board, &shutdown).await {
             tracing::warn!(error = format!("{error:#}"), "cannot follow the order records for the board; trying again");
         }
         board.caught_up.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -69,12 +74,7 @@ pub(crate) async fn follow(client: async_nats::Client, board: Arc<Board>, ready_
     }
 }
 
-async fn follow_once(
-    jetstream: &async_nats::jetstream::Context,
-    board: &Board,
-    ready_for: Duration,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
+async fn follow_once(jetstream: &async_nats::jetstream::Context, board: &Board, shutdown: &CancellationToken) -> anyhow::Result<()> {
     let stream = jetstream.get_stream_no_info(format!("KV_{}", subjects::ORDERS_BUCKET)).await?;
     let hour_ago = now() - time::Duration::minutes(brewq_protocol::board::ACTIVITY_MINUTES as i64);
     let consumer = stream
@@ -93,12 +93,12 @@ async fn follow_once(
     loop {
         let message = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            _ = prune.tick() => { board.with(|recent| recent.prune(now(), ready_for)); continue }
+            _ = prune.tick() => { board.with(|recent| recent.prune(now())); continue }
             message = messages.next() => match message { Some(message) => message?, None => anyhow::bail!("the follow ended") },
         };
         let order_id = message.subject.as_str().rsplit('.').next().unwrap_or_default();
         match serde_json::from_slice::<OrderRecord>(&message.payload) {
-            Ok(record) => board.with(|recent| recent.note(&record)),
+            Ok(record) => board.with(|recent| recent.note(&record, now())),
             // A deleted or purged record: its order leaves the board.
             Err(_) => board.with(|recent| recent.forget(order_id)),
         }

@@ -126,6 +126,7 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
         stock_timeout: config.stock_timeout,
     };
     let leaks = reconcile::sweep(reconciler, config.reconcile_every, shutdown.clone());
+    let board = Arc::new(board::Board::new(config.board_ready_for));
     let controller = Arc::new(Controller {
         config,
         client: client.clone(),
@@ -136,12 +137,12 @@ pub async fn run(config: Config, client: async_nats::Client, shutdown: Cancellat
         queue: queue.clone(),
         snapshot,
         standby: standby::Standby::default(),
-        board: Arc::default(),
+        board,
     });
     let tracker = TaskTracker::new();
     tracker.spawn(queue::refresh(queue, jetstream.clone(), values, machines, shutdown.clone()));
     tracker.spawn(view::refresh(jetstream.clone(), snapshots, shutdown.clone()));
-    tracker.spawn(board::follow(client.clone(), controller.board.clone(), controller.config.board_ready_for, shutdown.clone()));
+    tracker.spawn(board::follow(client.clone(), controller.board.clone(), shutdown.clone()));
     tracker.spawn(names);
     tracker.spawn(leaks);
     for subject in [
@@ -205,7 +206,7 @@ async fn serve(
                     subjects::DEAD_LETTER_GIVE_UP => dead_letters::give_up(&controller, &message.payload).await,
                     subjects::ORDER_READ => view::order(&controller, &message.payload).await,
                     subjects::SHOP_READ => view::shop(&controller),
-                    subjects::BOARD_READ => board::board(&controller.board, controller.config.board_ready_for),
+                    subjects::BOARD_READ => board::board(&controller.board),
                     subjects::ACTIVITY_READ => board::activity(&controller.board),
                     _ => match subjects::machine_updating(&message.subject) {
                         Some(machine) => records::handle_update(&controller, machine, &message.payload).await,
@@ -290,12 +291,4 @@ fn request_span(subject: &'static str, message: &async_nats::Message) -> tracing
 /// Serializes one of our protocol replies; they are plain data and always serialize.
 fn to_json<T: serde::Serialize>(reply: &T) -> Vec<u8> {
     serde_json::to_vec(reply).expect("protocol replies serialize")
-}
-
-/// Gives back the table of a map that a burst grew and that has since emptied: a map keeps
-/// its largest size otherwise, and the process its pages.
-fn shrink_after_burst<K: Eq + std::hash::Hash, V>(map: &mut std::collections::HashMap<K, V>) {
-    if map.capacity() > 4 * map.len() + 1024 {
-        map.shrink_to(2 * map.len());
-    }
 }

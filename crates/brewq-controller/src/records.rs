@@ -97,7 +97,7 @@ impl Records {
         let mut known = self.known.lock().expect("known records");
         if record.status.is_terminal() {
             known.remove(&record.id);
-            crate::shrink_after_burst(&mut known);
+            brewq_protocol::shrink_after_burst(&mut known);
             return;
         }
         if known.len() >= KNOWN_CAPACITY {

@@ -80,10 +80,12 @@ impl Standby {
     fn overdue(&self, now: Instant) -> Vec<(RequestRef, async_nats::Message, Instant)> {
         let mut state = self.state.lock().expect("standby state");
         state.taken.retain(|_, heard| now.duration_since(*heard) < REMEMBER_TAKEN_FOR);
-        crate::shrink_after_burst(&mut state.taken);
-        crate::shrink_after_burst(&mut state.held);
         let late: Vec<RequestRef> = state.held.iter().filter(|(_, held)| held.due <= now).map(|(request, _)| request.clone()).collect();
-        late.into_iter().filter_map(|request| state.held.remove(&request).map(|held| (request, held.message, held.came))).collect()
+        let late =
+            late.into_iter().filter_map(|request| state.held.remove(&request).map(|held| (request, held.message, held.came))).collect();
+        brewq_protocol::shrink_after_burst(&mut state.taken);
+        brewq_protocol::shrink_after_burst(&mut state.held);
+        late
     }
 }
 

@@ -96,8 +96,9 @@ pub enum ActivityLookup {
     Unavailable { message: String },
 }
 
-/// What a controller keeps of one order changed in the last hour: no allocation of its own,
-/// so that an hour of orders is one table, not tens of thousands of small blocks.
+/// What a controller keeps of one order changed in the last hour: fixed in size but for the
+/// name of an order on the board, so that an hour of orders is one table, not tens of
+/// thousands of small blocks.
 #[derive(Debug, Clone, PartialEq)]
 struct Recent {
     status: OrderStatus,
@@ -126,16 +127,27 @@ impl OrderKey {
 /// The orders that changed in the last hour, by id, each as its latest record says: seeing a
 /// record again (a redelivery, an older revision replayed) only replaces what was kept, so
 /// the figures depend on the records, not on how often they were read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RecentOrders {
     orders: HashMap<OrderKey, Recent>,
+    /// How long a ready order stays on the board.
+    ready_for: Duration,
 }
 
 impl RecentOrders {
-    /// Keeps what `record` says of its order.
-    pub fn note(&mut self, record: &OrderRecord) {
+    /// No orders yet, for a board that shows ready orders for `ready_for`.
+    pub fn new(ready_for: Duration) -> RecentOrders {
+        RecentOrders { orders: HashMap::new(), ready_for }
+    }
+
+    /// Keeps what `record` says of its order, at `now`.
+    pub fn note(&mut self, record: &OrderRecord, now: OffsetDateTime) {
         let since = record.history.last().map(|entry| entry.at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let shown = matches!(record.status, OrderStatus::Brewing | OrderStatus::Ready);
+        let shown = match record.status {
+            OrderStatus::Brewing => true,
+            OrderStatus::Ready => now - since < self.ready_for,
+            _ => false,
+        };
         let recent = Recent {
             status: record.status,
             ticket: record.ticket(),
@@ -153,29 +165,27 @@ impl RecentOrders {
     }
 
     /// At `now`, forgets the orders that last changed before the activity's first minute,
-    /// and the first names of those ready for `ready_for` or longer: they left the board.
-    pub fn prune(&mut self, now: OffsetDateTime, ready_for: Duration) {
+    /// and the first names of those that left the board.
+    pub fn prune(&mut self, now: OffsetDateTime) {
         let first = minute_of(now) - time::Duration::minutes(ACTIVITY_MINUTES as i64 - 1);
         self.orders.retain(|_, recent| recent.since >= first || recent.status == OrderStatus::Brewing);
         for recent in self.orders.values_mut() {
-            if recent.status == OrderStatus::Ready && now - recent.since >= ready_for {
+            if recent.status == OrderStatus::Ready && now - recent.since >= self.ready_for {
                 recent.first_name = None;
             }
         }
-        // A burst's table is given back once the hour is quieter.
-        if self.orders.capacity() > 4 * self.orders.len() + 1024 {
-            self.orders.shrink_to(2 * self.orders.len());
-        }
+        crate::shrink_after_burst(&mut self.orders);
     }
 
-    /// The board at `now`: ready orders show for `ready_for` after they became ready.
-    pub fn board(&self, now: OffsetDateTime, ready_for: Duration) -> BoardView {
+    /// The board at `now`: a ready order shows for the board's time after it became ready
+    /// (and never without its name, should the clock have gone back since it was pruned).
+    pub fn board(&self, now: OffsetDateTime) -> BoardView {
         let mut brewing = Vec::new();
         let mut ready = Vec::new();
         for recent in self.orders.values() {
             match recent.status {
                 OrderStatus::Brewing => brewing.push(recent),
-                OrderStatus::Ready if now - recent.since < ready_for => ready.push(recent),
+                OrderStatus::Ready if now - recent.since < self.ready_for && recent.first_name.is_some() => ready.push(recent),
                 _ => {}
             }
         }

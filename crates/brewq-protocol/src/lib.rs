@@ -29,6 +29,14 @@ pub fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
 
+/// Gives back the table of a map that a burst grew and that has since emptied: a map keeps
+/// its largest size otherwise, and the process its pages.
+pub fn shrink_after_burst<K: Eq + std::hash::Hash, V>(map: &mut std::collections::HashMap<K, V>) {
+    if map.capacity() > 4 * map.len() + 1024 {
+        map.shrink_to(2 * map.len());
+    }
+}
+
 /// `at` as RFC 3339, as records and the CLI show times.
 pub fn rfc3339(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()

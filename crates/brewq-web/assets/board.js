@@ -24,7 +24,7 @@ function ticketItem(item, ready) {
 // A busy board lists the first tickets of a column and counts the others.
 function renderMore(id, more) {
   $(id).hidden = !more;
-  $(id).textContent = more ? t("board.more", { n: more }) : "";
+  $(id).textContent = more ? t("board.more", { n: formatNumber(more) }) : "";
 }
 
 function renderBoard(board) {

@@ -42,7 +42,8 @@ pub(crate) async fn refresh(
     .await
 }
 
-/// `GET /api/board`: `{brewing: [...], ready: [...]}`, each `{ticket, name, machine, since}`.
+/// `GET /api/board`: `{brewing: [...], ready: [...], more_brewing, more_ready}`, each item
+/// `{ticket, name, machine, since}`, at most [`brewq_protocol::board::BOARD_MOST_LISTED`] a column.
 pub async fn board(State(state): State<Arc<AppState>>) -> Result<Json<BoardView>, AppError> {
     let board = state.board.borrow().clone();
     board.map(Json).ok_or_else(|| AppError::Unavailable(anyhow::anyhow!("the board cannot be read right now")))

@@ -446,7 +446,8 @@ async fn the_chains_dashboard_on_the_hub_shows_every_shop_and_acts_on_one_only()
     ] {
         assert_eq!(restock(shop, body.clone()).await.expect("answers").status(), wanted, "restock of shop {shop} with {body}");
     }
-    // A key that is not an id's letters is refused, naming the header, before anything is kept.
+    // A key that is not an id's letters is refused, naming the header (the pause of shop 2's
+    // machine 1 is not kept: it is idle at the end).
     for path in ["stock/restock", "machines/1/pause"] {
         let malformed = http
             .post(format!("{office}/api/chain/shops/2/{path}"))
