@@ -14,10 +14,11 @@ use crate::metrics_server::MetricsServer;
 /// How often a service gives back the memory it freed.
 const GIVE_BACK_MEMORY_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// A token cancelled on the first Ctrl-C or SIGTERM from now on: each service takes it first
-/// thing, so that a signal during its start-up stops it cleanly instead of killing it. Until
-/// then, the service gives back the memory it freed every [`GIVE_BACK_MEMORY_EVERY`].
-fn shutdown_token() -> CancellationToken {
+/// What each service starts first thing, before its own work: the token cancelled on the first
+/// Ctrl-C or SIGTERM from now on (so that a signal during its start-up stops it cleanly
+/// instead of killing it), and, until then, the memory it freed given back every
+/// [`GIVE_BACK_MEMORY_EVERY`].
+fn start_service() -> CancellationToken {
     let token = CancellationToken::new();
     tokio::spawn(brewq_runtime::memory::give_back_every(GIVE_BACK_MEMORY_EVERY, token.clone()));
     let trigger = token.clone();
@@ -38,7 +39,7 @@ async fn stop_metrics_after(service: anyhow::Result<()>, metrics: MetricsServer)
 
 /// `brewq controller`.
 pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
-    let shutdown = shutdown_token();
+    let shutdown = start_service();
     anyhow::ensure!(!args.name_scan_every.is_zero(), "--name-scan-every must be more than 0");
     anyhow::ensure!(!args.reconcile_every.is_zero(), "--reconcile-every must be more than 0");
     let metrics = MetricsServer::start(args.service.metrics_listen.as_deref()).await?;
@@ -62,7 +63,7 @@ pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
 
 /// `brewq stock serve`.
 pub async fn stock(args: ServiceArgs) -> anyhow::Result<()> {
-    let shutdown = shutdown_token();
+    let shutdown = start_service();
     let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
     let client = brewq_runtime::connect(&nats_config(&args.connect, Role::Stock, "stock")?).await?;
     stop_metrics_after(brewq_stock::run(brewq_stock::Config::default(), client, shutdown).await, metrics).await
@@ -70,7 +71,7 @@ pub async fn stock(args: ServiceArgs) -> anyhow::Result<()> {
 
 /// `brewq maker --id N`.
 pub async fn maker(args: MakerArgs) -> anyhow::Result<()> {
-    let shutdown = shutdown_token();
+    let shutdown = start_service();
     anyhow::ensure!((0.0..=1.0).contains(&args.fail_rate), "--fail-rate must be between 0 and 1");
     anyhow::ensure!(args.brew_scale >= 0.0, "--brew-scale must be 0 or more");
     let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
@@ -83,7 +84,7 @@ pub async fn maker(args: MakerArgs) -> anyhow::Result<()> {
 
 /// `brewq web`: the shop, with a customer's rights.
 pub async fn web(args: WebArgs) -> anyhow::Result<()> {
-    let shutdown = shutdown_token();
+    let shutdown = start_service();
     let listener = bind(&args.listen).await?;
     // `/metrics` only on `--metrics-listen`, never on the customers' address.
     let metrics = MetricsServer::start(args.metrics_listen.as_deref()).await?;
@@ -98,7 +99,7 @@ pub async fn web(args: WebArgs) -> anyhow::Result<()> {
 
 /// `brewq office`: the operator's pages, with the operator role.
 pub async fn office(args: OfficeArgs) -> anyhow::Result<()> {
-    let shutdown = shutdown_token();
+    let shutdown = start_service();
     let password_hash = std::fs::read_to_string(&args.operator_password_hash_file)
         .map(|text| text.trim().to_owned())
         .with_context(|| format!("reading {}", args.operator_password_hash_file.display()))?;
