@@ -1,7 +1,8 @@
 //! Memory a service freed, given back to the system: glibc's allocator keeps the pages of a
 //! burst in its arenas after the burst's data is freed, so a controller that took three
 //! peak runs stayed at 33 MB resident with 8 MB in use; asked regularly (every 15 s in each
-//! service), it gives them back (BENCHMARKS.md, "RSS").
+//! service), it gives them back (BENCHMARKS.md, "RSS"). And the process's resident memory, as
+//! its `/metrics` show it.
 
 use std::time::Duration;
 
@@ -36,4 +37,15 @@ pub fn give_back() -> bool {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn give_back() -> bool {
     false
+}
+
+/// The process's resident memory, now and at its highest, in bytes (Linux's `VmRSS` and
+/// `VmHWM`); `None` where the system does not say.
+pub fn resident() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kilobytes = |field: &str| {
+        let line = status.lines().find(|line| line.starts_with(field))?;
+        line[field.len()..].split_whitespace().next()?.parse::<u64>().ok()
+    };
+    Some((kilobytes("VmRSS:")? * 1024, kilobytes("VmHWM:")? * 1024))
 }

@@ -30,8 +30,14 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// Every metric recorded so far, as Prometheus text.
+    /// Every metric recorded so far, as Prometheus text, with the process's resident memory
+    /// as of now (`process_resident_memory_bytes`, and its highest,
+    /// `process_resident_memory_max_bytes`).
     pub fn render(&self) -> String {
+        if let Some((now, peak)) = crate::memory::resident() {
+            metrics::gauge!("process_resident_memory_bytes").set(now as f64);
+            metrics::gauge!("process_resident_memory_max_bytes").set(peak as f64);
+        }
         self.0.render()
     }
 }

@@ -7,16 +7,14 @@
 #[cfg_attr(miri, ignore)]
 #[test]
 fn freed_pages_between_live_blocks_come_back() {
-    let resident = || {
-        let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
-        let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("a VmRSS line").to_owned();
-        line.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).expect("VmRSS in kB")
-    };
+    let resident = || brewq_runtime::memory::resident().expect("Linux says how much is resident").0 / 1024;
     // 40 MB in blocks of 1 KB (under the allocator's mmap threshold), each written; then every
     // block freed but one in 64, which stays where it is, one in each 64 KB.
     let mut blocks: Vec<Vec<u8>> = (0..40_000).map(|n| vec![(n % 251) as u8; 1024]).collect();
     let kept: Vec<Vec<u8>> = blocks.iter_mut().step_by(64).map(std::mem::take).collect();
     let with_blocks = resident();
+    let peak = brewq_runtime::memory::resident().expect("Linux says how much is resident").1 / 1024;
+    assert!(peak >= with_blocks && with_blocks > 40_000, "{with_blocks} kB resident, {peak} kB at the highest");
     drop(blocks);
     let freed = resident();
     assert!(brewq_runtime::memory::give_back(), "the allocator gave nothing back");

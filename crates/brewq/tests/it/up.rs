@@ -149,6 +149,13 @@ async fn brewq_up_serves_an_order_from_the_cli_and_stops_cleanly_on_sigterm() {
         assert!(replicated["deliveries"].as_u64().is_some_and(|count| count >= 40), "{report}");
         assert!(replicated["entries"]["streams"].as_u64().is_some_and(|count| count > 0), "{report}");
         assert!(replicated["proposals_per_order"].as_f64().is_some_and(|count| count > 3.0), "{report}");
+        // Each service's memory, from its own metrics: both machines, one controller.
+        let memory = |service: &str| report["memory"].as_array().into_iter().flatten().find(|kind| kind["service"] == service).cloned();
+        let machines = memory("maker").expect("the machines' memory");
+        assert_eq!(machines["processes"], 2, "{report}");
+        let controller = memory("controller").expect("the controller's memory");
+        let (resident, highest) = (controller["resident_max_mib"].as_f64(), controller["highest_mib"].as_f64());
+        assert!(resident.zip(highest).is_some_and(|(resident, highest)| resident > 1.0 && highest >= resident), "{report}");
         for raw in ["jetstream_publish", "work_queue_take", "kv_compare_and_swap", "bare_pipeline", "bare_pipeline_one_connection"] {
             assert!(report["raw"][raw]["per_second"].as_f64().is_some_and(|rate| rate > 0.0), "{report}");
         }

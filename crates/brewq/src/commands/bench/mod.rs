@@ -4,6 +4,7 @@
 mod bare;
 mod follow;
 mod load;
+mod memory;
 mod raft;
 mod raw;
 mod report;
@@ -30,7 +31,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let admin = super::admin(&args.client).await?;
     let target = target(&args, admin.clone())?;
     restock(&admin, args.orders).await?;
-    let monitors = ClusterInfo::load(&args.client.connect.data_dir).map(|info| info.monitor_urls).unwrap_or_default();
+    let info = ClusterInfo::load(&args.client.connect.data_dir).ok();
+    let monitors = info.as_ref().map(|info| info.monitor_urls.clone()).unwrap_or_default();
     let monitoring = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().context("HTTP client")?;
     let (ends, watch) = follow::start(&admin).await?;
     let counters_before = raft::read(&monitoring, &monitors).await;
@@ -55,6 +57,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         (Some(before), Some(after)) => Some(after.since(&before)),
         _ => None,
     };
+    let memory = memory::read(&monitoring, &info.map(|info| info.metrics_urls).unwrap_or_default()).await;
     let raw = if args.raw_seconds > 0 {
         let provisioner = crate::connect::connect_once(&args.client.connect, Role::Provisioner, "brewq-bench").await?;
         let mut takers = Vec::new();
@@ -65,7 +68,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let report = report::Report::new(&args, &tally, &ends, start, load_time, raw, replicated);
+    let report = report::Report { memory, ..report::Report::new(&args, &tally, &ends, start, load_time, raw, replicated) };
     report.print(args.client.json);
     Ok(())
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::follow::Ends;
 use super::load::Tally;
+use super::memory::ServiceMemory;
 use super::raft::Replication;
 use super::raw::RawFigures;
 use super::stats::{Errors, Latency};
@@ -35,6 +36,9 @@ pub struct Report {
     /// What the servers replicated while the orders went through (their own counts, `/raftz`
     /// and `/jsz`), and per order ended; none without the servers' monitoring.
     pub replicated: Option<Replicated>,
+    /// Each kind of service's resident memory once the orders went through; empty without
+    /// the services' metrics.
+    pub memory: Vec<ServiceMemory>,
     pub raw: Option<RawFigures>,
 }
 
@@ -123,6 +127,7 @@ impl Report {
                     replication,
                 }
             }),
+            memory: Vec::new(),
             raw,
         }
     }
@@ -145,6 +150,10 @@ impl Report {
         println!("errors           {}", if errors.is_empty() { "none".to_owned() } else { errors.join(", ") });
         if let Some(replicated) = &self.replicated {
             replicated.print(self.ready + self.failed);
+        }
+        if !self.memory.is_empty() {
+            let kinds: Vec<String> = self.memory.iter().map(memory_line).collect();
+            println!("memory           {}   (resident after the run, highest in brackets; each service's /metrics)", kinds.join(", "));
         }
         if let Some(raw) = &self.raw {
             let publish = raw.jetstream_publish;
@@ -189,4 +198,13 @@ impl Report {
             }
         }
     }
+}
+
+/// One kind of service's memory, as the report prints it.
+fn memory_line(memory: &ServiceMemory) -> String {
+    let resident = match memory.processes {
+        1 => format!("{:.1}", memory.resident_max_mib),
+        _ => format!("{:.1} to {:.1}", memory.resident_min_mib, memory.resident_max_mib),
+    };
+    format!("{} {resident} MiB ({:.1})", memory.service, memory.highest_mib)
 }
