@@ -13,6 +13,21 @@ use crate::cluster::NodePorts;
 use crate::keys::{AccountKeys, Keys, Role};
 use crate::process::Process;
 
+/// Shop `id`'s certificate for its clients, signed by the CA of `ca` (beside it, made once,
+/// as the hub's nodes' are), for `127.0.0.1` and `localhost`.
+fn shop_certificate(ca: &Path, id: u32, ports: NodePorts, dir: &Path) -> anyhow::Result<crate::config::TlsFiles> {
+    let tls_dir = ca.parent().context("the CA's folder")?;
+    let node = crate::config::NodeSpec {
+        name: domain(id),
+        host: "127.0.0.1".into(),
+        monitor_on_host: false,
+        ports,
+        store_dir: dir.join("jetstream"),
+        domain: Some(domain(id)),
+    };
+    crate::tls::ensure(tls_dir, std::slice::from_ref(&node))?.pop().context("a certificate for the shop")
+}
+
 /// The JetStream domain of shop `shop`.
 pub fn domain(shop: u32) -> String {
     format!("shop-{shop}")
@@ -26,6 +41,8 @@ pub struct ShopNode {
     dir: PathBuf,
     /// Its client and monitoring ports (no route: it is a cluster of one).
     pub ports: NodePorts,
+    /// The CA its clients trust, when they must use TLS.
+    pub tls_ca: Option<PathBuf>,
     process: Option<Process>,
     /// Where its web shop and its operator pages listen (`host:port`).
     pub web_listen: Option<String>,
@@ -34,7 +51,8 @@ pub struct ShopNode {
 
 impl ShopNode {
     /// Writes shop `id`'s config under `<data_dir>/shops/<id>` and starts its server, linked to
-    /// the hub's leaf ports (`hub.0`), over TLS when the hub's CA (`hub.1`) is given.
+    /// the hub's leaf ports (`hub.0`), over TLS when the hub's CA (`hub.1`) is given; then its
+    /// own clients must use TLS too, with a certificate from the same CA (made beside it).
     pub fn start(
         bin: &Path,
         data_dir: &Path,
@@ -47,6 +65,10 @@ impl ShopNode {
         let dir = data_dir.join("shops").join(id.to_string());
         std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("creating {}", dir.display()))?;
         let trust = crate::trust::Trust::issue(keys, &[&shop_keys])?;
+        let tls = match hub.1 {
+            Some(ca) => Some(shop_certificate(ca, id, ports, &dir)?),
+            None => None,
+        };
         let spec = LeafSpec {
             id,
             host: "127.0.0.1".into(),
@@ -57,18 +79,20 @@ impl ShopNode {
             account: shop_keys.account.public_key(),
             hub_leaf_urls: hub.0.to_vec(),
             hub_ca: hub.1.map(Path::to_owned),
-            tls: None,
+            tls,
         };
         std::fs::write(dir.join("shop.conf"), leaf_config(&spec, &trust)).context("writing a shop's nats-server config")?;
+        let tls_ca = hub.1.map(Path::to_owned);
         let mut node =
-            ShopNode { id, keys: shop_keys, bin: bin.to_owned(), dir, ports, process: None, web_listen: None, office_listen: None };
+            ShopNode { id, keys: shop_keys, bin: bin.to_owned(), dir, ports, tls_ca, process: None, web_listen: None, office_listen: None };
         node.restart()?;
         Ok(node)
     }
 
     /// The shop's client URL.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.ports.client)
+        let scheme = if self.tls_ca.is_some() { "tls" } else { "nats" };
+        format!("{scheme}://127.0.0.1:{}", self.ports.client)
     }
 
     /// The shop's monitoring URL.
@@ -100,7 +124,7 @@ impl ShopNode {
             credentials: brewq_runtime::Credentials::from_creds(crate::keys::read_creds_file(&self.keys.creds_file(Role::Admin))?)?,
             role: Role::Admin.as_str().into(),
             name: format!("shop-{}-readiness", self.id),
-            tls_ca: None,
+            tls_ca: self.tls_ca.clone(),
         };
         loop {
             let process = self.process.as_mut().context("the shop's server is not running")?;
@@ -288,6 +312,6 @@ fn shop_config(node: &ShopNode, role: Role) -> anyhow::Result<brewq_runtime::Nat
         credentials: brewq_runtime::Credentials::from_creds(crate::keys::read_creds_file(&node.keys.creds_file(role))?)?,
         role: role.as_str().into(),
         name: format!("shop{}-{}", node.id, role.as_str()),
-        tls_ca: None,
+        tls_ca: node.tls_ca.clone(),
     })
 }

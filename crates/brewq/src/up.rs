@@ -37,7 +37,6 @@ pub async fn run(args: UpArgs, log_format: LogFormatArg) -> anyhow::Result<()> {
     config.office_listen = Some(args.office_listen.clone());
     config.tls = args.tls;
     config.shops = args.shops;
-    anyhow::ensure!(args.shops == 1 || !args.tls, "--tls with --shops is not supported yet: the shops' links to the hub are plain");
     if let LogFormatArg::Json = log_format {
         config.service_env.push(("BREWQ_LOG_FORMAT".into(), "json".into()));
     }
@@ -95,7 +94,11 @@ fn print_banner(system: &System, data_dir: &Path) {
         false => format!(" --data-dir {}", data_dir.display()),
     };
     println!("  health: brewq status{folder}");
-    println!("try, in another terminal:  brewq order --name Quentin --size medium --bean arabica --wait{folder}");
+    // A chain's hub takes no order: its shops do.
+    match system.info.shops.first().and_then(|shop| shop.http_url.as_deref()) {
+        Some(web) => println!("try: an order at shop 1's web shop, {web}"),
+        None => println!("try, in another terminal:  brewq order --name Quentin --size medium --bean arabica --wait{folder}"),
+    }
     println!("Ctrl-C stops everything.");
 }
 

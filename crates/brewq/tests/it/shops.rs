@@ -387,12 +387,20 @@ fn shop_of(shops: &[serde_json::Value], id: u32) -> &serde_json::Value {
 
 #[tokio::test]
 async fn the_chains_dashboard_on_the_hub_shows_every_shop_and_acts_on_one_only() {
+    // With TLS: every client of the hub and of each shop, and each shop's link to the hub.
     let system = TestSystem::start(1, |config| {
         config.shops = 2;
+        config.tls = true;
         crate::harness::with_web_and_office(config);
     })
     .await;
     let shops = system.system.info.shops.clone();
+    for url in shops.iter().flat_map(|shop| &shop.nats_urls) {
+        let address = url.strip_prefix("tls://").unwrap_or_else(|| panic!("a shop's server without TLS: {url}"));
+        let stream = tokio::net::TcpStream::connect(address).await.expect("the shop's server listens");
+        let info = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stream)).next_line().await.expect("reads").expect("INFO");
+        assert!(info.contains("\"tls_required\":true"), "{url}: {info}");
+    }
     let office = system.office_url();
     assert!(shops.iter().all(|shop| shop.office_url.as_deref() != Some(office.as_str())), "the hub's pages are no shop's");
     assert_eq!(system.system.info.http_url.as_deref(), Some(office.as_str()), "a chain's own address is its dashboard");
