@@ -45,8 +45,9 @@ impl QueueSnapshot {
     /// The queue as `GET /api/queue` shows it, with the wait of an order placed now: what
     /// the order's page would then say.
     pub fn view(&self) -> QueueView {
-        let times = brew_times(&self.online_heartbeats());
-        let (_, estimate) = self.queued(None, None);
+        let fleet = self.online_heartbeats();
+        let times = brew_times(&fleet);
+        let (_, estimate) = self.queued(&fleet, None, None);
         QueueView {
             pending: self.waiting + self.in_flight,
             machines_online: self.machines_online(),
@@ -58,9 +59,8 @@ impl QueueSnapshot {
 
     /// The position and the wait of an order not handed out yet, at `sequence` in the queue
     /// (none: queued after the figures were read, or not placed yet), of `size` (none: not
-    /// placed yet).
-    fn queued(&self, sequence: Option<u64>, size: Option<Size>) -> (u64, Estimate) {
-        let fleet = self.online_heartbeats();
+    /// placed yet), with `fleet` the machines online.
+    fn queued(&self, fleet: &[MachineHeartbeat], sequence: Option<u64>, size: Option<Size>) -> (u64, Estimate) {
         let brewing = fleet.iter().filter(|machine| machine.state == crate::MachineState::Brewing).count() as u64;
         // Orders handed out are on the machines, as many as there are, even those whose
         // heartbeat does not say so yet (sent every 2 s); beyond, they were handed back (a
@@ -81,7 +81,7 @@ impl QueueSnapshot {
         // The heartbeats are read after the queue: a machine may show an order brewing that
         // the queue's figures still count as waiting.
         let ahead = ahead.saturating_sub(brewing.saturating_sub(self.in_flight));
-        (position, estimate(ahead, unseen, &fleet, size, now()))
+        (position, estimate(ahead, unseen, fleet, size, now()))
     }
 
     /// Orders never handed out that wait ahead of the one at `sequence` (itself never handed
@@ -101,11 +101,12 @@ impl QueueSnapshot {
 
     /// Where `record` stands: position and ETA while queued, progress and ETA while brewing.
     pub fn order_view(&self, record: OrderRecord) -> OrderView {
-        let times = brew_times(&self.online_heartbeats());
+        let fleet = self.online_heartbeats();
+        let times = brew_times(&fleet);
         let mut view = OrderView::of(record);
         match view.record.status {
             OrderStatus::Queued => {
-                let (position, estimate) = self.queued(view.record.queue_sequence, Some(view.record.order.size));
+                let (position, estimate) = self.queued(&fleet, view.record.queue_sequence, Some(view.record.order.size));
                 view.position = Some(position);
                 view.eta_seconds = Some(estimate.expected.as_secs());
                 view.eta_range_seconds = Some(estimate.range_seconds());
