@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use futures::StreamExt;
+use serde::Serialize;
 
 const MIB: f64 = 1024.0 * 1024.0;
-use serde::Serialize;
 
 /// The memory of the services of one kind.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,15 +48,14 @@ fn summarise(figures: Vec<(String, f64, f64)>) -> Vec<ServiceMemory> {
     for (kind, resident, highest) in figures {
         by_kind.entry(kind).or_default().push((resident / MIB, highest / MIB));
     }
-    let most = |values: &mut dyn Iterator<Item = f64>| values.fold(f64::MIN, f64::max);
     by_kind
         .into_iter()
-        .map(|(service, processes)| ServiceMemory {
-            processes: processes.len(),
-            resident_min_mib: processes.iter().map(|(resident, _)| *resident).fold(f64::MAX, f64::min),
-            resident_max_mib: most(&mut processes.iter().map(|(resident, _)| *resident)),
-            highest_mib: most(&mut processes.iter().map(|(_, highest)| *highest)),
-            service,
+        .map(|(service, processes)| {
+            let (mut least, mut most, mut highest) = (f64::MAX, f64::MIN, f64::MIN);
+            for &(resident, high) in &processes {
+                (least, most, highest) = (least.min(resident), most.max(resident), highest.max(high));
+            }
+            ServiceMemory { service, processes: processes.len(), resident_min_mib: least, resident_max_mib: most, highest_mib: highest }
         })
         .collect()
 }
