@@ -202,9 +202,8 @@ impl Report {
 
 /// One kind of service's memory, as the report prints it.
 fn memory_line(memory: &ServiceMemory) -> String {
-    let resident = match memory.processes {
-        1 => format!("{:.1}", memory.resident_max_mib),
-        _ => format!("{:.1} to {:.1}", memory.resident_min_mib, memory.resident_max_mib),
-    };
+    // Processes that show the same figure show it once.
+    let (least, most) = (format!("{:.1}", memory.resident_min_mib), format!("{:.1}", memory.resident_max_mib));
+    let resident = if least == most { most } else { format!("{least} to {most}") };
     format!("{} {resident} MiB ({:.1})", memory.service, memory.highest_mib)
 }
