@@ -95,12 +95,13 @@ async fn a_reservation_left_by_a_controller_that_died_is_named_then_released() {
 
     wait_reservation(&system, "leak-1", ReservationState::Released).await;
     assert_eq!(levels(&system.stock().await), levels(&before), "the stock is back where it was");
-    let entries = reconciler_entries(&system).await;
+    // The reconciler audits a release after it is applied (and after counting it): wait for it.
     let target = format!("order {}", brewq_protocol::ids::order_ref("leak-1"));
-    assert!(
-        entries.iter().any(|entry| entry.action == "reconcile-release" && entry.target == target && entry.outcome == "ok"),
-        "{entries:?}"
-    );
+    eventually("the reconciler's release in the audit trail", WAIT, || async {
+        let entries = reconciler_entries(&system).await;
+        entries.iter().any(|entry| entry.action == "reconcile-release" && entry.target == target && entry.outcome == "ok")
+    })
+    .await;
     let (report, passed) = check(&system.dir).await;
     assert!(passed && leaks(&report).is_empty(), "{report}");
     let metrics = reqwest::get(&system.system.info.metrics_urls["controller-1"]).await.expect("metrics").text().await.expect("page");
