@@ -28,7 +28,10 @@ async fn post(http: &reqwest::Client, base: &str, order: &Value, key: Option<&st
     }
     let response = request.send().await.expect("HTTP answers");
     let status = response.status();
-    (status, response.json().await.expect("JSON body"))
+    // Read as text first, so that an answer that is not JSON shows what it was.
+    let text = response.text().await.expect("a body");
+    let reply = serde_json::from_str(&text).unwrap_or_else(|error| panic!("{status} with a body that is not JSON ({error}): {text:?}"));
+    (status, reply)
 }
 
 #[tokio::test]
