@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use brewq_protocol::{Ingredient, OrderStatus};
@@ -15,6 +15,11 @@ use crate::harness::{TestSystem, brewq_bin, eventually, free_listen_address, ord
 const MACHINES: u32 = 2;
 /// Orders placed while `brewq status` reads the cluster: rounds of concurrent clients.
 const LOAD_ROUNDS: usize = 60;
+/// The most rounds of orders sent while waiting for [`STATUS_READS`] reads of status (the
+/// default stock holds about 700 small robusta coffees).
+const LOAD_ROUNDS_AT_MOST: usize = 150;
+/// How many times status is read, at least, while the orders flow.
+const STATUS_READS: usize = 3;
 const LOAD_CLIENTS: usize = 4;
 
 /// The value of one series (`name` or `name{labels}`) in a Prometheus text page.
@@ -159,30 +164,35 @@ async fn an_order_shows_in_every_services_metrics_and_logs_and_status_sees_a_ser
 
     // While orders flow, followers trail their leader by an entry or two between reads: a
     // healthy cluster, which status must not call degraded.
+    // The orders flow until status has been read a few times meanwhile, however long a read
+    // takes on a busy machine (a follower seen behind is read again for up to two seconds).
     let flowing = AtomicBool::new(true);
+    let reads_while_flowing = AtomicUsize::new(0);
     let orders = async {
         let mut accepted = Vec::new();
-        for round in 0..LOAD_ROUNDS {
+        for round in 0..LOAD_ROUNDS_AT_MOST {
             let payloads: Vec<Value> =
                 (0..LOAD_CLIENTS).map(|client| order_json(&format!("Load {round}-{client}"), "small", "robusta", "none", 0)).collect();
             for reply in futures::future::join_all(payloads.iter().map(|payload| test.order(payload))).await {
                 accepted.push(reply.order_id.unwrap_or_else(|| panic!("refused under load: {}", reply.message)));
+            }
+            if round + 1 >= LOAD_ROUNDS && reads_while_flowing.load(Ordering::Relaxed) >= STATUS_READS {
+                break;
             }
         }
         flowing.store(false, Ordering::Relaxed);
         accepted
     };
     let watching = async {
-        let mut reads = 0;
         while flowing.load(Ordering::Relaxed) {
             let (health, verdict) = status(&test.dir).await;
             assert_eq!(verdict, Ok(()), "status while orders flow: {health:#}");
-            reads += 1;
+            reads_while_flowing.fetch_add(1, Ordering::Relaxed);
         }
-        reads
     };
-    let (accepted, reads) = tokio::join!(orders, watching);
-    assert!(reads >= 3, "only {reads} status reads overlapped the orders");
+    let (accepted, ()) = tokio::join!(orders, watching);
+    let reads = reads_while_flowing.load(Ordering::Relaxed);
+    assert!(reads >= STATUS_READS, "only {reads} status reads overlapped {} orders", accepted.len());
     test.wait_for(&accepted, |record| record.status == OrderStatus::Ready, Duration::from_secs(120)).await;
 
     test.system.cluster.kill(2).await;
