@@ -1,19 +1,20 @@
 //! The pickup board and the shop's last hour ([`subjects::BOARD_READ`],
 //! [`subjects::ACTIVITY_READ`]): each controller follows the order records changed in the last
-//! hour (an ordered consumer on the records' stream, from an hour ago, pulled a batch at a
-//! time: a controller that starts reads the hour at its own pace, not buffered) into a
-//! [`RecentOrders`], and answers from it. Every controller follows the same records, so any
-//! of them gives the same board; one that restarts reads the hour again.
+//! hour into a [`RecentOrders`], and answers from it. It reads them in batches of direct gets
+//! from an hour ago, then asks for what was written since, a few times a second (no consumer:
+//! a controller may create none). Every controller follows the same records, so any of them
+//! gives the same board; one that restarts reads the hour again.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use brewq_protocol::{ActivityLookup, BoardLookup, OrderRecord, RecentOrders, now, subjects};
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::to_json;
+
+/// How often the follow asks for the records written since its last read.
+const ASK_EVERY: Duration = Duration::from_millis(250);
 
 /// The recent orders, and whether they are caught up with the records.
 #[derive(Debug)]
@@ -61,9 +62,8 @@ pub(crate) fn activity(board: &Board) -> Vec<u8> {
 /// hour and the names of orders that left the board; a broken follow starts again, an hour
 /// back, after a pause.
 pub(crate) async fn follow(client: async_nats::Client, board: Arc<Board>, shutdown: CancellationToken) {
-    let jetstream = brewq_runtime::connect::jetstream(&client);
     loop {
-        if let Err(error) = follow_once(&jetstream, &board, &shutdown).await {
+        if let Err(error) = follow_once(&client, &board, &shutdown).await {
             tracing::warn!(error = format!("{error:#}"), "cannot follow the order records for the board; trying again");
         }
         board.caught_up.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -74,36 +74,30 @@ pub(crate) async fn follow(client: async_nats::Client, board: Arc<Board>, shutdo
     }
 }
 
-async fn follow_once(jetstream: &async_nats::jetstream::Context, board: &Board, shutdown: &CancellationToken) -> anyhow::Result<()> {
-    let stream = jetstream.get_stream_no_info(format!("KV_{}", subjects::ORDERS_BUCKET)).await?;
+async fn follow_once(client: &async_nats::Client, board: &Board, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    use brewq_runtime::direct::{self, Start};
+    let stream = format!("KV_{}", subjects::ORDERS_BUCKET);
+    let filter = format!("$KV.{}.>", subjects::ORDERS_BUCKET);
     let hour_ago = now() - time::Duration::minutes(brewq_protocol::board::ACTIVITY_MINUTES as i64);
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            description: Some("the pickup board".into()),
-            filter_subject: format!("$KV.{}.>", subjects::ORDERS_BUCKET),
-            deliver_policy: DeliverPolicy::ByStartTime { start_time: hour_ago },
-            ..Default::default()
-        })
-        .await?;
-    if consumer.cached_info().num_pending == 0 {
-        board.caught_up.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-    let mut messages = consumer.messages().await?;
+    let mut next = Start::Time(hour_ago);
+    let mut ask = tokio::time::interval(ASK_EVERY);
+    ask.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut prune = tokio::time::interval(Duration::from_secs(60));
     loop {
-        let message = tokio::select! {
+        tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             _ = prune.tick() => { board.with(|recent| recent.prune(now())); continue }
-            message = messages.next() => match message { Some(message) => message?, None => anyhow::bail!("the follow ended") },
-        };
-        let order_id = message.subject.as_str().rsplit('.').next().unwrap_or_default();
-        match serde_json::from_slice::<OrderRecord>(&message.payload) {
-            Ok(record) => board.with(|recent| recent.note(&record, now())),
-            // A deleted or purged record: its order leaves the board.
-            Err(_) => board.with(|recent| recent.forget(order_id)),
+            _ = ask.tick() => {}
         }
-        if message.info().is_ok_and(|info| info.pending == 0) {
-            board.caught_up.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        next = direct::read(client, &stream, &filter, next, |read| {
+            let order_id = read.subject.rsplit('.').next().unwrap_or_default();
+            match serde_json::from_slice::<OrderRecord>(&read.payload) {
+                Ok(record) => board.with(|recent| recent.note(&record, now())),
+                // A deleted or purged record: its order leaves the board.
+                Err(_) => board.with(|recent| recent.forget(order_id)),
+            }
+        })
+        .await?;
+        board.caught_up.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -82,7 +82,7 @@ pub(crate) async fn refresh(
             }
             Err(error) => tracing::warn!(error = format!("{error:#}"), "cannot read the queue"),
         }
-        match read_fleet(&machines).await {
+        match read_fleet(&jetstream.client(), &machines).await {
             Ok((fleet, counted)) => {
                 stats.machines.store(fleet.len() as u64, Ordering::Relaxed);
                 stats.fleet_read.store(true, Ordering::Relaxed);
@@ -126,9 +126,9 @@ pub async fn work_queue(jetstream: &async_nats::jetstream::Context) -> anyhow::R
 
 /// Heartbeats of the machines taking orders now, and of those the waiting times count on
 /// ([`MachineHeartbeat::counts_for_estimates`]).
-async fn read_fleet(machines: &Store) -> anyhow::Result<(Vec<MachineHeartbeat>, Vec<MachineHeartbeat>)> {
+async fn read_fleet(client: &async_nats::Client, machines: &Store) -> anyhow::Result<(Vec<MachineHeartbeat>, Vec<MachineHeartbeat>)> {
     let at = now();
-    let fleet: Vec<MachineHeartbeat> = brewq_runtime::kv::all_json(machines).await?;
+    let fleet: Vec<MachineHeartbeat> = brewq_runtime::kv::all_json(client, machines).await?;
     let counted = fleet.iter().filter(|heartbeat| heartbeat.counts_for_estimates(at)).cloned().collect();
     Ok((fleet.into_iter().filter(|heartbeat| heartbeat.takes_orders(at)).collect(), counted))
 }

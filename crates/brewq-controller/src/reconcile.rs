@@ -112,7 +112,7 @@ impl Reconciler {
     /// The order ids whose reservation is due, in one pass over the stock bucket.
     async fn due(&self) -> anyhow::Result<Vec<String>> {
         let (mut due, scanned_at) = (Vec::new(), SystemTime::now());
-        scan_entries(&self.stock, RESERVATION_PREFIX, |key, entry: Option<Scanned<Reservation>>| {
+        scan_entries(&self.client, &self.stock, RESERVATION_PREFIX, |key, entry: Option<Scanned<Reservation>>| {
             if let (Some(order_id), Some(entry)) = (key.strip_prefix(RESERVATION_PREFIX), entry)
                 && is_due(&entry.value, entry.written_at, scanned_at, self.leak_after)
             {

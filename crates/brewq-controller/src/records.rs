@@ -120,7 +120,7 @@ impl Records {
     /// at a time.
     pub async fn select(&self, mut pick: impl FnMut(&OrderRecord) -> bool) -> anyhow::Result<Vec<String>> {
         let mut picked = std::collections::BTreeSet::new();
-        scan_json(&self.store, |order_id, record: Option<(OrderRecord, u64)>| {
+        scan_json(&self.client, &self.store, |order_id, record: Option<(OrderRecord, u64)>| {
             if record.is_some_and(|(record, _)| pick(&record)) {
                 picked.insert(order_id);
             }

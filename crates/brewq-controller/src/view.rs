@@ -75,7 +75,7 @@ pub async fn read(jetstream: &Context) -> anyhow::Result<QueueSnapshot> {
         None => (0, 0, Vec::new()),
     };
     let machines_bucket = jetstream.get_key_value(subjects::MACHINES_BUCKET).await?;
-    let mut machines = MachineView::fleet(brewq_runtime::kv::all_json(&machines_bucket).await?, now());
+    let mut machines = MachineView::fleet(brewq_runtime::kv::all_json(&jetstream.client(), &machines_bucket).await?, now());
     // The operator's holds, for the pages; not worth failing the figures for.
     if let Ok(holds) = holds(jetstream).await {
         MachineView::note_holds(&mut machines, &holds);
@@ -95,7 +95,7 @@ pub async fn read(jetstream: &Context) -> anyhow::Result<QueueSnapshot> {
 /// The operator's hold on each machine that has one.
 async fn holds(jetstream: &Context) -> anyhow::Result<BTreeMap<u32, MachineCommand>> {
     let store = jetstream.get_key_value(subjects::MACHINE_HOLDS_BUCKET).await?;
-    let holds = brewq_runtime::kv::all_json_by_key::<MachineCommand>(&store).await?;
+    let holds = brewq_runtime::kv::all_json_by_key::<MachineCommand>(&jetstream.client(), &store).await?;
     Ok(holds.into_iter().filter_map(|(key, hold)| Some((key.strip_prefix("machine.")?.parse().ok()?, hold))).collect())
 }
 

@@ -54,22 +54,24 @@ fn kv_read(role: Role, bucket: &str, rules: &mut Vec<Rule>) {
     rules.push(rule(role, Publish, format!("{API}.DIRECT.GET.{stream}.>"), "read a key from any replica"));
 }
 
-/// Read every key of a bucket, or follow it, a batch at a time (an ordered pull consumer on its
-/// stream).
+/// Read every key of a bucket, or follow it, in batches of direct gets (no consumer: the right
+/// to create one is the right to choose where the servers deliver, and store, what it reads).
 fn kv_scan(role: Role, bucket: &str, rules: &mut Vec<Rule>) {
-    use Direction::Publish;
     let stream = kv_stream(bucket);
-    rules.push(rule(role, Publish, format!("{API}.CONSUMER.CREATE.{stream}"), "read or follow every key"));
-    rules.push(rule(role, Publish, format!("{API}.CONSUMER.CREATE.{stream}.>"), "read or follow every key (named)"));
-    rules.push(rule(role, Publish, format!("{API}.CONSUMER.MSG.NEXT.{stream}.*"), "read them a batch at a time"));
-    rules.push(rule(role, Publish, format!("{API}.CONSUMER.DELETE.{stream}.>"), "stop reading"));
+    rules.push(rule(role, Direction::Publish, format!("{API}.DIRECT.GET.{stream}"), "read or follow every key, a batch at a time"));
 }
 
 /// [`kv_scan`], and watch a bucket as async-nats does (an ordered push consumer, with its flow
-/// control): for the command line.
+/// control): for the admin's command line only.
 fn kv_watch(role: Role, bucket: &str, rules: &mut Vec<Rule>) {
+    use Direction::Publish;
     kv_scan(role, bucket, rules);
-    rules.push(rule(role, Direction::Publish, format!("$JS.FC.{}.>", kv_stream(bucket)), "flow control of a watch"));
+    let stream = kv_stream(bucket);
+    rules.push(rule(role, Publish, format!("{API}.CONSUMER.CREATE.{stream}"), "watch every key"));
+    rules.push(rule(role, Publish, format!("{API}.CONSUMER.CREATE.{stream}.>"), "watch every key (named)"));
+    rules.push(rule(role, Publish, format!("{API}.CONSUMER.MSG.NEXT.{stream}.*"), "read them a batch at a time"));
+    rules.push(rule(role, Publish, format!("{API}.CONSUMER.DELETE.{stream}.>"), "stop watching"));
+    rules.push(rule(role, Publish, format!("$JS.FC.{stream}.>"), "flow control of a watch"));
 }
 
 /// Write keys of a bucket (`key` may be a wildcard).
@@ -268,14 +270,9 @@ pub fn rules() -> Vec<Rule> {
     // In a shop of a chain: the chain's machine commands, one at a time, applied by the shop's
     // operator process.
     shop_commands(operator, subjects::SHOP_MACHINE_COMMANDS_CONSUMER, "apply the chain's machine commands in the shop", &mut rules);
-    // On a hub, the chain's dashboard follows each shop's view with an ordered consumer.
-    let chain = subjects::CHAIN_STREAM;
-    let why = "follow the chain's view of a shop, on the hub";
-    rules.push(rule(operator, Publish, format!("{API}.STREAM.INFO.{chain}"), why));
-    rules.push(rule(operator, Publish, format!("{API}.CONSUMER.CREATE.{chain}"), why));
-    rules.push(rule(operator, Publish, format!("{API}.CONSUMER.CREATE.{chain}.>"), why));
-    rules.push(rule(operator, Publish, format!("{API}.CONSUMER.MSG.NEXT.{chain}.*"), why));
-    rules.push(rule(operator, Publish, format!("{API}.CONSUMER.DELETE.{chain}.*"), why));
+    // On a hub, the chain's dashboard follows each shop's view in batches of direct gets.
+    let why = "follow the chain's view of a shop, on the hub, a batch at a time";
+    rules.push(rule(operator, Publish, format!("{API}.DIRECT.GET.{}", subjects::CHAIN_STREAM), why));
     let admin = Role::Admin;
     // On a hub, the chain's view of a shop (`brewq status` finds any shop's order there).
     rules.push(rule(admin, Publish, format!("{API}.STREAM.MSG.GET.{}", subjects::CHAIN_STREAM), "read the chain's view of a shop"));

@@ -75,14 +75,16 @@ async fn provision_once(client: &async_nats::Client, topology: &Topology) -> any
         stream.update_consumer(consumer_config).await.context("creating the coffeeMakers consumer")?;
     }
     let day = Duration::from_secs(24 * 3600);
+    // Direct gets are for the buckets read whole (`brewq_runtime::kv::scan_entries`) and those
+    // read from any replica (`subjects::READ_ANY_REPLICA`).
     for (bucket, history, max_age, direct) in [
         (subjects::VALUES_BUCKET, 1, Duration::ZERO, true),
-        (subjects::ORDERS_BUCKET, ORDERS_HISTORY, Duration::ZERO, false),
+        (subjects::ORDERS_BUCKET, ORDERS_HISTORY, Duration::ZERO, true),
         (subjects::IDEMPOTENCY_BUCKET, 1, day, false),
-        (subjects::STOCK_BUCKET, 1, Duration::ZERO, false),
+        (subjects::STOCK_BUCKET, 1, Duration::ZERO, true),
         (subjects::MACHINES_BUCKET, 1, Duration::from_secs(3600), true),
-        (subjects::MACHINE_HOLDS_BUCKET, 1, Duration::ZERO, false),
-        (subjects::DEAD_LETTERS_BUCKET, 1, Duration::ZERO, false),
+        (subjects::MACHINE_HOLDS_BUCKET, 1, Duration::ZERO, true),
+        (subjects::DEAD_LETTERS_BUCKET, 1, Duration::ZERO, true),
         (subjects::SESSIONS_BUCKET, 1, brewq_protocol::SESSION_LIFETIME, false),
     ] {
         jetstream
@@ -145,12 +147,12 @@ pub fn bench_queue_consumer(replicas: usize) -> consumer::pull::Config {
 
 /// What `brewq bench` measures a raw compare-and-swap on: the stock bucket's settings.
 pub fn bench_bucket(replicas: usize) -> stream::Config {
-    kv_stream(subjects::BENCH_BUCKET, replicas, 1, Duration::ZERO, false)
+    kv_stream(subjects::BENCH_BUCKET, replicas, 1, Duration::ZERO, true)
 }
 
 /// What `brewq bench` writes the bare pipeline's records to: the order records' settings.
 pub fn bench_records_bucket(replicas: usize) -> stream::Config {
-    kv_stream(subjects::BENCH_BUCKET, replicas, ORDERS_HISTORY, Duration::ZERO, false)
+    kv_stream(subjects::BENCH_BUCKET, replicas, ORDERS_HISTORY, Duration::ZERO, true)
 }
 
 /// Machines pull one order at a time. Deliveries are unlimited: the machines count attempts
@@ -169,8 +171,8 @@ fn makers_consumer(topology: &Topology) -> consumer::pull::Config {
     }
 }
 
-/// A KV bucket's stream, as async-nats would make it, but with direct gets off where a reader
-/// must see the latest write (reads then go to the stream leader).
+/// A KV bucket's stream, as async-nats would make it, but with direct gets off where nothing
+/// needs them (brewq reads single keys from the leader, but in `subjects::READ_ANY_REPLICA`).
 fn kv_stream(bucket: &str, replicas: usize, history: i64, max_age: Duration, direct: bool) -> stream::Config {
     stream::Config {
         name: format!("KV_{bucket}"),

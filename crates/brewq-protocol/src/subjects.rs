@@ -69,6 +69,11 @@ pub const STOCK_KEY: &str = "levels";
 /// KV bucket of machine heartbeats ([`crate::MachineHeartbeat`]), keyed `machine.<id>`.
 pub const MACHINES_BUCKET: &str = "coffee-machines";
 
+/// The buckets whose keys any replica may answer for, a moment behind the last write (the
+/// others are read from their stream's leader, one key at a time; every bucket a service reads
+/// whole allows direct gets, which any replica answers, for that read).
+pub const READ_ANY_REPLICA: &[&str] = &[VALUES_BUCKET, MACHINES_BUCKET];
+
 /// Key of an order's reservation in [`STOCK_BUCKET`].
 pub fn reservation_key(order_id: &str) -> String {
     format!("reservation.{order_id}")

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream::kv::{Operation, Store, UpdateErrorKind};
+use brewq_protocol::subjects;
 use rand::Rng;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -20,13 +21,44 @@ pub enum Change<T> {
 
 /// Reads `key` as JSON with its revision; `None` when absent or deleted.
 pub async fn get_json<T: DeserializeOwned>(store: &Store, key: &str) -> anyhow::Result<Option<(T, u64)>> {
-    let entry = store.entry(key).await.with_context(|| format!("reading {key}"))?;
-    match entry {
+    match entry(store, key).await? {
         Some(entry) if entry.operation == Operation::Put => {
             let value = serde_json::from_slice(&entry.value).with_context(|| format!("decoding {key}"))?;
             Ok(Some((value, entry.revision)))
         }
         _ => Ok(None),
+    }
+}
+
+/// The last revision of one key.
+struct Entry {
+    operation: Operation,
+    value: bytes::Bytes,
+    revision: u64,
+}
+
+/// The last revision of `key`, `None` if it was never written. Read from the bucket's stream
+/// leader, which has every write it acknowledged, unless the bucket is one of
+/// [`subjects::READ_ANY_REPLICA`]: the buckets that allow direct gets for whole-bucket reads
+/// ([`scan_entries`]) would otherwise have their keys read from any replica, perhaps a moment
+/// behind.
+async fn entry(store: &Store, key: &str) -> anyhow::Result<Option<Entry>> {
+    if subjects::READ_ANY_REPLICA.contains(&store.name.as_str()) {
+        let entry = store.entry(key).await.with_context(|| format!("reading {key}"))?;
+        return Ok(entry.map(|entry| Entry { operation: entry.operation, value: entry.value, revision: entry.revision }));
+    }
+    let subject = format!("{}{key}", store.prefix);
+    match store.stream.get_last_raw_message_by_subject(&subject).await {
+        Ok(message) => {
+            let operation = match message.headers.get("KV-Operation").map(|value| value.as_str()) {
+                Some("DEL") => Operation::Delete,
+                Some("PURGE") => Operation::Purge,
+                _ => Operation::Put,
+            };
+            Ok(Some(Entry { operation, value: message.payload, revision: message.sequence }))
+        }
+        Err(error) if matches!(error.kind(), async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound) => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("reading {key}")),
     }
 }
 
@@ -91,8 +123,7 @@ where
     T: Serialize + DeserializeOwned,
 {
     for attempt in 0..MAX_ATTEMPTS {
-        let entry = store.entry(key).await.with_context(|| format!("reading {key}"))?;
-        let (current, revision) = match entry {
+        let (current, revision) = match entry(store, key).await? {
             Some(entry) if entry.operation == Operation::Put => {
                 let value = serde_json::from_slice(&entry.value).with_context(|| format!("decoding {key}"))?;
                 (Some(value), Some(entry.revision))
@@ -189,20 +220,19 @@ pub async fn wait_for_bucket(
     }
 }
 
-/// How long [`all_json`] waits for the next value before it gives up (values that expire
-/// while they are being read can leave it waiting; the next read finds them gone).
-const ALL_VALUES_STALL: Duration = Duration::from_secs(5);
-
 /// Every value of the bucket, decoded as `T`, by key order: one pass of [`scan_entries`], rather
 /// than one read per key.
-pub async fn all_json<T: DeserializeOwned>(store: &Store) -> anyhow::Result<Vec<T>> {
-    Ok(all_json_by_key(store).await?.into_values().collect())
+pub async fn all_json<T: DeserializeOwned>(client: &async_nats::Client, store: &Store) -> anyhow::Result<Vec<T>> {
+    Ok(all_json_by_key(client, store).await?.into_values().collect())
 }
 
 /// Every value of the bucket, decoded as `T`, by key.
-pub async fn all_json_by_key<T: DeserializeOwned>(store: &Store) -> anyhow::Result<std::collections::BTreeMap<String, T>> {
+pub async fn all_json_by_key<T: DeserializeOwned>(
+    client: &async_nats::Client,
+    store: &Store,
+) -> anyhow::Result<std::collections::BTreeMap<String, T>> {
     let mut values = std::collections::BTreeMap::new();
-    scan_json(store, |key, value: Option<(T, u64)>| match value {
+    scan_json(client, store, |key, value: Option<(T, u64)>| match value {
         Some((value, _)) => {
             values.insert(key, value);
         }
@@ -215,14 +245,18 @@ pub async fn all_json_by_key<T: DeserializeOwned>(store: &Store) -> anyhow::Resu
 }
 
 /// Every key of the bucket, one at a time, with its value decoded as `T` and its revision
-/// (`None` once deleted), as [`scan_entries`] delivers the last revision of each: a whole
-/// bucket read without holding it all. A key written during the read may come again, with its
-/// newer value.
-pub async fn scan_json<T: DeserializeOwned>(store: &Store, mut visit: impl FnMut(String, Option<(T, u64)>)) -> anyhow::Result<()> {
-    scan_entries(store, "", |key, entry: Option<Scanned<T>>| visit(key, entry.map(|entry| (entry.value, entry.revision)))).await
+/// (`None` once deleted), as [`scan_entries`] delivers them: a whole bucket read without
+/// holding it all. A key may come more than once, each time with a newer value (the earlier
+/// revisions the bucket keeps, then a write made during the read); the last one is current.
+pub async fn scan_json<T: DeserializeOwned>(
+    client: &async_nats::Client,
+    store: &Store,
+    mut visit: impl FnMut(String, Option<(T, u64)>),
+) -> anyhow::Result<()> {
+    scan_entries(client, store, "", |key, entry: Option<Scanned<T>>| visit(key, entry.map(|entry| (entry.value, entry.revision)))).await
 }
 
-/// The last revision of one key, as [`scan_entries`] delivers it.
+/// One revision of one key, as [`scan_entries`] delivers it.
 #[derive(Debug, Clone)]
 pub struct Scanned<T> {
     pub value: T,
@@ -231,52 +265,40 @@ pub struct Scanned<T> {
     pub written_at: std::time::SystemTime,
 }
 
-/// [`scan_json`] of the keys that start with `prefix`, each with the time its last revision was
+/// [`scan_json`] of the keys that start with `prefix`, each with the time its revision was
 /// written; the other keys are passed over without being decoded (they may hold another type).
-/// An ordered pull consumer delivers the last revision of each key, a batch at a time: a bucket
-/// of any size is read with a bounded buffer.
+/// Batches of direct gets from the bucket's first message, through `client`: a bucket of any
+/// size is read with a bounded buffer and no consumer (the bucket must allow direct gets).
 pub async fn scan_entries<T: DeserializeOwned>(
+    client: &async_nats::Client,
     store: &Store,
     prefix: &str,
     mut visit: impl FnMut(String, Option<Scanned<T>>),
 ) -> anyhow::Result<()> {
-    use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-    use futures::StreamExt;
     // A prefix up to a dot is a subject filter; any other is checked on each key.
     let tokens = prefix.rfind('.').map_or("", |dot| &prefix[..=dot]);
-    let config = pull::OrderedConfig {
-        filter_subject: format!("{}{tokens}>", store.prefix),
-        deliver_policy: DeliverPolicy::LastPerSubject,
-        ..Default::default()
-    };
-    let consumer = store.stream.create_consumer(config).await.context("reading the bucket")?;
-    if consumer.cached_info().num_pending == 0 {
-        return Ok(());
-    }
-    let mut messages = consumer.messages().await.context("reading the bucket")?;
-    loop {
-        let message = match tokio::time::timeout(ALL_VALUES_STALL, messages.next()).await {
-            Ok(Some(message)) => message.context("reading the bucket")?,
-            Ok(None) => anyhow::bail!("the bucket {} stopped delivering its values", store.name),
-            Err(_) => anyhow::bail!("the bucket {} delivered no value for {ALL_VALUES_STALL:?}", store.name),
-        };
-        let info = message.info().map_err(|error| anyhow::anyhow!("reading the bucket: {error}"))?;
-        let (last, revision, written_at) = (info.pending == 0, info.stream_sequence, info.published);
-        let key = message.subject.as_str().strip_prefix(store.prefix.as_str()).unwrap_or_default().to_owned();
-        if key.starts_with(prefix) {
-            let value = match operation(&message) {
-                Operation::Put => {
-                    let value = serde_json::from_slice(&message.payload).with_context(|| format!("decoding {key}"))?;
-                    Some(Scanned { value, revision, written_at: written_at.into() })
+    let filter = format!("{}{tokens}>", store.prefix);
+    let mut failure = None;
+    crate::direct::read(client, &store.stream_name, &filter, crate::direct::Start::Sequence(1), |read| {
+        let key = read.subject.strip_prefix(store.prefix.as_str()).unwrap_or_default().to_owned();
+        if failure.is_some() || !key.starts_with(prefix) {
+            return;
+        }
+        let value = match read.operation {
+            Operation::Put => match serde_json::from_slice(&read.payload) {
+                Ok(value) => Some(Scanned { value, revision: read.sequence, written_at: read.written_at }),
+                Err(error) => {
+                    failure = Some(anyhow::Error::new(error).context(format!("decoding {key}")));
+                    return;
                 }
-                Operation::Delete | Operation::Purge => None,
-            };
-            visit(key, value);
-        }
-        if last {
-            return Ok(());
-        }
-    }
+            },
+            Operation::Delete | Operation::Purge => None,
+        };
+        visit(key, value);
+    })
+    .await
+    .with_context(|| format!("reading the bucket {}", store.name))?;
+    failure.map_or(Ok(()), Err)
 }
 
 /// What a bucket's message does to its key, from its `KV-Operation` header (none: a put); also

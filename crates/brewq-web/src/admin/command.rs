@@ -68,7 +68,7 @@ pub async fn command(client: &async_nats::Client, id: u32, command: MachineComma
 pub async fn holds(jetstream: &async_nats::jetstream::Context) -> anyhow::Result<BTreeMap<u32, MachineCommand>> {
     let store = jetstream.get_key_value(subjects::MACHINE_HOLDS_BUCKET).await?;
     let mut holds = BTreeMap::new();
-    brewq_runtime::kv::scan_json(&store, |key, hold: Option<(MachineCommand, u64)>| {
+    brewq_runtime::kv::scan_json(&jetstream.client(), &store, |key, hold: Option<(MachineCommand, u64)>| {
         let Some(id) = key.strip_prefix("machine.").and_then(|id| id.parse().ok()) else { return };
         match hold {
             Some((hold, _)) => holds.insert(id, hold),

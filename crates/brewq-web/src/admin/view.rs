@@ -117,7 +117,7 @@ async fn read(state: &AppState, operator: &Operator, user: String) -> Dashboard 
     };
     let jetstream = async_nats::jetstream::new(operator.client.clone());
     let failed: Vec<DeadLetter> = match jetstream.get_key_value(subjects::DEAD_LETTERS_BUCKET).await {
-        Ok(store) => brewq_runtime::kv::all_json(&store).await.unwrap_or_default(),
+        Ok(store) => brewq_runtime::kv::all_json(&operator.client, &store).await.unwrap_or_default(),
         Err(_) => Vec::new(),
     };
     let failed =

@@ -1,21 +1,23 @@
 //! The chain's view of one shop, kept in memory from the hub's `chain` stream in the shop's
-//! account: an ordered consumer reads the last value of every key, then each change as the
-//! shop's link brings it. It survives the hub's restarts and the shop's cuts (it starts again
-//! where it was); while the link is down it shows the shop as last heard from. Of the orders it
+//! account: batches of direct gets read the last value of every key (the stream keeps one a
+//! key), then ask a few times a second for what the shop's link brought since (no consumer: the
+//! operator's process may create none). It survives the hub's restarts and the shop's cuts (it
+//! asks again from where it was); while the link is down it shows the shop as last heard from. Of the orders it
 //! keeps those open and those ended in the last [`ENDED_SHOWN_FOR`], so that its memory follows
 //! a day of the shop, not its whole history.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use brewq_protocol::stock::LevelsDoc;
 use brewq_protocol::{DeadLetter, MachineHeartbeat, MachineView, OrderRecord, OrderStatus, StockSnapshot, now, subjects};
-use futures::StreamExt;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// How often the follow asks for what changed since its last read.
+const ASK_EVERY: Duration = Duration::from_millis(500);
 
 /// How long an ended order counts on the dashboard after it ended.
 pub const ENDED_SHOWN_FOR: time::Duration = time::Duration::DAY;
@@ -152,45 +154,41 @@ impl ShopState {
 /// Follows the hub's view of one shop through `client` (a user of the shop's account on the
 /// hub) into `state` until `shutdown`.
 pub async fn follow(client: async_nats::Client, state: watch::Sender<ShopState>, shutdown: CancellationToken) {
-    let jetstream = async_nats::jetstream::new(client);
-    while !shutdown.is_cancelled() {
-        let reading = async {
-            let stream = jetstream.get_stream(subjects::CHAIN_STREAM).await?;
-            let config =
-                OrderedConfig { deliver_policy: DeliverPolicy::LastPerSubject, filter_subject: "chain.>".into(), ..Default::default() };
-            let mut messages = stream.create_consumer(config).await?.messages().await?;
-            let mut forget = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                let message = tokio::select! {
-                    _ = forget.tick() => {
-                        state.send_if_modified(|shop| shop.forget_ended_before(now()));
-                        continue;
-                    }
-                    message = messages.next() => match message {
-                        Some(message) => message?,
-                        None => break,
-                    },
-                };
-                let deleted =
-                    message.payload.is_empty() || brewq_runtime::kv::operation(&message) != async_nats::jetstream::kv::Operation::Put;
-                let at = message.info().ok().map(|info| info.published);
-                state.send_modify(|shop| {
-                    shop.apply(&message.subject, (!deleted).then_some(&message.payload[..]));
-                    shop.last_heard = shop.last_heard.max(at);
-                });
-            }
-            anyhow::Ok(())
-        };
-        let outcome = tokio::select! {
-            () = shutdown.cancelled() => return,
-            outcome = reading => outcome,
-        };
-        if let Err(error) = outcome {
-            tracing::warn!(error = format!("{error:#}"), "the chain's view of a shop is not readable; trying again");
-        }
+    use brewq_runtime::direct::{self, Start};
+    let mut next = Start::Sequence(1);
+    let mut ask = tokio::time::interval(ASK_EVERY);
+    ask.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut forget = tokio::time::interval(Duration::from_secs(60));
+    loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = forget.tick() => {
+                state.send_if_modified(|shop| shop.forget_ended_before(now()));
+                continue;
+            }
+            _ = ask.tick() => {}
+        }
+        let read = direct::read(&client, subjects::CHAIN_STREAM, "chain.>", next, |read| {
+            let deleted = read.payload.is_empty() || read.operation != async_nats::jetstream::kv::Operation::Put;
+            let at = Some(OffsetDateTime::from(read.written_at));
+            state.send_modify(|shop| {
+                shop.apply(&read.subject, (!deleted).then_some(&read.payload[..]));
+                shop.last_heard = shop.last_heard.max(at);
+            });
+        });
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => return,
+            outcome = read => outcome,
+        };
+        match outcome {
+            Ok(after) => next = after,
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "the chain's view of a shop is not readable; trying again");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::output;
 pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
     let client = super::admin(&args).await?;
     let records_bucket = super::bucket(&client, subjects::ORDERS_BUCKET).await?;
-    let records: Vec<OrderRecord> = brewq_runtime::kv::all_json(&records_bucket).await.context("reading the orders")?;
+    let records: Vec<OrderRecord> = brewq_runtime::kv::all_json(&client, &records_bucket).await.context("reading the orders")?;
     let stock_bucket = super::bucket(&client, subjects::STOCK_BUCKET).await?;
     let keys: Vec<String> = stock_bucket.keys().await?.try_collect().await.context("listing reservations")?;
     let mut reservations = BTreeMap::new();

@@ -31,7 +31,7 @@ pub async fn run(args: FailedArgs) -> anyhow::Result<()> {
 async fn list(args: &crate::args::ClientArgs) -> anyhow::Result<()> {
     let client = super::admin(args).await?;
     let store = super::bucket(&client, subjects::DEAD_LETTERS_BUCKET).await?;
-    let letters: Vec<DeadLetter> = brewq_runtime::kv::all_json(&store).await?;
+    let letters: Vec<DeadLetter> = brewq_runtime::kv::all_json(&client, &store).await?;
     if args.json {
         output::json(&letters);
         return Ok(());

@@ -156,7 +156,7 @@ async fn seen_applied(client: &async_nats::Client, sent: &ChainMachineCommand, w
 /// Every machine's last heartbeat, by id.
 pub async fn list(client: &async_nats::Client) -> anyhow::Result<Vec<MachineView>> {
     let store = super::bucket(client, subjects::MACHINES_BUCKET).await?;
-    Ok(MachineView::fleet(brewq_runtime::kv::all_json(&store).await?, now()))
+    Ok(MachineView::fleet(brewq_runtime::kv::all_json(client, &store).await?, now()))
 }
 
 /// Issues machine `id` (of `--shop`) its credential, and copies it where asked.

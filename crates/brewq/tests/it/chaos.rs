@@ -366,7 +366,7 @@ async fn brewing_machine(system: &TestSystem) -> u32 {
     let store = system.bucket(subjects::MACHINES_BUCKET).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let fleet: Vec<MachineHeartbeat> = brewq_runtime::kv::all_json(&store).await.unwrap_or_default();
+        let fleet: Vec<MachineHeartbeat> = brewq_runtime::kv::all_json(&system.admin, &store).await.unwrap_or_default();
         if let Some(machine) = fleet.iter().find(|machine| machine.state == MachineState::Brewing) {
             return machine.id;
         }

@@ -161,7 +161,8 @@ async fn a_machine_revoked_during_a_rush_is_cut_off_and_one_enrolled_takes_order
     // Machine 2 brewing: it is cut off.
     let records = system.bucket(subjects::ORDERS_BUCKET).await;
     let held = until_found("machine 2 to brew an order", Duration::from_secs(30), || async {
-        let brewing = records_where(&records, |record| record.status == OrderStatus::Brewing && record.machine == Some(2)).await;
+        let brewing =
+            records_where(&system.admin, &records, |record| record.status == OrderStatus::Brewing && record.machine == Some(2)).await;
         brewing.into_iter().next().map(|record| record.id)
     })
     .await;
@@ -182,7 +183,7 @@ async fn a_machine_revoked_during_a_rush_is_cut_off_and_one_enrolled_takes_order
     let started = Instant::now();
     system.system.add_service(ServiceKind::Maker(5)).expect("machine 5 starts");
     eventually("machine 5 to take an order", WITHIN, || async {
-        !records_where(&records, |record| record.history.iter().any(|entry| entry.machine == Some(5))).await.is_empty()
+        !records_where(&system.admin, &records, |record| record.history.iter().any(|entry| entry.machine == Some(5))).await.is_empty()
     })
     .await;
     let first_order = started.elapsed();

@@ -297,15 +297,25 @@ where
     }
 }
 
-/// The order records for which `wanted` holds.
-pub async fn records_where(records: &async_nats::jetstream::kv::Store, wanted: impl Fn(&OrderRecord) -> bool) -> Vec<OrderRecord> {
-    let mut found = Vec::new();
-    let scanned = brewq_runtime::kv::scan_json(records, |_, record: Option<(OrderRecord, u64)>| {
-        found.extend(record.map(|(record, _)| record).filter(|record| wanted(record)));
+/// The order records for which `wanted` holds, as they are now, read through `client`.
+pub async fn records_where(
+    client: &async_nats::Client,
+    records: &async_nats::jetstream::kv::Store,
+    wanted: impl Fn(&OrderRecord) -> bool,
+) -> Vec<OrderRecord> {
+    let mut found = std::collections::BTreeMap::new();
+    // Each revision the bucket keeps comes in order: the last one of a key is current.
+    let scanned = brewq_runtime::kv::scan_json(client, records, |key, record: Option<(OrderRecord, u64)>| match record {
+        Some((record, _)) => {
+            found.insert(key, record);
+        }
+        None => {
+            found.remove(&key);
+        }
     });
     // A scan cut short by an election finds less; the caller looks again.
     scanned.await.ok();
-    found
+    found.into_values().filter(|record| wanted(record)).collect()
 }
 
 /// `brewq check --json` on the system in `dir`: its report and whether it passed.

@@ -381,6 +381,71 @@ async fn a_machine_cannot_point_a_delivery_or_an_answer_at_a_bucket_or_a_stream(
     system.stop().await;
 }
 
+/// The roles that call JetStream on the operator's hosts read whole buckets, and follow the
+/// order records (the board) and a shop's view (the chain's dashboard), in batches of direct
+/// gets: none may create a consumer, whose delivery subject is its creator's to choose and
+/// would be stored where it points. Before, the controller's right to follow the records (an
+/// ordered consumer) was the right to create a push consumer delivering every record into the
+/// stock levels (every order after it refused), and the operator's the same on the dead letters
+/// and the holds.
+#[tokio::test]
+async fn no_service_can_create_a_consumer_that_delivers_into_a_bucket() {
+    let system = TestSystem::start(0, |_| {}).await;
+    let web = RoleClient::connect(&system, Role::Web).await;
+    let order = br#"{"name":"Trudy","size":"small","bean_type":"arabica","milk":"none","sugar_count":0}"#.to_vec();
+    assert!(web.request_answered(subjects::ORDER_REQUESTS, order).await, "an order is placed");
+    let stock = system.bucket(subjects::STOCK_BUCKET).await;
+    let levels_before = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
+    let target = format!("$KV.{}.{}", subjects::STOCK_BUCKET, subjects::STOCK_KEY);
+    // Each role, a bucket it reads, and whether it reads it whole.
+    let attempts = [
+        (Role::Controller, subjects::ORDERS_BUCKET, true),
+        (Role::Controller, subjects::STOCK_BUCKET, true),
+        (Role::Controller, subjects::MACHINE_HOLDS_BUCKET, true),
+        (Role::Controller, subjects::MACHINES_BUCKET, true),
+        (Role::Operator, subjects::DEAD_LETTERS_BUCKET, true),
+        (Role::Operator, subjects::MACHINE_HOLDS_BUCKET, true),
+        (Role::Stock, subjects::STOCK_BUCKET, false),
+    ];
+    let mut created = Vec::new();
+    for (role, bucket, reads_whole) in attempts {
+        let mut attacker = RoleClient::connect(&system, role).await;
+        let stream = format!("KV_{bucket}");
+        let push = serde_json::json!({
+            "stream_name": stream,
+            "config": { "deliver_subject": target, "deliver_policy": "all", "ack_policy": "none", "filter_subject": format!("$KV.{bucket}.>") },
+        });
+        for subject in [format!("$JS.API.CONSUMER.CREATE.{stream}"), format!("$JS.API.CONSUMER.CREATE.{stream}.steal.$KV.{bucket}.>")] {
+            let inbox = attacker.client.new_inbox();
+            attacker.client.publish_with_reply(subject.clone(), inbox, json(&push).into()).await.expect("publish");
+            attacker.client.flush().await.expect("flush");
+            if !attacker.refused(&subject).await {
+                created.push(format!("{} on {subject}", role.as_str()));
+            }
+        }
+        if !reads_whole {
+            continue;
+        }
+        // What the role reads whole, it still reads, without a consumer.
+        let store = async_nats::jetstream::new(attacker.client.clone()).get_key_value(bucket).await.expect("bind");
+        let read = brewq_runtime::kv::scan_json(&attacker.client, &store, |_, _: Option<(serde_json::Value, u64)>| {}).await;
+        assert!(read.is_ok(), "{} cannot read {bucket} whole: {read:?}", role.as_str());
+    }
+    assert!(created.is_empty(), "consumers were created by: {created:?}");
+    let jetstream = async_nats::jetstream::new(system.admin.clone());
+    for (_, bucket, _) in attempts {
+        let mut stream = jetstream.get_stream(format!("KV_{bucket}")).await.expect("bucket's stream");
+        let consumers = stream.info().await.expect("info").state.consumer_count;
+        assert_eq!(consumers, 0, "{bucket} has a consumer");
+    }
+    let records = system.bucket(subjects::ORDERS_BUCKET).await;
+    let written = brewq_runtime::kv::all_json::<serde_json::Value>(&system.admin, &records).await.expect("records read whole");
+    assert_eq!(written.len(), 1, "the order's record is read whole, by direct gets");
+    let levels_after = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
+    assert_eq!(levels_before, levels_after, "a consumer delivered into the stock levels");
+    system.stop().await;
+}
+
 /// Order ids are random: from a run of orders, nothing about one tells another. The earlier
 /// ids (one counter per controller) shared their first 12 characters and counted up.
 #[tokio::test]

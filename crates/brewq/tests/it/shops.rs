@@ -46,7 +46,7 @@ async fn order_over_http(shop: &ShopInfo, name: &str) -> String {
 /// The shop's records, read in the shop's own domain.
 pub(crate) async fn shop_records(client: &async_nats::Client) -> HashMap<String, OrderRecord> {
     let store = async_nats::jetstream::new(client.clone()).get_key_value(subjects::ORDERS_BUCKET).await.expect("bucket");
-    records_where(&store, |_| true).await.into_iter().map(|record| (record.id.clone(), record)).collect()
+    records_where(client, &store, |_| true).await.into_iter().map(|record| (record.id.clone(), record)).collect()
 }
 
 /// The orders the hub shows for a shop, from its chain stream (`None` while the hub cannot say).

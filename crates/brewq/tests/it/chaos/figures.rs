@@ -75,7 +75,7 @@ impl Row {
 /// stock differs and when the stock of a leaked order with no record was reserved.
 pub async fn gather(system: &TestSystem, shop: &Shop, accounting: &Value) -> Evidence {
     let bucket = system.bucket(subjects::ORDERS_BUCKET).await;
-    let all: Vec<OrderRecord> = brewq_runtime::kv::all_json(&bucket).await.expect("the order records are readable");
+    let all: Vec<OrderRecord> = brewq_runtime::kv::all_json(&system.admin, &bucket).await.expect("the order records are readable");
     let mut records: HashMap<String, Vec<OrderRecord>> = HashMap::new();
     for record in all.into_iter().filter(|record| !(record.never_queued() && record.retried_as.is_some())) {
         records.entry(record.order.name.clone()).or_default().push(record);
