@@ -11,6 +11,8 @@ use anyhow::Context;
 use nkeys::KeyPair;
 use rand::Rng;
 use rand::distr::Alphanumeric;
+
+pub use brewq_protocol::subjects::roles::Account;
 /// Who a client is; each role has its own signing key, whose scope holds its permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
@@ -28,6 +30,11 @@ pub enum Role {
 }
 
 impl Role {
+    /// The account its users belong to (SECURITY.md, "Accounts").
+    pub fn account(self) -> Account {
+        brewq_protocol::subjects::roles::account_of(self.as_str())
+    }
+
     /// Every role.
     pub const ALL: &[Role] = &[Role::Provisioner, Role::Controller, Role::Stock, Role::Maker, Role::Web, Role::Operator, Role::Admin];
 
@@ -62,13 +69,16 @@ pub struct Keys {
 
 /// The keys of one account: its own, which signs its JWT's users, and one signing key per role,
 /// whose users get the role's permissions; with the folders of its creds files and its trust.
-/// Its machines are users of an account of their own, `<name>-MACHINES`, which reaches the
-/// streams and services of this one only through imports (SECURITY.md, "Accounts").
+/// It holds the streams and buckets, and only the provisioner and the admin log into it; the
+/// services and their callers are users of `<name>-SERVICES`, the machines of `<name>-MACHINES`,
+/// two accounts that reach the streams only through imports (SECURITY.md, "Accounts").
 #[derive(Clone)]
 pub struct AccountKeys {
     /// `COFFEE`, or `SHOP-<n>`.
     pub name: String,
     pub account: Arc<KeyPair>,
+    /// The account of its services and their callers.
+    pub services: Arc<KeyPair>,
     /// The account of its machines.
     pub machines: Arc<KeyPair>,
     pub signing: BTreeMap<Role, Arc<KeyPair>>,
@@ -105,7 +115,7 @@ impl Keys {
         std::fs::create_dir_all(&trust).with_context(|| format!("creating {}", trust.display()))?;
         let operator = Arc::new(key_in(&trust.join("operator.nk"), KeyPair::new_operator)?);
         let system_account = Arc::new(key_in(&trust.join("sys-account.nk"), KeyPair::new_account)?);
-        let coffee = AccountKeys::load_or_create("COFFEE", dir, &trust, &trust.join("coffee-account.nk"), "coffee-machines-account.nk")?;
+        let coffee = AccountKeys::load_or_create("COFFEE", dir, &trust, &trust.join("coffee-account.nk"), "coffee-")?;
         let keys = Keys {
             dir: dir.to_owned(),
             operator,
@@ -124,7 +134,7 @@ impl Keys {
     pub fn shop(&self, shop: u32) -> anyhow::Result<AccountKeys> {
         let trust = self.dir.join(TRUST_DIR).join(SHOPS_DIR).join(shop.to_string());
         let creds = self.dir.join(SHOPS_DIR).join(shop.to_string());
-        AccountKeys::load_or_create(&format!("SHOP-{shop}"), &creds, &trust, &trust.join("account.nk"), "machines-account.nk")
+        AccountKeys::load_or_create(&format!("SHOP-{shop}"), &creds, &trust, &trust.join("account.nk"), "")
     }
 
     /// The password other servers give when they open a route to node `name` (created on
@@ -181,26 +191,63 @@ impl Keys {
 }
 
 impl AccountKeys {
-    /// Loads an account's keys (its own in `account_key`, its machines' account's in
-    /// `machines_key` and the signing keys, in `trust`), and issues each role but the machines a
-    /// creds file in `creds` if it has none.
-    fn load_or_create(name: &str, creds: &Path, trust: &Path, account_key: &Path, machines_key: &str) -> anyhow::Result<AccountKeys> {
+    /// Loads an account's keys (its own in `account_key`; in `trust`, its services' and
+    /// machines' accounts', named after `prefix`, and the signing keys), and issues each role but
+    /// the machines a creds file in `creds` if it has none in its role's account.
+    fn load_or_create(name: &str, creds: &Path, trust: &Path, account_key: &Path, prefix: &str) -> anyhow::Result<AccountKeys> {
         for folder in [creds.to_owned(), creds.join(MACHINES_DIR), trust.to_owned()] {
             std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
         }
         let account = Arc::new(key_in(account_key, KeyPair::new_account)?);
-        let machines = Arc::new(key_in(&trust.join(machines_key), KeyPair::new_account)?);
+        let services = Arc::new(key_in(&trust.join(format!("{prefix}services-account.nk")), KeyPair::new_account)?);
+        let machines = Arc::new(key_in(&trust.join(format!("{prefix}machines-account.nk")), KeyPair::new_account)?);
         let mut signing = BTreeMap::new();
         for &role in Role::ALL {
             let key = key_in(&trust.join(format!("signing-{}.nk", role.as_str())), KeyPair::new_account)?;
             signing.insert(role, Arc::new(key));
         }
-        let keys =
-            AccountKeys { name: name.to_owned(), account, machines, signing, creds_dir: creds.to_owned(), trust_dir: trust.to_owned() };
+        let keys = AccountKeys {
+            name: name.to_owned(),
+            account,
+            services,
+            machines,
+            signing,
+            creds_dir: creds.to_owned(),
+            trust_dir: trust.to_owned(),
+        };
         for &role in Role::ALL.iter().filter(|&&role| role != Role::Maker) {
-            ensure_creds(&keys.creds_file(role), &keys.signing[&role], &keys.account.public_key(), role.as_str(), &[])?;
+            keys.ensure_role(role)?;
         }
         Ok(keys)
+    }
+
+    /// Issues `role` a creds file in its account, if it has none there (one issued in another
+    /// account, as brewq did before the services had an account of their own, is replaced).
+    fn ensure_role(&self, role: Role) -> anyhow::Result<()> {
+        let path = self.creds_file(role);
+        let account = self.public_key(role.account());
+        if path.is_file() && issuer_account(&path)? != account {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+        ensure_creds(&path, &self.signing[&role], &account, role.as_str(), &[])
+    }
+
+    /// The public key of one of its accounts.
+    pub fn public_key(&self, account: Account) -> String {
+        match account {
+            Account::Streams => self.account.public_key(),
+            Account::Services => self.services.public_key(),
+            Account::Machines => self.machines.public_key(),
+        }
+    }
+
+    /// The name of one of its accounts: its own, `<name>-SERVICES` or `<name>-MACHINES`.
+    pub fn account_name(&self, account: Account) -> String {
+        match account {
+            Account::Streams => self.name.clone(),
+            Account::Services => format!("{}-SERVICES", self.name),
+            Account::Machines => self.machines_name(),
+        }
     }
 
     /// The name of its machines' account.
@@ -331,6 +378,31 @@ mod tests {
         account.ensure_machine(1).expect("kept");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), creds, "a machine's credential is issued once");
         assert_eq!(account.machines_name(), "COFFEE-MACHINES");
+        std::fs::remove_dir_all(&dir).expect("cleaned");
+    }
+
+    #[test]
+    fn a_service_issued_in_the_shops_account_is_issued_again_in_the_services_account() {
+        let dir = std::env::temp_dir().join(format!("brewq-keys-services-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let keys = Keys::load_or_create(&dir).expect("keys");
+        let account = &keys.coffee;
+        for role in [Role::Controller, Role::Stock, Role::Web, Role::Operator] {
+            assert_eq!(issuer_account(&account.creds_file(role)).expect("read"), account.services.public_key(), "{role:?}");
+        }
+        for role in [Role::Provisioner, Role::Admin] {
+            assert_eq!(issuer_account(&account.creds_file(role)).expect("read"), account.account.public_key(), "{role:?}");
+        }
+        // As brewq issued it before the services had an account of their own.
+        let path = account.creds_file(Role::Controller);
+        std::fs::remove_file(&path).expect("removed");
+        ensure_creds(&path, &account.signing[&Role::Controller], &account.account.public_key(), "controller", &[]).expect("old creds");
+        let keys = Keys::load_or_create(&dir).expect("keys again");
+        assert_eq!(issuer_account(&path).expect("read"), keys.coffee.services.public_key(), "issued again in the services' account");
+        let creds = std::fs::read_to_string(&path).expect("read");
+        Keys::load_or_create(&dir).expect("keys once more");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), creds, "a service's credential is issued once");
+        assert_eq!(keys.coffee.account_name(Account::Services), "COFFEE-SERVICES");
         std::fs::remove_dir_all(&dir).expect("cleaned");
     }
 }

@@ -5,7 +5,7 @@
 
 use brewq_protocol::subjects;
 
-use crate::keys::Role;
+use crate::keys::{Account, Role};
 
 /// Publish or subscribe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,9 +114,9 @@ fn services(rules: &mut Vec<Rule>) {
             let caller = role_named(caller);
             let subject = if caller == Role::Maker { own_machine(subject) } else { subject.to_owned() };
             rules.push(rule(caller, Publish, subject, "send these requests"));
-            // A caller in the other account reaches the service through an import, whose
+            // A caller in another account reaches the service through an import, whose
             // answers go to a reply subject the servers make (`_R_.…`) and map back.
-            let inbox = if (caller == Role::Maker) != (server == Role::Maker) {
+            let inbox = if caller.account() != server.account() {
                 format!("{}.>", subjects::IMPORTED_REPLY_PREFIX)
             } else {
                 format!("{}.>", subjects::inbox_prefix(caller.as_str()))
@@ -128,7 +128,7 @@ fn services(rules: &mut Vec<Rule>) {
     }
     for (server, inbox) in answers {
         let why = if inbox.starts_with(subjects::IMPORTED_REPLY_PREFIX) {
-            "answer its callers in the other account, on the reply subjects the servers make"
+            "answer its callers in other accounts, on the reply subjects the servers make"
         } else {
             "answer its callers, on their inboxes only"
         };
@@ -136,29 +136,89 @@ fn services(rules: &mut Vec<Rule>) {
     }
 }
 
-/// What the machines' account imports from its shop's account: each subject a machine
-/// publishes to, but its answers, for any machine (its own number is held by its rights in
-/// the machines' account). Each is a (subject, streamed) pair: a pull is answered by several
-/// messages. With them, `$JS.API.INFO`, which no machine may call: an account that imports it
-/// gets no JetStream answerer of its own from the servers, which would otherwise answer every
-/// JetStream call of the machines, before the shop's account, that JetStream is off.
-pub fn machine_imports() -> Vec<(String, bool)> {
-    let answers = format!("{}.>", subjects::IMPORTED_REPLY_PREFIX);
-    let publishes = rules()
-        .into_iter()
-        .filter(|rule| rule.role == Role::Maker && rule.direction == Direction::Publish && rule.subject != answers)
-        .map(|rule| {
-            let subject = rule.subject.replace(&format!("{{{{tag({MACHINE_TAG})}}}}"), "*");
-            let streamed = subject.contains(".CONSUMER.MSG.NEXT.");
-            (subject, streamed)
-        });
-    std::iter::once((format!("{API}.INFO"), false)).chain(publishes).collect()
+/// One subject an account imports from another, and whether an answer is several messages
+/// (a pull's deliveries, a batch of direct gets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    pub subject: String,
+    pub from: Account,
+    pub streamed: bool,
 }
 
-/// What the shop's account imports from its machines' account: the services the machines
-/// serve.
-pub fn machine_exports() -> Vec<String> {
-    subjects::SERVICES.iter().filter(|(_, server)| *server == subjects::roles::MAKER).map(|(subject, _)| (*subject).to_owned()).collect()
+/// What `into` imports: each subject its roles publish to that none of its own roles serves or
+/// listens to (for any machine, where a right names the machine's own number: that number is
+/// held by the machine's rights in its own account), from the account that serves it, or from
+/// the streams' account. With them, into an account without streams, `$JS.API.INFO`, which
+/// none of its roles may call: an account that imports it gets no JetStream answerer of its own
+/// from the servers, which would otherwise answer every JetStream call of its users, before the
+/// streams' account, that JetStream is off.
+pub fn imports(into: Account) -> Vec<Import> {
+    let rules = rules();
+    let own = |rule: &&Rule| rule.role.account() == into;
+    let mut imports = Vec::new();
+    if into != Account::Streams {
+        imports.push(Import { subject: format!("{API}.INFO"), from: Account::Streams, streamed: false });
+    }
+    for rule in rules.iter().filter(own).filter(|rule| rule.direction == Direction::Publish) {
+        let subject = rule.subject.replace(&format!("{{{{tag({MACHINE_TAG})}}}}"), "*");
+        let answer = subject.starts_with("_INBOX") || subject.starts_with(subjects::IMPORTED_REPLY_PREFIX);
+        let heard = rules.iter().filter(own).any(|other| other.direction == Direction::Subscribe && other.subject == subject);
+        let from = match subjects::server_of(&subject) {
+            Some(server) => role_named(server).account(),
+            None if answer || heard => continue,
+            None => Account::Streams,
+        };
+        let streamed = subject.contains(".CONSUMER.MSG.NEXT.") || is_direct_batch(&subject);
+        let import = Import { subject, from, streamed };
+        if from != into && !imports.contains(&import) {
+            imports.push(import);
+        }
+    }
+    without_covered(imports)
+}
+
+/// What `from` exports: everything another account imports from it.
+pub fn exports(from: Account) -> Vec<Import> {
+    let mut exports: Vec<Import> = Vec::new();
+    for into in [Account::Streams, Account::Services, Account::Machines] {
+        for import in imports(into).into_iter().filter(|import| import.from == from) {
+            if !exports.contains(&import) {
+                exports.push(import);
+            }
+        }
+    }
+    without_covered(exports)
+}
+
+/// A batch of direct gets, `$JS.API.DIRECT.GET.<stream>` with the request in the body (a get
+/// of one key names it in the subject).
+fn is_direct_batch(subject: &str) -> bool {
+    subject.strip_prefix(&format!("{API}.DIRECT.GET.")).is_some_and(|stream| !stream.contains('.'))
+}
+
+/// `services` without those another one of the same account and kind covers (the controller's
+/// audit subjects under the operator's `coffee.audit.>`).
+fn without_covered(services: Vec<Import>) -> Vec<Import> {
+    let kept = |import: &Import| {
+        !services.iter().any(|other| {
+            other != import && other.from == import.from && other.streamed == import.streamed && covers(&other.subject, &import.subject)
+        })
+    };
+    services.iter().filter(|import| kept(import)).cloned().collect()
+}
+
+/// Whether every subject `subject` matches, `pattern` matches too.
+fn covers(pattern: &str, subject: &str) -> bool {
+    let (mut pattern, mut subject) = (pattern.split('.'), subject.split('.'));
+    loop {
+        match (pattern.next(), subject.next()) {
+            (None, None) => return true,
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(token)) if token != ">" => {}
+            (Some(expected), Some(token)) if expected == token => {}
+            _ => return false,
+        }
+    }
 }
 
 fn role_named(name: &str) -> Role {
@@ -333,4 +393,50 @@ pub fn matrix_markdown() -> String {
         table.push_str(&format!("| {} | {direction} | `{}` | {} |\n", rule.role.as_str(), rule.subject, rule.why));
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn imported(into: Account, subject: &str) -> Option<Account> {
+        imports(into).into_iter().find(|import| import.subject == subject).map(|import| import.from)
+    }
+
+    #[test]
+    fn the_services_and_the_machines_reach_the_streams_only_through_what_they_use() {
+        for into in [Account::Services, Account::Machines] {
+            for import in imports(into) {
+                assert!(!import.subject.contains("CONSUMER.CREATE"), "{into:?} imports {}: a consumer's creation", import.subject);
+                assert!(!import.subject.starts_with("_"), "{into:?} imports {}: an inbox", import.subject);
+                assert!(!import.subject.ends_with("$JS.API.>"), "{into:?} imports the whole JetStream API");
+            }
+        }
+        assert_eq!(imported(Account::Services, &format!("$KV.{}.>", subjects::STOCK_BUCKET)), Some(Account::Streams));
+        assert_eq!(imported(Account::Services, subjects::ORDERS_SUBJECTS), Some(Account::Streams));
+        assert_eq!(imported(Account::Services, subjects::MACHINE_CONTROL_SUBJECTS), Some(Account::Machines));
+        assert_eq!(imported(Account::Machines, subjects::ORDER_UPDATES), Some(Account::Services));
+        assert_eq!(imported(Account::Streams, subjects::ORDER_REQUESTS), Some(Account::Services));
+        assert_eq!(imported(Account::Streams, subjects::MACHINE_CONTROL_SUBJECTS), Some(Account::Machines));
+        // What the services serve one another, and the changes the web shop hears, stay inside.
+        assert_eq!(imported(Account::Services, "coffee.stock.reserve"), None);
+        assert_eq!(imported(Account::Services, subjects::ORDER_CHANGES), None);
+        // A batch of direct gets is answered by several messages; a get of one key by one.
+        let batch = format!("$JS.API.DIRECT.GET.KV_{}", subjects::ORDERS_BUCKET);
+        assert!(imports(Account::Services).iter().any(|import| import.subject == batch && import.streamed));
+        let audit = exports(Account::Streams).into_iter().filter(|export| export.subject.starts_with("coffee.audit.")).collect::<Vec<_>>();
+        assert_eq!(audit.len(), 1, "the operator's `coffee.audit.>` covers the controller's audit subjects: {audit:?}");
+    }
+
+    #[test]
+    fn every_import_is_exported() {
+        for into in [Account::Streams, Account::Services, Account::Machines] {
+            for import in imports(into) {
+                let exported = exports(import.from)
+                    .into_iter()
+                    .any(|export| export.streamed == import.streamed && covers(&export.subject, &import.subject));
+                assert!(exported, "{into:?} imports {} from {:?}, which does not export it", import.subject, import.from);
+            }
+        }
+    }
 }

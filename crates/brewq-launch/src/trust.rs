@@ -1,7 +1,7 @@
 //! The chain of trust the servers check (decentralized JWT authentication): the operator's
-//! JWT, the system account's, the `COFFEE` account's, which lists one scoped signing key per
-//! role, and its machines' account's (`COFFEE-MACHINES`), with the machines' key and the
-//! revoked machines. Revoking a machine issues a new account JWT and pushes it to
+//! JWT, the system account's, and a shop's three accounts, each listing the scoped signing keys
+//! of its roles: `COFFEE` (the streams, the provisioner and the admin), `COFFEE-SERVICES` (the
+//! services and their callers) and `COFFEE-MACHINES` (the machines, and the revoked ones). Revoking a machine issues a new account JWT and pushes it to
 //! every running server (`$SYS.REQ.CLAIMS.UPDATE`), which close the machine's connection.
 
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::jwt;
-use crate::keys::{AccountKeys, Keys, Role};
+use crate::keys::{Account, AccountKeys, Keys, Role};
 
 /// The seconds since the Unix epoch, as JWTs count time.
 pub fn unix_now() -> i64 {
@@ -47,60 +47,66 @@ impl Trust {
         let system = jwt::Account { name: "SYS".into(), ..jwt::Account::default() };
         let mut jwts = vec![(system_account.clone(), system.sign(&keys.operator, &system_account, issued_at)?)];
         for account in accounts {
-            jwts.push(issue_account(keys, account)?);
-            jwts.push(issue_machines_account(keys, account)?);
+            for kind in ACCOUNTS {
+                jwts.push(issue_account(keys, account, kind)?);
+            }
         }
         Ok(Trust { operator_jwt, system_account, accounts: jwts })
     }
 
-    /// The same trust with only the system account, `account` and its machines' account
+    /// The same trust with only the system account and the accounts of `account`'s shop
     /// preloaded: a shop's server knows no other shop.
     pub fn only(&self, account: &AccountKeys) -> Trust {
-        let wanted = [self.system_account.clone(), account.account.public_key(), account.machines.public_key()];
+        let mut wanted = vec![self.system_account.clone()];
+        wanted.extend(ACCOUNTS.map(|kind| account.public_key(kind)));
         let accounts = self.accounts.iter().filter(|(key, _)| wanted.contains(key)).cloned().collect();
         Trust { accounts, ..self.clone() }
     }
 }
 
-/// Issues an account's JWT: every role but the machines, and the services its machines'
-/// account imports.
-pub fn issue_account(keys: &Keys, account_keys: &AccountKeys) -> anyhow::Result<(String, String)> {
+/// Issues the JWT of one of a shop's accounts (`account_keys` holds the shop's keys): the scopes
+/// of the roles whose users it holds, JetStream for the streams' account only, the revoked
+/// machines for the machines' account, and the services it exports and imports
+/// ([`crate::permissions::exports`], [`crate::permissions::imports`]), so that no answer or
+/// delivery a user of the services' or the machines' account points at a subject of its own
+/// choosing can reach a stream or a bucket (SECURITY.md, "Accounts").
+pub fn issue_account(keys: &Keys, account_keys: &AccountKeys, account: Account) -> anyhow::Result<(String, String)> {
     let scopes = Role::ALL
         .iter()
-        .filter(|&&role| role != Role::Maker)
+        .filter(|role| role.account() == account)
         .map(|&role| crate::permissions::scope(role, &account_keys.signing[&role].public_key()))
         .collect();
-    let machines = account_keys.machines.public_key();
-    let exports = crate::permissions::machine_imports()
+    let service = |import: crate::permissions::Import, from: String| jwt::Service {
+        subject: import.subject,
+        account: from,
+        streamed: import.streamed,
+    };
+    let exports = crate::permissions::exports(account).into_iter().map(|export| service(export, String::new())).collect();
+    let imports = crate::permissions::imports(account)
         .into_iter()
-        .map(|(subject, streamed)| jwt::Service { subject, account: String::new(), streamed })
+        .map(|import| {
+            let from = account_keys.public_key(import.from);
+            service(import, from)
+        })
         .collect();
-    let imports = crate::permissions::machine_exports()
-        .into_iter()
-        .map(|subject| jwt::Service { subject, account: machines.clone(), streamed: false })
-        .collect();
-    let account = jwt::Account { name: account_keys.name.clone(), jetstream: true, scopes, exports, imports, ..jwt::Account::default() };
-    sign_later(keys, account_keys, &account, &account_keys.account.public_key(), ACCOUNT_JWT)
-}
-
-/// Issues the JWT of an account's machines' account: the machines' role, their revocations,
-/// no JetStream of its own, and only imports of what machines do in the shop's account, so
-/// that no answer or delivery a machine points at a subject of its own choosing can reach a
-/// stream or bucket (SECURITY.md, "Accounts").
-pub fn issue_machines_account(keys: &Keys, account_keys: &AccountKeys) -> anyhow::Result<(String, String)> {
-    let shop = account_keys.account.public_key();
-    let scopes = vec![crate::permissions::scope(Role::Maker, &account_keys.signing[&Role::Maker].public_key())];
-    let revocations = load_revocations(account_keys)?.into_iter().map(|(user, revoked)| (user, revoked.at)).collect();
-    let imports = crate::permissions::machine_imports()
-        .into_iter()
-        .map(|(subject, streamed)| jwt::Service { subject, account: shop.clone(), streamed })
-        .collect();
-    let exports = crate::permissions::machine_exports()
-        .into_iter()
-        .map(|subject| jwt::Service { subject, account: String::new(), streamed: false })
-        .collect();
-    let account = jwt::Account { name: account_keys.machines_name(), jetstream: false, scopes, revocations, exports, imports };
-    sign_later(keys, account_keys, &account, &account_keys.machines.public_key(), MACHINES_ACCOUNT_JWT)
+    let revocations = match account {
+        Account::Machines => load_revocations(account_keys)?.into_iter().map(|(user, revoked)| (user, revoked.at)).collect(),
+        Account::Streams | Account::Services => BTreeMap::new(),
+    };
+    let file = match account {
+        Account::Streams => ACCOUNT_JWT,
+        Account::Services => SERVICES_ACCOUNT_JWT,
+        Account::Machines => MACHINES_ACCOUNT_JWT,
+    };
+    let jwt = jwt::Account {
+        name: account_keys.account_name(account),
+        jetstream: account == Account::Streams,
+        scopes,
+        revocations,
+        exports,
+        imports,
+    };
+    sign_later(keys, account_keys, &jwt, &account_keys.public_key(account), file)
 }
 
 /// Signs `account`'s JWT later than the last one kept in `file` (a server keeps the newer of
@@ -125,8 +131,13 @@ fn sign_later(
 
 /// The account's JWT last issued, in its trust folder.
 const ACCOUNT_JWT: &str = "account.jwt";
+/// Its services' account's JWT last issued.
+const SERVICES_ACCOUNT_JWT: &str = "services-account.jwt";
 /// Its machines' account's JWT last issued.
 const MACHINES_ACCOUNT_JWT: &str = "machines-account.jwt";
+
+/// A shop's accounts, in the order they are issued.
+pub const ACCOUNTS: [Account; 3] = [Account::Streams, Account::Services, Account::Machines];
 /// The users revoked, in an account's trust folder.
 const REVOCATIONS: &str = "revocations.json";
 
@@ -160,7 +171,7 @@ pub fn revoke_machine(keys: &Keys, account: &AccountKeys, machine: u32) -> anyho
     let revocations_path = account.trust_dir.join(REVOCATIONS);
     std::fs::write(&revocations_path, serde_json::to_vec_pretty(&revocations)?)
         .with_context(|| format!("writing {}", revocations_path.display()))?;
-    let (_, account_jwt) = issue_machines_account(keys, account)?;
+    let (_, account_jwt) = issue_account(keys, account, Account::Machines)?;
     std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     Ok(Revocation { user, account_jwt })
 }

@@ -177,6 +177,30 @@ pub mod roles {
     pub const OPERATOR: &str = "operator";
     /// The operator's command line.
     pub const ADMIN: &str = "admin";
+
+    /// The three accounts of a shop, each role's users in one (SECURITY.md, "Accounts"). The
+    /// servers map an answer between two of them back to its requester on a reply subject of
+    /// their own ([`super::IMPORTED_REPLY_PREFIX`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum Account {
+        /// The shop's streams and buckets (`COFFEE`, `SHOP-<n>`): the provisioner, the admin,
+        /// and the leaf link of a shop.
+        Streams,
+        /// The services and their callers (`<shop>-SERVICES`): no stream of its own, the
+        /// streams reached through imports of exactly what these roles use.
+        Services,
+        /// The machines (`<shop>-MACHINES`): the same, for what a machine does.
+        Machines,
+    }
+
+    /// The account of `role`'s users.
+    pub fn account_of(role: &str) -> Account {
+        match role {
+            PROVISIONER | ADMIN => Account::Streams,
+            MAKER => Account::Machines,
+            _ => Account::Services,
+        }
+    }
 }
 
 /// On a hub, in each shop's account: the shop's order records, machines, stock and failed
@@ -295,13 +319,32 @@ pub fn may_answer(subject: &str, reply: &str) -> bool {
     let plain = !reply.is_empty()
         && reply.split('.').all(|token| !token.is_empty() && token != "*" && token != ">")
         && !reply.contains(|c: char| c.is_whitespace() || c.is_control());
-    let under = |prefix: String| reply.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.starts_with('.') && rest.len() > 1);
-    if machine_updating(subject).is_some() || is_machine_control(subject) {
-        // Machines and the rest of the shop are in two accounts: the servers map the answer
-        // back to the requester, who cannot choose where it goes.
-        return plain && under(IMPORTED_REPLY_PREFIX.to_owned());
-    }
-    plain && callers(subject).iter().any(|role| under(inbox_prefix(role)))
+    let under = |prefix: &str| reply.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.') && rest.len() > 1);
+    let Some(server) = server_of(subject) else { return false };
+    let server = roles::account_of(server);
+    // A caller in another account reaches the service through an import: the servers map the
+    // answer back to it, from a reply subject they make, which the caller cannot choose.
+    plain
+        && callers(subject).iter().any(|&caller| match roles::account_of(caller) == server {
+            true => under(&inbox_prefix(caller)),
+            false => under(IMPORTED_REPLY_PREFIX),
+        })
+}
+
+/// The role that serves `subject`, from [`SERVICES`].
+pub fn server_of(subject: &str) -> Option<&'static str> {
+    let matches = |pattern: &str| {
+        let (mut pattern, mut subject) = (pattern.split('.'), subject.split('.'));
+        loop {
+            match (pattern.next(), subject.next()) {
+                (None, None) => return true,
+                (Some("*"), Some(token)) if !token.is_empty() => {}
+                (Some(expected), Some(token)) if expected == token => {}
+                _ => return false,
+            }
+        }
+    };
+    SERVICES.iter().find(|(pattern, _)| matches(pattern)).map(|&(_, server)| server)
 }
 
 #[cfg(test)]
@@ -314,6 +357,9 @@ mod tests {
         assert!(may_answer("coffee.stock.reserve", "_INBOX_controller.x"));
         assert!(may_answer("coffee.machines.3.control", "_R_.a1b2c3.d4"));
         assert!(may_answer("coffee.records.update.3", "_R_.a1b2c3.d4"));
+        // The admin is in the streams' account: its requests come through imports.
+        assert!(may_answer(ORDER_REQUESTS, "_R_.a1b2c3.d4"));
+        assert!(may_answer("coffee.stock.read", "_R_.a1b2c3.d4"));
         for (subject, reply) in [
             ("coffee.stock.reserve", "_INBOX_web.x"),
             ("coffee.stock.read", "$KV.coffee-stock.levels"),
@@ -338,6 +384,9 @@ mod tests {
             ("coffee.machines.3.control", "_INBOX_web.x"),
             ("coffee.machines.3.4.control", "_INBOX_admin.x"),
             ("coffee.nothing", "_INBOX_admin.x"),
+            // Only the controllers reserve, from the services' own account.
+            ("coffee.stock.reserve", "_R_.a1b2c3.d4"),
+            (ORDER_REQUESTS, "_INBOX_admin.x"),
         ] {
             assert!(!may_answer(subject, reply), "{subject} answered on {reply}");
         }

@@ -31,17 +31,18 @@ pub async fn run(command: SecurityCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Issues every account's JWT again, its machines' account's first, and gives each to every
-/// running server that trusts it.
+/// Issues every account's JWT again, its machines' and services' accounts' first, and gives each
+/// to every running server that trusts it.
 async fn push(connect: &crate::args::ConnectArgs, timeout: std::time::Duration) -> anyhow::Result<()> {
     let keys = super::trusted_keys(&connect.data_dir)?;
     let info = brewq_launch::ClusterInfo::load(&connect.data_dir)?;
     let shops = std::iter::once(None).chain(info.shops.iter().map(|shop| Some(shop.id)));
     for shop in shops {
         let account = super::account_of(&keys, shop)?;
-        let machines = brewq_launch::trust::issue_machines_account(&keys, &account)?;
-        let main = brewq_launch::trust::issue_account(&keys, &account)?;
-        for (name, (_, jwt)) in [(account.machines_name(), machines), (account.name.clone(), main)] {
+        // The accounts that import first, then those they import from.
+        for kind in brewq_launch::trust::ACCOUNTS.into_iter().rev() {
+            let (_, jwt) = brewq_launch::trust::issue_account(&keys, &account, kind)?;
+            let name = account.account_name(kind);
             let (stored, asked) = super::push_account(&keys, connect, shop, &jwt, timeout).await?;
             println!("{name}: permissions and revocations on {} of {asked} server(s): {}", stored.len(), stored.join(", "));
         }

@@ -381,6 +381,62 @@ async fn a_machine_cannot_point_a_delivery_or_an_answer_at_a_bucket_or_a_stream(
     system.stop().await;
 }
 
+/// A service's JetStream calls answer where it says: a bucket's info, a key read, a write
+/// acknowledged. Pointed at the stock levels, an order record, the work queue or the audit
+/// trail, none may land: the services and their callers are users of an account of their own,
+/// with no stream, which reaches the streams only through imports, and the servers map each
+/// answer back to it. In the streams' account, the stock manager's first call below stored a
+/// bucket's info over the stock levels (every order after it refused until they were repaired
+/// by hand).
+#[tokio::test]
+async fn no_service_can_point_an_answer_of_jetstream_at_a_bucket_or_a_stream() {
+    let system = TestSystem::start(0, |_| {}).await;
+    let jetstream = async_nats::jetstream::new(system.admin.clone());
+    let audit_before = jetstream.get_stream(subjects::AUDIT_STREAM).await.expect("audit").info().await.expect("info").state.messages;
+    let stock = system.bucket(subjects::STOCK_BUCKET).await;
+    let levels_before = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
+    let targets = [
+        format!("$KV.{}.{}", subjects::STOCK_BUCKET, subjects::STOCK_KEY),
+        format!("$KV.{}.victim", subjects::ORDERS_BUCKET),
+        "coffee.orders.arabica".to_owned(),
+        "coffee.audit.forged".to_owned(),
+    ];
+    let info = |bucket: &str| (format!("$JS.API.STREAM.INFO.KV_{bucket}"), Vec::new());
+    let leader_get = |bucket: &str, key: &str| {
+        (format!("$JS.API.STREAM.MSG.GET.KV_{bucket}"), format!(r#"{{"last_by_subj":"$KV.{bucket}.{key}"}}"#).into_bytes())
+    };
+    let pending = (format!("$KV.{}.{}", subjects::VALUES_BUCKET, subjects::PENDING_KEY), b"0".to_vec());
+    let calls = [
+        (Role::Stock, vec![info(subjects::STOCK_BUCKET), leader_get(subjects::STOCK_BUCKET, subjects::STOCK_KEY)]),
+        (Role::Controller, vec![info(subjects::ORDERS_BUCKET), leader_get(subjects::STOCK_BUCKET, subjects::STOCK_KEY), pending]),
+        (
+            Role::Operator,
+            vec![info(subjects::DEAD_LETTERS_BUCKET), (format!("$JS.API.STREAM.INFO.{}", subjects::AUDIT_STREAM), Vec::new())],
+        ),
+    ];
+    for (role, calls) in &calls {
+        let service = RoleClient::connect(&system, *role).await;
+        for target in &targets {
+            for (subject, payload) in calls {
+                service.client.publish_with_reply(subject.clone(), target.clone(), payload.clone().into()).await.expect("publish");
+            }
+        }
+        service.client.flush().await.expect("flush");
+        // The same calls on the service's own inbox are answered after them: they were served.
+        for (subject, payload) in calls {
+            assert!(service.request_answered(subject, payload.clone()).await, "{subject} is answered on the {} inbox", role.as_str());
+        }
+    }
+    let levels_after = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
+    assert_eq!(levels_before, levels_after, "a service's answer was written over the stock levels");
+    let records = system.bucket(subjects::ORDERS_BUCKET).await;
+    assert!(records.entry("victim").await.expect("read").is_none(), "a service's answer became an order record");
+    assert_eq!(system.stream_messages().await, 0, "a service's answer went into the work queue");
+    let audit_after = jetstream.get_stream(subjects::AUDIT_STREAM).await.expect("audit").info().await.expect("info").state.messages;
+    assert_eq!(audit_before, audit_after, "a service's answer went into the audit trail");
+    system.stop().await;
+}
+
 /// The roles that call JetStream on the operator's hosts read whole buckets, and follow the
 /// order records (the board) and a shop's view (the chain's dashboard), in batches of direct
 /// gets: none may create a consumer, whose delivery subject is its creator's to choose and
