@@ -13,6 +13,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 pub use brewq_protocol::subjects::roles::Account;
+
 /// Who a client is; each role has its own signing key, whose scope holds its permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
