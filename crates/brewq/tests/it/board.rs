@@ -27,7 +27,8 @@ fn item(board: &Value, column: &str, name: &str) -> Option<Value> {
 
 /// A busy shop's board: a hundred ready tickets, the newest first, and how many more, rather
 /// than every order of the last minutes (at the peak that was over 2 MB, past a NATS
-/// message's limit, and the board could not be read at all). Two machines never brew more
+/// message's limit, and the board could not be read at all), in the API and on the screen
+/// (Chromium, in English and in French). Two machines never brew more
 /// than a hundred: the brewing column's limit is the unit tests'.
 #[tokio::test]
 async fn a_busy_board_lists_a_hundred_ready_tickets_and_counts_the_others() {
@@ -54,6 +55,10 @@ async fn a_busy_board_lists_a_hundred_ready_tickets_and_counts_the_others() {
     assert!(since.windows(2).all(|pair| pair[0] >= pair[1]), "newest first: {since:?}");
     let newest = records.values().max_by_key(|record| (record.ended_at(), record.ticket())).expect("records");
     assert_eq!(ready[0]["ticket"], newest.ticket().expect("a ticket"));
+    // The screen lists the hundred and says how many more, in the customer's language, while
+    // they are shown (three minutes).
+    let shots = crate::browser::run_browser("board-busy.mjs", &[base.clone(), "20".into()]).await;
+    crate::browser::assert_screenshots(&shots, &["6-board-busy-en", "6-board-busy-fr"]);
 }
 
 #[tokio::test]

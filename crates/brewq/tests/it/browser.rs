@@ -16,7 +16,7 @@ fn repo_root() -> PathBuf {
 
 /// Runs `tests/browser/<script>` with `args` (the screenshot folder is appended); returns the
 /// screenshot folder.
-async fn run_browser(script: &str, args: &[String]) -> PathBuf {
+pub(crate) async fn run_browser(script: &str, args: &[String]) -> PathBuf {
     let root = repo_root();
     let chromium = std::env::var_os("CHROMIUM_BIN").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
     assert!(chromium.is_file(), "no Chromium at {}: run the tests through scripts/test.sh", chromium.display());
@@ -41,7 +41,7 @@ async fn run_browser(script: &str, args: &[String]) -> PathBuf {
 }
 
 /// Asserts that every screenshot of `names` (phone and desktop) was taken.
-fn assert_screenshots(shots: &Path, names: &[&str]) {
+pub(crate) fn assert_screenshots(shots: &Path, names: &[&str]) {
     for name in names {
         for size in ["phone", "desktop"] {
             let path = shots.join(format!("{name}-{size}.png"));
