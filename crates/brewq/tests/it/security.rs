@@ -321,6 +321,45 @@ async fn no_requester_can_steer_where_a_service_answers() {
     system.stop().await;
 }
 
+/// What a steered answer or delivery could write over, read before an attack and checked after
+/// it: the stock levels' revision, the audit trail's and the work queue's lengths, and an order
+/// record named `victim`.
+struct Targets {
+    levels: u64,
+    audit: u64,
+    queued: u64,
+}
+
+impl Targets {
+    /// The subjects an attack points answers and deliveries at.
+    fn subjects() -> [String; 4] {
+        [
+            format!("$KV.{}.{}", subjects::STOCK_BUCKET, subjects::STOCK_KEY),
+            format!("$KV.{}.victim", subjects::ORDERS_BUCKET),
+            "coffee.orders.arabica".to_owned(),
+            "coffee.audit.forged".to_owned(),
+        ]
+    }
+
+    async fn read(system: &TestSystem) -> Targets {
+        let jetstream = async_nats::jetstream::new(system.admin.clone());
+        let audit = jetstream.get_stream(subjects::AUDIT_STREAM).await.expect("audit").info().await.expect("info").state.messages;
+        let stock = system.bucket(subjects::STOCK_BUCKET).await;
+        let levels = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
+        Targets { levels, audit, queued: system.stream_messages().await }
+    }
+
+    /// Asserts that nothing `what` did landed in any of them.
+    async fn assert_untouched(&self, system: &TestSystem, what: &str) {
+        let after = Targets::read(system).await;
+        assert_eq!(self.levels, after.levels, "{what} was written over the stock levels");
+        let records = system.bucket(subjects::ORDERS_BUCKET).await;
+        assert!(records.entry("victim").await.expect("read").is_none(), "{what} became an order record");
+        assert_eq!(self.queued, after.queued, "{what} went into the work queue");
+        assert_eq!(self.audit, after.audit, "{what} went into the audit trail");
+    }
+}
+
 /// A machine's JetStream calls answer where it says: its pull delivers an order there, a read
 /// or a write acknowledged answers there. Pointed at a bucket, a stream or another machine's
 /// key, none of it may land: the machines are users of an account of their own, which holds
@@ -334,10 +373,7 @@ async fn a_machine_cannot_point_a_delivery_or_an_answer_at_a_bucket_or_a_stream(
     let web = RoleClient::connect(&system, Role::Web).await;
     let order = br#"{"name":"Mallory","size":"small","bean_type":"arabica","milk":"none","sugar_count":0}"#.to_vec();
     assert!(web.request_answered(subjects::ORDER_REQUESTS, order).await, "an order is placed");
-    let jetstream = async_nats::jetstream::new(system.admin.clone());
-    let audit_before = jetstream.get_stream(subjects::AUDIT_STREAM).await.expect("audit").info().await.expect("info").state.messages;
-    let stock = system.bucket(subjects::STOCK_BUCKET).await;
-    let levels_before = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
+    let before = Targets::read(&system).await;
 
     let machine = RoleClient::connect(&system, Role::Maker).await;
     let consumer = format!("{}.{}", subjects::ORDERS_STREAM, subjects::MAKERS_CONSUMER);
@@ -349,13 +385,8 @@ async fn a_machine_cannot_point_a_delivery_or_an_answer_at_a_bucket_or_a_stream(
         (format!("$JS.API.STREAM.INFO.KV_{}", subjects::MACHINES_BUCKET), b""),
         (heartbeat.clone(), br#"{"machine_id":1}"#),
     ];
-    let targets = [
-        format!("$KV.{}.{}", subjects::STOCK_BUCKET, subjects::STOCK_KEY),
-        format!("$KV.{}.victim", subjects::ORDERS_BUCKET),
-        format!("$KV.{}.machine.2", subjects::MACHINES_BUCKET),
-        "coffee.orders.arabica".to_owned(),
-        "coffee.audit.forged".to_owned(),
-    ];
+    let mut targets = Targets::subjects().to_vec();
+    targets.push(format!("$KV.{}.machine.2", subjects::MACHINES_BUCKET));
     for target in &targets {
         for (subject, payload) in &calls {
             machine.client.publish_with_reply(subject.clone(), target.clone(), payload.to_vec().into()).await.expect("publish");
@@ -366,18 +397,13 @@ async fn a_machine_cannot_point_a_delivery_or_an_answer_at_a_bucket_or_a_stream(
     for (subject, payload) in &calls {
         assert!(machine.request_answered(subject, payload.to_vec()).await, "{subject} is answered on the machine's inbox");
     }
+    let jetstream = async_nats::jetstream::new(system.admin.clone());
     let info = jetstream.get_stream(subjects::ORDERS_STREAM).await.expect("queue").consumer_info(subjects::MAKERS_CONSUMER).await;
     assert!(info.expect("consumer info").delivered.consumer_sequence >= 1, "the pulls delivered the order somewhere");
 
-    let levels_after = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
-    assert_eq!(levels_before, levels_after, "a machine's delivery or answer was written over the stock levels");
-    let records = system.bucket(subjects::ORDERS_BUCKET).await;
-    assert!(records.entry("victim").await.expect("read").is_none(), "a machine's delivery or answer became an order record");
+    before.assert_untouched(&system, "a machine's delivery or answer").await;
     let machines = system.bucket(subjects::MACHINES_BUCKET).await;
     assert!(machines.entry("machine.2").await.expect("read").is_none(), "a machine wrote another machine's heartbeat");
-    assert_eq!(system.stream_messages().await, 1, "a machine's delivery or answer went into the work queue");
-    let audit_after = jetstream.get_stream(subjects::AUDIT_STREAM).await.expect("audit").info().await.expect("info").state.messages;
-    assert_eq!(audit_before, audit_after, "a machine's delivery or answer went into the audit trail");
     system.stop().await;
 }
 
@@ -391,16 +417,8 @@ async fn a_machine_cannot_point_a_delivery_or_an_answer_at_a_bucket_or_a_stream(
 #[tokio::test]
 async fn no_service_can_point_an_answer_of_jetstream_at_a_bucket_or_a_stream() {
     let system = TestSystem::start(0, |_| {}).await;
-    let jetstream = async_nats::jetstream::new(system.admin.clone());
-    let audit_before = jetstream.get_stream(subjects::AUDIT_STREAM).await.expect("audit").info().await.expect("info").state.messages;
-    let stock = system.bucket(subjects::STOCK_BUCKET).await;
-    let levels_before = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
-    let targets = [
-        format!("$KV.{}.{}", subjects::STOCK_BUCKET, subjects::STOCK_KEY),
-        format!("$KV.{}.victim", subjects::ORDERS_BUCKET),
-        "coffee.orders.arabica".to_owned(),
-        "coffee.audit.forged".to_owned(),
-    ];
+    let before = Targets::read(&system).await;
+    let targets = Targets::subjects();
     let info = |bucket: &str| (format!("$JS.API.STREAM.INFO.KV_{bucket}"), Vec::new());
     let leader_get = |bucket: &str, key: &str| {
         (format!("$JS.API.STREAM.MSG.GET.KV_{bucket}"), format!(r#"{{"last_by_subj":"$KV.{bucket}.{key}"}}"#).into_bytes())
@@ -427,13 +445,7 @@ async fn no_service_can_point_an_answer_of_jetstream_at_a_bucket_or_a_stream() {
             assert!(service.request_answered(subject, payload.clone()).await, "{subject} is answered on the {} inbox", role.as_str());
         }
     }
-    let levels_after = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
-    assert_eq!(levels_before, levels_after, "a service's answer was written over the stock levels");
-    let records = system.bucket(subjects::ORDERS_BUCKET).await;
-    assert!(records.entry("victim").await.expect("read").is_none(), "a service's answer became an order record");
-    assert_eq!(system.stream_messages().await, 0, "a service's answer went into the work queue");
-    let audit_after = jetstream.get_stream(subjects::AUDIT_STREAM).await.expect("audit").info().await.expect("info").state.messages;
-    assert_eq!(audit_before, audit_after, "a service's answer went into the audit trail");
+    before.assert_untouched(&system, "a service's answer").await;
     system.stop().await;
 }
 
@@ -450,8 +462,7 @@ async fn no_service_can_create_a_consumer_that_delivers_into_a_bucket() {
     let web = RoleClient::connect(&system, Role::Web).await;
     let order = br#"{"name":"Trudy","size":"small","bean_type":"arabica","milk":"none","sugar_count":0}"#.to_vec();
     assert!(web.request_answered(subjects::ORDER_REQUESTS, order).await, "an order is placed");
-    let stock = system.bucket(subjects::STOCK_BUCKET).await;
-    let levels_before = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
+    let before = Targets::read(&system).await;
     let target = format!("$KV.{}.{}", subjects::STOCK_BUCKET, subjects::STOCK_KEY);
     // Each role, a bucket it reads, and whether it reads it whole.
     let attempts = [
@@ -497,8 +508,7 @@ async fn no_service_can_create_a_consumer_that_delivers_into_a_bucket() {
     let records = system.bucket(subjects::ORDERS_BUCKET).await;
     let written = brewq_runtime::kv::all_json::<serde_json::Value>(&system.admin, &records).await.expect("records read whole");
     assert_eq!(written.len(), 1, "the order's record is read whole, by direct gets");
-    let levels_after = stock.entry(subjects::STOCK_KEY).await.expect("read").expect("levels").revision;
-    assert_eq!(levels_before, levels_after, "a consumer delivered into the stock levels");
+    before.assert_untouched(&system, "a consumer's delivery").await;
     system.stop().await;
 }
 
