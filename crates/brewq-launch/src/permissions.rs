@@ -169,7 +169,7 @@ pub fn imports(into: Account) -> Vec<Import> {
             None => Account::Streams,
         };
         let streamed = subject.contains(".CONSUMER.MSG.NEXT.") || is_direct_batch(&subject);
-        let import = Import { subject, from, streamed };
+        let import = Import { subject: widened(subject), from, streamed };
         if from != into && !imports.contains(&import) {
             imports.push(import);
         }
@@ -188,6 +188,22 @@ pub fn exports(from: Account) -> Vec<Import> {
         }
     }
     without_covered(exports)
+}
+
+/// `subject` with its last token a wildcard, if it has none: an answer whose requester names a
+/// subject of its own account as its reply is delivered there, and an import of that subject
+/// would carry it on. The servers carry it under the import's own subject when the import
+/// names a plain subject (a JetStream answer pointed at `$KV.orders-values.orders.pending` was
+/// stored there), and under the reply subject they made (`_R_.…`), which nothing stores, when
+/// it has a wildcard. The roles' rights still say which of the subjects each may publish to.
+/// `$JS.API.INFO` stays as it is: it changes nothing, and an account without JetStream must
+/// import it by name.
+fn widened(subject: String) -> String {
+    let plain = subject.split('.').all(|token| token != "*" && token != ">");
+    match subject.rsplit_once('.') {
+        Some((head, _)) if plain && subject != format!("{API}.INFO") => format!("{head}.*"),
+        _ => subject,
+    }
 }
 
 /// A batch of direct gets, `$JS.API.DIRECT.GET.<stream>` with the request in the body (a get
@@ -400,7 +416,17 @@ mod tests {
     use super::*;
 
     fn imported(into: Account, subject: &str) -> Option<Account> {
-        imports(into).into_iter().find(|import| import.subject == subject).map(|import| import.from)
+        imports(into).into_iter().find(|import| covers(&import.subject, subject)).map(|import| import.from)
+    }
+
+    #[test]
+    fn every_import_but_the_jetstream_info_has_a_wildcard() {
+        for into in [Account::Streams, Account::Services, Account::Machines] {
+            for import in imports(into).into_iter().filter(|import| import.subject != format!("{API}.INFO")) {
+                let wildcard = import.subject.split('.').any(|token| token == "*" || token == ">");
+                assert!(wildcard, "{into:?} imports {}: an answer pointed at it would be carried on under it", import.subject);
+            }
+        }
     }
 
     #[test]
@@ -420,10 +446,10 @@ mod tests {
         assert_eq!(imported(Account::Streams, subjects::MACHINE_CONTROL_SUBJECTS), Some(Account::Machines));
         // What the services serve one another, and the changes the web shop hears, stay inside.
         assert_eq!(imported(Account::Services, "coffee.stock.reserve"), None);
-        assert_eq!(imported(Account::Services, subjects::ORDER_CHANGES), None);
+        assert_eq!(imported(Account::Services, "coffee.web.changed.abc"), None);
         // A batch of direct gets is answered by several messages; a get of one key by one.
         let batch = format!("$JS.API.DIRECT.GET.KV_{}", subjects::ORDERS_BUCKET);
-        assert!(imports(Account::Services).iter().any(|import| import.subject == batch && import.streamed));
+        assert!(imports(Account::Services).iter().any(|import| covers(&import.subject, &batch) && import.streamed));
         let audit = exports(Account::Streams).into_iter().filter(|export| export.subject.starts_with("coffee.audit.")).collect::<Vec<_>>();
         assert_eq!(audit.len(), 1, "the operator's `coffee.audit.>` covers the controller's audit subjects: {audit:?}");
     }

@@ -20,6 +20,11 @@ const BATCH: usize = 256;
 /// How long a read waits for the next message of a batch before it gives up.
 const STALL: Duration = Duration::from_secs(5);
 
+/// How many times a read asks again for messages a batch announced, answered "none" by a
+/// replica behind, and how long it waits before each.
+const BEHIND_TRIES: u32 = 20;
+const BEHIND_PAUSE: Duration = Duration::from_millis(50);
+
 /// Where a read starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -60,6 +65,9 @@ pub async fn read(client: &Client, stream: &str, filter: &str, start: Start, mut
     let mut answers = client.subscribe(inbox.clone()).await.context("subscribing to the answers")?;
     let subject = format!("$JS.API.DIRECT.GET.{stream}");
     let mut next = start;
+    // Messages the last batch said were left, and how many times a replica that had not got
+    // them yet answered "none" since.
+    let (mut announced, mut behind) = (false, 0);
     loop {
         let request = match next {
             Start::Sequence(sequence) => Request { seq: Some(sequence), start_time: None, next_by_subj: filter, batch: BATCH },
@@ -84,6 +92,16 @@ pub async fn read(client: &Client, stream: &str, filter: &str, start: Start, mut
                     if pending(message.headers.as_ref()) == 0 {
                         return Ok(next);
                     }
+                    (announced, behind) = (true, 0);
+                    break;
+                }
+                // Each batch may come from another replica: one a little behind the one that
+                // answered the last batch has none of what it announced yet. Asked again, a
+                // replica that has them answers; a read does not end short of them.
+                Some(StatusCode::NOT_FOUND) if announced => {
+                    behind += 1;
+                    anyhow::ensure!(behind < BEHIND_TRIES, "{stream}: the replicas answering have not got what was announced");
+                    tokio::time::sleep(BEHIND_PAUSE).await;
                     break;
                 }
                 Some(StatusCode::NOT_FOUND) => return Ok(next),

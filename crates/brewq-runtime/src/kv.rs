@@ -31,10 +31,10 @@ pub async fn get_json<T: DeserializeOwned>(store: &Store, key: &str) -> anyhow::
 }
 
 /// The last revision of one key.
-struct Entry {
-    operation: Operation,
-    value: bytes::Bytes,
-    revision: u64,
+pub struct Entry {
+    pub operation: Operation,
+    pub value: bytes::Bytes,
+    pub revision: u64,
 }
 
 /// The last revision of `key`, `None` if it was never written. Read from the bucket's stream
@@ -42,7 +42,7 @@ struct Entry {
 /// [`subjects::READ_ANY_REPLICA`]: the buckets that allow direct gets for whole-bucket reads
 /// ([`scan_entries`]) would otherwise have their keys read from any replica, perhaps a moment
 /// behind.
-async fn entry(store: &Store, key: &str) -> anyhow::Result<Option<Entry>> {
+pub async fn entry(store: &Store, key: &str) -> anyhow::Result<Option<Entry>> {
     if subjects::READ_ANY_REPLICA.contains(&store.name.as_str()) {
         let entry = store.entry(key).await.with_context(|| format!("reading {key}"))?;
         return Ok(entry.map(|entry| Entry { operation: entry.operation, value: entry.value, revision: entry.revision }));

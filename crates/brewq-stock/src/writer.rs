@@ -232,7 +232,7 @@ async fn read_levels(store: &Store) -> anyhow::Result<(LevelsDoc, u64)> {
 async fn read_records(store: &Store, ids: &[&str]) -> anyhow::Result<HashMap<String, RecordInBatch>> {
     let reads = ids.iter().map(|id| async move {
         let key = subjects::reservation_key(id);
-        store.entry(&key).await.with_context(|| format!("reading the reservation of {id}"))
+        brewq_runtime::kv::entry(store, &key).await.with_context(|| format!("reading the reservation of {id}"))
     });
     let mut slots = HashMap::new();
     for (id, entry) in ids.iter().zip(futures::future::join_all(reads).await) {

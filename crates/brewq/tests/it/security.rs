@@ -9,10 +9,14 @@ use brewq_protocol::{OrderReply, StockCommand, StockReply, subjects};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::harness::{TestSystem, nats_server_bin};
+use crate::harness::{TestSystem, nats_server_bin, until_found};
 
 /// How long a refused action has to produce its permission violation.
 const VIOLATION_WAIT: Duration = Duration::from_secs(2);
+
+/// How long an attack's answers and deliveries are watched for, once the same requests made
+/// properly were answered.
+const LANDING_WAIT: Duration = Duration::from_secs(2);
 
 /// A client of one role that reports the server's permission violations.
 pub struct RoleClient {
@@ -322,8 +326,8 @@ async fn no_requester_can_steer_where_a_service_answers() {
 }
 
 /// What a steered answer or delivery could write over, read before an attack and checked after
-/// it: the stock levels' revision, the audit trail's and the work queue's lengths, and an order
-/// record named `victim`.
+/// it: the stock levels' revision, the audit trail's and the work queue's lengths, an order
+/// record named `victim`, and the pending count the controllers write (a decimal number).
 struct Targets {
     levels: u64,
     audit: u64,
@@ -332,16 +336,24 @@ struct Targets {
 
 impl Targets {
     /// The subjects an attack points answers and deliveries at.
-    fn subjects() -> [String; 4] {
+    fn subjects() -> [String; 5] {
         [
             format!("$KV.{}.{}", subjects::STOCK_BUCKET, subjects::STOCK_KEY),
             format!("$KV.{}.victim", subjects::ORDERS_BUCKET),
             "coffee.orders.arabica".to_owned(),
             "coffee.audit.forged".to_owned(),
+            format!("$KV.{}.{}", subjects::VALUES_BUCKET, subjects::PENDING_KEY),
         ]
     }
 
+    /// Read once the controllers have written the pending count, so that their first write
+    /// cannot hide what an attack wrote there.
     async fn read(system: &TestSystem) -> Targets {
+        let values = system.bucket(subjects::VALUES_BUCKET).await;
+        until_found("the pending count", Duration::from_secs(30), || async {
+            values.entry(subjects::PENDING_KEY).await.ok().flatten().map(drop)
+        })
+        .await;
         let jetstream = async_nats::jetstream::new(system.admin.clone());
         let audit = jetstream.get_stream(subjects::AUDIT_STREAM).await.expect("audit").info().await.expect("info").state.messages;
         let stock = system.bucket(subjects::STOCK_BUCKET).await;
@@ -349,14 +361,42 @@ impl Targets {
         Targets { levels, audit, queued: system.stream_messages().await }
     }
 
-    /// Asserts that nothing `what` did landed in any of them.
+    /// Asserts that nothing `what` did lands in any of them, watching for [`LANDING_WAIT`]: an
+    /// answer the servers carry on through another import lands after the requests of the
+    /// same kind are answered.
     async fn assert_untouched(&self, system: &TestSystem, what: &str) {
+        let deadline = tokio::time::Instant::now() + LANDING_WAIT;
+        loop {
+            if let Some(landed) = self.landed(system).await {
+                panic!("{what} {landed}");
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What changed, if anything did.
+    async fn landed(&self, system: &TestSystem) -> Option<String> {
         let after = Targets::read(system).await;
-        assert_eq!(self.levels, after.levels, "{what} was written over the stock levels");
         let records = system.bucket(subjects::ORDERS_BUCKET).await;
-        assert!(records.entry("victim").await.expect("read").is_none(), "{what} became an order record");
-        assert_eq!(self.queued, after.queued, "{what} went into the work queue");
-        assert_eq!(self.audit, after.audit, "{what} went into the audit trail");
+        let values = system.bucket(subjects::VALUES_BUCKET).await;
+        let pending = values.entry(subjects::PENDING_KEY).await.expect("read").map(|entry| entry.value);
+        let pending = pending.map(|value| String::from_utf8_lossy(&value).into_owned()).unwrap_or_else(|| "0".into());
+        if self.levels != after.levels {
+            Some("was written over the stock levels".into())
+        } else if records.entry("victim").await.expect("read").is_some() {
+            Some("became an order record".into())
+        } else if self.queued != after.queued {
+            Some("went into the work queue".into())
+        } else if self.audit != after.audit {
+            Some("went into the audit trail".into())
+        } else if pending.parse::<u64>().is_err() {
+            Some(format!("was written over the pending count: {pending}"))
+        } else {
+            None
+        }
     }
 }
 
@@ -432,8 +472,14 @@ async fn no_service_can_point_an_answer_of_jetstream_at_a_bucket_or_a_stream() {
             vec![info(subjects::DEAD_LETTERS_BUCKET), (format!("$JS.API.STREAM.INFO.{}", subjects::AUDIT_STREAM), Vec::new())],
         ),
     ];
-    for (role, calls) in &calls {
-        let service = RoleClient::connect(&system, *role).await;
+    // From each server in turn: the servers carry an answer on only where it is made, on the
+    // server the requester is connected to.
+    let config = |role: Role| system.system.nats_config(role, &format!("test-{}", role.as_str())).expect("config");
+    let each_server = calls.iter().flat_map(|(role, calls)| {
+        config(*role).urls.into_iter().map(move |url| (*role, calls, brewq_runtime::NatsConfig { urls: vec![url], ..config(*role) }))
+    });
+    for (role, calls, config) in each_server.collect::<Vec<_>>() {
+        let service = RoleClient::connect_with(config).await;
         for target in &targets {
             for (subject, payload) in calls {
                 service.client.publish_with_reply(subject.clone(), target.clone(), payload.clone().into()).await.expect("publish");
