@@ -92,13 +92,18 @@ struct Controller {
     board: Arc<board::Board>,
 }
 
-/// Serves until `shutdown` fires, then finishes the requests in hand and drains.
-pub async fn run(config: Config, client: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
-    // Shown at 0 from the start, while the buckets are still awaited too, so that a dashboard
-    // sees the series before the first one.
+/// Shows the controller's counters at 0, so that a dashboard sees the series before the first
+/// order: called by `run`, and by a process as soon as it serves its metrics, before it has
+/// connected to the servers.
+pub fn show_counters() {
     metrics::counter!("brewq_orders_accepted_total").increment(0);
     metrics::counter!("brewq_dead_letters_total").increment(0);
     metrics::counter!("brewq_names_removed_total").increment(0);
+}
+
+/// Serves until `shutdown` fires, then finishes the requests in hand and drains.
+pub async fn run(config: Config, client: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
+    show_counters();
     let jetstream = brewq_runtime::connect::jetstream(&client);
     let wait = |bucket| brewq_runtime::kv::wait_for_bucket(&jetstream, bucket, &shutdown);
     let (Some(records), Some(idempotency), Some(values), Some(machines), Some(dead_letters), Some(stock)) = (

@@ -43,6 +43,8 @@ pub async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!args.name_scan_every.is_zero(), "--name-scan-every must be more than 0");
     anyhow::ensure!(!args.reconcile_every.is_zero(), "--reconcile-every must be more than 0");
     let metrics = MetricsServer::start(args.service.metrics_listen.as_deref()).await?;
+    // A controller still connecting shows its counters at 0 meanwhile.
+    brewq_controller::show_counters();
     let nats = nats_config(&args.service.connect, Role::Controller, "controller")?;
     // Every controller holds the role's seed, and no one else does: the key of the ids of
     // orders placed without an idempotency key comes from it.
