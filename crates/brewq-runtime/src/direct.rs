@@ -121,11 +121,7 @@ fn decode(headers: Option<&HeaderMap>, payload: Bytes) -> anyhow::Result<Read> {
     let written_at = header("Nats-Time-Stamp")
         .and_then(|value| OffsetDateTime::parse(&value, &time::format_description::well_known::Rfc3339).ok())
         .context("a message without its time")?;
-    let operation = match header("KV-Operation").as_deref() {
-        Some("DEL") => Operation::Delete,
-        Some("PURGE") => Operation::Purge,
-        _ => Operation::Put,
-    };
+    let operation = crate::kv::operation_in(headers);
     Ok(Read { subject, sequence, written_at: written_at.into(), operation, payload })
 }
 

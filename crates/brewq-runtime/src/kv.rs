@@ -50,11 +50,7 @@ pub async fn entry(store: &Store, key: &str) -> anyhow::Result<Option<Entry>> {
     let subject = format!("{}{key}", store.prefix);
     match store.stream.get_last_raw_message_by_subject(&subject).await {
         Ok(message) => {
-            let operation = match message.headers.get("KV-Operation").map(|value| value.as_str()) {
-                Some("DEL") => Operation::Delete,
-                Some("PURGE") => Operation::Purge,
-                _ => Operation::Put,
-            };
+            let operation = operation_in(Some(&message.headers));
             Ok(Some(Entry { operation, value: message.payload, revision: message.sequence }))
         }
         Err(error) if matches!(error.kind(), async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound) => Ok(None),
@@ -304,8 +300,12 @@ pub async fn scan_entries<T: DeserializeOwned>(
 /// What a bucket's message does to its key, from its `KV-Operation` header (none: a put); also
 /// for a stream that sources a bucket and keeps its headers.
 pub fn operation(message: &async_nats::jetstream::Message) -> Operation {
-    let header = message.headers.as_ref().and_then(|headers| headers.get("KV-Operation")).map(|value| value.as_str().to_owned());
-    match header.as_deref() {
+    operation_in(message.headers.as_ref())
+}
+
+/// [`operation`], from a message's headers however it was read (a direct get, the leader).
+pub fn operation_in(headers: Option<&async_nats::HeaderMap>) -> Operation {
+    match headers.and_then(|headers| headers.get("KV-Operation")).map(|value| value.as_str()) {
         Some("DEL") => Operation::Delete,
         Some("PURGE") => Operation::Purge,
         _ => Operation::Put,
