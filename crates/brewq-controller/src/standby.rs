@@ -80,7 +80,7 @@ impl Standby {
     fn overdue(&self, now: Instant) -> Vec<(RequestRef, async_nats::Message, Instant)> {
         let mut state = self.state.lock().expect("standby state");
         state.taken.retain(|_, heard| now.duration_since(*heard) < REMEMBER_TAKEN_FOR);
-        let late: Vec<RequestRef> = state.held.iter().filter(|(_, held)| held.due <= now).map(|(request, _)| request.clone()).collect();
+        let late: Vec<RequestRef> = state.held.iter().filter(|(_, held)| held.due <= now).map(|(request, _)| *request).collect();
         let late =
             late.into_iter().filter_map(|request| state.held.remove(&request).map(|held| (request, held.message, held.came))).collect();
         brewq_protocol::shrink_after_burst(&mut state.taken);
@@ -91,8 +91,8 @@ impl Standby {
 
 /// Says that this controller takes `request`, to the others and to itself.
 pub(crate) async fn take(standby: &Standby, client: &async_nats::Client, request: &RequestRef) {
-    standby.taken(request.clone());
-    if let Err(error) = client.publish(subjects::ORDER_TAKEN, request.as_str().to_owned().into()).await {
+    standby.taken(*request);
+    if let Err(error) = client.publish(subjects::ORDER_TAKEN, request.to_string().into()).await {
         tracing::warn!(%error, "cannot tell the other controllers an order request is taken");
     }
 }
@@ -152,9 +152,9 @@ mod tests {
         let standby = Standby::default();
         let (lost, served) = (RequestRef::of("_INBOX_web.a.1", b"{}"), RequestRef::of("_INBOX_web.a.2", b"{}"));
         let start = Instant::now();
-        standby.hold(lost.clone(), message("_INBOX_web.a.1"));
-        standby.hold(served.clone(), message("_INBOX_web.a.2"));
-        standby.taken(served.clone());
+        standby.hold(lost, message("_INBOX_web.a.1"));
+        standby.hold(served, message("_INBOX_web.a.2"));
+        standby.taken(served);
         assert!(standby.overdue(start).is_empty(), "nothing is overdue before its time");
         let overdue: Vec<RequestRef> =
             standby.overdue(start + (TAKE_OVER_AFTER + TAKE_OVER_SPREAD) * 2).into_iter().map(|(request, ..)| request).collect();
@@ -166,7 +166,7 @@ mod tests {
     fn a_copy_heard_after_the_news_it_was_taken_is_not_held() {
         let standby = Standby::default();
         let request = RequestRef::of("_INBOX_web.a.1", b"{}");
-        standby.taken(request.clone());
+        standby.taken(request);
         standby.hold(request, message("_INBOX_web.a.1"));
         assert!(standby.overdue(Instant::now() + (TAKE_OVER_AFTER + TAKE_OVER_SPREAD) * 2).is_empty());
     }
@@ -175,7 +175,7 @@ mod tests {
     fn taken_requests_are_forgotten_after_a_while() {
         let standby = Standby::default();
         let request = RequestRef::of("_INBOX_web.a.1", b"{}");
-        standby.taken(request.clone());
+        standby.taken(request);
         let _ = standby.overdue(Instant::now() + REMEMBER_TAKEN_FOR * 2);
         assert!(standby.state.lock().expect("state").taken.is_empty());
     }
