@@ -274,7 +274,7 @@ async fn stand_by(controller: &Arc<Controller>, tracker: &TaskTracker, shutdown:
     let (stop, takers) = (shutdown.clone(), tracker.clone());
     tracker.spawn(async move {
         standby::watch(&watching.standby, stop, |request, message, came| {
-            let span = tracing::info_span!("request", subject = subjects::ORDER_REQUESTS, taken_over = %request);
+            let span = tracing::info_span!("request", subject = subjects::ORDER_REQUESTS, taken_over = request.to_string().as_str());
             span.in_scope(|| tracing::info!("no controller took this order request in time; taking it over"));
             takers.spawn(tracing::Instrument::instrument(take_order(watching.clone(), message, came), span));
         })
