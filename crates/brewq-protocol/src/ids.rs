@@ -40,7 +40,7 @@ impl OrderIdKey {
     /// The id of the order a request asks for: HMAC-SHA-256 of its reply subject (unique to
     /// one request of one client) and its body, 130 of its bits as an order id.
     pub fn order_id(&self, request: &RequestRef) -> String {
-        let tag = ring::hmac::sign(&self.0, &request.hex());
+        let tag = ring::hmac::sign(&self.0, request.to_string().as_bytes());
         let random: [u8; ORDER_ID_CHARS] = tag.as_ref()[..ORDER_ID_CHARS].try_into().expect("a SHA-256 tag has 32 bytes");
         order_id_from(&random)
     }
@@ -82,41 +82,14 @@ impl RequestRef {
 
     /// A reference as another controller sent it (32 lower-case hex digits), if it is one.
     pub fn parse(text: &str) -> Option<RequestRef> {
-        let digits = text.as_bytes();
-        if digits.len() != 32 {
-            return None;
-        }
-        let mut bytes = [0u8; 16];
-        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-            *byte = hex_value(pair[0])? << 4 | hex_value(pair[1])?;
-        }
-        Some(RequestRef(bytes))
-    }
-
-    /// The 32 hex digits, as sent to the other controllers.
-    fn hex(&self) -> [u8; 32] {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut text = [0u8; 32];
-        for (pair, byte) in text.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 15)];
-        }
-        text
-    }
-}
-
-/// The value of a lower-case hex digit.
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        _ => None,
+        let well_formed = text.len() == 32 && text.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+        well_formed.then(|| RequestRef(std::array::from_fn(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("hex digits"))))
     }
 }
 
 impl std::fmt::Display for RequestRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(std::str::from_utf8(&self.hex()).expect("hex digits are ASCII"))
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
     }
 }
 
