@@ -59,6 +59,28 @@ pub async fn provision(client: &async_nats::Client, topology: &Topology) -> anyh
     }
 }
 
+/// Creates or updates a stream beside the provisioned ones (`brewq bench`'s scratch streams),
+/// asking again while the meta leader places no replica ("no suitable peers"): in a cluster's
+/// first seconds its routes are still settling, and a peer between two routes counts as
+/// offline for a moment.
+pub async fn create_scratch_stream(jetstream: &jetstream::Context, config: stream::Config) -> anyhow::Result<stream::Info> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match jetstream.create_or_update_stream(config.clone()).await {
+            Err(error) if unplaced(&error) && std::time::Instant::now() < deadline => {
+                tracing::debug!(stream = config.name, %error, "no replica placed yet; asking again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            result => return result.with_context(|| format!("creating the {} stream", config.name)),
+        }
+    }
+}
+
+/// Whether a stream was refused because no peer could take a replica.
+fn unplaced(error: &jetstream::context::CreateStreamError) -> bool {
+    matches!(error.kind(), jetstream::context::CreateStreamErrorKind::JetStream(inner) if inner.error_code() == jetstream::ErrorCode::CLUSTER_NO_PEERS)
+}
+
 /// Versions of an order record kept: its history of statuses is in the record itself.
 const ORDERS_HISTORY: i64 = 8;
 

@@ -3,7 +3,7 @@
 //! bucket.
 
 use brewq_launch::Role;
-use brewq_launch::provision::bench_bucket;
+use brewq_launch::provision::{bench_bucket, create_scratch_stream};
 use brewq_protocol::subjects;
 
 use crate::harness::TestSystem;
@@ -14,7 +14,7 @@ async fn all_json_reads_the_last_value_of_every_key_and_skips_deleted_ones() {
     let config = system.system.nats_config(Role::Provisioner, "test").expect("provisioner config");
     let client = brewq_runtime::connect(&config).await.expect("provisioner connects");
     let jetstream = async_nats::jetstream::new(client.clone());
-    jetstream.create_or_update_stream(bench_bucket(3)).await.expect("scratch bucket");
+    create_scratch_stream(&jetstream, bench_bucket(3)).await.expect("scratch bucket");
     let store = jetstream.get_key_value(subjects::BENCH_BUCKET).await.expect("bind the bucket");
 
     let empty: Vec<u32> = brewq_runtime::kv::all_json(&client, &store).await.expect("an empty bucket reads");
@@ -42,7 +42,7 @@ async fn group_writer_batches_waiting_writes_and_fails_only_the_one_that_lost() 
     let client = brewq_runtime::connect(&config).await.expect("provisioner connects");
     let jetstream = async_nats::jetstream::new(client.clone());
     let stream = async_nats::jetstream::stream::Config { allow_atomic_publish: true, ..bench_bucket(3) };
-    jetstream.create_or_update_stream(stream).await.expect("scratch bucket");
+    create_scratch_stream(&jetstream, stream).await.expect("scratch bucket");
     let store = jetstream.get_key_value(subjects::BENCH_BUCKET).await.expect("bind the bucket");
     let taken = store.put("taken", "0".into()).await.expect("put");
     let (writer, task) = brewq_runtime::batch::GroupWriter::new(store.clone(), client);

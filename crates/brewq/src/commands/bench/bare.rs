@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream::{self, kv, message::PublishMessage};
-use brewq_launch::provision::bench_records_bucket;
+use brewq_launch::provision::{bench_records_bucket, create_scratch_stream};
 use brewq_protocol::{OrderRecord, OrderStatus, subjects};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -44,7 +44,7 @@ async fn prepare(jetstream: &jetstream::Context, replicas: usize, takers: &[asyn
     let _ = jetstream.delete_stream(subjects::BENCH_STREAM).await;
     let _ = jetstream.delete_stream(format!("KV_{}", subjects::BENCH_BUCKET)).await;
     bench_queue(jetstream, replicas).await?;
-    jetstream.create_stream(bench_records_bucket(replicas)).await.context("creating the bench records bucket")?;
+    create_scratch_stream(jetstream, bench_records_bucket(replicas)).await?;
     let records = jetstream.get_key_value(subjects::BENCH_BUCKET).await.context("binding the bench records bucket")?;
     let mut bound = Vec::new();
     for client in takers {

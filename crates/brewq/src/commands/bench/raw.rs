@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream::{self, message::PublishMessage};
-use brewq_launch::provision::{bench_bucket, bench_queue_consumer, bench_queue_stream, bench_stream};
+use brewq_launch::provision::{bench_bucket, bench_queue_consumer, bench_queue_stream, bench_stream, create_scratch_stream};
 use brewq_protocol::subjects;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -118,7 +118,8 @@ async fn work_queue(jetstream: &jetstream::Context, replicas: usize, takers: usi
 
 /// Makes the bench work queue and its takers' consumer.
 pub(super) async fn bench_queue(jetstream: &jetstream::Context, replicas: usize) -> anyhow::Result<jetstream::consumer::PullConsumer> {
-    let stream = jetstream.create_stream(bench_queue_stream(replicas)).await.context("creating the bench work queue")?;
+    let info = create_scratch_stream(jetstream, bench_queue_stream(replicas)).await?;
+    let stream = jetstream.get_stream(&info.config.name).await.context("binding the bench work queue")?;
     stream.create_consumer(bench_queue_consumer(replicas)).await.context("creating the bench takers' consumer")
 }
 
@@ -224,7 +225,7 @@ pub(super) async fn take_one(consumer: &jetstream::consumer::PullConsumer) -> an
 
 /// Pipelined publishes, [`WINDOW`] in flight, each with a `Nats-Msg-Id` like an order's.
 async fn publish(jetstream: &jetstream::Context, replicas: usize, duration: Duration) -> anyhow::Result<RawFigure> {
-    jetstream.create_or_update_stream(bench_stream(replicas)).await.context("creating the bench stream")?;
+    create_scratch_stream(jetstream, bench_stream(replicas)).await?;
     let payload: Vec<u8> = serde_json::to_vec(&super::load::order(0)).expect("order serializes");
     let mut in_flight = FuturesUnordered::new();
     let mut latencies = Vec::new();
@@ -245,7 +246,7 @@ async fn publish(jetstream: &jetstream::Context, replicas: usize, duration: Dura
 
 /// Compare-and-swaps on one key, one after the other (each needs the last one's revision).
 async fn compare_and_swap(jetstream: &jetstream::Context, replicas: usize, duration: Duration) -> anyhow::Result<RawFigure> {
-    jetstream.create_or_update_stream(bench_bucket(replicas)).await.context("creating the bench bucket")?;
+    create_scratch_stream(jetstream, bench_bucket(replicas)).await?;
     let store = jetstream.get_key_value(subjects::BENCH_BUCKET).await.context("binding the bench bucket")?;
     let value: Vec<u8> = b"{\"levels\":{}}".to_vec();
     let mut revision = store.put("cas", value.clone().into()).await.context("raw put")?;
