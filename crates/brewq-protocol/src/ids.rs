@@ -2,8 +2,6 @@
 //! whoever holds it can read and cancel the order, so it is random and shown to its customer
 //! only. Screens show the order's ticket, logs its reference.
 
-use std::fmt::Write;
-
 /// Characters of an order id: 26 symbols of 5 bits, 130 bits from the OS's random source.
 pub const ORDER_ID_CHARS: usize = 26;
 /// The symbols of an order id (RFC 4648 base32, lower case: URL-, subject- and key-safe).
@@ -89,6 +87,16 @@ impl RequestRef {
 
 impl std::fmt::Display for RequestRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Hex(&self.0).fmt(f)
+    }
+}
+
+/// Bytes written as lower-case hex digits, two per byte: digests and tokens where people and
+/// keys read them.
+pub struct Hex<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
     }
 }
@@ -110,11 +118,7 @@ pub fn is_order_id(text: &str) -> bool {
 /// shared with others gives nobody the order (`brewq status ID` prints the reference).
 pub fn order_ref(order_id: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, order_id.as_bytes());
-    let mut reference = String::from("o-");
-    for byte in &digest.as_ref()[..6] {
-        let _ = write!(reference, "{byte:02x}");
-    }
-    reference
+    format!("o-{}", Hex(&digest.as_ref()[..6]))
 }
 
 /// Tickets run from 1 to this, then start again: three digits a person reads from 3 m.
@@ -151,6 +155,8 @@ mod tests {
         let reference = order_ref("abcdefghijklmnopqrstuvwxyz");
         assert_eq!(reference, order_ref("abcdefghijklmnopqrstuvwxyz"));
         assert_eq!(reference.len(), 14);
+        // The first 6 bytes of the SHA-256, as Python's `hashlib` gives them.
+        assert_eq!(reference, "o-71c480df93d6");
         assert_ne!(reference, order_ref("abcdefghijklmnopqrstuvwxy2"));
         assert!(!reference.contains("abcdef"));
     }

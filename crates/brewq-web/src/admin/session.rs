@@ -7,6 +7,7 @@
 use anyhow::Context;
 use async_nats::jetstream::kv::Store;
 use axum::http::HeaderMap;
+use brewq_protocol::ids::Hex;
 use brewq_protocol::{OperatorSession, SESSION_LIFETIME, now};
 use ring::rand::SecureRandom;
 
@@ -31,7 +32,7 @@ impl Sessions {
     pub async fn start(&self, user: &str) -> anyhow::Result<String> {
         let mut token = [0u8; TOKEN_BYTES];
         ring::rand::SystemRandom::new().fill(&mut token).map_err(|_| anyhow::anyhow!("the OS's random source failed"))?;
-        let token = hex(&token);
+        let token = Hex(&token).to_string();
         let session = OperatorSession { user: user.to_owned(), expires_at: now() + SESSION_LIFETIME };
         let value = serde_json::to_vec(&session).expect("a session serializes");
         self.store.put(key_of(&token), value.into()).await.context("storing the session")?;
@@ -80,11 +81,7 @@ fn token_in(headers: &HeaderMap) -> Option<&str> {
 
 /// The bucket's key of a token: its SHA-256, so that whoever reads the bucket holds no cookie.
 fn key_of(token: &str) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    Hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref()).to_string()
 }
 
 #[cfg(test)]
