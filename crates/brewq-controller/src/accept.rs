@@ -151,19 +151,22 @@ async fn place_new(controller: &Controller, order_id: &str, order: Order, key: O
             tracing::info!(%ingredient, "order refused: out of stock");
             OrderReply::out_of_stock(ingredient)
         }
-        // An earlier attempt under this id was undone: with a key, the order is placed again
-        // under a new id, as after any rollback. Without one, the id comes from the request:
-        // another copy of it was placed (its record answers) or undone (nobody can ask again).
-        Reserved::No(error) => match key {
-            Some(key) => {
+        // The stock of this id has ended already: another attempt under it either went
+        // through (it was brewed, failed or cancelled since this one looked for a record: its
+        // record answers) or was undone. With a key, an undone order is placed again under a
+        // new id, as after any rollback; the rollback writes "failed" only where no record is,
+        // so it never undoes an order that went through. Without a key, the id comes from the
+        // request, and an undone copy of it is the end (nobody can ask again).
+        Reserved::No(error) => {
+            if key.is_some() {
                 roll_back(controller, order_id, &order).await;
-                Box::pin(place_again(controller, key, order_id, order, deadline)).await
             }
-            None => match resume(controller, order_id, deadline).await {
-                PreviousAttempt::Reply(reply) => reply,
-                PreviousAttempt::None | PreviousAttempt::RolledBack => unavailable(&error),
-            },
-        },
+            match (resume(controller, order_id, deadline).await, key) {
+                (PreviousAttempt::Reply(reply), _) => reply,
+                (PreviousAttempt::RolledBack, Some(key)) => Box::pin(place_again(controller, key, order_id, order, deadline)).await,
+                (PreviousAttempt::None | PreviousAttempt::RolledBack, _) => unavailable(&error),
+            }
+        }
         Reserved::Unknown(error) => {
             // The stock manager may have set the stock aside after all, or may still. The
             // order is rolled back, not only released: another attempt under the same id (a

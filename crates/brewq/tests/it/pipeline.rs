@@ -431,6 +431,106 @@ fn assert_at_most(written: u64, from: time::OffsetDateTime, until: time::OffsetD
 }
 
 #[tokio::test]
+async fn a_retry_that_finds_its_order_brewed_meanwhile_answers_that_order_and_places_no_other() {
+    // Two attempts under one key race (a customer's retry while the first is still under way,
+    // as when a server dies): this one looked for a record before the other wrote one, and
+    // reserves after the other's order was brewed, its stock committed. The test stands in for
+    // the stock manager, to hold that reserve until the other's record is there.
+    let system = TestSystem::start(0, |config| config.stock_managers = 0).await;
+    let config = system.system.nats_config(brewq_launch::Role::Controller, "test").expect("controller config");
+    let jetstream = async_nats::jetstream::new(brewq_runtime::connect(&config).await.expect("controller connects"));
+    let config = system.system.nats_config(brewq_launch::Role::Stock, "test").expect("stock config");
+    let stock = brewq_runtime::connect(&config).await.expect("stock manager connects");
+    let mut commands = stock.queue_subscribe(subjects::STOCK_SUBJECTS, subjects::STOCK_QUEUE.into()).await.expect("subscribe");
+    stock.flush().await.expect("flush");
+
+    let mut payload = order_json("Quentin", "small", "arabica", "none", 0);
+    payload["idempotency_key"] = json!("key-raced");
+    let request: OrderRequest = serde_json::from_value(payload.clone()).expect("order request");
+    let order = request.validate().expect("valid");
+    let keys = jetstream.get_key_value(subjects::IDEMPOTENCY_BUCKET).await.expect("idempotency bucket");
+    let keyed = brewq_protocol::KeyedOrder { order_id: "raced-1".into(), order: order.clone() };
+    keys.put("key-raced", serde_json::to_vec(&keyed).expect("key's order").into()).await.expect("key written");
+    let records = jetstream.get_key_value(subjects::ORDERS_BUCKET).await.expect("records bucket");
+    let at = brewq_protocol::now();
+    let mut brewed = OrderRecord { queue_sequence: Some(1), ..OrderRecord::queued("raced-1", order, at) };
+    brewed.transition(OrderStatus::Brewing, Some(1), None, at).expect("queued to brewing");
+    brewed.transition(OrderStatus::Ready, Some(1), None, at).expect("brewing to ready");
+
+    let mut reserved = Vec::new();
+    let reply = {
+        let mut placing = std::pin::pin!(system.order(&payload));
+        loop {
+            tokio::select! {
+                reply = placing.as_mut() => break reply,
+                Some(message) = commands.next() => {
+                    let Ok(StockCommand::Reserve { order_id, .. }) = serde_json::from_slice(&message.payload) else { continue };
+                    // The other attempt went through meanwhile: queued, recorded, brewed.
+                    let answer = match order_id.as_str() {
+                        "raced-1" => {
+                            records.put("raced-1", serde_json::to_vec(&brewed).expect("record").into()).await.expect("record written");
+                            StockReply::Committed
+                        }
+                        _ => StockReply::Reserved,
+                    };
+                    reserved.push(order_id);
+                    let reply_to = message.reply.expect("a reply subject");
+                    stock.publish(reply_to, serde_json::to_vec(&answer).expect("reply").into()).await.expect("answer");
+                }
+            }
+        }
+    };
+    assert!(reply.is_success(), "{reply:?}");
+    assert_eq!(reply.order_id.as_deref(), Some("raced-1"), "the order the key stands for, not another: {reply:?}");
+    assert!(reply.message.ends_with("is ready"), "{reply:?}");
+    assert!(reserved.iter().all(|id| id == "raced-1"), "no other order reserved: {reserved:?}");
+    let record = system.record("raced-1").await.expect("recorded");
+    assert_eq!((record.status, record.retried_as), (OrderStatus::Ready, None));
+    let key = keys.get("key-raced").await.expect("read the key").expect("the key stays");
+    let keyed: brewq_protocol::KeyedOrder = serde_json::from_slice(&key).expect("key's order");
+    assert_eq!(keyed.order_id, "raced-1", "the key still stands for the brewed order");
+    assert_eq!(system.queue_depth().await, 0, "nothing else queued");
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_whose_stock_was_released_without_a_record_places_the_order_again_under_a_new_id() {
+    // What the reconciler leaves when a controller stopped between the reserve and the publish:
+    // the key's order has no record and its stock released. A retry with the key finds the
+    // stock ended when it reserves, records the old id failed and places the order afresh.
+    let system = TestSystem::start(1, |_| {}).await;
+    let config = system.system.nats_config(brewq_launch::Role::Controller, "test").expect("controller config");
+    let controller = brewq_runtime::connect(&config).await.expect("controller connects");
+    let mut payload = order_json("Quentin", "small", "arabica", "none", 0);
+    payload["idempotency_key"] = json!("key-released");
+    let request: OrderRequest = serde_json::from_value(payload.clone()).expect("order request");
+    let order = request.validate().expect("valid");
+    let keys =
+        async_nats::jetstream::new(controller.clone()).get_key_value(subjects::IDEMPOTENCY_BUCKET).await.expect("idempotency bucket");
+    let keyed = brewq_protocol::KeyedOrder { order_id: "released-1".into(), order };
+    keys.put("key-released", serde_json::to_vec(&keyed).expect("key's order").into()).await.expect("key written");
+    let release = StockCommand::Release { order_id: "released-1".into() };
+    let released: StockReply =
+        brewq_runtime::request::request_json(&controller, &subjects::stock_subject(&release), &release, Duration::from_secs(10))
+            .await
+            .expect("the stock manager answers");
+    assert_eq!(released, StockReply::Released);
+
+    let reply = system.order(&payload).await;
+    assert!(reply.is_success(), "{reply:?}");
+    let order_id = reply.order_id.expect("order id");
+    assert_ne!(order_id, "released-1", "placed under a new id");
+    let old = system.record("released-1").await.expect("the old id is recorded");
+    assert!(old.never_queued(), "{old:?}");
+    assert_eq!(old.retried_as.as_deref(), Some(order_id.as_str()));
+    let done = system.wait_terminal(std::slice::from_ref(&order_id), Duration::from_secs(30)).await;
+    assert_eq!(done[&order_id].status, OrderStatus::Ready, "{:?}", done[&order_id]);
+    eventually("the work queue to drain", Duration::from_secs(30), || async { system.queue_depth().await == 0 }).await;
+    assert_stock_settled(&system, &consumed_by(done.values())).await;
+    system.stop().await;
+}
+
+#[tokio::test]
 async fn a_retry_after_a_rollback_places_the_order_again_under_a_new_id() {
     // What a rollback leaves when the work queue could not take an order (an election longer
     // than the publish deadline): the key's order recorded failed, never queued, its stock
