@@ -131,9 +131,24 @@ pub struct System {
     pub shops: Vec<crate::shops::ShopNode>,
 }
 
+/// Fails, naming the address and its option, when the web shop's or the operator pages'
+/// address cannot be listened on (in use, or not an address of this machine), before anything
+/// starts: otherwise the system would come up with those pages failing and started again every
+/// second, and whatever else listens there answering for them.
+fn check_addresses(config: &SystemConfig) -> anyhow::Result<()> {
+    for (listen, option) in [(&config.web_listen, "--listen"), (&config.office_listen, "--office-listen")] {
+        if let Some(listen) = listen {
+            std::net::TcpListener::bind(listen.as_str())
+                .with_context(|| format!("cannot listen on {listen} (is it in use? choose another with {option})"))?;
+        }
+    }
+    Ok(())
+}
+
 impl System {
     /// Starts the cluster, provisions it, starts every service and writes `cluster.json`.
     pub async fn start(config: SystemConfig) -> anyhow::Result<System> {
+        check_addresses(&config)?;
         let data_dir = &config.data_dir.clone();
         std::fs::create_dir_all(data_dir.join("logs")).with_context(|| format!("creating {}", data_dir.display()))?;
         let keys = Keys::load_or_create(&data_dir.join("keys"))?;

@@ -1,7 +1,8 @@
 //! The real binaries, as a user runs them: `brewq up`, then `brewq order --wait` and the other
 //! commands against it (the order's id found in every service's log, `brewq status`), then
-//! SIGTERM stops everything cleanly; a terminal's Ctrl-C hands a brewing order back; and a
-//! SIGTERM during the start-up stops everything once it is up.
+//! SIGTERM stops everything cleanly; a terminal's Ctrl-C hands a brewing order back; a
+//! SIGTERM during the start-up stops everything once it is up; and an address in use is
+//! refused before anything starts.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -208,6 +209,29 @@ impl Drop for Up {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+#[tokio::test]
+async fn brewq_up_refuses_an_address_in_use_before_it_starts_anything() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = taken.local_addr().expect("its address").to_string();
+    let folder = tempfile::Builder::new().prefix("brewq-up-").tempdir().expect("temp dir");
+    let output = folder.path().with_extension("out");
+    let (_, office) = web_and_office_addresses();
+    let mut up = spawn_in_terminal(folder.path(), &["--listen", &address, "--office-listen", &office], &output);
+    let mut exited = None;
+    eventually("brewq up to give up", Duration::from_secs(60), || {
+        exited = exited.or_else(|| up.try_wait().expect("status"));
+        let done = exited.is_some();
+        async move { done }
+    })
+    .await;
+    let stderr = std::fs::read_to_string(&output).unwrap_or_default();
+    assert!(exited.is_some_and(|status| !status.success()), "brewq up must fail: {stderr}");
+    assert!(stderr.contains(&format!("cannot listen on {address}")) && stderr.contains("--listen"), "{stderr}");
+    assert!(!folder.path().join("nats").exists(), "no server was started");
+    assert!(!folder.path().join("cluster.json").exists(), "nothing says the system is up");
+    let _ = std::fs::remove_file(&output);
 }
 
 /// Launches `brewq up` on `data_dir` as a shell in a terminal does: the leader of a process
