@@ -228,7 +228,8 @@ fn log_update(update: &OrderUpdate, reply: &UpdateReply) {
         UpdateReply::Refused { record } => {
             tracing::info!(asked = %update.status, current = %record.status, holder = record.machine, "order update refused");
         }
-        UpdateReply::Settled { .. } | UpdateReply::NotFound | UpdateReply::Error { .. } => {}
+        UpdateReply::NotFound => tracing::warn!(asked = %update.status, "no record for the update: a replica behind answered?"),
+        UpdateReply::Settled { .. } | UpdateReply::Error { .. } => {}
     }
 }
 

@@ -76,11 +76,9 @@ enum Next {
     Brew { attempts: i64 },
     /// The record is final and the stock settled: ack.
     Done(OrderRecord),
-    /// Not now (brewing elsewhere, the stock not settled yet, no answer): back to the queue
-    /// after the retry delay.
+    /// Not now (brewing elsewhere, the stock not settled yet, no answer, no record found):
+    /// back to the queue after the retry delay.
     OfferAgain,
-    /// Nothing will ever take this message: terminate it.
-    Terminate(&'static str),
 }
 
 fn next_step(reply: Option<UpdateReply>) -> Next {
@@ -88,7 +86,11 @@ fn next_step(reply: Option<UpdateReply>) -> Next {
         Some(UpdateReply::Applied { record }) => Next::Brew { attempts: i64::from(record.attempts) },
         Some(UpdateReply::Settled { record }) => Next::Done(record),
         Some(UpdateReply::Refused { .. } | UpdateReply::Error { .. }) | None => Next::OfferAgain,
-        Some(UpdateReply::NotFound) => Next::Terminate("no record for this order"),
+        // A machine's brewing update carries the order, and records it if it has no record:
+        // a later update that finds none read a replica not caught up (a leader cut off by a
+        // partition answers until it hears of its successor). The record is there; removing
+        // the order would leave it brewing for ever with its stock reserved.
+        Some(UpdateReply::NotFound) => Next::OfferAgain,
     }
 }
 
@@ -111,7 +113,6 @@ impl<B: Brewer> Handling<'_, B> {
                 Next::Brew { attempts } => attempts,
                 Next::Done(record) => return self.done(&record).await,
                 Next::OfferAgain => return self.retry_later().await,
-                Next::Terminate(why) => return terminate(self.message, why).await,
             },
         };
         if past_limit(attempts, config.max_attempts) {
@@ -180,10 +181,9 @@ impl<B: Brewer> Handling<'_, B> {
         match next_step(self.send(self.update_to(status, reason)).await) {
             Next::Done(record) => self.done(&record).await,
             Next::Brew { .. } | Next::OfferAgain => {
-                tracing::warn!("the outcome is recorded, its stock not settled yet; offering the order again");
+                tracing::warn!("the outcome is not recorded and settled yet; offering the order again");
                 self.retry_later().await
             }
-            Next::Terminate(why) => terminate(self.message, why).await,
         }
     }
 
@@ -292,7 +292,8 @@ mod tests {
         assert_eq!(next_step(Some(UpdateReply::Refused { record: ready })), Next::OfferAgain);
         assert_eq!(next_step(Some(UpdateReply::Error { message: "busy".into() })), Next::OfferAgain);
         assert_eq!(next_step(None), Next::OfferAgain, "no answer: the order goes back, nothing is lost");
-        assert!(matches!(next_step(Some(UpdateReply::NotFound)), Next::Terminate(_)));
+        // The record a brewing update made, read from a replica behind: not a reason to drop it.
+        assert_eq!(next_step(Some(UpdateReply::NotFound)), Next::OfferAgain, "the order stays in the queue");
     }
 
     #[test]
